@@ -1,0 +1,170 @@
+//! What an explanation computes: the CAM combination, the score, the upsampling.
+
+use serde::{Deserialize, Serialize};
+
+/// How the channel-weighted feature maps `α_k·A_k` are combined into one map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CamCombination {
+    /// `Σ_k ReLU(α_k·A_k)`: ReLU per channel before the sum (the seed report, Algorithm 1 line 20).
+    PerChannelRelu,
+    /// `ReLU(Σ_k α_k·A_k)`: the paper's Grad-CAM, Captum `relu_attributions=True`, pytorch-grad-cam.
+    ReluAfterSum,
+    /// `Σ_k α_k·A_k`: no ReLU (Captum's `LayerGradCam` default).
+    Signed,
+}
+
+/// Which scalar per image is differentiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Score {
+    /// The model's output at the target class (for the MNIST net a log-probability), as the seed
+    /// report, Captum and pytorch-grad-cam use it.
+    ModelOutput,
+    /// The pre-softmax logit at the target class, as the Grad-CAM paper does.
+    Logit,
+}
+
+/// The resampling filter used to bring a layer map to the input size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    /// Bilinear with half-pixel centres: exactly PyTorch's
+    /// `F.interpolate(mode="bilinear", align_corners=False)` (and OpenCV's `INTER_LINEAR` when
+    /// upsampling).
+    Bilinear,
+    /// PyTorch's `mode="nearest"`: source index `floor(dst · in / out)` (Captum's default).
+    Nearest,
+}
+
+/// How the layer-resolution map is brought to the input resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Upsampling {
+    /// Zero cells added on each side before resizing. The seed uses 1: without padding in its
+    /// convolutions the 8×8 map covers the image's centre, not its border.
+    pub pad: usize,
+    /// The resampling filter.
+    pub interpolation: Interpolation,
+    /// pytorch-grad-cam's order: min-max normalise the layer map, resize, then min-max
+    /// normalise again (epsilon [`crate::DISPLAY_EPSILON`]). The upsampled map is then in `[0, 1]`.
+    pub min_max_around_resize: bool,
+}
+
+/// Everything that decides the numbers of an explanation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExplainConfig {
+    /// Channel combination of the CAM.
+    pub combination: CamCombination,
+    /// The differentiated score (for Grad-CAM and guided backpropagation alike).
+    pub score: Score,
+    /// Layer map → input-size map.
+    pub upsampling: Upsampling,
+}
+
+impl Default for ExplainConfig {
+    fn default() -> Self {
+        Preset::Seed.config()
+    }
+}
+
+/// Named combinations matching the seed report, the paper and the Python peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The seed report: per-channel ReLU, model-output score, pad 1, bilinear.
+    Seed,
+    /// Selvaraju et al.: ReLU after the sum, logit score, no pad, bilinear.
+    Paper,
+    /// Captum's `GuidedGradCam`: ReLU after the sum, model-output score, no pad, nearest.
+    Captum,
+    /// pytorch-grad-cam's `GradCAM`: ReLU after the sum, model-output score, min-max, bilinear
+    /// resize, min-max.
+    PytorchGradCam,
+}
+
+impl Preset {
+    /// Every preset, in documentation order.
+    pub const ALL: [Preset; 4] = [Self::Seed, Self::Paper, Self::Captum, Self::PytorchGradCam];
+
+    /// The settings this preset stands for.
+    ///
+    /// ```
+    /// use gradcam_explain::{CamCombination, Interpolation, Preset};
+    ///
+    /// let seed = Preset::Seed.config();
+    /// assert_eq!(seed.combination, CamCombination::PerChannelRelu);
+    /// assert_eq!(seed.upsampling.pad, 1);
+    /// assert_eq!(seed.upsampling.interpolation, Interpolation::Bilinear);
+    /// ```
+    pub fn config(self) -> ExplainConfig {
+        let (combination, score, pad, interpolation, min_max_around_resize) = match self {
+            Self::Seed => (
+                CamCombination::PerChannelRelu,
+                Score::ModelOutput,
+                1,
+                Interpolation::Bilinear,
+                false,
+            ),
+            Self::Paper => (
+                CamCombination::ReluAfterSum,
+                Score::Logit,
+                0,
+                Interpolation::Bilinear,
+                false,
+            ),
+            Self::Captum => (
+                CamCombination::ReluAfterSum,
+                Score::ModelOutput,
+                0,
+                Interpolation::Nearest,
+                false,
+            ),
+            Self::PytorchGradCam => (
+                CamCombination::ReluAfterSum,
+                Score::ModelOutput,
+                0,
+                Interpolation::Bilinear,
+                true,
+            ),
+        };
+        ExplainConfig {
+            combination,
+            score,
+            upsampling: Upsampling {
+                pad,
+                interpolation,
+                min_max_around_resize,
+            },
+        }
+    }
+
+    /// The preset's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Paper => "paper",
+            Self::Captum => "captum",
+            Self::PytorchGradCam => "pytorch-grad-cam",
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown preset {s:?}; expected one of {}", names.join(", "))
+            })
+    }
+}

@@ -1,0 +1,103 @@
+//! The guided ReLU as a custom autodiff operation.
+//!
+//! Forward: `relu(x)`. Backward: `relu(grad) · 1[x > 0]` — only positive gradients flow back,
+//! and only through units that were active (Springenberg et al., "Striving for Simplicity", 2015).
+//! It is declared as a backend extension so the backward is a real autodiff node, not a hook or a
+//! gradient edited after the fact. Inner backends implement only the forward (an ordinary ReLU);
+//! `Autodiff<B>` records the guided backward.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
+
+/// Backends that can run the guided ReLU.
+#[backend_extension(
+    Autodiff,
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray")
+)]
+pub trait GuidedReluBackend: Backend {
+    /// Forward `relu(x)`; under autodiff, records the guided backward.
+    fn guided_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu(x)
+    }
+
+    /// The guided gradient `relu(grad) · 1[x > 0]` for the ReLU input `x`.
+    fn guided_relu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu(Self::relu_backward(x, grad))
+    }
+}
+
+#[cfg(feature = "flex")]
+impl GuidedReluBackend for burn::backend::Flex {}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)]
+impl GuidedReluBackend for burn::backend::NdArray {}
+
+#[derive(Debug)]
+struct GuidedReluBackward;
+
+impl<B: Backend + GuidedReluBackend> Backward<B, 1> for GuidedReluBackward {
+    /// The checkpointed ReLU input.
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let input: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            B::guided_relu_backward(input, grad)
+        });
+    }
+}
+
+impl<B: Backend + GuidedReluBackend, C: CheckpointStrategy> GuidedReluBackend for Autodiff<B, C> {
+    fn guided_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Compute-bound: keep the input rather than re-running the forward during backward.
+        match GuidedReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::relu(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::relu(x.into_primitive())),
+        }
+    }
+}
+
+/// Applies the guided ReLU to a tensor on any supported device.
+///
+/// On a plain device this is an ordinary ReLU; on an autodiff device its backward is the guided
+/// gradient. Callers check [`is_supported_device`] first: Burn panics when an extension is called
+/// on a backend it does not list.
+pub fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::guided_relu(
+        x.into_dispatch(),
+    ))
+}
+
+/// Whether the guided ReLU is implemented for this device's backend.
+pub fn is_supported_device(device: &burn::tensor::Device) -> bool {
+    use burn::backend::DispatchDevice;
+    let inner = device.clone().inner();
+    #[allow(unreachable_patterns)]
+    match inner.as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,93 @@
+//! The contract a CNN fulfils to be explained.
+
+use burn::tensor::{Device, Tensor, activation};
+
+use crate::guided::guided_relu;
+
+/// How a model applies its ReLUs during an explanation.
+///
+/// Grad-CAM runs the ordinary network; guided backpropagation runs it with every ReLU replaced by
+/// a guided ReLU, whose forward is an ordinary ReLU and whose backward also zeroes negative
+/// incoming gradients. A model implementing [`Explainable`] routes each of its ReLUs through
+/// [`ReluMode::apply`] so both can be run from one definition of the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ReluMode {
+    /// `relu(x)` with its usual gradient `grad · 1[x > 0]`.
+    #[default]
+    Standard,
+    /// `relu(x)` with the guided gradient `relu(grad) · 1[x > 0]`.
+    Guided,
+}
+
+impl ReluMode {
+    /// Applies the ReLU this mode stands for.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::ReluMode;
+    ///
+    /// let x = Tensor::<1>::from_floats([-1.0, 2.0], &Device::default());
+    /// let y = ReluMode::Guided.apply(x);
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![0.0, 2.0]);
+    /// ```
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Standard => activation::relu(x),
+            Self::Guided => guided_relu(x),
+        }
+    }
+}
+
+/// What the model's forward pass applies to its logits; it decides the default score.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputLayer {
+    /// `log_softmax(logits)`, as the MNIST reference network does.
+    #[default]
+    LogSoftmax,
+    /// `softmax(logits)`.
+    Softmax,
+    /// The logits themselves.
+    Identity,
+}
+
+impl OutputLayer {
+    /// Applies the output layer to logits of shape `[N, classes]`.
+    pub fn apply(self, logits: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::LogSoftmax => activation::log_softmax(logits, 1),
+            Self::Softmax => activation::softmax(logits, 1),
+            Self::Identity => logits,
+        }
+    }
+}
+
+/// A CNN split at the layer whose activations Grad-CAM weighs.
+///
+/// `forward(x) = output_layer(logits(features(x)))`. Every ReLU of both halves must go through
+/// the given [`ReluMode`], so that guided backpropagation reaches all of them.
+///
+/// The model's parameters should live on a plain (non-autodiff) device: the explainer makes only
+/// the input and the feature maps differentiable, so no weight gradient is ever computed.
+pub trait Explainable {
+    /// `[channels, height, width]` of one input image.
+    fn input_shape(&self) -> [usize; 3];
+
+    /// Runs the network from the input `[N, C, H, W]` up to the explained layer's output
+    /// `[N, K, h, w]`.
+    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4>;
+
+    /// Runs the rest of the network, from the explained layer's output to the pre-softmax
+    /// class scores `[N, classes]`.
+    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2>;
+
+    /// What the forward pass applies to the logits.
+    fn output_layer(&self) -> OutputLayer {
+        OutputLayer::LogSoftmax
+    }
+
+    /// The device the parameters live on; inputs are moved there.
+    fn device(&self) -> Device;
+}

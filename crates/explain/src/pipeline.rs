@@ -1,0 +1,95 @@
+//! The steps shared by every CAM: combine weighted channels, upsample, normalise.
+//! Each exists once and is reused by every method and preset.
+
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::{Tensor, activation, module::interpolate};
+
+use crate::config::{CamCombination, Interpolation, Upsampling};
+use crate::maps::host_values;
+
+/// Epsilon of the min-max normaliser, pytorch-grad-cam's value: small enough not to move a map
+/// whose range is ≥ 1e-3 by more than 1e-4, large enough that an all-zero map stays zero.
+pub const DISPLAY_EPSILON: f32 = 1e-7;
+
+/// Combines feature maps `A` `[N, K, h, w]` with channel weights `α` `[N, K, 1, 1]` into one
+/// map per image, `[N, 1, h, w]`.
+pub fn combine(alpha: Tensor<4>, features: Tensor<4>, combination: CamCombination) -> Tensor<4> {
+    let weighted = features * alpha;
+    match combination {
+        CamCombination::PerChannelRelu => activation::relu(weighted).sum_dim(1),
+        CamCombination::ReluAfterSum => activation::relu(weighted.sum_dim(1)),
+        CamCombination::Signed => weighted.sum_dim(1),
+    }
+}
+
+/// Brings layer maps `[N, 1, h, w]` to `size = [H, W]`: zero padding, then resampling.
+///
+/// With [`Upsampling::min_max_around_resize`] the maps are min-max normalised before and after
+/// the resize (pytorch-grad-cam's order), through [`min_max_normalize`].
+pub fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling) -> Tensor<4> {
+    let p = upsampling.pad;
+    let cam = if p > 0 {
+        cam.pad((p, p, p, p), PadMode::Constant(0.0))
+    } else {
+        cam
+    };
+    let cam = if upsampling.min_max_around_resize {
+        normalize_tensor(cam)
+    } else {
+        cam
+    };
+    // Burn's bilinear default is the align_corners=True convention; PyTorch's default (and the
+    // peers') is half-pixel centres, so the convention is chosen here, once.
+    let options = match upsampling.interpolation {
+        Interpolation::Bilinear => {
+            InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false)
+        }
+        Interpolation::Nearest => InterpolateOptions::new(InterpolateMode::Nearest),
+    };
+    let resized = interpolate(cam, options.with_output_size(size));
+    if upsampling.min_max_around_resize {
+        normalize_tensor(resized)
+    } else {
+        resized
+    }
+}
+
+/// Per-image min-max to `[0, 1]`: `v ← (v − min) / (max(v − min) + eps)`.
+///
+/// The one normaliser of the crate (display normalisation and pytorch-grad-cam's rescaling).
+/// An all-zero (or constant) map becomes all zero, never NaN.
+///
+/// ```
+/// let mut map = [1.0_f32, 3.0, 5.0];
+/// gradcam_explain::min_max_normalize(&mut map, 0.0);
+/// assert_eq!(map, [0.0, 0.5, 1.0]);
+/// let mut flat = [2.0_f32; 4];
+/// gradcam_explain::min_max_normalize(&mut flat, 1e-7);
+/// assert_eq!(flat, [0.0; 4]);
+/// ```
+pub fn min_max_normalize(values: &mut [f32], eps: f32) {
+    let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+    if !min.is_finite() {
+        return;
+    }
+    values.iter_mut().for_each(|v| *v -= min);
+    let max = values.iter().copied().fold(0.0_f32, f32::max);
+    let denominator = max + eps;
+    if denominator > 0.0 {
+        values.iter_mut().for_each(|v| *v /= denominator);
+    }
+}
+
+/// Applies [`min_max_normalize`] to each image of a `[N, C, H, W]` tensor.
+fn normalize_tensor(maps: Tensor<4>) -> Tensor<4> {
+    let device = maps.device();
+    let dims = maps.dims();
+    let per_image = dims[1] * dims[2] * dims[3];
+    let mut values = host_values(maps);
+    if per_image > 0 {
+        values
+            .chunks_mut(per_image)
+            .for_each(|image| min_max_normalize(image, DISPLAY_EPSILON));
+    }
+    Tensor::from_data(burn::tensor::TensorData::new(values, dims), &device)
+}

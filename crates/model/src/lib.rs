@@ -1,0 +1,10 @@
+//! The MNIST CNN of the seed report as a Burn module, loaded from a PyTorch state dict, with the
+//! data formats it reads (image JSON, the packed evaluation set, image files).
+
+pub mod data;
+mod net;
+mod weights;
+
+pub use data::{DataError, Digits, MNIST_MEAN, MNIST_STD, preprocess};
+pub use net::{IMAGE_PIXELS, IMAGE_SIDE, MnistNet, NUM_CLASSES};
+pub use weights::{LoadError, WeightsReport, load_weights};

@@ -1,0 +1,392 @@
+//! The main job: explain digits with Grad-CAM, Guided Backprop and Guided Grad-CAM, and draw the
+//! seed report's four-row figure.
+//!
+//! `cargo run --release --example guided_gradcam` loads `data/mnist_model.pth` and
+//! `data/test_images.json`, runs the `seed` preset and writes `output/guided_gradcam.png` and
+//! `output/maps.json`. `--help` lists the flags.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use burn_gradcam::Backend;
+use burn_gradcam::explain::{
+    CamCombination, ExplainConfig, Explainer, ImageExplanation, Interpolation, Map, Preset, Score,
+    Targets,
+};
+use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
+use burn_gradcam::output::{ensure_dir, write_atomic};
+use burn_gradcam::viz::{
+    Colormap, Column, Figure, MapRef, SignedStyle, heatmap, panel_png, signed,
+};
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser)]
+#[command(about = "Explain MNIST digits with Grad-CAM, Guided Backprop and Guided Grad-CAM")]
+struct Args {
+    /// PyTorch state dict of the MNIST network.
+    #[arg(long, default_value = "data/mnist_model.pth")]
+    weights: PathBuf,
+    /// Images: an image-JSON file, or a directory of PNG/JPEG files (colour is converted to grey).
+    #[arg(long, default_value = "data/test_images.json")]
+    images: PathBuf,
+    /// Resize image files that are not 28×28 instead of refusing them.
+    #[arg(long)]
+    resize: bool,
+    /// Output directory (created if missing).
+    #[arg(long, default_value = "output")]
+    out: PathBuf,
+    /// Named settings: seed, paper, captum or pytorch-grad-cam.
+    #[arg(long, default_value = "seed")]
+    preset: Preset,
+    /// Override the preset's channel combination.
+    #[arg(long, value_enum)]
+    relu: Option<ReluArg>,
+    /// Override the preset's zero padding (cells per side) before resizing.
+    #[arg(long)]
+    pad: Option<usize>,
+    /// Override the preset's resampling filter.
+    #[arg(long, value_enum)]
+    interpolation: Option<InterpolationArg>,
+    /// Override the preset's score: the model output (log-probability) or the logit.
+    #[arg(long, value_enum)]
+    score: Option<ScoreArg>,
+    /// `predicted`, or one class per image separated by commas (e.g. `3,1,4`).
+    #[arg(long, default_value = "predicted")]
+    target: String,
+    /// Images per forward/backward pass.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Colour map of the Grad-CAM row: jet, viridis, magma or gray.
+    #[arg(long, default_value = "jet")]
+    colormap: Colormap,
+    /// Rendering of the signed rows: diverging, positive, abs or abs:<percentile>.
+    #[arg(long, default_value = "diverging")]
+    signed_style: SignedStyle,
+    /// At most this many images (the first ones) are drawn in the figure; maps.json has all.
+    #[arg(long, default_value_t = 16)]
+    figure_columns: usize,
+    /// Also write one PNG per image and map under `<out>/panels/`.
+    #[arg(long)]
+    panels: bool,
+    /// CPU backend to run on.
+    #[arg(long, default_value_t = Backend::default())]
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReluArg {
+    /// Σ_k ReLU(α_k·A_k), the seed's.
+    PerChannel,
+    /// ReLU(Σ_k α_k·A_k), the paper's.
+    AfterSum,
+    /// Σ_k α_k·A_k.
+    Signed,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InterpolationArg {
+    Bilinear,
+    Nearest,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScoreArg {
+    Output,
+    Logit,
+}
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config(args: &Args) -> ExplainConfig {
+    let mut config = args.preset.config();
+    if let Some(relu) = args.relu {
+        config.combination = match relu {
+            ReluArg::PerChannel => CamCombination::PerChannelRelu,
+            ReluArg::AfterSum => CamCombination::ReluAfterSum,
+            ReluArg::Signed => CamCombination::Signed,
+        };
+    }
+    if let Some(pad) = args.pad {
+        config.upsampling.pad = pad;
+    }
+    if let Some(interpolation) = args.interpolation {
+        config.upsampling.interpolation = match interpolation {
+            InterpolationArg::Bilinear => Interpolation::Bilinear,
+            InterpolationArg::Nearest => Interpolation::Nearest,
+        };
+    }
+    if let Some(score) = args.score {
+        config.score = match score {
+            ScoreArg::Output => Score::ModelOutput,
+            ScoreArg::Logit => Score::Logit,
+        };
+    }
+    config
+}
+
+fn read_images(args: &Args) -> Result<Digits> {
+    Ok(if args.images.is_dir() {
+        Digits::from_image_dir(&args.images, args.resize)?
+    } else {
+        Digits::from_json_file(&args.images)?
+    })
+}
+
+fn parse_targets(text: &str, count: usize) -> Result<Option<Vec<usize>>> {
+    if text == "predicted" {
+        return Ok(None);
+    }
+    let classes = text
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<usize>()
+                .map_err(|e| format!("--target: {c:?} is not a class number ({e})"))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if classes.len() != count {
+        return Err(format!(
+            "--target gives {} classes for {count} images",
+            classes.len()
+        )
+        .into());
+    }
+    Ok(Some(classes))
+}
+
+fn run(args: &Args) -> Result {
+    if args.batch_size == 0 {
+        return Err("--batch-size must be at least 1".into());
+    }
+    let config = config(args);
+    let device = args.backend.device();
+    let (net, report) = load_weights(&args.weights, &device)?;
+    for (key, dtype) in &report.converted {
+        eprintln!(
+            "note: {key} was {dtype} in {}, converted to f32",
+            args.weights.display()
+        );
+    }
+    let digits = read_images(args)?;
+    let targets = parse_targets(&args.target, digits.len())?;
+    // Check the output location before computing anything.
+    ensure_dir(&args.out)?;
+
+    let explainer = Explainer::new(&net, config);
+    let progress =
+        (digits.len() > args.batch_size).then(|| indicatif::ProgressBar::new(digits.len() as u64));
+    let mut images = Vec::with_capacity(digits.len());
+    for start in (0..digits.len()).step_by(args.batch_size) {
+        let batch = digits
+            .slice(start..start + args.batch_size)
+            .ok_or("empty batch")?;
+        let batch_targets = match &targets {
+            None => Targets::Predicted,
+            Some(all) => Targets::Classes(all[start..start + batch.len()].to_vec()),
+        };
+        let explanation = explainer.explain(preprocess(&batch, &device), &batch_targets)?;
+        if let Some(bar) = &progress {
+            bar.inc(batch.len() as u64);
+        }
+        images.extend(explanation.images);
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    for (i, image) in images.iter().enumerate() {
+        let p = &image.prediction;
+        let label = digits
+            .labels()
+            .map(|l| format!(", label {}", l[i]))
+            .unwrap_or_default();
+        println!(
+            "image {i}: predicted {} (p = {:.4}), target {}{label}, max |Guided Grad-CAM| = {:.3e}",
+            p.predicted,
+            p.probabilities[p.predicted],
+            p.target,
+            image.guided_grad_cam.max_abs()
+        );
+    }
+
+    // Render everything before writing anything.
+    let title = format!(
+        "Guided Grad-CAM — preset {} ({})",
+        args.preset,
+        describe(&config)
+    );
+    let figure = render_figure(&digits, &images, &title, args)?;
+    let maps = serde_json::to_vec(&MapsFile::new(args, config, &digits, &images))?;
+    let panels = if args.panels {
+        render_panels(&images, args)?
+    } else {
+        Vec::new()
+    };
+
+    let figure_path = args.out.join("guided_gradcam.png");
+    write_atomic(&figure_path, &figure)?;
+    let maps_path = args.out.join("maps.json");
+    write_atomic(&maps_path, &maps)?;
+    if !panels.is_empty() {
+        let dir = args.out.join("panels");
+        ensure_dir(&dir)?;
+        for (name, bytes) in &panels {
+            write_atomic(&dir.join(name), bytes)?;
+        }
+        println!("wrote {} panels to {}", panels.len(), dir.display());
+    }
+    println!("wrote {}", figure_path.display());
+    println!("wrote {}", maps_path.display());
+    Ok(())
+}
+
+fn describe(config: &ExplainConfig) -> String {
+    let combination = match config.combination {
+        CamCombination::PerChannelRelu => "Σ ReLU(αA)",
+        CamCombination::ReluAfterSum => "ReLU(Σ αA)",
+        CamCombination::Signed => "Σ αA",
+    };
+    let interpolation = match config.upsampling.interpolation {
+        Interpolation::Bilinear => "bilinear",
+        Interpolation::Nearest => "nearest",
+    };
+    let score = match config.score {
+        Score::ModelOutput => "log-prob",
+        Score::Logit => "logit",
+    };
+    format!(
+        "{combination}, pad {}, {interpolation}, {score}",
+        config.upsampling.pad
+    )
+}
+
+fn map_ref(map: &Map) -> Result<MapRef<'_>> {
+    Ok(MapRef::new(
+        &map.values,
+        map.width(),
+        map.height() * map.shape[0],
+    )?)
+}
+
+fn render_figure(
+    digits: &Digits,
+    images: &[ImageExplanation],
+    title: &str,
+    args: &Args,
+) -> Result<Vec<u8>> {
+    let shown = images.len().min(args.figure_columns.max(1));
+    let cams: Vec<Map> = images[..shown].iter().map(|i| i.cam.normalized()).collect();
+    let mut figure = Figure::new(title)
+        .colormap(args.colormap)
+        .signed_style(args.signed_style);
+    for (i, (image, cam)) in images[..shown].iter().zip(&cams).enumerate() {
+        let raw = MapRef::new(
+            digits.image(i).ok_or("image index")?,
+            IMAGE_SIDE,
+            IMAGE_SIDE,
+        )?;
+        let p = &image.prediction;
+        let mut column = Column::new(
+            raw,
+            map_ref(cam)?,
+            map_ref(&image.guided_backprop)?,
+            map_ref(&image.guided_grad_cam)?,
+        )?
+        .prediction(p.predicted, p.probabilities[p.predicted]);
+        if let Some(labels) = digits.labels() {
+            column = column.truth(labels[i]);
+        }
+        figure.push_column(column);
+    }
+    Ok(figure.render_png()?)
+}
+
+fn render_panels(images: &[ImageExplanation], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
+    let scale = Figure::DEFAULT_SCALE;
+    let mut panels = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        let cam = image.cam.normalized();
+        panels.push((
+            format!("image_{i}_grad_cam.png"),
+            panel_png(&heatmap(map_ref(&cam)?, args.colormap, scale)?)?,
+        ));
+        panels.push((
+            format!("image_{i}_guided_backprop.png"),
+            panel_png(&signed(
+                map_ref(&image.guided_backprop)?,
+                args.signed_style,
+                scale,
+            )?)?,
+        ));
+        panels.push((
+            format!("image_{i}_guided_grad_cam.png"),
+            panel_png(&signed(
+                map_ref(&image.guided_grad_cam)?,
+                args.signed_style,
+                scale,
+            )?)?,
+        ));
+    }
+    Ok(panels)
+}
+
+/// `maps.json`: every raw map of every image, with what produced it.
+#[derive(serde::Serialize)]
+struct MapsFile<'a> {
+    preset: String,
+    config: ExplainConfig,
+    backend: String,
+    weights: &'a Path,
+    images_source: &'a Path,
+    images: Vec<MapsEntry<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct MapsEntry<'a> {
+    index: usize,
+    label: Option<u8>,
+    #[serde(flatten)]
+    explanation: &'a ImageExplanation,
+}
+
+impl<'a> MapsFile<'a> {
+    fn new(
+        args: &'a Args,
+        config: ExplainConfig,
+        digits: &Digits,
+        images: &'a [ImageExplanation],
+    ) -> Self {
+        Self {
+            preset: args.preset.to_string(),
+            config,
+            backend: args.backend.to_string(),
+            weights: &args.weights,
+            images_source: &args.images,
+            images: images
+                .iter()
+                .enumerate()
+                .map(|(index, explanation)| MapsEntry {
+                    index,
+                    label: digits.labels().map(|l| l[index]),
+                    explanation,
+                })
+                .collect(),
+        }
+    }
+}

