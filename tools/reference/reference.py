@@ -141,10 +141,10 @@ def conv2_features_and_grads(net: Net, x: torch.Tensor, target: torch.Tensor, us
     return a.detach(), a.grad.detach()
 
 
-def upsample_padded(cam: torch.Tensor) -> torch.Tensor:
-    """[M,8,8] -> pad 1 with zeros -> bilinear (align_corners=False) -> [M,28,28]."""
-    return F.interpolate(F.pad(cam[:, None], (1, 1, 1, 1)), size=(28, 28), mode="bilinear",
-                         align_corners=False)[:, 0]
+def upsample_padded(cam: torch.Tensor, pad: int = 1) -> torch.Tensor:
+    """[M,8,8] -> pad `pad` zeros per side -> bilinear (align_corners=False) -> [M,28,28]."""
+    return F.interpolate(F.pad(cam[:, None], (pad, pad, pad, pad)), size=(28, 28),
+                         mode="bilinear", align_corners=False)[:, 0]
 
 
 def seed_gradcam_layer(net: Net, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -155,10 +155,10 @@ def seed_gradcam_layer(net: Net, x: torch.Tensor, target: torch.Tensor) -> torch
 
 
 def paper_gradcam(net: Net, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM paper: score = logit; cam = relu(sum_k alpha_k A_k); pad 1; bilinear."""
+    """Grad-CAM paper: score = logit; cam = relu(sum_k alpha_k A_k); no padding; bilinear."""
     a, g = conv2_features_and_grads(net, x, target, use_logits=True)
     alpha = g.mean(dim=(2, 3), keepdim=True)
-    return upsample_padded(F.relu((alpha * a).sum(dim=1)))
+    return upsample_padded(F.relu((alpha * a).sum(dim=1)), pad=0)
 
 
 def relu_modules_intact(net: Net) -> bool:

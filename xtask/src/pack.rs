@@ -86,7 +86,7 @@ fn read_class(path: &Path) -> Result<Vec<f32>> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file: ClassFile =
         serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if file.data.len() % IMAGE_PIXELS != 0 {
+    if !file.data.len().is_multiple_of(IMAGE_PIXELS) {
         return Err(format!(
             "{}: {} values is not a whole number of images",
             path.display(),

@@ -46,7 +46,7 @@ pub struct Upsampling {
     /// The resampling filter.
     pub interpolation: Interpolation,
     /// pytorch-grad-cam's order: min-max normalise the layer map, resize, then min-max
-    /// normalise again (epsilon [`crate::DISPLAY_EPSILON`]). The upsampled map is then in `[0, 1]`.
+    /// normalise again (epsilon [`crate::PYTORCH_GRAD_CAM_EPSILON`]). The upsampled map is then in `[0, 1]`.
     pub min_max_around_resize: bool,
 }
 

@@ -6,6 +6,10 @@
 //! gradient edited after the fact. Inner backends implement only the forward (an ordinary ReLU);
 //! `Autodiff<B>` records the guided backward.
 
+// burn-ndarray is deprecated in Burn 0.22 (in favour of burn-flex) but kept as a comparison
+// backend; the extension macro names it, so the deprecation is acknowledged here once.
+#![allow(deprecated)]
+
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -37,7 +41,6 @@ pub trait GuidedReluBackend: Backend {
 impl GuidedReluBackend for burn::backend::Flex {}
 
 #[cfg(feature = "ndarray")]
-#[allow(deprecated)]
 impl GuidedReluBackend for burn::backend::NdArray {}
 
 #[derive(Debug)]

@@ -19,7 +19,9 @@ pub use maps::{
     CamExplanation, Explanation, GuidedBackpropExplanation, ImageExplanation, Map, Prediction,
 };
 pub use model::{Explainable, OutputLayer, ReluMode};
-pub use pipeline::{DISPLAY_EPSILON, combine, min_max_normalize, upsample};
+pub use pipeline::{
+    DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, combine, min_max_normalize, upsample,
+};
 
 #[cfg(test)]
 mod tests;

@@ -7,9 +7,14 @@ use burn::tensor::{Tensor, activation, module::interpolate};
 use crate::config::{CamCombination, Interpolation, Upsampling};
 use crate::maps::host_values;
 
-/// Epsilon of the min-max normaliser, pytorch-grad-cam's value: small enough not to move a map
-/// whose range is ≥ 1e-3 by more than 1e-4, large enough that an all-zero map stays zero.
-pub const DISPLAY_EPSILON: f32 = 1e-7;
+/// Epsilon of display normalisation: the smallest normal `f32`, so an all-zero map stays zero
+/// while a map whose whole scale is tiny (the log-probability gradient of a confident prediction
+/// can be 1e-10) still spans `[0, 1]`.
+pub const DISPLAY_EPSILON: f32 = f32::MIN_POSITIVE;
+
+/// pytorch-grad-cam's epsilon in `scale_cam_image`, used only to reproduce it: maps whose range is
+/// near or below 1e-7 come out darker than 1.
+pub const PYTORCH_GRAD_CAM_EPSILON: f32 = 1e-7;
 
 /// Combines feature maps `A` `[N, K, h, w]` with channel weights `α` `[N, K, 1, 1]` into one
 /// map per image, `[N, 1, h, w]`.
@@ -25,7 +30,8 @@ pub fn combine(alpha: Tensor<4>, features: Tensor<4>, combination: CamCombinatio
 /// Brings layer maps `[N, 1, h, w]` to `size = [H, W]`: zero padding, then resampling.
 ///
 /// With [`Upsampling::min_max_around_resize`] the maps are min-max normalised before and after
-/// the resize (pytorch-grad-cam's order), through [`min_max_normalize`].
+/// the resize (pytorch-grad-cam's order), through [`min_max_normalize`] with
+/// [`PYTORCH_GRAD_CAM_EPSILON`].
 pub fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling) -> Tensor<4> {
     let p = upsampling.pad;
     let cam = if p > 0 {
@@ -34,7 +40,7 @@ pub fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling) -> Te
         cam
     };
     let cam = if upsampling.min_max_around_resize {
-        normalize_tensor(cam)
+        rescale_like_pytorch_grad_cam(cam)
     } else {
         cam
     };
@@ -48,7 +54,7 @@ pub fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling) -> Te
     };
     let resized = interpolate(cam, options.with_output_size(size));
     if upsampling.min_max_around_resize {
-        normalize_tensor(resized)
+        rescale_like_pytorch_grad_cam(resized)
     } else {
         resized
     }
@@ -80,8 +86,8 @@ pub fn min_max_normalize(values: &mut [f32], eps: f32) {
     }
 }
 
-/// Applies [`min_max_normalize`] to each image of a `[N, C, H, W]` tensor.
-fn normalize_tensor(maps: Tensor<4>) -> Tensor<4> {
+/// pytorch-grad-cam's rescaling of each image of a `[N, C, H, W]` tensor.
+fn rescale_like_pytorch_grad_cam(maps: Tensor<4>) -> Tensor<4> {
     let device = maps.device();
     let dims = maps.dims();
     let per_image = dims[1] * dims[2] * dims[3];
@@ -89,7 +95,7 @@ fn normalize_tensor(maps: Tensor<4>) -> Tensor<4> {
     if per_image > 0 {
         values
             .chunks_mut(per_image)
-            .for_each(|image| min_max_normalize(image, DISPLAY_EPSILON));
+            .for_each(|image| min_max_normalize(image, PYTORCH_GRAD_CAM_EPSILON));
     }
     Tensor::from_data(burn::tensor::TensorData::new(values, dims), &device)
 }

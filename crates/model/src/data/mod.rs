@@ -173,7 +173,7 @@ impl Digits {
         if pixels.is_empty() {
             return Err(DataError::Empty { path });
         }
-        if pixels.len() % IMAGE_PIXELS != 0 {
+        if !pixels.len().is_multiple_of(IMAGE_PIXELS) {
             let index = pixels.len() / IMAGE_PIXELS;
             let found = format!("{} numbers", pixels.len() % IMAGE_PIXELS);
             return Err(DataError::Image {

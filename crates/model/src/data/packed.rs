@@ -68,7 +68,7 @@ impl Digits {
                 path: path.to_path_buf(),
             });
         }
-        if raw.len() % RECORD != 0 {
+        if !raw.len().is_multiple_of(RECORD) {
             return Err(packed(format!(
                 "{} bytes is not a whole number of {RECORD}-byte records",
                 raw.len()

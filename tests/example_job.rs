@@ -1,0 +1,195 @@
+//! The main job end to end: the `guided_gradcam` example's figure, its `maps.json`, and its
+//! behaviour on bad input. `cargo test` builds the example next to the test binaries.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn_gradcam::explain::{Explainer, ImageExplanation, Preset, Targets};
+use burn_gradcam::model::{Digits, preprocess};
+use common::{net, repo_path};
+
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join("guided_gradcam");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds examples",
+        path.display()
+    );
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(example())
+        .current_dir(repo_path(""))
+        .args(args)
+        .output()
+        .expect("example runs")
+}
+
+#[derive(serde::Deserialize)]
+struct MapsFile {
+    preset: String,
+    images: Vec<Entry>,
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    index: usize,
+    label: Option<u8>,
+    #[serde(flatten)]
+    explanation: ImageExplanation,
+}
+
+#[test]
+fn default_run_writes_the_figure_and_all_maps() {
+    let out = tempfile::tempdir().expect("dir");
+    let output = run(&["--out", out.path().to_str().expect("utf-8")]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("image ")).count(),
+        8,
+        "{stdout}"
+    );
+
+    // The figure: landscape, with grey digits and coloured heat maps.
+    let figure = image::open(out.path().join("guided_gradcam.png"))
+        .expect("PNG decodes")
+        .into_rgb8();
+    assert!(figure.width() > figure.height(), "landscape");
+    let (mut grey, mut coloured) = (0_usize, 0_usize);
+    for pixel in figure.pixels() {
+        let [r, g, b] = pixel.0;
+        if r == g && g == b {
+            grey += 1
+        } else if r.abs_diff(b) > 60 || g.abs_diff(b) > 60 {
+            coloured += 1
+        }
+    }
+    let total = (figure.width() * figure.height()) as usize;
+    assert!(
+        grey > total / 4,
+        "grey digits and background: {grey} of {total}"
+    );
+    assert!(
+        coloured > total / 20,
+        "heat-map and signed cells: {coloured} of {total}"
+    );
+
+    // maps.json round-trips and holds exactly what the library computes.
+    let file: MapsFile =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file.preset, "seed");
+    let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("images");
+    let device = burn_gradcam::Backend::default().device();
+    let net = net(&device);
+    let expected = Explainer::new(&net, Preset::Seed.config())
+        .explain(preprocess(&digits, &device), &Targets::Predicted)
+        .expect("explains");
+    assert_eq!(file.images.len(), 8);
+    for (entry, expected) in file.images.iter().zip(&expected.images) {
+        assert_eq!(entry.label, digits.labels().map(|l| l[entry.index]));
+        assert_eq!(&entry.explanation, expected, "image {}", entry.index);
+    }
+}
+
+#[test]
+fn flags_select_preset_targets_images_and_panels() {
+    let out = tempfile::tempdir().expect("dir");
+    let images = tempfile::tempdir().expect("dir");
+    burn_gradcam::prepare::prepare_data(&repo_path("data/test_images.json"), images.path())
+        .expect("jpegs");
+    let output = run(&[
+        "--out",
+        out.path().to_str().expect("utf-8"),
+        "--images",
+        images.path().to_str().expect("utf-8"),
+        "--preset",
+        "captum",
+        "--target",
+        "1,1,1,1,1,1,1,1",
+        "--batch-size",
+        "3",
+        "--panels",
+        "--colormap",
+        "viridis",
+        "--signed-style",
+        "abs:98",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file: MapsFile =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file.preset, "captum");
+    assert!(
+        file.images
+            .iter()
+            .all(|e| e.explanation.prediction.target == 1 && e.label.is_none())
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path().join("panels"))
+            .expect("panels")
+            .count(),
+        24
+    );
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
+    let out = tempfile::tempdir().expect("dir");
+    let dir = out.path().to_str().expect("utf-8");
+    assert!(run(&["--out", dir]).status.success());
+    let figure = std::fs::read(out.path().join("guided_gradcam.png")).expect("figure");
+    let maps = std::fs::read(out.path().join("maps.json")).expect("maps");
+
+    let bad_json = out.path().join("bad.json");
+    std::fs::write(&bad_json, "[[0.5, 0.5]]").expect("write");
+    for (args, message) in [
+        (vec!["--weights", "missing.pth"], "not found"),
+        (
+            vec!["--images", bad_json.to_str().expect("utf-8")],
+            "image 0",
+        ),
+        (vec!["--target", "1,2"], "--target"),
+        (vec!["--target", "12,1,1,1,1,1,1,1"], "out of range"),
+    ] {
+        let output = run(&[&["--out", dir][..], &args].concat());
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(message),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read(out.path().join("guided_gradcam.png")).expect("figure"),
+        figure
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("maps.json")).expect("maps"),
+        maps
+    );
+
+    let blocker = out.path().join("a-file");
+    std::fs::write(&blocker, "x").expect("write");
+    let output = run(&["--out", blocker.to_str().expect("utf-8")]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a directory"));
+}
