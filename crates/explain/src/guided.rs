@@ -38,7 +38,19 @@ pub trait GuidedReluBackend: Backend {
 }
 
 #[cfg(feature = "flex")]
-impl GuidedReluBackend for burn::backend::Flex {}
+impl GuidedReluBackend for burn::backend::Flex {
+    /// One fused pass instead of a mask pass and a ReLU pass.
+    fn guided_relu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::flex::ops::binary::binary_op;
+        binary_op(
+            grad,
+            x,
+            |g: f32, x: f32| if x > 0.0 && g > 0.0 { g } else { 0.0 },
+            |g: f64, x: f64| if x > 0.0 && g > 0.0 { g } else { 0.0 },
+            None,
+        )
+    }
+}
 
 #[cfg(feature = "ndarray")]
 impl GuidedReluBackend for burn::backend::NdArray {}

@@ -1,0 +1,386 @@
+//! `cargo xtask bench`: images/second of the Rust methods at batch 1 and batch 1000 on the
+//! committed evaluation digits, per backend, beside the Python peers when their venv exists.
+//!
+//! Each figure is the median of repeated passes (the machine is shared and noisy). At batch 1 a
+//! pass explains `--batch1-images` digits one at a time; at batch B a pass is one call on the
+//! first B digits. Every map is copied to the host. Peak RSS is measured in a fresh process per
+//! backend that runs only the batch-1000 Guided Grad-CAM.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use burn_gradcam::Backend;
+use burn_gradcam::explain::{Explainer, Preset, Targets};
+use burn_gradcam::model::{Digits, MnistNet, load_weights, preprocess};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Timed passes per measurement (after one warm-up pass); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Digits explained one at a time in a batch-1 pass.
+    #[arg(long, default_value_t = 200)]
+    batch1_images: usize,
+    /// Large batch size.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Only these backends (default: every one compiled in).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<Backend>,
+    /// Only these methods: forward, grad_cam, guided_backprop, guided_grad_cam (default: all).
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
+    /// Skip the Python peers even when their venv exists.
+    #[arg(long)]
+    no_peers: bool,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: PathBuf,
+}
+
+/// The measured methods, each paired with its peer in `tools/reference/bench_peers.py`.
+const METHODS: [(&str, &str); 4] = [
+    ("forward", "forward"),
+    ("grad_cam", "captum_layer_gradcam"),
+    ("guided_backprop", "captum_guided_backprop"),
+    ("guided_grad_cam", "captum_guided_gradcam"),
+];
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Measurement {
+    backend: String,
+    method: String,
+    batch: usize,
+    images_per_s: f64,
+    runs: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct PeerReport {
+    torch: String,
+    captum: String,
+    grad_cam: String,
+    results: Vec<PeerResult>,
+}
+
+#[derive(Deserialize)]
+struct PeerResult {
+    peer: String,
+    batch: usize,
+    threads: usize,
+    images_per_s: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    date: String,
+    cpu: String,
+    cores: usize,
+    rust: Vec<Measurement>,
+    peak_rss_mib: Vec<(String, f64)>,
+    peers: Option<serde_json::Value>,
+}
+
+pub fn run(args: &BenchArgs) -> Result {
+    let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
+    if args.repeats == 0 || args.batch == 0 || args.batch1_images == 0 {
+        return Err("--repeats, --batch and --batch1-images must be positive".into());
+    }
+    let backends: Vec<Backend> = if args.backends.is_empty() {
+        Backend::ALL.to_vec()
+    } else {
+        args.backends.clone()
+    };
+    let mut rust = Vec::new();
+    for &backend in &backends {
+        let device = backend.device();
+        let (net, _) = load_weights("data/mnist_model.pth", &device)?;
+        for (method, _) in METHODS {
+            if !args.methods.is_empty() && !args.methods.iter().any(|m| m == method) {
+                continue;
+            }
+            for batch in [1, args.batch] {
+                let m = measure(&net, &digits, backend, method, batch, args)?;
+                eprintln!(
+                    "{:8} {:16} batch {:5}: {:9.0} images/s",
+                    m.backend, m.method, m.batch, m.images_per_s
+                );
+                rust.push(m);
+            }
+        }
+    }
+    let mut peak_rss_mib = Vec::new();
+    for &backend in &backends {
+        peak_rss_mib.push((backend.to_string(), peak_rss_of_child(backend, args.batch)?));
+    }
+    let peers = if args.no_peers {
+        None
+    } else {
+        run_peers(args)?
+    };
+    print_table(
+        &rust,
+        &peak_rss_mib,
+        peers.as_ref().map(|(report, _)| report),
+        args.batch,
+    );
+
+    let report = Report {
+        date: command_output("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default(),
+        cpu: cpu_model(),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        rust,
+        peak_rss_mib,
+        peers: peers.map(|(_, raw)| raw),
+    };
+    if let Some(dir) = args.json.parent() {
+        burn_gradcam::output::ensure_dir(dir)?;
+    }
+    burn_gradcam::output::write_atomic(&args.json, &serde_json::to_vec_pretty(&report)?)?;
+    println!("\nwrote {}", args.json.display());
+    Ok(())
+}
+
+/// Times one method: a warm-up pass, then `repeats` passes; images/s of each pass.
+fn measure(
+    net: &MnistNet,
+    digits: &Digits,
+    backend: Backend,
+    method: &str,
+    batch: usize,
+    args: &BenchArgs,
+) -> Result<Measurement> {
+    let device = backend.device();
+    let explainer = Explainer::new(net, Preset::Captum.config());
+    let batches: Vec<Digits> = if batch == 1 {
+        (0..args.batch1_images)
+            .filter_map(|i| digits.slice(i..i + 1))
+            .collect()
+    } else {
+        digits.slice(0..batch).into_iter().collect()
+    };
+    let images: usize = batches.iter().map(Digits::len).sum();
+    let pass = || -> Result {
+        for b in &batches {
+            let input = preprocess(b, &device);
+            match method {
+                "forward" => {
+                    net.forward(input).into_data();
+                }
+                "grad_cam" => {
+                    explainer.grad_cam(input, &Targets::Predicted)?;
+                }
+                "guided_backprop" => {
+                    explainer.guided_backprop(input, &Targets::Predicted)?;
+                }
+                _ => {
+                    explainer.explain(input, &Targets::Predicted)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    pass()?;
+    let mut runs = Vec::with_capacity(args.repeats);
+    for _ in 0..args.repeats {
+        let start = Instant::now();
+        pass()?;
+        runs.push(images as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(Measurement {
+        backend: backend.to_string(),
+        method: method.into(),
+        batch,
+        images_per_s: median(&runs),
+        runs,
+    })
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+/// Runs the batch Guided Grad-CAM in a fresh process and reads its peak RSS (MiB).
+fn peak_rss_of_child(backend: Backend, batch: usize) -> Result<f64> {
+    let output = Command::new(std::env::current_exe()?)
+        .args([
+            "bench-rss",
+            "--backend",
+            backend.name(),
+            "--batch",
+            &batch.to_string(),
+        ])
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "bench-rss failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
+}
+
+/// The body of `xtask bench-rss`: one batch Guided Grad-CAM, then this process's peak RSS.
+pub fn rss_child(backend: Backend, batch: usize) -> Result {
+    let device = backend.device();
+    let (net, _) = load_weights("data/mnist_model.pth", &device)?;
+    let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
+    let batch = digits.slice(0..batch).ok_or("empty batch")?;
+    let explanation = Explainer::new(&net, Preset::Captum.config())
+        .explain(preprocess(&batch, &device), &Targets::Predicted)?;
+    assert_eq!(explanation.images.len(), batch.len());
+    println!(
+        "{:.1}",
+        peak_rss_mib().ok_or("no VmHWM in /proc/self/status")?
+    );
+    Ok(())
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn run_peers(args: &BenchArgs) -> Result<Option<(PeerReport, serde_json::Value)>> {
+    let python = Path::new("tools/reference/.venv/bin/python");
+    if !python.exists() {
+        eprintln!(
+            "(Python peers skipped: create tools/reference/.venv as tools/reference/README.md says)"
+        );
+        return Ok(None);
+    }
+    eprintln!("running the Python peers (a few minutes) …");
+    let output = Command::new(python)
+        .args(["tools/reference/bench_peers.py", "--batches"])
+        .arg(format!("1,{}", args.batch))
+        .args([
+            "--repeats",
+            &args.repeats.to_string(),
+            "--batch1-images",
+            &args.batch1_images.to_string(),
+        ])
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "bench_peers.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let raw: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let report: PeerReport = serde_json::from_value(raw.clone())?;
+    Ok(Some((report, raw)))
+}
+
+/// The peer's best thread setting for one method and batch.
+fn best_peer(report: &PeerReport, peer: &str, batch: usize) -> Option<(f64, usize)> {
+    report
+        .results
+        .iter()
+        .filter(|r| r.peer == peer && r.batch == batch)
+        .map(|r| (r.images_per_s, r.threads))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+fn print_table(
+    rust: &[Measurement],
+    rss: &[(String, f64)],
+    peers: Option<&PeerReport>,
+    large: usize,
+) {
+    let backends: Vec<String> = rss.iter().map(|(b, _)| b.clone()).collect();
+    println!();
+    if let Some(p) = peers {
+        println!(
+            "Python peers: torch {}, captum {}, grad-cam {}; best of 1 and 2 threads.",
+            p.torch, p.captum, p.grad_cam
+        );
+    }
+    let mut header = String::from("| method | batch |");
+    for b in &backends {
+        header += &format!(" {b} (img/s) |");
+    }
+    if peers.is_some() {
+        header += " peer | peer (img/s) | ratio |";
+    }
+    println!("{header}");
+    println!("|{}", "---|".repeat(header.matches('|').count() - 1));
+    for (method, peer) in METHODS {
+        for batch in [1, large] {
+            let mut row = format!("| {method} | {batch} |");
+            let mut first = None;
+            for b in &backends {
+                let m = rust
+                    .iter()
+                    .find(|m| &m.backend == b && m.method == method && m.batch == batch);
+                if let Some(m) = m {
+                    first.get_or_insert(m.images_per_s);
+                    row += &format!(" {:.0} |", m.images_per_s);
+                }
+            }
+            if let Some(report) = peers {
+                match (best_peer(report, peer, batch), first) {
+                    (Some((speed, threads)), Some(ours)) => {
+                        row += &format!(
+                            " {peer} ({threads} thr) | {speed:.0} | {:.2}× |",
+                            ours / speed
+                        );
+                    }
+                    _ => row += " – | – | – |",
+                }
+            }
+            println!("{row}");
+        }
+    }
+    if let Some(report) = peers {
+        for batch in [1, large] {
+            if let Some((speed, threads)) = best_peer(report, "pgc_gradcam_guided", batch) {
+                let ours = rust
+                    .iter()
+                    .find(|m| m.method == "guided_grad_cam" && m.batch == batch)
+                    .map(|m| m.images_per_s)
+                    .unwrap_or(0.0);
+                println!(
+                    "| guided_grad_cam vs pytorch-grad-cam | {batch} | {ours:.0} | pgc GradCAM + GuidedBackpropReLUModel ({threads} thr): {speed:.0} img/s | ratio {:.2}× |",
+                    ours / speed
+                );
+            }
+        }
+    }
+    for (backend, mib) in rss {
+        println!("peak RSS, {backend}, Guided Grad-CAM at batch {large}: {mib:.1} MiB");
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
