@@ -89,8 +89,28 @@ impl Digits {
     }
 }
 
+impl Digits {
+    /// Decodes one PNG or JPEG image held in memory as a digit (as
+    /// [`Digits::from_image_files`] does for files); errors name `<memory>`.
+    pub fn from_image_bytes(bytes: &[u8], resize: bool) -> Result<Self, DataError> {
+        let grey = decode_grey(bytes.to_vec(), Path::new("<memory>"), resize)?;
+        let pixels = grey
+            .as_raw()
+            .iter()
+            .map(|&b| f32::from(b) / 255.0)
+            .collect();
+        Ok(Digits {
+            pixels,
+            labels: None,
+        })
+    }
+}
+
 fn read_grey(path: &Path, resize: bool) -> Result<GrayImage, DataError> {
-    let bytes = super::read_limited(path, MAX_IMAGE_BYTES)?;
+    decode_grey(super::read_limited(path, MAX_IMAGE_BYTES)?, path, resize)
+}
+
+fn decode_grey(bytes: Vec<u8>, path: &Path, resize: bool) -> Result<GrayImage, DataError> {
     let decode = |source| DataError::Decode {
         path: path.to_path_buf(),
         source,
