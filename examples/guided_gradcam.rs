@@ -2,8 +2,8 @@
 //! seed report's four-row figure.
 //!
 //! `cargo run --release --example guided_gradcam` loads `data/mnist_model.pth` and
-//! `data/test_images.json`, runs the `seed` preset and writes `output/guided_gradcam.png` and
-//! `output/maps.json`. `--help` lists the flags.
+//! `data/test_images.json`, runs the `seed` preset and writes `output/guided_gradcam.png` (and
+//! the same figure as `.svg`) and `output/maps.json`. `--help` lists the flags.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -231,7 +231,7 @@ fn run(args: &Args) -> Result {
         args.preset,
         describe(&config)
     );
-    let figure = render_figure(&digits, &images, &title, args)?;
+    let (figure, svg) = render_figure(&digits, &images, &title, args)?;
     let maps = serde_json::to_vec(&MapsFile::new(args, config, &digits, &images))?;
     let panels = if args.panels {
         render_panels(&images, args)?
@@ -241,6 +241,8 @@ fn run(args: &Args) -> Result {
 
     let figure_path = args.out.join("guided_gradcam.png");
     write_atomic(&figure_path, &figure)?;
+    let svg_path = args.out.join("guided_gradcam.svg");
+    write_atomic(&svg_path, svg.as_bytes())?;
     let maps_path = args.out.join("maps.json");
     write_atomic(&maps_path, &maps)?;
     if !panels.is_empty() {
@@ -252,6 +254,7 @@ fn run(args: &Args) -> Result {
         println!("wrote {} panels to {}", panels.len(), dir.display());
     }
     println!("wrote {}", figure_path.display());
+    println!("wrote {}", svg_path.display());
     println!("wrote {}", maps_path.display());
     Ok(())
 }
@@ -284,12 +287,13 @@ fn map_ref(map: &Map) -> Result<MapRef<'_>> {
     )?)
 }
 
+/// The figure as PNG and SVG.
 fn render_figure(
     digits: &Digits,
     images: &[ImageExplanation],
     title: &str,
     args: &Args,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, String)> {
     let shown = images.len().min(args.figure_columns.max(1));
     let cams: Vec<Map> = images[..shown].iter().map(|i| i.cam.normalized()).collect();
     let mut figure = Figure::new(title)
@@ -314,7 +318,7 @@ fn render_figure(
         }
         figure.push_column(column);
     }
-    Ok(figure.render_png()?)
+    Ok((figure.render_png()?, figure.render_svg()?))
 }
 
 fn render_panels(images: &[ImageExplanation], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {

@@ -87,6 +87,12 @@ fn default_run_writes_the_figure_and_all_maps() {
         "heat-map and signed cells: {coloured} of {total}"
     );
 
+    let svg = std::fs::read_to_string(out.path().join("guided_gradcam.svg")).expect("SVG written");
+    assert!(
+        svg.contains("<svg") && svg.contains("Guided Grad-CAM"),
+        "the SVG holds the figure"
+    );
+
     // maps.json round-trips and holds exactly what the library computes.
     let file: MapsFile =
         serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))

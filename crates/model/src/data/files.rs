@@ -9,6 +9,9 @@ use crate::net::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Largest image file accepted (16 MiB).
 const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest width or height decoded: a digit needs far less, and a small file declaring a huge
+/// image (a decompression bomb) would otherwise cost seconds to decode and resize.
+const MAX_IMAGE_SIDE: u32 = 2048;
 
 impl Digits {
     /// Reads image files as digits, in the order given. Colour images are converted to grey
@@ -121,11 +124,10 @@ fn decode_grey(bytes: Vec<u8>, path: &Path, resize: bool) -> Result<GrayImage, D
         return Err(decode(image::ImageError::Unsupported(hint.into())));
     }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    // Refuse decompression bombs: no digit image needs more than this.
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(8192);
-    limits.max_image_height = Some(8192);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(64 * 1024 * 1024);
     reader.limits(limits);
     let image = reader.decode().map_err(decode)?.into_luma8();
     let (width, height) = image.dimensions();
