@@ -27,6 +27,7 @@ pub use gradcam_explain as explain;
 pub use gradcam_model as model;
 pub use gradcam_viz as viz;
 
+pub mod cli;
 pub mod output;
 pub mod prepare;
 

@@ -49,8 +49,10 @@ struct Entry {
 
 #[test]
 fn default_run_writes_the_figure_and_all_maps() {
-    let out = tempfile::tempdir().expect("dir");
-    let output = run(&["--out", out.path().to_str().expect("utf-8")]);
+    let root = tempfile::tempdir().expect("dir");
+    // A missing output directory is created, parents included.
+    let out = root.path().join("new/output");
+    let output = run(&["--out", out.to_str().expect("utf-8")]);
     assert!(
         output.status.success(),
         "{}",
@@ -64,7 +66,7 @@ fn default_run_writes_the_figure_and_all_maps() {
     );
 
     // The figure: landscape, with grey digits and coloured heat maps.
-    let figure = image::open(out.path().join("guided_gradcam.png"))
+    let figure = image::open(out.as_path().join("guided_gradcam.png"))
         .expect("PNG decodes")
         .into_rgb8();
     assert!(figure.width() > figure.height(), "landscape");
@@ -87,7 +89,8 @@ fn default_run_writes_the_figure_and_all_maps() {
         "heat-map and signed cells: {coloured} of {total}"
     );
 
-    let svg = std::fs::read_to_string(out.path().join("guided_gradcam.svg")).expect("SVG written");
+    let svg =
+        std::fs::read_to_string(out.as_path().join("guided_gradcam.svg")).expect("SVG written");
     assert!(
         svg.contains("<svg") && svg.contains("Guided Grad-CAM"),
         "the SVG holds the figure"
@@ -95,7 +98,7 @@ fn default_run_writes_the_figure_and_all_maps() {
 
     // maps.json round-trips and holds exactly what the library computes.
     let file: MapsFile =
-        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+        serde_json::from_slice(&std::fs::read(out.as_path().join("maps.json")).expect("maps.json"))
             .expect("parses");
     assert_eq!(file.preset, "seed");
     let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("images");
@@ -192,6 +195,12 @@ fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
         std::fs::read(out.path().join("maps.json")).expect("maps"),
         maps
     );
+
+    // Not writable (procfs refuses new files, even to root): a clear error, nothing written.
+    let output = run(&["--out", "/proc/self"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write /proc/self/"), "{stderr}");
 
     let blocker = out.path().join("a-file");
     std::fs::write(&blocker, "x").expect("write");

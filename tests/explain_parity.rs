@@ -1,6 +1,7 @@
 //! Every map equals its PyTorch-ecosystem peer (Captum 0.9, pytorch-grad-cam 1.5.7, and a
 //! plain-torch transcription of the seed's Algorithm 1) on the committed weights and images.
-//! Fixtures: `tools/reference/reference.py`.
+//! Fixtures: `tools/reference/reference.py`. The cases are a table: settings, method, and which
+//! map must equal which fixture tensor.
 //!
 //! Tolerances: 1e-5 of max(1, the reference map's largest magnitude) where the maths is the same
 //! (float32 summation order is the only difference); 1e-3 for pytorch-grad-cam's CAM, which
@@ -13,7 +14,7 @@
 mod common;
 
 use burn_gradcam::explain::{
-    CamCombination, ExplainConfig, Explainer, ImageExplanation, Map, Preset, Score, Targets,
+    CamCombination, ExplainConfig, Explainer, Map, Prediction, Preset, Score, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, net, reference};
@@ -22,191 +23,219 @@ const SAME_MATH: f32 = 1e-5;
 const OPENCV_RESIZE: f32 = 1e-3;
 const SATURATED: f32 = 1e-4;
 
-fn stack<'a>(maps: impl Iterator<Item = &'a Map>) -> Vec<f32> {
-    maps.flat_map(|m| m.values.iter().copied()).collect()
+#[derive(Clone, Copy)]
+enum Method {
+    Explain,
+    GradCam,
+    GuidedBackprop,
 }
 
-fn explain_all(config: ExplainConfig, targets: &Targets) -> Vec<(String, Vec<ImageExplanation>)> {
-    let fixture = reference();
+#[derive(Clone, Copy, Debug)]
+enum Field {
+    CamLayer,
+    Cam,
+    GuidedBackprop,
+    GuidedGradCam,
+}
+
+struct Case {
+    config: ExplainConfig,
+    /// `None`: the predicted classes; `Some(key)`: the classes in that fixture tensor.
+    targets: Option<&'static str>,
+    method: Method,
+    checks: &'static [(Field, &'static str)],
+}
+
+/// What any method returns for one image; maps a method does not compute are `None`.
+struct Maps {
+    prediction: Prediction,
+    cam_layer: Option<Map>,
+    cam: Option<Map>,
+    guided_backprop: Option<Map>,
+    guided_grad_cam: Option<Map>,
+}
+
+impl Maps {
+    fn field(&self, field: Field) -> &Map {
+        let map = match field {
+            Field::CamLayer => &self.cam_layer,
+            Field::Cam => &self.cam,
+            Field::GuidedBackprop => &self.guided_backprop,
+            Field::GuidedGradCam => &self.guided_grad_cam,
+        };
+        map.as_ref()
+            .unwrap_or_else(|| panic!("{field:?} is not computed by this method"))
+    }
+}
+
+fn compute(case: &Case, fixture: &Fixture) -> Vec<(String, Vec<Maps>)> {
+    let targets = match case.targets {
+        None => Targets::Predicted,
+        Some(key) => Targets::Classes(fixture.classes(key)),
+    };
     devices()
         .into_iter()
         .map(|(backend, device)| {
             let net = net(&device);
+            let explainer = Explainer::new(&net, case.config);
             let input = preprocess(&fixture.digits(), &device);
-            let explanation = Explainer::new(&net, config)
-                .explain(input, targets)
-                .expect("explains");
-            (backend.to_string(), explanation.images)
+            let maps = match case.method {
+                Method::Explain => explainer
+                    .explain(input, &targets)
+                    .expect("explains")
+                    .images
+                    .into_iter()
+                    .map(|i| Maps {
+                        prediction: i.prediction,
+                        cam_layer: Some(i.cam_layer),
+                        cam: Some(i.cam),
+                        guided_backprop: Some(i.guided_backprop),
+                        guided_grad_cam: Some(i.guided_grad_cam),
+                    })
+                    .collect(),
+                Method::GradCam => explainer
+                    .grad_cam(input, &targets)
+                    .expect("explains")
+                    .into_iter()
+                    .map(|c| Maps {
+                        prediction: c.prediction,
+                        cam_layer: Some(c.cam_layer),
+                        cam: Some(c.cam),
+                        guided_backprop: None,
+                        guided_grad_cam: None,
+                    })
+                    .collect(),
+                Method::GuidedBackprop => explainer
+                    .guided_backprop(input, &targets)
+                    .expect("explains")
+                    .into_iter()
+                    .map(|g| Maps {
+                        prediction: g.prediction,
+                        cam_layer: None,
+                        cam: None,
+                        guided_backprop: Some(g.guided_backprop),
+                        guided_grad_cam: None,
+                    })
+                    .collect(),
+            };
+            (backend.to_string(), maps)
         })
         .collect()
 }
 
-fn check(
-    fixture: &Fixture,
-    backend: &str,
-    what: &str,
-    actual: Vec<f32>,
-    key: &str,
-    tolerance: f32,
-) {
-    let (shape, expected) = fixture.f32(key);
-    let worst = assert_close_per_image(
-        &format!("{backend}: {what} vs {key}"),
-        &actual,
-        &expected,
-        shape[0],
-        tolerance,
-    );
-    println!("{backend}: {what} vs {key}: worst relative error {worst:.2e}");
-}
-
-#[test]
-fn captum_preset_equals_captum_guided_grad_cam() {
+fn run(case: Case) {
     let fixture = reference();
-    for (backend, images) in explain_all(Preset::Captum.config(), &Targets::Predicted) {
-        let targets: Vec<usize> = images.iter().map(|i| i.prediction.target).collect();
-        assert_eq!(
-            targets,
-            fixture.classes("target"),
-            "{backend}: predicted classes"
-        );
-        check(
-            &fixture,
-            &backend,
-            "layer CAM",
-            stack(images.iter().map(|i| &i.cam_layer)),
-            "captum_layer_gradcam_relu",
-            SAME_MATH,
-        );
-        check(
-            &fixture,
-            &backend,
-            "guided backprop",
-            stack(images.iter().map(|i| &i.guided_backprop)),
-            "captum_guided_backprop",
-            SAME_MATH,
-        );
-        check(
-            &fixture,
-            &backend,
-            "Guided Grad-CAM",
-            stack(images.iter().map(|i| &i.guided_grad_cam)),
-            "captum_guided_gradcam",
-            SAME_MATH,
-        );
-    }
-}
-
-#[test]
-fn explicit_targets_equal_captum() {
-    let fixture = reference();
-    let targets = Targets::Classes(fixture.classes("alt_target"));
-    for (backend, images) in explain_all(Preset::Captum.config(), &targets) {
-        check(
-            &fixture,
-            &backend,
-            "Guided Grad-CAM (alt targets)",
-            stack(images.iter().map(|i| &i.guided_grad_cam)),
-            "captum_guided_gradcam_alt",
-            SAME_MATH,
-        );
-    }
-}
-
-#[test]
-fn signed_and_logit_layer_cams_equal_captum() {
-    let fixture = reference();
-    let signed = ExplainConfig {
-        combination: CamCombination::Signed,
-        ..Preset::Captum.config()
-    };
-    let logit = ExplainConfig {
-        score: Score::Logit,
-        ..Preset::Captum.config()
-    };
-    for (config, key) in [
-        (signed, "captum_layer_gradcam_signed"),
-        (logit, "captum_layer_gradcam_logit_relu"),
-    ] {
-        for (backend, device) in devices() {
-            let net = net(&device);
-            let cams = Explainer::new(&net, config)
-                .grad_cam(preprocess(&fixture.digits(), &device), &Targets::Predicted)
-                .expect("explains");
-            check(
-                &fixture,
-                backend.name(),
-                "layer CAM",
-                stack(cams.iter().map(|c| &c.cam_layer)),
-                key,
-                SAME_MATH,
-            );
+    let expected_targets = fixture.classes(case.targets.unwrap_or("target"));
+    for (backend, images) in compute(&case, &fixture) {
+        let targets: Vec<usize> = images.iter().map(|m| m.prediction.target).collect();
+        assert_eq!(targets, expected_targets, "{backend}: targets");
+        for &(field, key) in case.checks {
+            let actual: Vec<f32> = images
+                .iter()
+                .flat_map(|m| m.field(field).values.iter().copied())
+                .collect();
+            let (shape, expected) = fixture.f32(key);
+            let what = format!("{backend}: {field:?} vs {key}");
+            let worst = assert_close_per_image(&what, &actual, &expected, shape[0], SAME_MATH);
+            println!("{what}: worst relative error {worst:.2e}");
         }
     }
 }
 
+fn with(preset: Preset, edit: impl FnOnce(&mut ExplainConfig)) -> ExplainConfig {
+    let mut config = preset.config();
+    edit(&mut config);
+    config
+}
+
+#[test]
+fn captum_preset_equals_captum_guided_grad_cam() {
+    run(Case {
+        config: Preset::Captum.config(),
+        targets: None,
+        method: Method::Explain,
+        checks: &[
+            (Field::CamLayer, "captum_layer_gradcam_relu"),
+            (Field::GuidedBackprop, "captum_guided_backprop"),
+            (Field::GuidedGradCam, "captum_guided_gradcam"),
+        ],
+    });
+}
+
+#[test]
+fn explicit_targets_equal_captum() {
+    run(Case {
+        config: Preset::Captum.config(),
+        targets: Some("alt_target"),
+        method: Method::Explain,
+        checks: &[(Field::GuidedGradCam, "captum_guided_gradcam_alt")],
+    });
+}
+
+#[test]
+fn signed_layer_cam_equals_captum_default() {
+    run(Case {
+        config: with(Preset::Captum, |c| c.combination = CamCombination::Signed),
+        targets: None,
+        method: Method::GradCam,
+        checks: &[(Field::CamLayer, "captum_layer_gradcam_signed")],
+    });
+}
+
+#[test]
+fn logit_score_layer_cam_equals_captum_on_logits() {
+    run(Case {
+        config: with(Preset::Captum, |c| c.score = Score::Logit),
+        targets: None,
+        method: Method::GradCam,
+        checks: &[(Field::CamLayer, "captum_layer_gradcam_logit_relu")],
+    });
+}
+
 #[test]
 fn seed_preset_equals_the_seed_algorithm() {
-    let fixture = reference();
-    for (backend, images) in explain_all(Preset::Seed.config(), &Targets::Predicted) {
-        check(
-            &fixture,
-            &backend,
-            "layer CAM",
-            stack(images.iter().map(|i| &i.cam_layer)),
-            "seed_gradcam_layer",
-            SAME_MATH,
-        );
-        check(
-            &fixture,
-            &backend,
-            "CAM",
-            stack(images.iter().map(|i| &i.cam)),
-            "seed_gradcam",
-            SAME_MATH,
-        );
-        check(
-            &fixture,
-            &backend,
-            "Guided Grad-CAM",
-            stack(images.iter().map(|i| &i.guided_grad_cam)),
-            "seed_guided_gradcam",
-            SAME_MATH,
-        );
-    }
+    run(Case {
+        config: Preset::Seed.config(),
+        targets: None,
+        method: Method::Explain,
+        checks: &[
+            (Field::CamLayer, "seed_gradcam_layer"),
+            (Field::Cam, "seed_gradcam"),
+            (Field::GuidedGradCam, "seed_guided_gradcam"),
+        ],
+    });
 }
 
 #[test]
 fn paper_preset_equals_torch_bilinear_logit_cam() {
-    let fixture = reference();
-    for (backend, device) in devices() {
-        let net = net(&device);
-        let cams = Explainer::new(&net, Preset::Paper.config())
-            .grad_cam(preprocess(&fixture.digits(), &device), &Targets::Predicted)
-            .expect("explains");
-        check(
-            &fixture,
-            backend.name(),
-            "CAM",
-            stack(cams.iter().map(|c| &c.cam)),
-            "paper_gradcam",
-            SAME_MATH,
-        );
-    }
+    run(Case {
+        config: Preset::Paper.config(),
+        targets: None,
+        method: Method::GradCam,
+        checks: &[(Field::Cam, "paper_gradcam")],
+    });
+}
+
+#[test]
+fn guided_backprop_equals_pytorch_grad_cam() {
+    run(Case {
+        config: Preset::PytorchGradCam.config(),
+        targets: None,
+        method: Method::GuidedBackprop,
+        checks: &[(Field::GuidedBackprop, "pgc_guided_backprop")],
+    });
 }
 
 #[test]
 fn pytorch_grad_cam_preset_equals_pytorch_grad_cam() {
     let fixture = reference();
+    let (_, expected) = fixture.f32("pgc_gradcam");
+    let (_, layer) = fixture.f32("captum_layer_gradcam_relu");
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, Preset::PytorchGradCam.config());
-        let input = preprocess(&fixture.digits(), &device);
-        let cams = explainer
-            .grad_cam(input.clone(), &Targets::Predicted)
+        let cams = Explainer::new(&net, Preset::PytorchGradCam.config())
+            .grad_cam(preprocess(&fixture.digits(), &device), &Targets::Predicted)
             .expect("explains");
-        let (_, expected) = fixture.f32("pgc_gradcam");
-        let (_, layer) = fixture.f32("captum_layer_gradcam_relu");
         let (mut worst, mut saturated) = (0.0_f32, 0);
         for (i, cam) in cams.iter().enumerate() {
             let p = &cam.prediction;
@@ -235,17 +264,6 @@ fn pytorch_grad_cam_preset_equals_pytorch_grad_cam() {
         }
         println!(
             "{backend}: CAM vs pgc_gradcam: worst error {worst:.2e} ({saturated} saturated images compared before normalisation)"
-        );
-        let guided = explainer
-            .guided_backprop(input, &Targets::Predicted)
-            .expect("explains");
-        check(
-            &fixture,
-            backend.name(),
-            "guided backprop",
-            stack(guided.iter().map(|g| &g.guided_backprop)),
-            "pgc_guided_backprop",
-            SAME_MATH,
         );
     }
 }

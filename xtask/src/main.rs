@@ -53,18 +53,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::BenchRss { backend, batch } => bench::rss_child(backend, batch),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            let mut source = error.source();
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
+    burn_gradcam::cli::exit_code(result)
 }
 
 // Tensors of a batch are megabytes each: glibc's malloc maps and unmaps them on every
