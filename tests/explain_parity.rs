@@ -113,7 +113,7 @@ fn compute(case: &Case, fixture: &Fixture) -> Vec<(String, Vec<Maps>)> {
                         prediction: g.prediction,
                         cam_layer: None,
                         cam: None,
-                        guided_backprop: Some(g.guided_backprop),
+                        guided_backprop: Some(g.attribution),
                         guided_grad_cam: None,
                     })
                     .collect(),

@@ -207,7 +207,7 @@ fn separate_methods_agree_with_the_combined_pass() {
             assert_close_per_image(
                 backend.name(),
                 &image.guided_backprop.values,
-                &gb.guided_backprop.values,
+                &gb.attribution.values,
                 1,
                 1e-6,
             );

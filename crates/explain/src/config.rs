@@ -14,6 +14,72 @@ pub enum CamCombination {
     Signed,
 }
 
+/// How the explained layer's activations `A` and the score's gradients `G = ∂y/∂A` are turned
+/// into per-channel (or per-cell) weights — the one thing that distinguishes the CAM methods
+/// (pytorch-grad-cam's `get_cam_weights` / `get_cam_image`). The weights then go through the
+/// same [`CamCombination`], upsampling and normalisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CamMethod {
+    /// Grad-CAM (Selvaraju et al.): `α_k = mean_ij G_k[i, j]`.
+    #[default]
+    GradCam,
+    /// Grad-CAM++ (Chattopadhyay et al., eq. 19): `α_k = Σ_ij ReLU(G) · a_ij` with
+    /// `a_ij = G² / (2G² + (Σ_ij A_k)·G³ + 1e-6)`, and `a_ij = 0` where `G = 0`.
+    GradCamPlusPlus,
+    /// XGrad-CAM (Fu et al.): `α_k = Σ_ij G·A / (Σ_ij A_k + 1e-7)`.
+    XGradCam,
+    /// HiResCAM (Draelos and Carin): per-cell weights `G` (the map is `Σ_k G_k ⊙ A_k`).
+    HiResCam,
+    /// LayerCAM (Jiang et al.): per-cell weights `ReLU(G)`.
+    LayerCam,
+}
+
+impl CamMethod {
+    /// Every method, in documentation order.
+    pub const ALL: [CamMethod; 5] = [
+        Self::GradCam,
+        Self::GradCamPlusPlus,
+        Self::XGradCam,
+        Self::HiResCam,
+        Self::LayerCam,
+    ];
+
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GradCam => "grad-cam",
+            Self::GradCamPlusPlus => "grad-cam-plus-plus",
+            Self::XGradCam => "xgrad-cam",
+            Self::HiResCam => "hires-cam",
+            Self::LayerCam => "layer-cam",
+        }
+    }
+}
+
+impl std::fmt::Display for CamMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CamMethod {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown CAM method {s:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 /// Which scalar per image is differentiated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +119,9 @@ pub struct Upsampling {
 /// Everything that decides the numbers of an explanation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExplainConfig {
+    /// How activations and gradients become weights (Grad-CAM unless set).
+    #[serde(default)]
+    pub method: CamMethod,
     /// Channel combination of the CAM.
     pub combination: CamCombination,
     /// The differentiated score (for Grad-CAM and guided backpropagation alike).
@@ -128,6 +197,7 @@ impl Preset {
             ),
         };
         ExplainConfig {
+            method: CamMethod::GradCam,
             combination,
             score,
             upsampling: Upsampling {

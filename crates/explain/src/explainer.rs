@@ -6,11 +6,10 @@ use crate::config::{ExplainConfig, Score};
 use crate::error::{ExplainError, Result};
 use crate::guided;
 use crate::maps::{
-    CamExplanation, Explanation, GuidedBackpropExplanation, ImageExplanation, Map, Prediction,
-    host_values,
+    CamExplanation, Explanation, ImageExplanation, Map, PixelExplanation, Prediction, host_values,
 };
 use crate::model::{Explainable, ReluMode};
-use crate::pipeline::{combine, upsample};
+use crate::pipeline::{cam_weights, combine, upsample};
 
 /// Which class each image is explained for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,21 +74,53 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         &self,
         input: Tensor<4>,
         targets: &Targets,
-    ) -> Result<Vec<GuidedBackpropExplanation>> {
-        let input = self.prepare_guided_input(input)?;
-        let features = self.checked_features(input.clone(), ReluMode::Guided)?;
-        let logits = self.checked_logits(features, ReluMode::Guided, input.dims()[0])?;
+    ) -> Result<Vec<PixelExplanation>> {
+        let (predictions, _, gradient) = self.input_gradient(input, targets, ReluMode::Guided)?;
+        Ok(pixel_explanations(predictions, gradient))
+    }
+
+    /// Saliency (Simonyan et al.; Captum's `Saliency`): the gradient of each image's score w.r.t.
+    /// its input, its absolute value when `absolute` (Captum's default).
+    pub fn saliency(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        absolute: bool,
+    ) -> Result<Vec<PixelExplanation>> {
+        let (predictions, _, gradient) = self.input_gradient(input, targets, ReluMode::Standard)?;
+        let gradient = if absolute { gradient.abs() } else { gradient };
+        Ok(pixel_explanations(predictions, gradient))
+    }
+
+    /// Input × gradient (Captum's `InputXGradient`).
+    pub fn input_x_gradient(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+    ) -> Result<Vec<PixelExplanation>> {
+        let (predictions, input, gradient) =
+            self.input_gradient(input, targets, ReluMode::Standard)?;
+        Ok(pixel_explanations(predictions, input * gradient))
+    }
+
+    /// The gradient of each image's score w.r.t. its (checked) input, with the given ReLUs;
+    /// returns the predictions, the plain input and the gradient.
+    fn input_gradient(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        relu: ReluMode,
+    ) -> Result<(Vec<Prediction>, Tensor<4>, Tensor<4>)> {
+        let input = self.prepare_differentiable_input(input, relu)?;
+        let features = self.checked_features(input.clone(), relu)?;
+        let logits = self.checked_logits(features, relu, input.dims()[0])?;
         let scored = self.score(logits, targets)?;
-        let gradient = input_gradient(&input, &scored.total);
-        Ok(scored
-            .predictions
-            .into_iter()
-            .zip(Map::split_batch(gradient))
-            .map(|(prediction, guided_backprop)| GuidedBackpropExplanation {
-                prediction,
-                guided_backprop,
-            })
-            .collect())
+        let gradient = gradient_of(&input, &scored.total);
+        Ok((
+            scored.predictions,
+            input.detach().without_autodiff(),
+            gradient,
+        ))
     }
 
     /// Grad-CAM, guided backpropagation and Guided Grad-CAM (`guided ⊙ upsampled CAM`) of a
@@ -98,7 +129,7 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
     /// The guided ReLU's forward is an ordinary ReLU, so the guided pass's feature maps are the
     /// Grad-CAM feature maps; only the two short backward passes differ.
     pub fn explain(&self, input: Tensor<4>, targets: &Targets) -> Result<Explanation> {
-        let input = self.prepare_guided_input(input)?;
+        let input = self.prepare_differentiable_input(input, ReluMode::Guided)?;
         let [batch, _, height, width] = input.dims();
         let features = self.checked_features(input.clone(), ReluMode::Guided)?;
 
@@ -106,7 +137,7 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         // Explain the guided pass for exactly the classes Grad-CAM used.
         let resolved = Targets::Classes(predictions.iter().map(|p| p.target).collect());
         let logits = self.checked_logits(features, ReluMode::Guided, batch)?;
-        let guided = input_gradient(&input, &self.score(logits, &resolved)?.total);
+        let guided = gradient_of(&input, &self.score(logits, &resolved)?.total);
 
         let cam = upsample(cam_layer.clone(), [height, width], &self.config.upsampling);
         let guided_grad_cam = guided.clone() * cam.clone();
@@ -152,11 +183,13 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         Ok(input)
     }
 
-    /// [`Self::prepare_input`], then made a differentiable leaf on a device the guided ReLU
-    /// supports.
-    fn prepare_guided_input(&self, input: Tensor<4>) -> Result<Tensor<4>> {
+    /// [`Self::prepare_input`], then made a differentiable leaf (on a device the guided ReLU
+    /// supports, when it is to be used).
+    fn prepare_differentiable_input(&self, input: Tensor<4>, relu: ReluMode) -> Result<Tensor<4>> {
         let input = self.prepare_input(input)?;
-        ensure_guided_support(&input.device())?;
+        if relu == ReluMode::Guided {
+            ensure_guided_support(&input.device())?;
+        }
         Ok(input.autodiff().require_grad())
     }
 
@@ -207,12 +240,9 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let activations_grad = activations
             .grad(&gradients)
             .unwrap_or_else(|| activations.zeros_like().without_autodiff());
-        let alpha = activations_grad.mean_dims(&[2, 3]);
-        let cam = combine(
-            alpha,
-            activations.detach().without_autodiff(),
-            self.config.combination,
-        );
+        let activations = activations.detach().without_autodiff();
+        let weights = cam_weights(self.config.method, &activations, activations_grad);
+        let cam = combine(weights, activations, self.config.combination);
         Ok((scored.predictions, cam))
     }
 
@@ -275,9 +305,23 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
     }
 }
 
+fn pixel_explanations(
+    predictions: Vec<Prediction>,
+    attribution: Tensor<4>,
+) -> Vec<PixelExplanation> {
+    predictions
+        .into_iter()
+        .zip(Map::split_batch(attribution))
+        .map(|(prediction, attribution)| PixelExplanation {
+            prediction,
+            attribution,
+        })
+        .collect()
+}
+
 /// The gradient of `total` w.r.t. the differentiable leaf `input` (zeros if it does not depend
 /// on it).
-fn input_gradient(input: &Tensor<4>, total: &Tensor<1>) -> Tensor<4> {
+fn gradient_of(input: &Tensor<4>, total: &Tensor<1>) -> Tensor<4> {
     let gradients = total.backward();
     input
         .grad(&gradients)

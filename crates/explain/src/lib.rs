@@ -12,15 +12,15 @@ mod maps;
 mod model;
 mod pipeline;
 
-pub use config::{CamCombination, ExplainConfig, Interpolation, Preset, Score, Upsampling};
+pub use config::{
+    CamCombination, CamMethod, ExplainConfig, Interpolation, Preset, Score, Upsampling,
+};
 pub use error::{ExplainError, Result};
 pub use explainer::{Explainer, Targets};
-pub use maps::{
-    CamExplanation, Explanation, GuidedBackpropExplanation, ImageExplanation, Map, Prediction,
-};
+pub use maps::{CamExplanation, Explanation, ImageExplanation, Map, PixelExplanation, Prediction};
 pub use model::{Explainable, OutputLayer, ReluMode};
 pub use pipeline::{
-    DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, combine, min_max_normalize, upsample,
+    DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, min_max_normalize, upsample,
 };
 
 #[cfg(test)]

@@ -133,13 +133,14 @@ pub struct Explanation {
     pub images: Vec<ImageExplanation>,
 }
 
-/// Guided backpropagation of one image.
+/// An input-resolution attribution of one image: guided backpropagation, saliency or
+/// input × gradient.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GuidedBackpropExplanation {
+pub struct PixelExplanation {
     /// Prediction and target.
     pub prediction: Prediction,
-    /// The guided gradient of the score w.r.t. the input, `[C, H, W]`.
-    pub guided_backprop: Map,
+    /// One value per input element, `[C, H, W]`.
+    pub attribution: Map,
 }
 
 /// A tensor's values on the host, as `f32`, row-major.

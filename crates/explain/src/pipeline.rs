@@ -4,7 +4,7 @@
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Tensor, activation, module::interpolate};
 
-use crate::config::{CamCombination, Interpolation, Upsampling};
+use crate::config::{CamCombination, CamMethod, Interpolation, Upsampling};
 use crate::maps::host_values;
 
 /// Epsilon of display normalisation: the smallest normal `f32`, so an all-zero map stays zero
@@ -16,8 +16,36 @@ pub const DISPLAY_EPSILON: f32 = f32::MIN_POSITIVE;
 /// near or below 1e-7 come out darker than 1.
 pub const PYTORCH_GRAD_CAM_EPSILON: f32 = 1e-7;
 
-/// Combines feature maps `A` `[N, K, h, w]` with channel weights `α` `[N, K, 1, 1]` into one
-/// map per image, `[N, 1, h, w]`.
+/// Grad-CAM++'s epsilon in the denominator of `a_ij` (pytorch-grad-cam's value).
+const GRAD_CAM_PLUS_PLUS_EPSILON: f32 = 1e-6;
+/// XGrad-CAM's epsilon in the denominator `Σ_ij A_k` (pytorch-grad-cam's value).
+const XGRAD_CAM_EPSILON: f32 = 1e-7;
+
+/// The weights of a CAM method from activations `A` and gradients `G` (both `[N, K, h, w]`):
+/// per channel `[N, K, 1, 1]`, or per cell `[N, K, h, w]` for HiResCAM and LayerCAM.
+pub fn cam_weights(method: CamMethod, activations: &Tensor<4>, gradients: Tensor<4>) -> Tensor<4> {
+    let spatial = [2, 3];
+    match method {
+        CamMethod::GradCam => gradients.mean_dims(&spatial),
+        CamMethod::GradCamPlusPlus => {
+            let g2 = gradients.clone() * gradients.clone();
+            let g3 = g2.clone() * gradients.clone();
+            let sum_a = activations.clone().sum_dims(&spatial);
+            let denominator = g2.clone() * 2.0 + sum_a * g3 + GRAD_CAM_PLUS_PLUS_EPSILON;
+            let a_ij = (g2 / denominator).mask_fill(gradients.clone().equal_elem(0.0), 0.0);
+            (activation::relu(gradients) * a_ij).sum_dims(&spatial)
+        }
+        CamMethod::XGradCam => {
+            let sum_a = activations.clone().sum_dims(&spatial) + XGRAD_CAM_EPSILON;
+            (gradients * activations.clone() / sum_a).sum_dims(&spatial)
+        }
+        CamMethod::HiResCam => gradients,
+        CamMethod::LayerCam => activation::relu(gradients),
+    }
+}
+
+/// Combines feature maps `A` `[N, K, h, w]` with weights `α` (`[N, K, 1, 1]` per channel, or
+/// `[N, K, h, w]` per cell) into one map per image, `[N, 1, h, w]`.
 pub fn combine(alpha: Tensor<4>, features: Tensor<4>, combination: CamCombination) -> Tensor<4> {
     let weighted = features * alpha;
     match combination {

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::{
-    CamCombination, ExplainConfig, ExplainError, Explainable, Explainer, Interpolation,
+    CamCombination, CamMethod, ExplainConfig, ExplainError, Explainable, Explainer, Interpolation,
     OutputLayer, ReluMode, Score, Targets, Upsampling,
 };
 
@@ -50,6 +50,7 @@ impl Explainable for SumModel {
 
 fn config(combination: CamCombination) -> ExplainConfig {
     ExplainConfig {
+        method: CamMethod::GradCam,
         combination,
         score: Score::ModelOutput,
         upsampling: Upsampling {
@@ -118,7 +119,7 @@ fn guided_backprop_keeps_only_positive_gradients_through_active_units() {
         .guided_backprop(input(), &Targets::Predicted)
         .unwrap();
     assert_eq!(
-        result[0].guided_backprop.values,
+        result[0].attribution.values,
         [2.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]
     );
 }
