@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    CamCombination, ExplainConfig, Explainer, ImageExplanation, Interpolation, Map, Preset, Score,
-    Targets,
+    CamCombination, CamMethod, ExplainConfig, Explainer, ImageExplanation, Interpolation, Map,
+    Preset, Score, Targets,
 };
 use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -38,6 +38,10 @@ struct Args {
     /// Named settings: seed, paper, captum or pytorch-grad-cam.
     #[arg(long, default_value = "seed")]
     preset: Preset,
+    /// CAM method of the Grad-CAM row: grad-cam, grad-cam-plus-plus, xgrad-cam, hires-cam,
+    /// layer-cam, score-cam or eigen-cam.
+    #[arg(long, default_value = "grad-cam")]
+    cam_method: CamMethod,
     /// Override the preset's channel combination.
     #[arg(long, value_enum)]
     relu: Option<ReluArg>,
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
 
 fn config(args: &Args) -> ExplainConfig {
     let mut config = args.preset.config();
+    config.method = args.cam_method;
     if let Some(relu) = args.relu {
         config.combination = match relu {
             ReluArg::PerChannel => CamCombination::PerChannelRelu,
@@ -262,8 +267,8 @@ fn describe(config: &ExplainConfig) -> String {
         Score::Logit => "logit",
     };
     format!(
-        "{combination}, pad {}, {interpolation}, {score}",
-        config.upsampling.pad
+        "{}: {combination}, pad {}, {interpolation}, {score}",
+        config.method, config.upsampling.pad
     )
 }
 

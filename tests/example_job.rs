@@ -36,6 +36,7 @@ fn run(args: &[&str]) -> Output {
 #[derive(serde::Deserialize)]
 struct MapsFile {
     preset: String,
+    config: burn_gradcam::explain::ExplainConfig,
     images: Vec<Entry>,
 }
 
@@ -127,6 +128,8 @@ fn flags_select_preset_targets_images_and_panels() {
         images.path().to_str().expect("utf-8"),
         "--preset",
         "captum",
+        "--cam-method",
+        "layer-cam",
         "--target",
         "1,1,1,1,1,1,1,1",
         "--batch-size",
@@ -146,6 +149,10 @@ fn flags_select_preset_targets_images_and_panels() {
         serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
             .expect("parses");
     assert_eq!(file.preset, "captum");
+    assert_eq!(
+        file.config.method,
+        burn_gradcam::explain::CamMethod::LayerCam
+    );
     assert!(
         file.images
             .iter()

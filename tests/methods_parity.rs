@@ -10,7 +10,8 @@
 mod common;
 
 use burn_gradcam::explain::{
-    CamMethod, ExplainConfig, Explainer, PixelExplanation, Preset, Score, Targets,
+    CamCombination, CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Integration,
+    PixelExplanation, Preset, Score, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, net};
@@ -31,6 +32,8 @@ fn cam_family_equals_pytorch_grad_cam() {
             (CamMethod::XGradCam, "pgc_xgradcam"),
             (CamMethod::HiResCam, "pgc_hirescam"),
             (CamMethod::LayerCam, "pgc_layercam"),
+            (CamMethod::ScoreCam, "pgc_scorecam"),
+            (CamMethod::EigenCam, "pgc_eigencam"),
         ] {
             let config = ExplainConfig {
                 method,
@@ -97,6 +100,105 @@ fn pixel_methods_equal_captum() {
                 1e-5,
             );
             println!("{backend}: {key}: worst relative error {worst:.2e}");
+        }
+    }
+}
+
+/// Eigen-CAM's projection equals pytorch-grad-cam's `get_2d_projection_with_sign_correction`
+/// (the SVD's sign pinned by its rule); the map above used it too. Where LAPACK's unpinned sign
+/// happens to agree, plain pytorch-grad-cam `EigenCAM` gives the same map.
+#[test]
+fn eigen_cam_projection_and_its_sign_convention() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let (_, expected) = fixture.f32("eigencam_projection");
+    let (_, lapack_sign) = fixture.f32("eigencam_lapack_sign");
+    for (backend, device) in devices() {
+        let net = net(&device);
+        let config = ExplainConfig {
+            method: CamMethod::EigenCam,
+            combination: CamCombination::Signed,
+            ..Preset::PytorchGradCam.config()
+        };
+        let cams = Explainer::new(&net, config)
+            .grad_cam(preprocess(&digits, &device), &Targets::Predicted)
+            .expect("explains");
+        let actual: Vec<f32> = cams
+            .iter()
+            .flat_map(|c| c.cam_layer.values.iter().copied())
+            .collect();
+        let worst = assert_close_per_image(
+            &format!("{backend}: Eigen-CAM projection"),
+            &actual,
+            &expected,
+            cams.len(),
+            1e-4,
+        );
+        let agreeing = lapack_sign.iter().filter(|s| **s > 0.0).count();
+        println!(
+            "{backend}: Eigen-CAM projection: worst relative error {worst:.2e}; LAPACK's sign agrees on {agreeing} of {}",
+            cams.len()
+        );
+    }
+}
+
+/// Integrated Gradients' tolerance: 1e-4. Along the path, max-pool windows pass through
+/// near-ties, where a one-ulp difference in the convolution (seen on ndarray) sends one step's
+/// gradient to the neighbouring pixel; flex, which sums like torch, measures about 1e-7.
+const INTEGRATED_GRADIENTS: f32 = 1e-4;
+
+#[test]
+fn integrated_gradients_equal_captum() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let black = (0.0 - burn_gradcam::model::MNIST_MEAN) / burn_gradcam::model::MNIST_STD;
+    let cases = [
+        (
+            "captum_ig_gausslegendre",
+            IntegratedGradientsConfig::default(),
+        ),
+        (
+            "captum_ig_trapezoid_black",
+            IntegratedGradientsConfig {
+                steps: 20,
+                integration: Integration::RiemannTrapezoid,
+                baseline: black,
+                internal_batch_size: Some(100),
+            },
+        ),
+    ];
+    for (backend, device) in devices() {
+        let net = net(&device);
+        let explainer = Explainer::new(&net, Preset::Captum.config());
+        for (key, config) in &cases {
+            let result = explainer
+                .integrated_gradients(preprocess(&digits, &device), &Targets::Predicted, config)
+                .expect("explains");
+            let actual: Vec<f32> = result
+                .iter()
+                .flat_map(|r| r.attribution.values.iter().copied())
+                .collect();
+            let (shape, expected) = fixture.f32(key);
+            let worst = assert_close_per_image(
+                &format!("{backend}: {key}"),
+                &actual,
+                &expected,
+                shape[0],
+                INTEGRATED_GRADIENTS,
+            );
+            let deltas: Vec<f32> = result.iter().map(|r| r.convergence_delta).collect();
+            let (_, expected_deltas) = fixture.f32(&format!("{key}_delta"));
+            let delta_error = deltas
+                .iter()
+                .zip(&expected_deltas)
+                .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                delta_error <= 1e-4,
+                "{backend}: {key} convergence delta differs by {delta_error:e}"
+            );
+            println!(
+                "{backend}: {key}: worst relative error {worst:.2e}, convergence delta within {delta_error:.1e}"
+            );
         }
     }
 }

@@ -10,6 +10,14 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
   captum_saliency          Captum Saliency (abs=True) on the log-softmax model, [M,1,28,28]
   captum_saliency_signed   Saliency with abs=False
   captum_input_x_gradient  Captum InputXGradient
+  pgc_scorecam             pytorch-grad-cam ScoreCAM (logit score), [M,28,28]
+  eigencam_projection      the first-principal-component projection of conv2's activations with
+                           the sign pinned (pytorch-grad-cam's get_2d_projection_with_sign_correction)
+  pgc_eigencam             EigenCAM through BaseCAM's ReLU / rescale steps on that projection
+  eigencam_lapack_sign     +1 where LAPACK's sign (plain EigenCAM) agrees with the pinned one
+  captum_ig_gausslegendre  Captum IntegratedGradients, zero baseline, 50 Gauss-Legendre steps,
+                           and its convergence delta
+  captum_ig_trapezoid_black  the same with a black-image baseline, 20 trapezoid steps
   target                   the predicted classes used, int64 [M]
 
     tools/reference/.venv/bin/python tools/reference/methods.py
@@ -27,12 +35,27 @@ import digits  # noqa: E402
 from model import LogitsNet, load_model, normalize  # noqa: E402
 from reference import build_images, write_safetensors  # noqa: E402
 
-from captum.attr import InputXGradient, Saliency  # noqa: E402
-from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM  # noqa: E402
+from captum.attr import InputXGradient, IntegratedGradients, Saliency  # noqa: E402
+from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,  # noqa: E402
+                              XGradCAM)
+from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
+from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
+    get_2d_projection, get_2d_projection_with_sign_correction)
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGradCAM,
-        "hirescam": HiResCAM, "layercam": LayerCAM}
+        "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM}
+BLACK = (0.0 - 0.1307) / 0.3081  # a black pixel after normalisation
+
+
+def eigen_cam(activations: np.ndarray) -> tuple:
+    """pytorch-grad-cam's EigenCAM pipeline, with the SVD sign pinned by its own sign correction
+    (flip when |min| > |max|, Seg-Eigen-CAM eq. 13), since LAPACK's sign is arbitrary: the raw
+    projection, and the map after ReLU, min-max + resize and min-max, as BaseCAM does."""
+    projection = get_2d_projection_with_sign_correction(activations)
+    cam = scale_cam_image(np.maximum(projection, 0), (28, 28))
+    cam = scale_cam_image(np.maximum(cam[:, None], 0).mean(axis=1))
+    return projection, np.float32(cam)
 
 
 def main() -> None:
@@ -53,6 +76,20 @@ def main() -> None:
     for name, cls in CAMS.items():
         cam = cls(model=logits_model, target_layers=[logits_model.net.conv2])
         out[f"pgc_{name}"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
+
+    with torch.no_grad():
+        acts = net.conv2(net.relu1(torch.nn.functional.max_pool2d(net.conv1(x), 2))).numpy()
+    out["eigencam_projection"], out["pgc_eigencam"] = eigen_cam(acts)
+    unpinned = get_2d_projection(acts)
+    out["eigencam_lapack_sign"] = np.sign((unpinned * out["eigencam_projection"]).sum(axis=(1, 2))).astype(np.float32)
+
+    ig = IntegratedGradients(net)
+    attr, delta = ig.attribute(x.clone(), target=target, n_steps=50, method="gausslegendre",
+                               return_convergence_delta=True)
+    out["captum_ig_gausslegendre"], out["captum_ig_gausslegendre_delta"] = attr.detach().numpy(), delta.detach().numpy().astype(np.float32)
+    attr, delta = ig.attribute(x.clone(), baselines=BLACK, target=target, n_steps=20,
+                               method="riemann_trapezoid", return_convergence_delta=True)
+    out["captum_ig_trapezoid_black"], out["captum_ig_trapezoid_black_delta"] = attr.detach().numpy(), delta.detach().numpy().astype(np.float32)
 
     out["captum_saliency"] = Saliency(net).attribute(x.clone(), target=target, abs=True).detach().numpy()
     out["captum_saliency_signed"] = Saliency(net).attribute(x.clone(), target=target, abs=False).detach().numpy()

@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn_gradcam::Backend;
-use burn_gradcam::explain::{Explainer, Preset, Targets};
+use burn_gradcam::explain::{
+    CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Preset, Targets,
+};
 use burn_gradcam::model::{Digits, MnistNet, load_weights, preprocess};
 use serde::{Deserialize, Serialize};
 
@@ -42,12 +44,19 @@ pub struct BenchArgs {
     json: PathBuf,
 }
 
-/// The measured methods, each paired with its peer in `tools/reference/bench_peers.py`.
-const METHODS: [(&str, &str); 4] = [
+/// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
+/// peer: measured on the Rust side only).
+const METHODS: [(&str, &str); 10] = [
     ("forward", "forward"),
     ("grad_cam", "captum_layer_gradcam"),
     ("guided_backprop", "captum_guided_backprop"),
     ("guided_grad_cam", "captum_guided_gradcam"),
+    ("grad_cam_plus_plus", ""),
+    ("score_cam", ""),
+    ("eigen_cam", ""),
+    ("saliency", ""),
+    ("input_x_gradient", ""),
+    ("integrated_gradients", ""),
 ];
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -166,22 +175,36 @@ fn measure(
         digits.slice(0..batch).into_iter().collect()
     };
     let images: usize = batches.iter().map(Digits::len).sum();
+    let with_method = |method| ExplainConfig {
+        method,
+        ..Preset::Captum.config()
+    };
+    let plus_plus = Explainer::new(net, with_method(CamMethod::GradCamPlusPlus));
+    let score_cam = Explainer::new(net, with_method(CamMethod::ScoreCam));
+    let eigen_cam = Explainer::new(net, with_method(CamMethod::EigenCam));
+    // Captum runs all path points at once by default; here at most 1,000 images per pass.
+    let integrated = IntegratedGradientsConfig {
+        internal_batch_size: Some(1000),
+        ..Default::default()
+    };
+    let targets = &Targets::Predicted;
     let pass = || -> Result {
         for b in &batches {
             let input = preprocess(b, &device);
             match method {
-                "forward" => {
-                    net.forward(input).into_data();
+                "forward" => drop(net.forward(input).into_data()),
+                "grad_cam" => drop(explainer.grad_cam(input, targets)?),
+                "guided_backprop" => drop(explainer.guided_backprop(input, targets)?),
+                "guided_grad_cam" => drop(explainer.explain(input, targets)?),
+                "grad_cam_plus_plus" => drop(plus_plus.grad_cam(input, targets)?),
+                "score_cam" => drop(score_cam.grad_cam(input, targets)?),
+                "eigen_cam" => drop(eigen_cam.grad_cam(input, targets)?),
+                "saliency" => drop(explainer.saliency(input, targets, true)?),
+                "input_x_gradient" => drop(explainer.input_x_gradient(input, targets)?),
+                "integrated_gradients" => {
+                    drop(explainer.integrated_gradients(input, targets, &integrated)?)
                 }
-                "grad_cam" => {
-                    explainer.grad_cam(input, &Targets::Predicted)?;
-                }
-                "guided_backprop" => {
-                    explainer.guided_backprop(input, &Targets::Predicted)?;
-                }
-                _ => {
-                    explainer.explain(input, &Targets::Predicted)?;
-                }
+                other => return Err(format!("unknown method {other}").into()),
             }
         }
         Ok(())
@@ -324,6 +347,9 @@ fn print_table(
     println!("|{}", "---|".repeat(header.matches('|').count() - 1));
     for (method, peer) in METHODS {
         for batch in [1, large] {
+            if !rust.iter().any(|m| m.method == method && m.batch == batch) {
+                continue;
+            }
             let mut row = format!("| {method} | {batch} |");
             let mut first = None;
             for b in &backends {
@@ -337,6 +363,7 @@ fn print_table(
             }
             if let Some(report) = peers {
                 match (best_peer(report, peer, batch), first) {
+                    _ if peer.is_empty() => row += " – | – | – |",
                     (Some((speed, threads)), Some(ours)) => {
                         row += &format!(
                             " {peer} ({threads} thr) | {speed:.0} | {:.2}× |",

@@ -33,16 +33,29 @@ pub enum CamMethod {
     HiResCam,
     /// LayerCAM (Jiang et al.): per-cell weights `ReLU(G)`.
     LayerCam,
+    /// Score-CAM (Wang et al.): no gradients. Each activation channel, bilinearly upsampled
+    /// (corners aligned, as pytorch-grad-cam's `UpsamplingBilinear2d`) and min-max normalised,
+    /// masks the input; the channel's weight is the softmax over channels of the masked input's
+    /// score. The masked inputs run in batches of [`SCORE_CAM_BATCH`](crate::SCORE_CAM_BATCH).
+    ScoreCam,
+    /// Eigen-CAM (Muhammad and Yeasin): no gradients, no weights. The map is the projection of
+    /// the centred activations (cells × channels) on their first principal component. An SVD's
+    /// sign is arbitrary; it is pinned as pytorch-grad-cam's sign correction does: negated when
+    /// its most negative value outweighs its most positive one. The combination's ReLU (if any)
+    /// applies to the projection.
+    EigenCam,
 }
 
 impl CamMethod {
     /// Every method, in documentation order.
-    pub const ALL: [CamMethod; 5] = [
+    pub const ALL: [CamMethod; 7] = [
         Self::GradCam,
         Self::GradCamPlusPlus,
         Self::XGradCam,
         Self::HiResCam,
         Self::LayerCam,
+        Self::ScoreCam,
+        Self::EigenCam,
     ];
 
     /// The name the command line uses.
@@ -53,6 +66,8 @@ impl CamMethod {
             Self::XGradCam => "xgrad-cam",
             Self::HiResCam => "hires-cam",
             Self::LayerCam => "layer-cam",
+            Self::ScoreCam => "score-cam",
+            Self::EigenCam => "eigen-cam",
         }
     }
 }

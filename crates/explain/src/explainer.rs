@@ -1,15 +1,25 @@
 //! Batched Grad-CAM, guided backpropagation and Guided Grad-CAM.
 
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
+/// Masked inputs per forward pass in Score-CAM: bounds its memory to this many input images.
+pub const SCORE_CAM_BATCH: usize = 256;
+/// Score-CAM's epsilon in the mask normalisation (pytorch-grad-cam's value).
+const SCORE_CAM_EPSILON: f32 = 1e-8;
+
+use crate::config::CamMethod;
 use crate::config::{ExplainConfig, Score};
 use crate::error::{ExplainError, Result};
 use crate::guided;
+use crate::integrated::IntegratedGradientsConfig;
 use crate::maps::{
-    CamExplanation, Explanation, ImageExplanation, Map, PixelExplanation, Prediction, host_values,
+    CamExplanation, Explanation, ImageExplanation, IntegratedGradientsExplanation, Map,
+    PixelExplanation, Prediction, host_values,
 };
 use crate::model::{Explainable, ReluMode};
-use crate::pipeline::{cam_weights, combine, upsample};
+use crate::pipeline::{cam_weights, combine, eigen_projection, relu_of, upsample, uses_gradients};
 
 /// Which class each image is explained for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,8 +63,8 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
     pub fn grad_cam(&self, input: Tensor<4>, targets: &Targets) -> Result<Vec<CamExplanation>> {
         let input = self.prepare_input(input)?;
         let [_, _, height, width] = input.dims();
-        let features = self.checked_features(input, ReluMode::Standard)?;
-        let (predictions, cam_layer) = self.layer_cam(features, targets)?;
+        let features = self.checked_features(input.clone(), ReluMode::Standard)?;
+        let (predictions, cam_layer) = self.layer_cam(&input, features, targets)?;
         let cam = upsample(cam_layer.clone(), [height, width], &self.config.upsampling);
         Ok(predictions
             .into_iter()
@@ -103,6 +113,76 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         Ok(pixel_explanations(predictions, input * gradient))
     }
 
+    /// Integrated Gradients (Captum's `IntegratedGradients`): the gradients along the straight
+    /// path from a constant baseline to each input, integrated by the chosen quadrature, times
+    /// `input − baseline`; with the convergence delta. The path points run as batches of
+    /// `steps × N` images, or of at most `internal_batch_size` images.
+    pub fn integrated_gradients(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        config: &IntegratedGradientsConfig,
+    ) -> Result<Vec<IntegratedGradientsExplanation>> {
+        let input = self.prepare_input(input)?;
+        let [n, c, h, w] = input.dims();
+        let device = input.device();
+        let end = self.plain_predictions(input.clone(), targets)?;
+        let classes: Vec<usize> = end.iter().map(|p| p.target).collect();
+        let baseline = Tensor::<4>::full([n, c, h, w], config.baseline, &device);
+        let start = self.plain_predictions(baseline.clone(), &Targets::Classes(classes.clone()))?;
+
+        let (alphas, weights) = config.integration.points_and_weights(config.steps);
+        let per_pass = config
+            .internal_batch_size
+            .map_or(alphas.len(), |images| (images / n).max(1));
+        let difference = input - baseline.clone();
+        let mut total = Tensor::<4>::zeros([n, c, h, w], &device);
+        for first in (0..alphas.len()).step_by(per_pass) {
+            let steps = first..(first + per_pass).min(alphas.len());
+            let m = steps.len();
+            let points: Vec<Tensor<4>> = steps
+                .clone()
+                .map(|k| baseline.clone() + difference.clone() * alphas[k] as f32)
+                .collect();
+            let repeated: Vec<usize> = (0..m).flat_map(|_| classes.iter().copied()).collect();
+            let (_, _, gradient) = self.input_gradient(
+                Tensor::cat(points, 0),
+                &Targets::Classes(repeated),
+                ReluMode::Standard,
+            )?;
+            let step_weights: Vec<f32> = steps.map(|k| weights[k] as f32).collect();
+            let step_weights = Tensor::<1>::from_data(TensorData::new(step_weights, [m]), &device)
+                .reshape([m, 1, 1, 1, 1]);
+            let weighted = (gradient.reshape([m, n, c, h, w]) * step_weights)
+                .sum_dim(0)
+                .reshape([n, c, h, w]);
+            total = total + weighted;
+        }
+        let attribution = total * difference;
+        let sums = host_values(attribution.clone().sum_dims(&[1, 2, 3]));
+        Ok(end
+            .into_iter()
+            .zip(start)
+            .zip(Map::split_batch(attribution))
+            .zip(sums)
+            .map(
+                |(((prediction, start), attribution), sum)| IntegratedGradientsExplanation {
+                    convergence_delta: sum - (prediction.score - start.score),
+                    prediction,
+                    attribution,
+                },
+            )
+            .collect())
+    }
+
+    /// Predictions and scores of a plain batch, without gradients.
+    fn plain_predictions(&self, input: Tensor<4>, targets: &Targets) -> Result<Vec<Prediction>> {
+        let batch = input.dims()[0];
+        let features = self.checked_features(input, ReluMode::Standard)?;
+        let logits = self.checked_logits(features, ReluMode::Standard, batch)?;
+        Ok(self.score(logits, targets)?.predictions)
+    }
+
     /// The gradient of each image's score w.r.t. its (checked) input, with the given ReLUs;
     /// returns the predictions, the plain input and the gradient.
     fn input_gradient(
@@ -133,7 +213,8 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let [batch, _, height, width] = input.dims();
         let features = self.checked_features(input.clone(), ReluMode::Guided)?;
 
-        let (predictions, cam_layer) = self.layer_cam(features.clone(), targets)?;
+        let plain = input.clone().detach().without_autodiff();
+        let (predictions, cam_layer) = self.layer_cam(&plain, features.clone(), targets)?;
         // Explain the guided pass for exactly the classes Grad-CAM used.
         let resolved = Targets::Classes(predictions.iter().map(|p| p.target).collect());
         let logits = self.checked_logits(features, ReluMode::Guided, batch)?;
@@ -225,9 +306,11 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         Ok(logits)
     }
 
-    /// The layer-resolution CAM `[N, 1, h, w]` from the explained layer's activations.
+    /// The layer-resolution CAM `[N, 1, h, w]` from the explained layer's activations; `input`
+    /// is the plain (non-differentiable) batch, which Score-CAM masks.
     fn layer_cam(
         &self,
+        input: &Tensor<4>,
         features: Tensor<4>,
         targets: &Targets,
     ) -> Result<(Vec<Prediction>, Tensor<4>)> {
@@ -236,14 +319,70 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let activations = features.detach().autodiff().require_grad();
         let logits = self.checked_logits(activations.clone(), ReluMode::Standard, batch)?;
         let scored = self.score(logits, targets)?;
-        let gradients = scored.total.backward();
-        let activations_grad = activations
-            .grad(&gradients)
-            .unwrap_or_else(|| activations.zeros_like().without_autodiff());
+        let method = self.config.method;
+        let combination = self.config.combination;
+        let gradients = uses_gradients(method).then(|| {
+            let gradients = scored.total.backward();
+            activations
+                .grad(&gradients)
+                .unwrap_or_else(|| activations.zeros_like().without_autodiff())
+        });
         let activations = activations.detach().without_autodiff();
-        let weights = cam_weights(self.config.method, &activations, activations_grad);
-        let cam = combine(weights, activations, self.config.combination);
+        let cam = match (method, gradients) {
+            (CamMethod::EigenCam, _) => relu_of(combination, eigen_projection(activations)),
+            (CamMethod::ScoreCam, _) => {
+                let classes: Vec<usize> = scored.predictions.iter().map(|p| p.target).collect();
+                let weights = self.score_cam_weights(input, &activations, &classes)?;
+                combine(weights, activations, combination)
+            }
+            (_, gradients) => {
+                let gradients = gradients.unwrap_or_else(|| activations.zeros_like());
+                match cam_weights(method, &activations, gradients) {
+                    Some(weights) => combine(weights, activations, combination),
+                    None => activations.zeros_like().sum_dim(1),
+                }
+            }
+        };
         Ok((scored.predictions, cam))
+    }
+
+    /// Score-CAM's channel weights `[N, K, 1, 1]` (see [`CamMethod::ScoreCam`]).
+    fn score_cam_weights(
+        &self,
+        input: &Tensor<4>,
+        activations: &Tensor<4>,
+        classes: &[usize],
+    ) -> Result<Tensor<4>> {
+        let [n, c, height, width] = input.dims();
+        let k = activations.dims()[1];
+        let upsampled = interpolate(
+            activations.clone(),
+            InterpolateOptions::new(InterpolateMode::Bilinear)
+                .with_align_corners(true)
+                .with_output_size([height, width]),
+        );
+        let flat = upsampled.clone().reshape([n, k, height * width]);
+        let mins = flat.clone().min_dim(2).reshape([n, k, 1, 1]);
+        let maxs = flat.max_dim(2).reshape([n, k, 1, 1]);
+        let masks = (upsampled - mins.clone()) / (maxs - mins + SCORE_CAM_EPSILON);
+        let masked = input.clone().reshape([n, 1, c, height, width])
+            * masks.reshape([n, k, 1, height, width]);
+        let masked = masked.reshape([n * k, c, height, width]);
+        let repeated: Vec<usize> = classes
+            .iter()
+            .flat_map(|&class| std::iter::repeat_n(class, k))
+            .collect();
+        let mut scores = Vec::with_capacity(n * k);
+        for start in (0..n * k).step_by(SCORE_CAM_BATCH) {
+            let end = (start + SCORE_CAM_BATCH).min(n * k);
+            let batch = masked.clone().narrow(0, start, end - start);
+            let features = self.checked_features(batch, ReluMode::Standard)?;
+            let logits = self.checked_logits(features, ReluMode::Standard, end - start)?;
+            let scored = self.score(logits, &Targets::Classes(repeated[start..end].to_vec()))?;
+            scores.extend(scored.predictions.iter().map(|p| p.score));
+        }
+        let scores = Tensor::<2>::from_data(TensorData::new(scores, [n, k]), &input.device());
+        Ok(activation::softmax(scores, 1).reshape([n, k, 1, 1]))
     }
 
     /// Predictions, resolved targets and the summed target scores: one backward of the sum gives

@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod explainer;
 pub mod guided;
+mod integrated;
 mod maps;
 mod model;
 mod pipeline;
@@ -16,11 +17,13 @@ pub use config::{
     CamCombination, CamMethod, ExplainConfig, Interpolation, Preset, Score, Upsampling,
 };
 pub use error::{ExplainError, Result};
-pub use explainer::{Explainer, Targets};
+pub use explainer::{Explainer, SCORE_CAM_BATCH, Targets};
+pub use integrated::{IntegratedGradientsConfig, Integration};
 pub use maps::{CamExplanation, Explanation, ImageExplanation, Map, PixelExplanation, Prediction};
 pub use model::{Explainable, OutputLayer, ReluMode};
 pub use pipeline::{
-    DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, min_max_normalize, upsample,
+    DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,
+    min_max_normalize, upsample,
 };
 
 #[cfg(test)]

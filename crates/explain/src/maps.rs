@@ -151,3 +151,15 @@ pub(crate) fn host_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         .try_into_vec::<f32>()
         .unwrap_or_default()
 }
+
+/// Integrated Gradients of one image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntegratedGradientsExplanation {
+    /// Prediction and target (the score is the input's).
+    pub prediction: Prediction,
+    /// `(input − baseline) ⊙ ∫ gradient`, `[C, H, W]`.
+    pub attribution: Map,
+    /// `Σ attribution − (score(input) − score(baseline))`: how far the quadrature is from the
+    /// completeness axiom (Captum's convergence delta).
+    pub convergence_delta: f32,
+}

@@ -2,7 +2,7 @@
 //! Each exists once and is reused by every method and preset.
 
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
-use burn::tensor::{Tensor, activation, module::interpolate};
+use burn::tensor::{Tensor, TensorData, activation, module::interpolate};
 
 use crate::config::{CamCombination, CamMethod, Interpolation, Upsampling};
 use crate::maps::host_values;
@@ -21,11 +21,16 @@ const GRAD_CAM_PLUS_PLUS_EPSILON: f32 = 1e-6;
 /// XGrad-CAM's epsilon in the denominator `Σ_ij A_k` (pytorch-grad-cam's value).
 const XGRAD_CAM_EPSILON: f32 = 1e-7;
 
-/// The weights of a CAM method from activations `A` and gradients `G` (both `[N, K, h, w]`):
-/// per channel `[N, K, 1, 1]`, or per cell `[N, K, h, w]` for HiResCAM and LayerCAM.
-pub fn cam_weights(method: CamMethod, activations: &Tensor<4>, gradients: Tensor<4>) -> Tensor<4> {
+/// The weights of a gradient-based CAM method from activations `A` and gradients `G` (both
+/// `[N, K, h, w]`): per channel `[N, K, 1, 1]`, or per cell `[N, K, h, w]` for HiResCAM and
+/// LayerCAM. `None` for the gradient-free methods (Score-CAM, Eigen-CAM).
+pub fn cam_weights(
+    method: CamMethod,
+    activations: &Tensor<4>,
+    gradients: Tensor<4>,
+) -> Option<Tensor<4>> {
     let spatial = [2, 3];
-    match method {
+    Some(match method {
         CamMethod::GradCam => gradients.mean_dims(&spatial),
         CamMethod::GradCamPlusPlus => {
             let g2 = gradients.clone() * gradients.clone();
@@ -41,6 +46,109 @@ pub fn cam_weights(method: CamMethod, activations: &Tensor<4>, gradients: Tensor
         }
         CamMethod::HiResCam => gradients,
         CamMethod::LayerCam => activation::relu(gradients),
+        CamMethod::ScoreCam | CamMethod::EigenCam => return None,
+    })
+}
+
+/// Whether a CAM method needs the score's gradient at the explained layer.
+pub(crate) fn uses_gradients(method: CamMethod) -> bool {
+    !matches!(method, CamMethod::ScoreCam | CamMethod::EigenCam)
+}
+
+/// Eigen-CAM's map `[N, 1, h, w]`: per image, the centred activations (`h·w` cells × `K`
+/// channels) projected on their first principal component, sign pinned (see
+/// [`CamMethod::EigenCam`]). The component is found by power iteration on the `K × K` Gram
+/// matrix in `f64`.
+pub fn eigen_projection(activations: Tensor<4>) -> Tensor<4> {
+    let device = activations.device();
+    let [n, k, h, w] = activations.dims();
+    let cells = h * w;
+    let values = host_values(activations);
+    let mut out = Vec::with_capacity(n * cells);
+    for image in values.chunks(k * cells.max(1)) {
+        // x[cell][channel], centred per channel; NaN counts as 0 as in pytorch-grad-cam.
+        let mut x = vec![0.0_f64; cells * k];
+        for channel in 0..k {
+            let column = &image[channel * cells..(channel + 1) * cells];
+            let clean = |v: f32| if v.is_nan() { 0.0 } else { f64::from(v) };
+            let mean = column.iter().map(|&v| clean(v)).sum::<f64>() / cells as f64;
+            for (cell, &v) in column.iter().enumerate() {
+                x[cell * k + channel] = clean(v) - mean;
+            }
+        }
+        let component = first_principal_component(&x, k);
+        let mut projection: Vec<f64> = (0..cells)
+            .map(|cell| (0..k).map(|c| x[cell * k + c] * component[c]).sum())
+            .collect();
+        let max = projection.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = projection.iter().copied().fold(f64::INFINITY, f64::min);
+        if min.abs() > max.abs() {
+            projection.iter_mut().for_each(|v| *v = -*v);
+        }
+        out.extend(projection.into_iter().map(|v| v as f32));
+    }
+    Tensor::from_data(TensorData::new(out, [n, 1, h, w]), &device)
+}
+
+/// The unit eigenvector of `xᵀx` (`x` has `cols` columns, row-major) with the largest eigenvalue.
+fn first_principal_component(x: &[f64], cols: usize) -> Vec<f64> {
+    let mut gram = vec![0.0_f64; cols * cols];
+    for row in x.chunks(cols) {
+        for i in 0..cols {
+            for j in 0..cols {
+                gram[i * cols + j] += row[i] * row[j];
+            }
+        }
+    }
+    // Deterministic start; power iteration converges to the top eigenvector unless the start is
+    // orthogonal to it, which the second start vector covers.
+    let mut best = vec![0.0; cols];
+    for start in [1.0_f64, -0.5] {
+        let mut v: Vec<f64> = (0..cols)
+            .map(|i| {
+                if i == 0 {
+                    1.0
+                } else {
+                    start / (i as f64 + 1.0)
+                }
+            })
+            .collect();
+        for _ in 0..1000 {
+            let next: Vec<f64> = (0..cols)
+                .map(|i| (0..cols).map(|j| gram[i * cols + j] * v[j]).sum())
+                .collect();
+            let norm = next.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                break;
+            }
+            let next: Vec<f64> = next.iter().map(|a| a / norm).collect();
+            let change = next
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            v = next;
+            if change < 1e-13 {
+                break;
+            }
+        }
+        let energy = |v: &[f64]| -> f64 {
+            (0..cols)
+                .map(|i| v[i] * (0..cols).map(|j| gram[i * cols + j] * v[j]).sum::<f64>())
+                .sum()
+        };
+        if energy(&v) > energy(&best) {
+            best = v;
+        }
+    }
+    best
+}
+
+/// Applies the combination's ReLU to a map that is already one channel (Eigen-CAM's projection).
+pub(crate) fn relu_of(combination: CamCombination, map: Tensor<4>) -> Tensor<4> {
+    match combination {
+        CamCombination::Signed => map,
+        CamCombination::PerChannelRelu | CamCombination::ReluAfterSum => activation::relu(map),
     }
 }
 

@@ -1,0 +1,156 @@
+//! Integrated Gradients (Sundararajan et al., 2017) as Captum computes it.
+
+use serde::{Deserialize, Serialize};
+
+/// How the path integral from the baseline to the input is approximated (Captum's `method`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integration {
+    /// Gauss–Legendre quadrature on [0, 1] (Captum's default).
+    #[default]
+    GaussLegendre,
+    /// Left Riemann sum: points `0, 1/n, …, 1 − 1/n`.
+    RiemannLeft,
+    /// Right Riemann sum: points `1/n, …, 1`.
+    RiemannRight,
+    /// Midpoint rule: points `1/(2n), …, 1 − 1/(2n)`.
+    RiemannMiddle,
+    /// Trapezoid rule: `n` points from 0 to 1, end weights halved.
+    RiemannTrapezoid,
+}
+
+impl Integration {
+    /// The points `α_k` on [0, 1] and their weights, as Captum's `approximation_parameters`.
+    pub fn points_and_weights(self, steps: usize) -> (Vec<f64>, Vec<f64>) {
+        let n = steps.max(1);
+        let uniform = vec![1.0 / n as f64; n];
+        let linspace = |start: f64, end: f64| -> Vec<f64> {
+            if n == 1 {
+                return vec![start];
+            }
+            (0..n)
+                .map(|i| start + (end - start) * i as f64 / (n - 1) as f64)
+                .collect()
+        };
+        match self {
+            Self::GaussLegendre => {
+                let (nodes, weights) = gauss_legendre(n);
+                (
+                    nodes.iter().map(|x| 0.5 * (1.0 + x)).collect(),
+                    weights.iter().map(|w| 0.5 * w).collect(),
+                )
+            }
+            Self::RiemannLeft => (linspace(0.0, 1.0 - 1.0 / n as f64), uniform),
+            Self::RiemannRight => (linspace(1.0 / n as f64, 1.0), uniform),
+            Self::RiemannMiddle => (linspace(0.5 / n as f64, 1.0 - 0.5 / n as f64), uniform),
+            Self::RiemannTrapezoid => {
+                let mut weights = uniform;
+                weights[0] /= 2.0;
+                weights[n - 1] /= 2.0;
+                (linspace(0.0, 1.0), weights)
+            }
+        }
+    }
+}
+
+/// Settings of [`crate::Explainer::integrated_gradients`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntegratedGradientsConfig {
+    /// Number of points on the path (Captum's `n_steps`, default 50).
+    pub steps: usize,
+    /// The quadrature.
+    pub integration: Integration,
+    /// The baseline: every input element set to this value (Captum's scalar `baselines`; 0 by
+    /// default).
+    pub baseline: f32,
+    /// At most this many path points (images) per forward/backward pass, bounding memory
+    /// (Captum's `internal_batch_size`); `None` runs all `steps × N` at once.
+    pub internal_batch_size: Option<usize>,
+}
+
+impl Default for IntegratedGradientsConfig {
+    fn default() -> Self {
+        Self {
+            steps: 50,
+            integration: Integration::GaussLegendre,
+            baseline: 0.0,
+            internal_batch_size: None,
+        }
+    }
+}
+
+/// Gauss–Legendre nodes and weights on [−1, 1], ascending (as numpy's `leggauss`): Newton's
+/// method on the Legendre polynomial from the Chebyshev-like initial guesses, in `f64`.
+fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut nodes = vec![0.0; n];
+    let mut weights = vec![0.0; n];
+    for i in 0..n.div_ceil(2) {
+        let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+        let mut derivative = 0.0;
+        for _ in 0..100 {
+            // P_n(x) and P_n'(x) by the three-term recurrence.
+            let (mut p0, mut p1) = (1.0, x);
+            for k in 2..=n {
+                let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
+                p0 = p1;
+                p1 = p2;
+            }
+            let pn = if n == 1 { x } else { p1 };
+            let pn_minus_1 = if n == 1 { 1.0 } else { p0 };
+            derivative = n as f64 * (x * pn - pn_minus_1) / (x * x - 1.0);
+            let step = pn / derivative;
+            x -= step;
+            if step.abs() < 1e-15 {
+                break;
+            }
+        }
+        let weight = 2.0 / ((1.0 - x * x) * derivative * derivative);
+        nodes[i] = -x;
+        nodes[n - 1 - i] = x;
+        weights[i] = weight;
+        weights[n - 1 - i] = weight;
+    }
+    (nodes, weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauss_legendre_matches_known_values_and_integrates_polynomials_exactly() {
+        let (x, w) = gauss_legendre(2);
+        let r = 1.0 / 3.0_f64.sqrt();
+        assert!((x[0] + r).abs() < 1e-15 && (x[1] - r).abs() < 1e-15);
+        assert!((w[0] - 1.0).abs() < 1e-14 && (w[1] - 1.0).abs() < 1e-14);
+        // An n-point rule integrates degree 2n − 1 exactly: ∫₀¹ t⁹ dt = 1/10 with n = 5.
+        let (points, weights) = Integration::GaussLegendre.points_and_weights(5);
+        let integral: f64 = points
+            .iter()
+            .zip(&weights)
+            .map(|(t, w)| w * t.powi(9))
+            .sum();
+        assert!((integral - 0.1).abs() < 1e-14, "{integral}");
+        let (_, weights) = Integration::GaussLegendre.points_and_weights(50);
+        assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-13);
+    }
+
+    #[test]
+    fn riemann_rules_follow_captum() {
+        assert_eq!(
+            Integration::RiemannLeft.points_and_weights(4).0,
+            [0.0, 0.25, 0.5, 0.75]
+        );
+        assert_eq!(
+            Integration::RiemannRight.points_and_weights(4).0,
+            [0.25, 0.5, 0.75, 1.0]
+        );
+        assert_eq!(
+            Integration::RiemannMiddle.points_and_weights(4).0,
+            [0.125, 0.375, 0.625, 0.875]
+        );
+        let (points, weights) = Integration::RiemannTrapezoid.points_and_weights(5);
+        assert_eq!(points, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(weights, [0.1, 0.2, 0.2, 0.2, 0.1]);
+    }
+}
