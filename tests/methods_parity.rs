@@ -11,7 +11,7 @@ mod common;
 
 use burn_gradcam::explain::{
     CamCombination, CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Integration,
-    PixelExplanation, Preset, Score, Targets,
+    NoiseAggregation, PixelExplanation, PixelMethod, Preset, Score, SmoothGradConfig, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, net};
@@ -200,5 +200,74 @@ fn integrated_gradients_equal_captum() {
                 "{backend}: {key}: worst relative error {worst:.2e}, convergence delta within {delta_error:.1e}"
             );
         }
+    }
+}
+
+/// SmoothGrad and VarGrad around Saliency equal Captum's `NoiseTunnel` given the noise it drew;
+/// with the library's own seeded noise the result is reproducible.
+#[test]
+fn smooth_grad_equals_captum_noise_tunnel() {
+    let fixture = methods();
+    let digits = common::reference().digits().slice(0..8).expect("8 images");
+    let (noise_shape, noise) = fixture.f32("smoothgrad_noise");
+    let method = PixelMethod::Saliency { absolute: true };
+    for (backend, device) in devices() {
+        let net = net(&device);
+        let explainer = Explainer::new(&net, Preset::Captum.config());
+        let noise_shape: [usize; 4] = noise_shape.clone().try_into().expect("4-d noise");
+        for (aggregation, key) in [
+            (NoiseAggregation::SmoothGrad, "captum_smoothgrad_saliency"),
+            (NoiseAggregation::VarGrad, "captum_vargrad_saliency"),
+        ] {
+            let noise = burn::tensor::Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(noise.clone(), noise_shape),
+                &device,
+            );
+            let result = explainer
+                .smooth_grad_with_noise(
+                    preprocess(&digits, &device),
+                    &Targets::Predicted,
+                    &method,
+                    noise,
+                    aggregation,
+                )
+                .expect("explains");
+            let actual: Vec<f32> = result
+                .iter()
+                .flat_map(|r| r.attribution.values.iter().copied())
+                .collect();
+            let (shape, expected) = fixture.f32(key);
+            let worst = assert_close_per_image(
+                &format!("{backend}: {key}"),
+                &actual,
+                &expected,
+                shape[0],
+                1e-5,
+            );
+            println!("{backend}: {key}: worst relative error {worst:.2e}");
+        }
+        let config = SmoothGradConfig {
+            samples: 4,
+            stdev: 0.3,
+            seed: 11,
+            aggregation: NoiseAggregation::SmoothGrad,
+        };
+        let input = || preprocess(&digits, &device);
+        let first = explainer
+            .smooth_grad(input(), &Targets::Predicted, &method, &config)
+            .expect("explains");
+        let again = explainer
+            .smooth_grad(input(), &Targets::Predicted, &method, &config)
+            .expect("explains");
+        assert_eq!(first, again, "same seed, same result");
+        let other = explainer
+            .smooth_grad(
+                input(),
+                &Targets::Predicted,
+                &method,
+                &SmoothGradConfig { seed: 12, ..config },
+            )
+            .expect("explains");
+        assert_ne!(first, other, "another seed, other noise");
     }
 }

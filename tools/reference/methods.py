@@ -18,6 +18,9 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
   captum_ig_gausslegendre  Captum IntegratedGradients, zero baseline, 50 Gauss-Legendre steps,
                            and its convergence delta
   captum_ig_trapezoid_black  the same with a black-image baseline, 20 trapezoid steps
+  captum_smoothgrad_saliency, captum_vargrad_saliency
+                           Captum NoiseTunnel(Saliency), 5 samples, stdev 0.5, on the 8 test
+                           images, and smoothgrad_noise: the noise it drew [40,1,28,28]
   target                   the predicted classes used, int64 [M]
 
     tools/reference/.venv/bin/python tools/reference/methods.py
@@ -35,7 +38,7 @@ import digits  # noqa: E402
 from model import LogitsNet, load_model, normalize  # noqa: E402
 from reference import build_images, write_safetensors  # noqa: E402
 
-from captum.attr import InputXGradient, IntegratedGradients, Saliency  # noqa: E402
+from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency  # noqa: E402
 from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,  # noqa: E402
                               XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
@@ -46,6 +49,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa:
 CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGradCAM,
         "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM}
 BLACK = (0.0 - 0.1307) / 0.3081  # a black pixel after normalisation
+SMOOTHGRAD_SEED, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 5, 5, 0.5
 
 
 def eigen_cam(activations: np.ndarray) -> tuple:
@@ -90,6 +94,19 @@ def main() -> None:
     attr, delta = ig.attribute(x.clone(), baselines=BLACK, target=target, n_steps=20,
                                method="riemann_trapezoid", return_convergence_delta=True)
     out["captum_ig_trapezoid_black"], out["captum_ig_trapezoid_black_delta"] = attr.detach().numpy(), delta.detach().numpy().astype(np.float32)
+
+    # SmoothGrad / VarGrad (NoiseTunnel around Saliency) on the 8 test images. NoiseTunnel draws
+    # its noise with torch.normal; the same draws are repeated under the same seed and stored,
+    # so the Rust side can be given exactly that noise.
+    xs, ts = x[:8].clone(), target[:8]
+    for kind in ("smoothgrad", "vargrad"):
+        torch.manual_seed(SMOOTHGRAD_SEED)
+        out[f"captum_{kind}_saliency"] = NoiseTunnel(Saliency(net)).attribute(
+            xs.clone(), nt_type=kind, nt_samples=SMOOTHGRAD_SAMPLES, stdevs=SMOOTHGRAD_STDEV,
+            target=ts).detach().numpy()
+    torch.manual_seed(SMOOTHGRAD_SEED)
+    shape = (xs.shape[0] * SMOOTHGRAD_SAMPLES,) + tuple(xs.shape[1:])
+    out["smoothgrad_noise"] = torch.normal(0, torch.tensor(SMOOTHGRAD_STDEV).repeat(shape)).numpy()
 
     out["captum_saliency"] = Saliency(net).attribute(x.clone(), target=target, abs=True).detach().numpy()
     out["captum_saliency_signed"] = Saliency(net).attribute(x.clone(), target=target, abs=False).detach().numpy()

@@ -65,6 +65,12 @@ pub enum ExplainError {
         /// The device, as Burn prints it.
         device: String,
     },
+    /// A method's setting is out of its range.
+    #[error("invalid setting: {what}")]
+    InvalidSetting {
+        /// What is wrong.
+        what: String,
+    },
     /// A map buffer does not match its declared shape.
     #[error("map of shape {shape:?} needs {expected} values, found {found}")]
     MapShape {

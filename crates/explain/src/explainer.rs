@@ -20,6 +20,7 @@ use crate::maps::{
 };
 use crate::model::{Explainable, ReluMode};
 use crate::pipeline::{cam_weights, combine, eigen_projection, relu_of, upsample, uses_gradients};
+use crate::smooth::{NoiseAggregation, PixelMethod, SmoothGradConfig, gaussian_noise};
 
 /// Which class each image is explained for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -111,6 +112,110 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let (predictions, input, gradient) =
             self.input_gradient(input, targets, ReluMode::Standard)?;
         Ok(pixel_explanations(predictions, input * gradient))
+    }
+
+    /// Any pixel method, by value: the one `attribute(inputs, targets)` shape for all of them.
+    pub fn attribute(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        method: &PixelMethod,
+    ) -> Result<Vec<PixelExplanation>> {
+        match method {
+            PixelMethod::GuidedBackprop => self.guided_backprop(input, targets),
+            PixelMethod::Saliency { absolute } => self.saliency(input, targets, *absolute),
+            PixelMethod::InputXGradient => self.input_x_gradient(input, targets),
+            PixelMethod::IntegratedGradients(config) => Ok(self
+                .integrated_gradients(input, targets, config)?
+                .into_iter()
+                .map(|ig| PixelExplanation {
+                    prediction: ig.prediction,
+                    attribution: ig.attribution,
+                })
+                .collect()),
+        }
+    }
+
+    /// SmoothGrad (Captum's `NoiseTunnel`): `method` on `samples` noisy copies of each image,
+    /// aggregated; the noise comes from `config.seed`. Predictions are those of the clean input.
+    pub fn smooth_grad(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        method: &PixelMethod,
+        config: &SmoothGradConfig,
+    ) -> Result<Vec<PixelExplanation>> {
+        if !(config.stdev.is_finite() && config.stdev >= 0.0) || config.samples == 0 {
+            return Err(ExplainError::InvalidSetting {
+                what: format!(
+                    "SmoothGrad needs samples ≥ 1 and a finite stdev ≥ 0, got {} and {}",
+                    config.samples, config.stdev
+                ),
+            });
+        }
+        let [n, c, h, w] = input.dims();
+        let noise = gaussian_noise(n * config.samples * c * h * w, config.stdev, config.seed);
+        let noise = Tensor::<4>::from_data(
+            TensorData::new(noise, [n * config.samples, c, h, w]),
+            &self.model.device().inner(),
+        );
+        self.smooth_grad_with_noise(input, targets, method, noise, config.aggregation)
+    }
+
+    /// SmoothGrad with given noise `[N · samples, C, H, W]`, image-major (an image's copies
+    /// consecutive, as Captum lays them out).
+    pub fn smooth_grad_with_noise(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        method: &PixelMethod,
+        noise: Tensor<4>,
+        aggregation: NoiseAggregation,
+    ) -> Result<Vec<PixelExplanation>> {
+        let input = self.prepare_input(input)?;
+        let [n, c, h, w] = input.dims();
+        let noise_dims = noise.dims();
+        if noise_dims[0] == 0 || noise_dims[0] % n != 0 || noise_dims[1..] != [c, h, w] {
+            return Err(ExplainError::InvalidSetting {
+                what: format!(
+                    "noise of shape {noise_dims:?} does not fit a batch of shape {:?}",
+                    input.dims()
+                ),
+            });
+        }
+        let samples = noise_dims[0] / n;
+        let predictions = self.plain_predictions(input.clone(), targets)?;
+        let classes: Vec<usize> = predictions
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p.target, samples))
+            .collect();
+        let noisy = input
+            .reshape([n, 1, c, h, w])
+            .repeat_dim(1, samples)
+            .reshape([n * samples, c, h, w])
+            + noise.to_device(&self.model.device().inner());
+        let attributions = self.attribute(noisy, &Targets::Classes(classes), method)?;
+        let values: Vec<f32> = attributions
+            .into_iter()
+            .flat_map(|a| a.attribution.values)
+            .collect();
+        let per_sample = Tensor::<1>::from_data(
+            TensorData::new(values, [n * samples * c * h * w]),
+            &self.model.device().inner(),
+        )
+        .reshape([n, samples, c, h, w]);
+        let mean = per_sample.clone().mean_dim(1);
+        let aggregated = match aggregation {
+            NoiseAggregation::SmoothGrad => mean,
+            NoiseAggregation::SmoothGradSquared => (per_sample.clone() * per_sample).mean_dim(1),
+            NoiseAggregation::VarGrad => {
+                (per_sample.clone() * per_sample).mean_dim(1) - mean.clone() * mean
+            }
+        };
+        Ok(pixel_explanations(
+            predictions,
+            aggregated.reshape([n, c, h, w]),
+        ))
     }
 
     /// Integrated Gradients (Captum's `IntegratedGradients`): the gradients along the straight

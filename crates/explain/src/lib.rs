@@ -12,6 +12,7 @@ mod integrated;
 mod maps;
 mod model;
 mod pipeline;
+mod smooth;
 
 pub use config::{
     CamCombination, CamMethod, ExplainConfig, Interpolation, Preset, Score, Upsampling,
@@ -25,6 +26,7 @@ pub use pipeline::{
     DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,
     min_max_normalize, upsample,
 };
+pub use smooth::{NoiseAggregation, PixelMethod, SmoothGradConfig};
 
 #[cfg(test)]
 mod tests;
