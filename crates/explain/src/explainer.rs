@@ -175,7 +175,7 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let input = self.prepare_input(input)?;
         let [n, c, h, w] = input.dims();
         let noise_dims = noise.dims();
-        if noise_dims[0] == 0 || noise_dims[0] % n != 0 || noise_dims[1..] != [c, h, w] {
+        if noise_dims[0] == 0 || !noise_dims[0].is_multiple_of(n) || noise_dims[1..] != [c, h, w] {
             return Err(ExplainError::InvalidSetting {
                 what: format!(
                     "noise of shape {noise_dims:?} does not fit a batch of shape {:?}",
