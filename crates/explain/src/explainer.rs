@@ -154,6 +154,9 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
             });
         }
         let [n, c, h, w] = input.dims();
+        if n == 0 {
+            return Err(ExplainError::EmptyBatch);
+        }
         let noise = gaussian_noise(n * config.samples * c * h * w, config.stdev, config.seed);
         let noise = Tensor::<4>::from_data(
             TensorData::new(noise, [n * config.samples, c, h, w]),
