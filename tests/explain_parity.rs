@@ -130,14 +130,12 @@ fn run(case: Case) {
         let targets: Vec<usize> = images.iter().map(|m| m.prediction.target).collect();
         assert_eq!(targets, expected_targets, "{backend}: targets");
         for &(field, key) in case.checks {
-            let actual: Vec<f32> = images
-                .iter()
-                .flat_map(|m| m.field(field).values.iter().copied())
-                .collect();
-            let (shape, expected) = fixture.f32(key);
-            let what = format!("{backend}: {field:?} vs {key}");
-            let worst = assert_close_per_image(&what, &actual, &expected, shape[0], SAME_MATH);
-            println!("{what}: worst relative error {worst:.2e}");
+            fixture.check_maps(
+                &format!("{backend}: {field:?}"),
+                images.iter().map(|m| m.field(field)),
+                key,
+                SAME_MATH,
+            );
         }
     }
 }

@@ -45,19 +45,12 @@ fn cam_family_equals_pytorch_grad_cam() {
                 .expect("explains");
             let targets: Vec<usize> = cams.iter().map(|c| c.prediction.target).collect();
             assert_eq!(targets, fixture.classes("target"));
-            let actual: Vec<f32> = cams
-                .iter()
-                .flat_map(|c| c.cam.values.iter().copied())
-                .collect();
-            let (shape, expected) = fixture.f32(key);
-            let worst = assert_close_per_image(
-                &format!("{backend}: {method} vs {key}"),
-                &actual,
-                &expected,
-                shape[0],
+            fixture.check_maps(
+                &format!("{backend}: {method}"),
+                cams.iter().map(|c| &c.cam),
+                key,
                 1e-4,
             );
-            println!("{backend}: {method} vs {key}: worst error {worst:.2e}");
         }
     }
 }
@@ -87,19 +80,12 @@ fn pixel_methods_equal_captum() {
         let explainer = Explainer::new(&net, Preset::Captum.config());
         for (key, method) in cases {
             let result = method(&explainer, preprocess(&digits, &device));
-            let actual: Vec<f32> = result
-                .iter()
-                .flat_map(|p| p.attribution.values.iter().copied())
-                .collect();
-            let (shape, expected) = fixture.f32(key);
-            let worst = assert_close_per_image(
-                &format!("{backend}: {key}"),
-                &actual,
-                &expected,
-                shape[0],
+            fixture.check_maps(
+                backend.name(),
+                result.iter().map(|p| &p.attribution),
+                key,
                 1e-5,
             );
-            println!("{backend}: {key}: worst relative error {worst:.2e}");
         }
     }
 }
@@ -174,16 +160,10 @@ fn integrated_gradients_equal_captum() {
             let result = explainer
                 .integrated_gradients(preprocess(&digits, &device), &Targets::Predicted, config)
                 .expect("explains");
-            let actual: Vec<f32> = result
-                .iter()
-                .flat_map(|r| r.attribution.values.iter().copied())
-                .collect();
-            let (shape, expected) = fixture.f32(key);
-            let worst = assert_close_per_image(
-                &format!("{backend}: {key}"),
-                &actual,
-                &expected,
-                shape[0],
+            fixture.check_maps(
+                backend.name(),
+                result.iter().map(|r| &r.attribution),
+                key,
                 INTEGRATED_GRADIENTS,
             );
             let deltas: Vec<f32> = result.iter().map(|r| r.convergence_delta).collect();
@@ -196,9 +176,7 @@ fn integrated_gradients_equal_captum() {
                 delta_error <= 1e-4,
                 "{backend}: {key} convergence delta differs by {delta_error:e}"
             );
-            println!(
-                "{backend}: {key}: worst relative error {worst:.2e}, convergence delta within {delta_error:.1e}"
-            );
+            println!("{backend}: {key}: convergence delta within {delta_error:.1e}");
         }
     }
 }
@@ -232,19 +210,12 @@ fn smooth_grad_equals_captum_noise_tunnel() {
                     aggregation,
                 )
                 .expect("explains");
-            let actual: Vec<f32> = result
-                .iter()
-                .flat_map(|r| r.attribution.values.iter().copied())
-                .collect();
-            let (shape, expected) = fixture.f32(key);
-            let worst = assert_close_per_image(
-                &format!("{backend}: {key}"),
-                &actual,
-                &expected,
-                shape[0],
+            fixture.check_maps(
+                backend.name(),
+                result.iter().map(|r| &r.attribution),
+                key,
                 1e-5,
             );
-            println!("{backend}: {key}: worst relative error {worst:.2e}");
         }
         let config = SmoothGradConfig {
             samples: 4,

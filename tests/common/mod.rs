@@ -116,3 +116,25 @@ pub fn assert_close_per_image(
     }
     worst
 }
+
+impl Fixture {
+    /// Asserts that `maps` (one per image, in order) equal the fixture tensor `key` within
+    /// `tolerance` (as [`assert_close_per_image`]), prints the worst error and returns it.
+    pub fn check_maps<'a>(
+        &self,
+        what: &str,
+        maps: impl IntoIterator<Item = &'a burn_gradcam::explain::Map>,
+        key: &str,
+        tolerance: f32,
+    ) -> f32 {
+        let actual: Vec<f32> = maps
+            .into_iter()
+            .flat_map(|m| m.values.iter().copied())
+            .collect();
+        let (shape, expected) = self.f32(key);
+        let what = format!("{what} vs {key}");
+        let worst = assert_close_per_image(&what, &actual, &expected, shape[0], tolerance);
+        println!("{what}: worst relative error {worst:.2e}");
+        worst
+    }
+}
