@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    CamCombination, CamMethod, ExplainConfig, Explainer, ImageExplanation, Interpolation, Map,
-    Preset, Score, Targets,
+    CamCombination, CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Interpolation,
+    Map, PixelCamExplanation, PixelMethod, Preset, Score, SmoothGradConfig, Targets,
 };
 use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -42,6 +42,13 @@ struct Args {
     /// layer-cam, score-cam or eigen-cam.
     #[arg(long, default_value = "grad-cam")]
     cam_method: CamMethod,
+    /// Pixel method of the third row (the fourth is its product with the CAM): guided-backprop
+    /// (Guided Grad-CAM), saliency, input-x-gradient or integrated-gradients.
+    #[arg(long, value_enum, default_value = "guided-backprop")]
+    pixel_method: PixelArg,
+    /// Wrap the pixel method in SmoothGrad (5 noisy copies, noise stdev 1.0, seed 0).
+    #[arg(long)]
+    smooth_grad: bool,
     /// Override the preset's channel combination.
     #[arg(long, value_enum)]
     relu: Option<ReluArg>,
@@ -75,6 +82,48 @@ struct Args {
     /// CPU backend to run on.
     #[arg(long, default_value_t = Backend::default())]
     backend: Backend,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PixelArg {
+    GuidedBackprop,
+    Saliency,
+    InputXGradient,
+    IntegratedGradients,
+}
+
+impl PixelArg {
+    fn method(self) -> PixelMethod {
+        match self {
+            Self::GuidedBackprop => PixelMethod::GuidedBackprop,
+            Self::Saliency => PixelMethod::Saliency { absolute: true },
+            Self::InputXGradient => PixelMethod::InputXGradient,
+            Self::IntegratedGradients => {
+                PixelMethod::IntegratedGradients(IntegratedGradientsConfig::default())
+            }
+        }
+    }
+
+    /// Titles of the figure's third and fourth rows.
+    fn row_titles(self, smooth: bool) -> [String; 2] {
+        let name = match self {
+            Self::GuidedBackprop => "Guided Backprop",
+            Self::Saliency => "Saliency",
+            Self::InputXGradient => "Input × Gradient",
+            Self::IntegratedGradients => "Integrated Gradients",
+        };
+        let name = if smooth {
+            format!("SmoothGrad({name})")
+        } else {
+            name.to_string()
+        };
+        let product = if self == Self::GuidedBackprop && !smooth {
+            "Guided Grad-CAM".to_string()
+        } else {
+            format!("{name} ⊙ CAM")
+        };
+        [name, product]
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -193,11 +242,28 @@ fn run(args: &Args) -> Result {
             None => Targets::Predicted,
             Some(all) => Targets::Classes(all[start..start + batch.len()].to_vec()),
         };
-        let explanation = explainer.explain(preprocess(&batch, &device), &batch_targets)?;
+        let input = preprocess(&batch, &device);
+        if args.pixel_method == PixelArg::GuidedBackprop && !args.smooth_grad {
+            // One forward pass serves all maps.
+            let explanation = explainer.explain(input, &batch_targets)?;
+            images.extend(
+                explanation
+                    .images
+                    .into_iter()
+                    .map(PixelCamExplanation::from),
+            );
+        } else {
+            let smooth = args.smooth_grad.then(SmoothGradConfig::default);
+            images.extend(explainer.explain_pixels(
+                input,
+                &batch_targets,
+                &args.pixel_method.method(),
+                smooth.as_ref(),
+            )?);
+        }
         if let Some(bar) = &progress {
             bar.inc(batch.len() as u64);
         }
-        images.extend(explanation.images);
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
@@ -210,17 +276,19 @@ fn run(args: &Args) -> Result {
             .map(|l| format!(", label {}", l[i]))
             .unwrap_or_default();
         println!(
-            "image {i}: predicted {} (p = {:.4}), target {}{label}, max |Guided Grad-CAM| = {:.3e}",
+            "image {i}: predicted {} (p = {:.4}), target {}{label}, max |{}| = {:.3e}",
             p.predicted,
             p.probabilities[p.predicted],
             p.target,
-            image.guided_grad_cam.max_abs()
+            args.pixel_method.row_titles(args.smooth_grad)[1],
+            image.attribution_cam.max_abs()
         );
     }
 
     // Render everything before writing anything.
     let title = format!(
-        "Guided Grad-CAM — preset {} ({})",
+        "{} — preset {} ({})",
+        args.pixel_method.row_titles(args.smooth_grad)[1],
         args.preset,
         describe(&config)
     );
@@ -280,16 +348,37 @@ fn map_ref(map: &Map) -> Result<MapRef<'_>> {
     )?)
 }
 
+/// Title of the CAM row.
+fn cam_title(method: CamMethod) -> String {
+    match method {
+        CamMethod::GradCam => "Grad-CAM",
+        CamMethod::GradCamPlusPlus => "Grad-CAM++",
+        CamMethod::XGradCam => "XGrad-CAM",
+        CamMethod::HiResCam => "HiResCAM",
+        CamMethod::LayerCam => "LayerCAM",
+        CamMethod::ScoreCam => "Score-CAM",
+        CamMethod::EigenCam => "Eigen-CAM",
+    }
+    .to_string()
+}
+
 /// The figure as PNG and SVG.
 fn render_figure(
     digits: &Digits,
-    images: &[ImageExplanation],
+    images: &[PixelCamExplanation],
     title: &str,
     args: &Args,
 ) -> Result<(Vec<u8>, String)> {
     let shown = images.len().min(args.figure_columns.max(1));
     let cams: Vec<Map> = images[..shown].iter().map(|i| i.cam.normalized()).collect();
+    let [third, fourth] = args.pixel_method.row_titles(args.smooth_grad);
     let mut figure = Figure::new(title)
+        .row_titles([
+            "Raw image".to_string(),
+            cam_title(args.cam_method),
+            third,
+            fourth,
+        ])
         .colormap(args.colormap)
         .signed_style(args.signed_style);
     for (i, (image, cam)) in images[..shown].iter().zip(&cams).enumerate() {
@@ -302,8 +391,8 @@ fn render_figure(
         let mut column = Column::new(
             raw,
             map_ref(cam)?,
-            map_ref(&image.guided_backprop)?,
-            map_ref(&image.guided_grad_cam)?,
+            map_ref(&image.attribution)?,
+            map_ref(&image.attribution_cam)?,
         )?
         .prediction(p.predicted, p.probabilities[p.predicted]);
         if let Some(labels) = digits.labels() {
@@ -314,7 +403,7 @@ fn render_figure(
     Ok((figure.render_png()?, figure.render_svg()?))
 }
 
-fn render_panels(images: &[ImageExplanation], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
+fn render_panels(images: &[PixelCamExplanation], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
     let scale = Figure::DEFAULT_SCALE;
     let mut panels = Vec::new();
     for (i, image) in images.iter().enumerate() {
@@ -324,17 +413,17 @@ fn render_panels(images: &[ImageExplanation], args: &Args) -> Result<Vec<(String
             panel_png(&heatmap(map_ref(&cam)?, args.colormap, scale)?)?,
         ));
         panels.push((
-            format!("image_{i}_guided_backprop.png"),
+            format!("image_{i}_attribution.png"),
             panel_png(&signed(
-                map_ref(&image.guided_backprop)?,
+                map_ref(&image.attribution)?,
                 args.signed_style,
                 scale,
             )?)?,
         ));
         panels.push((
-            format!("image_{i}_guided_grad_cam.png"),
+            format!("image_{i}_attribution_cam.png"),
             panel_png(&signed(
-                map_ref(&image.guided_grad_cam)?,
+                map_ref(&image.attribution_cam)?,
                 args.signed_style,
                 scale,
             )?)?,
@@ -347,6 +436,8 @@ fn render_panels(images: &[ImageExplanation], args: &Args) -> Result<Vec<(String
 #[derive(serde::Serialize)]
 struct MapsFile<'a> {
     preset: String,
+    pixel_method: PixelMethod,
+    smooth_grad: Option<SmoothGradConfig>,
     config: ExplainConfig,
     backend: String,
     weights: &'a Path,
@@ -359,7 +450,7 @@ struct MapsEntry<'a> {
     index: usize,
     label: Option<u8>,
     #[serde(flatten)]
-    explanation: &'a ImageExplanation,
+    explanation: &'a PixelCamExplanation,
 }
 
 impl<'a> MapsFile<'a> {
@@ -367,10 +458,12 @@ impl<'a> MapsFile<'a> {
         args: &'a Args,
         config: ExplainConfig,
         digits: &Digits,
-        images: &'a [ImageExplanation],
+        images: &'a [PixelCamExplanation],
     ) -> Self {
         Self {
             preset: args.preset.to_string(),
+            pixel_method: args.pixel_method.method(),
+            smooth_grad: args.smooth_grad.then(SmoothGradConfig::default),
             config,
             backend: args.backend.to_string(),
             weights: &args.weights,

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use burn_gradcam::explain::{Explainer, ImageExplanation, Preset, Targets};
+use burn_gradcam::explain::{Explainer, PixelCamExplanation, PixelMethod, Preset, Targets};
 use burn_gradcam::model::{Digits, preprocess};
 use common::{net, repo_path};
 
@@ -36,6 +36,7 @@ fn run(args: &[&str]) -> Output {
 #[derive(serde::Deserialize)]
 struct MapsFile {
     preset: String,
+    pixel_method: PixelMethod,
     config: burn_gradcam::explain::ExplainConfig,
     images: Vec<Entry>,
 }
@@ -45,7 +46,7 @@ struct Entry {
     index: usize,
     label: Option<u8>,
     #[serde(flatten)]
-    explanation: ImageExplanation,
+    explanation: PixelCamExplanation,
 }
 
 #[test]
@@ -102,6 +103,7 @@ fn default_run_writes_the_figure_and_all_maps() {
         serde_json::from_slice(&std::fs::read(out.as_path().join("maps.json")).expect("maps.json"))
             .expect("parses");
     assert_eq!(file.preset, "seed");
+    assert_eq!(file.pixel_method, PixelMethod::GuidedBackprop);
     let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("images");
     let device = burn_gradcam::Backend::default().device();
     let net = net(&device);
@@ -111,7 +113,8 @@ fn default_run_writes_the_figure_and_all_maps() {
     assert_eq!(file.images.len(), 8);
     for (entry, expected) in file.images.iter().zip(&expected.images) {
         assert_eq!(entry.label, digits.labels().map(|l| l[entry.index]));
-        assert_eq!(&entry.explanation, expected, "image {}", entry.index);
+        let expected = PixelCamExplanation::from(expected.clone());
+        assert_eq!(entry.explanation, expected, "image {}", entry.index);
     }
 }
 
@@ -139,6 +142,9 @@ fn flags_select_preset_targets_images_and_panels() {
         "viridis",
         "--signed-style",
         "abs:98",
+        "--pixel-method",
+        "saliency",
+        "--smooth-grad",
     ]);
     assert!(
         output.status.success(),
@@ -153,6 +159,7 @@ fn flags_select_preset_targets_images_and_panels() {
         file.config.method,
         burn_gradcam::explain::CamMethod::LayerCam
     );
+    assert_eq!(file.pixel_method, PixelMethod::Saliency { absolute: true });
     assert!(
         file.images
             .iter()

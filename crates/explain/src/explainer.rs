@@ -16,7 +16,7 @@ use crate::guided;
 use crate::integrated::IntegratedGradientsConfig;
 use crate::maps::{
     CamExplanation, Explanation, ImageExplanation, IntegratedGradientsExplanation, Map,
-    PixelExplanation, Prediction, host_values,
+    PixelCamExplanation, PixelExplanation, Prediction, host_values,
 };
 use crate::model::{Explainable, ReluMode};
 use crate::pipeline::{cam_weights, combine, eigen_projection, relu_of, upsample, uses_gradients};
@@ -221,6 +221,44 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         ))
     }
 
+    /// Grad-CAM (per the configured CAM method), a pixel method (optionally wrapped in
+    /// SmoothGrad) for the same classes, and their product — Guided Grad-CAM generalised to any
+    /// pixel method. For guided backprop without SmoothGrad, [`Explainer::explain`] computes the
+    /// same in one forward pass.
+    pub fn explain_pixels(
+        &self,
+        input: Tensor<4>,
+        targets: &Targets,
+        method: &PixelMethod,
+        smooth: Option<&SmoothGradConfig>,
+    ) -> Result<Vec<PixelCamExplanation>> {
+        let cams = self.grad_cam(input.clone(), targets)?;
+        let resolved = Targets::Classes(cams.iter().map(|c| c.prediction.target).collect());
+        let pixels = match smooth {
+            Some(config) => self.smooth_grad(input, &resolved, method, config)?,
+            None => self.attribute(input, &resolved, method)?,
+        };
+        let device = self.model.device().inner();
+        let attributions = Map::stack(
+            &pixels.iter().map(|p| &p.attribution).collect::<Vec<_>>(),
+            &device,
+        );
+        let upsampled = Map::stack(&cams.iter().map(|c| &c.cam).collect::<Vec<_>>(), &device);
+        let products = Map::split_batch(weight_by_cam(attributions, upsampled));
+        Ok(cams
+            .into_iter()
+            .zip(pixels)
+            .zip(products)
+            .map(|((cam, pixel), attribution_cam)| PixelCamExplanation {
+                prediction: cam.prediction,
+                cam_layer: cam.cam_layer,
+                cam: cam.cam,
+                attribution: pixel.attribution,
+                attribution_cam,
+            })
+            .collect())
+    }
+
     /// Integrated Gradients (Captum's `IntegratedGradients`): the gradients along the straight
     /// path from a constant baseline to each input, integrated by the chosen quadrature, times
     /// `input − baseline`; with the convergence delta. The path points run as batches of
@@ -329,7 +367,7 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let guided = gradient_of(&input, &self.score(logits, &resolved)?.total);
 
         let cam = upsample(cam_layer.clone(), [height, width], &self.config.upsampling);
-        let guided_grad_cam = guided.clone() * cam.clone();
+        let guided_grad_cam = weight_by_cam(guided.clone(), cam.clone());
         let images = predictions
             .into_iter()
             .zip(Map::split_batch(cam_layer))
@@ -550,6 +588,12 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
             total: picked.sum(),
         })
     }
+}
+
+/// A pixel attribution `[N, C, H, W]` weighted by the upsampled CAM `[N, 1, H, W]` (broadcast
+/// over channels): Guided Grad-CAM when the attribution is guided backprop.
+fn weight_by_cam(attribution: Tensor<4>, cam: Tensor<4>) -> Tensor<4> {
+    attribution * cam
 }
 
 fn pixel_explanations(

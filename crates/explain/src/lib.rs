@@ -20,7 +20,10 @@ pub use config::{
 pub use error::{ExplainError, Result};
 pub use explainer::{Explainer, SCORE_CAM_BATCH, Targets};
 pub use integrated::{IntegratedGradientsConfig, Integration};
-pub use maps::{CamExplanation, Explanation, ImageExplanation, Map, PixelExplanation, Prediction};
+pub use maps::{
+    CamExplanation, Explanation, ImageExplanation, IntegratedGradientsExplanation, Map,
+    PixelCamExplanation, PixelExplanation, Prediction,
+};
 pub use model::{Explainable, OutputLayer, ReluMode};
 pub use pipeline::{
     DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,

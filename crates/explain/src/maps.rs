@@ -163,3 +163,44 @@ pub struct IntegratedGradientsExplanation {
     /// completeness axiom (Captum's convergence delta).
     pub convergence_delta: f32,
 }
+
+/// A CAM, a pixel attribution and their product, for one image
+/// ([`crate::Explainer::explain_pixels`]; for guided backprop the product is Guided Grad-CAM).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PixelCamExplanation {
+    /// Prediction and target.
+    pub prediction: Prediction,
+    /// The CAM at the explained layer's resolution, `[1, h, w]`.
+    pub cam_layer: Map,
+    /// The CAM at input resolution, `[1, H, W]`.
+    pub cam: Map,
+    /// The pixel attribution, `[C, H, W]`.
+    pub attribution: Map,
+    /// `attribution ⊙ cam`, `[C, H, W]`.
+    pub attribution_cam: Map,
+}
+
+impl Map {
+    /// The maps of a batch as one `[N, C, H, W]` tensor (all maps share one shape).
+    pub(crate) fn stack(maps: &[&Map], device: &burn::tensor::Device) -> Tensor<4> {
+        let shape = maps.first().map_or([0, 0, 0], |m| m.shape);
+        let values: Vec<f32> = maps.iter().flat_map(|m| m.values.iter().copied()).collect();
+        Tensor::from_data(
+            burn::tensor::TensorData::new(values, [maps.len(), shape[0], shape[1], shape[2]]),
+            device,
+        )
+    }
+}
+
+impl From<ImageExplanation> for PixelCamExplanation {
+    /// Guided backprop as the attribution, Guided Grad-CAM as its product with the CAM.
+    fn from(image: ImageExplanation) -> Self {
+        Self {
+            prediction: image.prediction,
+            cam_layer: image.cam_layer,
+            cam: image.cam,
+            attribution: image.guided_backprop,
+            attribution_cam: image.guided_grad_cam,
+        }
+    }
+}
