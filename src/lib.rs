@@ -94,17 +94,7 @@ impl std::str::FromStr for Backend {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|b| b.name()).collect();
-                format!(
-                    "backend {s:?} is not compiled in; available: {}",
-                    names.join(", ")
-                )
-            })
+        explain::parse_name(s, Self::ALL, |b| b.name(), "backend (or not compiled in)")
     }
 }
 

@@ -82,16 +82,7 @@ impl std::str::FromStr for CamMethod {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "unknown CAM method {s:?}; expected one of {}",
-                    names.join(", ")
-                )
-            })
+        parse_name(s, &Self::ALL, |v| v.name(), "CAM method")
     }
 }
 
@@ -244,12 +235,32 @@ impl std::str::FromStr for Preset {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
-                format!("unknown preset {s:?}; expected one of {}", names.join(", "))
-            })
+        parse_name(s, &Self::ALL, |v| v.name(), "preset")
     }
+}
+
+/// The value among `all` whose command-line name is `text`, or an error listing the names:
+/// the one `FromStr` behind every named setting.
+///
+/// ```
+/// use gradcam_explain::{Preset, parse_name};
+/// assert_eq!(parse_name("seed", &Preset::ALL, |p| p.name(), "preset"), Ok(Preset::Seed));
+/// assert!(parse_name("x", &Preset::ALL, |p| p.name(), "preset").unwrap_err().contains("seed"));
+/// ```
+pub fn parse_name<T: Copy>(
+    text: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|v| name(*v) == text)
+        .ok_or_else(|| {
+            let names: Vec<_> = all.iter().map(|v| name(*v)).collect();
+            format!(
+                "unknown {what} {text:?}; expected one of {}",
+                names.join(", ")
+            )
+        })
 }

@@ -361,10 +361,11 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
 
         let plain = input.clone().detach().without_autodiff();
         let (predictions, cam_layer) = self.layer_cam(&plain, features.clone(), targets)?;
-        // Explain the guided pass for exactly the classes Grad-CAM used.
-        let resolved = Targets::Classes(predictions.iter().map(|p| p.target).collect());
+        // Explain the guided pass for exactly the classes Grad-CAM used (already checked, and
+        // the predictions are known: only the scores' sum is needed).
+        let classes: Vec<usize> = predictions.iter().map(|p| p.target).collect();
         let logits = self.checked_logits(features, ReluMode::Guided, batch)?;
-        let guided = gradient_of(&input, &self.score(logits, &resolved)?.total);
+        let guided = gradient_of(&input, &self.target_scores(logits, &classes).sum());
 
         let cam = upsample(cam_layer.clone(), [height, width], &self.config.upsampling);
         let guided_grad_cam = weight_by_cam(guided.clone(), cam.clone());
@@ -533,6 +534,16 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
 
     /// Predictions, resolved targets and the summed target scores: one backward of the sum gives
     /// every image the gradient of its own score.
+    /// Each image's score at its class, `[N, 1]` (per [`Score`]); classes already checked.
+    fn target_scores(&self, logits: Tensor<2>, classes: &[usize]) -> Tensor<2> {
+        let output = match self.config.score {
+            Score::ModelOutput => self.model.output_layer().apply(logits),
+            Score::Logit => logits,
+        };
+        let device = output.device();
+        output.gather(1, class_indices(classes, &device))
+    }
+
     fn score(&self, logits: Tensor<2>, targets: &Targets) -> Result<Scored> {
         let [batch, classes] = logits.dims();
         let probabilities = rows(
@@ -564,12 +575,7 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
             }
         };
 
-        let output = match self.config.score {
-            Score::ModelOutput => self.model.output_layer().apply(logits),
-            Score::Logit => logits,
-        };
-        let device = output.device();
-        let picked = output.gather(1, class_indices(&target_classes, &device));
+        let picked = self.target_scores(logits, &target_classes);
         let scores = rows(picked.clone().detach().without_autodiff(), 1);
         let predictions = probabilities
             .into_iter()
@@ -631,6 +637,10 @@ fn ensure_guided_support(device: &Device) -> Result<()> {
 
 /// Refuses NaN and infinities, naming the first image and element at fault.
 fn check_finite(input: &Tensor<4>) -> Result<()> {
+    // Checked on the device; the batch is copied to the host only to locate a bad value.
+    if input.clone().is_finite().all().into_scalar::<bool>() {
+        return Ok(());
+    }
     let [_, c, h, w] = input.dims();
     let values = host_values(input.clone());
     match values.iter().position(|v| !v.is_finite()) {

@@ -15,7 +15,7 @@ mod pipeline;
 mod smooth;
 
 pub use config::{
-    CamCombination, CamMethod, ExplainConfig, Interpolation, Preset, Score, Upsampling,
+    CamCombination, CamMethod, ExplainConfig, Interpolation, Preset, Score, Upsampling, parse_name,
 };
 pub use error::{ExplainError, Result};
 pub use explainer::{Explainer, SCORE_CAM_BATCH, Targets};
