@@ -58,7 +58,8 @@ struct Args {
     /// Override the preset's resampling filter.
     #[arg(long, value_enum)]
     interpolation: Option<InterpolationArg>,
-    /// Override the preset's score: the model output (log-probability) or the logit.
+    /// Override the preset's score: the model output (log-probability), the logit or the
+    /// softmax probability.
     #[arg(long, value_enum)]
     score: Option<ScoreArg>,
     /// `predicted`, or one class per image separated by commas (e.g. `3,1,4`).
@@ -146,6 +147,7 @@ enum InterpolationArg {
 enum ScoreArg {
     Output,
     Logit,
+    Probability,
 }
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -177,6 +179,7 @@ fn config(args: &Args) -> ExplainConfig {
         config.score = match score {
             ScoreArg::Output => Score::ModelOutput,
             ScoreArg::Logit => Score::Logit,
+            ScoreArg::Probability => Score::Probability,
         };
     }
     config
@@ -333,6 +336,7 @@ fn describe(config: &ExplainConfig) -> String {
     let score = match config.score {
         Score::ModelOutput => "log-prob",
         Score::Logit => "logit",
+        Score::Probability => "probability",
     };
     format!(
         "{}: {combination}, pad {}, {interpolation}, {score}",

@@ -95,6 +95,9 @@ pub enum Score {
     ModelOutput,
     /// The pre-softmax logit at the target class, as the Grad-CAM paper does.
     Logit,
+    /// The softmax probability of the target class (pytorch-grad-cam's
+    /// `ClassifierOutputSoftmaxTarget`; the score RISE's deletion and insertion curves use).
+    Probability,
 }
 
 /// The resampling filter used to bring a layer map to the input size.

@@ -19,8 +19,9 @@ use crate::maps::{
     PixelCamExplanation, PixelExplanation, Prediction, host_values,
 };
 use crate::model::{Explainable, ReluMode};
+use crate::noise::gaussian_noise;
 use crate::pipeline::{cam_weights, combine, eigen_projection, relu_of, upsample, uses_gradients};
-use crate::smooth::{NoiseAggregation, PixelMethod, SmoothGradConfig, gaussian_noise};
+use crate::smooth::{NoiseAggregation, PixelMethod, SmoothGradConfig};
 
 /// Which class each image is explained for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +59,11 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
     /// The settings in use.
     pub fn config(&self) -> &ExplainConfig {
         &self.config
+    }
+
+    /// The model explained.
+    pub fn model(&self) -> &'m M {
+        self.model
     }
 
     /// Grad-CAM of a batch `[N, C, H, W]` of (already preprocessed) images.
@@ -321,7 +327,14 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
             .collect())
     }
 
-    /// Predictions and scores of a plain batch, without gradients.
+    /// Predictions and target scores (per the configured [`Score`]) of a batch, without
+    /// gradients: the forward pass the faithfulness metrics are built on.
+    pub fn predict(&self, input: Tensor<4>, targets: &Targets) -> Result<Vec<Prediction>> {
+        let input = self.prepare_input(input)?;
+        self.plain_predictions(input, targets)
+    }
+
+    /// Predictions and scores of a checked batch, without gradients.
     fn plain_predictions(&self, input: Tensor<4>, targets: &Targets) -> Result<Vec<Prediction>> {
         let batch = input.dims()[0];
         let features = self.checked_features(input, ReluMode::Standard)?;
@@ -539,6 +552,7 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         let output = match self.config.score {
             Score::ModelOutput => self.model.output_layer().apply(logits),
             Score::Logit => logits,
+            Score::Probability => activation::softmax(logits, 1),
         };
         let device = output.device();
         output.gather(1, class_indices(classes, &device))

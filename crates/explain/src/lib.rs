@@ -10,7 +10,9 @@ mod explainer;
 pub mod guided;
 mod integrated;
 mod maps;
+mod method;
 mod model;
+mod noise;
 mod pipeline;
 mod smooth;
 
@@ -24,7 +26,9 @@ pub use maps::{
     CamExplanation, Explanation, ImageExplanation, IntegratedGradientsExplanation, Map,
     PixelCamExplanation, PixelExplanation, Prediction,
 };
-pub use model::{Explainable, OutputLayer, ReluMode};
+pub use method::Method;
+pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode};
+pub use noise::{gaussian_noise, uniform_noise};
 pub use pipeline::{
     DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,
     min_max_normalize, upsample,

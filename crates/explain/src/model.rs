@@ -91,3 +91,15 @@ pub trait Explainable {
     /// The device the parameters live on; inputs are moved there.
     fn device(&self) -> Device;
 }
+
+/// A model whose layers can be re-initialised: what the model-randomisation sanity check
+/// (Adebayo et al., "Sanity Checks for Saliency Maps", 2018) needs.
+pub trait Reinitialize: Explainable + Sized {
+    /// The names of the layers that carry parameters, from input to output.
+    fn layer_names(&self) -> Vec<String>;
+
+    /// A copy whose layers at the given indices (into [`Reinitialize::layer_names`]) have fresh
+    /// random parameters drawn from `seed`; the other layers are shared unchanged. Indices out of
+    /// range are ignored.
+    fn reinitialized(&self, layers: &[usize], seed: u64) -> Self;
+}

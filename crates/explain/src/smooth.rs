@@ -58,16 +58,3 @@ impl Default for SmoothGradConfig {
         }
     }
 }
-
-/// Gaussian noise `[n · samples, C, H, W]` (image-major: an image's copies are consecutive),
-/// from a ChaCha generator seeded with `seed`.
-pub(crate) fn gaussian_noise(count: usize, stdev: f32, seed: u64) -> Vec<f32> {
-    use rand::SeedableRng;
-    use rand_distr::Distribution;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    match rand_distr::Normal::new(0.0_f32, stdev) {
-        Ok(normal) => (0..count).map(|_| normal.sample(&mut rng)).collect(),
-        // A non-finite or negative stdev has no distribution; it is refused before this.
-        Err(_) => vec![0.0; count],
-    }
-}

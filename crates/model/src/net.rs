@@ -1,12 +1,12 @@
 //! The seed report's MNIST network.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
-use burn::tensor::{Device, Tensor};
-use gradcam_explain::{Explainable, OutputLayer, ReluMode};
+use burn::tensor::{Device, Tensor, TensorData};
+use gradcam_explain::{Explainable, OutputLayer, Reinitialize, ReluMode, uniform_noise};
 
 /// Side of an MNIST image, in pixels.
 pub const IMAGE_SIDE: usize = 28;
@@ -102,5 +102,80 @@ impl Explainable for MnistNet {
 
     fn device(&self) -> Device {
         self.conv1.weight.device()
+    }
+}
+
+/// The parameterised layers, input to output (the order of [`Reinitialize::layer_names`]).
+const LAYERS: [&str; 4] = ["conv1", "conv2", "fc1", "fc2"];
+
+impl Reinitialize for MnistNet {
+    fn layer_names(&self) -> Vec<String> {
+        LAYERS.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    /// Fresh parameters from PyTorch's default distribution for `Conv2d` and `Linear`
+    /// (uniform in `±1/√fan_in`, weights and biases alike), drawn from `seed` and the layer.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::Reinitialize;
+    /// use gradcam_model::MnistNet;
+    ///
+    /// let net = MnistNet::init(&Device::default());
+    /// let x = Tensor::<4>::ones([1, 1, 28, 28], &Device::default());
+    /// let same = net.reinitialized(&[], 0).logits(x.clone());
+    /// let other = net.reinitialized(&[3], 0).logits(x.clone());
+    /// assert!(same.clone().equal(net.logits(x)).all().into_scalar::<bool>());
+    /// assert!(!same.equal(other).all().into_scalar::<bool>());
+    /// ```
+    fn reinitialized(&self, layers: &[usize], seed: u64) -> Self {
+        let mut net = self.clone();
+        let device = self.device();
+        // Distinct, reproducible streams per layer and per parameter.
+        let stream = |layer: usize, part: u64| {
+            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(layer as u64 * 2 + part)
+        };
+        for &layer in layers {
+            match layer {
+                0 => reinit_conv(&mut net.conv1, stream(0, 0), stream(0, 1), &device),
+                1 => reinit_conv(&mut net.conv2, stream(1, 0), stream(1, 1), &device),
+                2 => reinit_linear(&mut net.fc1, stream(2, 0), stream(2, 1), &device),
+                3 => reinit_linear(&mut net.fc2, stream(3, 0), stream(3, 1), &device),
+                _ => {}
+            }
+        }
+        net
+    }
+}
+
+/// A tensor of `shape` uniform in `±1/√fan_in`.
+fn uniform_param<const D: usize>(
+    shape: [usize; D],
+    fan_in: usize,
+    seed: u64,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+    let values = uniform_noise(shape.iter().product(), bound, seed);
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
+fn reinit_conv(conv: &mut Conv2d, weight_seed: u64, bias_seed: u64, device: &Device) {
+    let shape = conv.weight.dims();
+    let fan_in = shape[1] * shape[2] * shape[3];
+    conv.weight = uniform_param(shape, fan_in, weight_seed, device);
+    if let Some(bias) = &conv.bias {
+        conv.bias = Some(uniform_param(bias.dims(), fan_in, bias_seed, device));
+    }
+}
+
+fn reinit_linear(linear: &mut Linear, weight_seed: u64, bias_seed: u64, device: &Device) {
+    // Burn stores a linear weight as [in, out].
+    let shape = linear.weight.dims();
+    let fan_in = shape[0];
+    linear.weight = uniform_param(shape, fan_in, weight_seed, device);
+    if let Some(bias) = &linear.bias {
+        linear.bias = Some(uniform_param(bias.dims(), fan_in, bias_seed, device));
     }
 }

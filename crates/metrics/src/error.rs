@@ -1,0 +1,76 @@
+//! Errors returned for bad calls; no function of this crate panics on user data.
+
+use gradcam_explain::ExplainError;
+
+/// Why a metric could not be computed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MetricError {
+    /// The explainer refused the batch or a target (shape, NaN, class out of range…).
+    #[error(transparent)]
+    Explain(#[from] ExplainError),
+    /// The number of maps differs from the batch size.
+    #[error("{found} maps were given for a batch of {batch} images")]
+    MapCount {
+        /// Maps given.
+        found: usize,
+        /// Images in the batch.
+        batch: usize,
+    },
+    /// A map's shape does not fit the images.
+    #[error(
+        "map {index} has shape {found:?}; expected [{}, {}, {}] or [1, {}, {}]",
+        expected[0], expected[1], expected[2], expected[1], expected[2]
+    )]
+    MapShape {
+        /// Index of the map in the batch.
+        index: usize,
+        /// `[channels, height, width]` of the images.
+        expected: [usize; 3],
+        /// The map's shape.
+        found: [usize; 3],
+    },
+    /// A map holds NaN or an infinity.
+    #[error("map {index} contains a non-finite value at element {element}")]
+    NonFiniteMap {
+        /// Index of the map in the batch.
+        index: usize,
+        /// Index of the first bad value (row-major `C×H×W`).
+        element: usize,
+    },
+    /// Given perturbations do not fit the batch.
+    #[error(
+        "perturbations of shape {found:?} do not fit a batch of shape {batch:?}: expected [N · samples, C, H, W]"
+    )]
+    PerturbationShape {
+        /// Shape of the perturbation tensor.
+        found: [usize; 4],
+        /// Shape of the input batch.
+        batch: [usize; 4],
+    },
+    /// Two maps compared by a similarity measure differ in size.
+    #[error("cannot compare maps of {left} and {right} values")]
+    LengthMismatch {
+        /// Length of the first map.
+        left: usize,
+        /// Length of the second map.
+        right: usize,
+    },
+    /// A setting is out of its range.
+    #[error("invalid setting: {what}")]
+    InvalidSetting {
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = MetricError> = std::result::Result<T, E>;
+
+/// An [`MetricError::InvalidSetting`] unless `ok`.
+pub(crate) fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(MetricError::InvalidSetting { what: what() })
+    }
+}

@@ -1,0 +1,44 @@
+//! Is the explanation faithful? Metrics and sanity checks for the maps of
+//! [`gradcam_explain`], batched on the explainer's Burn device.
+//!
+//! - [`deletion_curves`] / [`insertion_curves`] with their areas (Petsiuk et al., RISE 2018);
+//! - [`road`] / [`road_combined`] (Rong et al. 2022) and [`confidence_change`], matching
+//!   pytorch-grad-cam's `metrics`;
+//! - [`infidelity`] and [`sensitivity_max`], matching Captum's `captum.metrics`;
+//! - [`model_randomization`], the sanity check of Adebayo et al. (2018), with [`spearman`] and
+//!   [`ssim`] matching SciPy and scikit-image.
+//!
+//! Every metric scores images with the explainer's [`gradcam_explain::Score`]: the peers'
+//! defaults are [`gradcam_explain::Score::Probability`] for RISE and ROAD (pytorch-grad-cam's
+//! `ClassifierOutputSoftmaxTarget`) and [`gradcam_explain::Score::ModelOutput`] for Captum.
+//! Maps are one per image, `[C, H, W]` or `[1, H, W]` ([`gradcam_explain::Map`]).
+
+#![warn(missing_docs)]
+
+mod batch;
+mod confidence;
+mod curves;
+mod error;
+mod infidelity;
+mod road;
+mod sanity;
+mod sensitivity;
+mod similarity;
+
+pub use confidence::{ConfidenceChange, confidence_change};
+pub use curves::{
+    Baseline, Curve, CurveConfig, CurveKind, curves, deletion_curves, insertion_curves,
+    trapezoid_auc,
+};
+pub use error::{MetricError, Result};
+pub use infidelity::{InfidelityConfig, infidelity, infidelity_with_perturbations};
+pub use road::{
+    ROAD_PERCENTILES, RoadConfig, RoadOrder, RoadScores, kept_pixels, linear_imputation,
+    percentile_linear, road, road_combined,
+};
+pub use sanity::{
+    Randomization, SanityConfig, SanityCurve, SanityStep, Similarity, model_randomization,
+    normalized_magnitude,
+};
+pub use sensitivity::{SensitivityConfig, sensitivity_max, sensitivity_max_with_perturbations};
+pub use similarity::{SSIM_WINDOW, spearman, ssim};
