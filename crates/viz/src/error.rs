@@ -135,6 +135,67 @@ pub enum VizError {
         max: usize,
     },
 
+    /// A chart figure has no charts to draw.
+    #[error("chart figure has no charts")]
+    NoCharts,
+
+    /// A chart figure was asked to lay its charts out in zero columns.
+    #[error("chart figure grid needs at least one column, got 0")]
+    ZeroGridColumns,
+
+    /// A chart has no x-axis labels, so it has no positions to plot.
+    #[error("chart {chart} has no x labels")]
+    NoXLabels {
+        /// Zero-based index of the chart in the figure.
+        chart: usize,
+    },
+
+    /// A chart's y range is not finite or is empty (`min >= max`).
+    #[error("chart {chart} has y range [{min}, {max}]; it must be finite with min < max")]
+    InvalidYRange {
+        /// Zero-based index of the chart in the figure.
+        chart: usize,
+        /// Lower end that was given.
+        min: f32,
+        /// Upper end that was given.
+        max: f32,
+    },
+
+    /// A series does not have one value per x label.
+    #[error(
+        "chart {chart}: series {series:?} has {actual} values, expected {expected} (one per x label)"
+    )]
+    SeriesLengthMismatch {
+        /// Zero-based index of the chart in the figure.
+        chart: usize,
+        /// Label of the series.
+        series: String,
+        /// Number of x labels of the chart.
+        expected: usize,
+        /// Number of values the series has.
+        actual: usize,
+    },
+
+    /// Two series of one chart share a label, so the legend could not tell
+    /// them apart.
+    #[error("chart {chart} has more than one series labelled {series:?}")]
+    DuplicateSeries {
+        /// Zero-based index of the chart in the figure.
+        chart: usize,
+        /// The repeated label.
+        series: String,
+    },
+
+    /// A chart figure has more distinct series labels than
+    /// [`MAX_SERIES`](crate::MAX_SERIES), the number of distinct line styles.
+    #[error("chart figure has {count} distinct series; at most {max} are allowed")]
+    TooManySeries {
+        /// Number of distinct series labels over all charts.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+
     /// A colormap or signed-style name was not recognised.
     #[error("unknown {what} {name:?}; expected one of: {expected}")]
     UnknownName {

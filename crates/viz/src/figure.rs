@@ -392,6 +392,7 @@ impl<'a> Figure<'a> {
             anchor,
             size: f64::from(size),
             bold,
+            vertical: false,
         };
 
         labels.push(label(

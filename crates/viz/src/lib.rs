@@ -6,6 +6,8 @@
 //! [`MapRef::new`]. Renderers return [`image::RgbImage`]s, and the encoders
 //! return bytes ([`panel_png`], [`Figure::render_png`]) or a string
 //! ([`Figure::render_svg`]); writing files is left to the caller.
+//! [`ChartFigure`] draws line charts (e.g. a metric per randomised layer,
+//! one line per method) the same way, to PNG or SVG.
 //!
 //! Value conventions:
 //!
@@ -31,18 +33,23 @@
 
 #![warn(missing_docs)]
 
+mod chart;
 mod colormap;
 mod error;
 mod figure;
 mod map;
+mod raster;
 mod render;
 mod scene;
 mod tables;
 mod text;
 
 #[cfg(test)]
+mod chart_tests;
+#[cfg(test)]
 mod figure_tests;
 
+pub use chart::{ChartFigure, LineChart, MAX_SERIES, Series};
 pub use colormap::Colormap;
 pub use error::VizError;
 pub use figure::{Column, Figure, MAX_COLUMNS};

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use image::{Rgb, RgbImage};
 
 use crate::VizError;
+use crate::raster::{self, Point};
 use crate::render::panel_png;
 use crate::text::{self, Anchor, EM_PER_LINE, Label};
 
@@ -22,6 +23,23 @@ pub(crate) enum Item {
     },
     /// A bitmap, drawn 1:1 with its top-left corner at `(x, y)`.
     Image { x: u32, y: u32, image: RgbImage },
+    /// An open polyline stroked `width` pixels wide with round caps and
+    /// joins. `dash` alternates on and off lengths along the whole line, as
+    /// SVG's `stroke-dasharray`; empty means solid.
+    Line {
+        points: Vec<Point>,
+        width: f64,
+        dash: Vec<f64>,
+        color: [u8; 3],
+    },
+    /// A filled polygon (nonzero winding).
+    Polygon { points: Vec<Point>, color: [u8; 3] },
+    /// A filled circle.
+    Circle {
+        center: Point,
+        radius: f64,
+        color: [u8; 3],
+    },
 }
 
 /// A white canvas with items drawn in order, then labels on top.
@@ -53,14 +71,29 @@ impl Scene {
                 Item::Image { x, y, image } => {
                     image::imageops::replace(&mut canvas, image, (*x).into(), (*y).into());
                 }
+                Item::Line {
+                    points,
+                    width,
+                    dash,
+                    color,
+                } => raster::stroke(&mut canvas, points, *width, dash, *color),
+                Item::Polygon { points, color } => {
+                    raster::fill_polygon(&mut canvas, points, *color);
+                }
+                Item::Circle {
+                    center,
+                    radius,
+                    color,
+                } => raster::fill_circle(&mut canvas, *center, *radius, *color),
             }
         }
         text::draw_labels(&mut canvas, &self.labels)?;
         Ok(canvas)
     }
 
-    /// SVG 1.1 with bitmaps embedded as PNG data URIs and text as `<text>`
-    /// in DejaVu Sans (falling back to the viewer's sans-serif font).
+    /// SVG 1.1 with bitmaps embedded as PNG data URIs, vector items as SVG
+    /// shapes and text as `<text>` in DejaVu Sans (falling back to the
+    /// viewer's sans-serif font).
     pub fn to_svg(&self) -> Result<String, VizError> {
         let (w, h) = (self.width, self.height);
         let mut svg = String::new();
@@ -99,6 +132,48 @@ impl Scene {
                         r#"<image x="{x}" y="{y}" width="{iw}" height="{ih}" style="image-rendering:pixelated" xlink:href="data:image/png;base64,{data}"/>"#
                     );
                 }
+                Item::Line {
+                    points,
+                    width,
+                    dash,
+                    color,
+                } => {
+                    let dash = if dash.is_empty() {
+                        String::new()
+                    } else {
+                        let lengths: Vec<String> = dash.iter().map(|&d| num(d)).collect();
+                        format!(r#" stroke-dasharray="{}""#, lengths.join(" "))
+                    };
+                    let _ = writeln!(
+                        svg,
+                        r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="{}" stroke-linecap="round" stroke-linejoin="round"{dash}/>"#,
+                        point_list(points),
+                        hex(*color),
+                        num(*width)
+                    );
+                }
+                Item::Polygon { points, color } => {
+                    let _ = writeln!(
+                        svg,
+                        r#"<polygon points="{}" fill="{}"/>"#,
+                        point_list(points),
+                        hex(*color)
+                    );
+                }
+                Item::Circle {
+                    center: [cx, cy],
+                    radius,
+                    color,
+                } => {
+                    let _ = writeln!(
+                        svg,
+                        r#"<circle cx="{}" cy="{}" r="{}" fill="{}"/>"#,
+                        num(*cx),
+                        num(*cy),
+                        num(*radius),
+                        hex(*color)
+                    );
+                }
             }
         }
         for label in self.labels.iter().filter(|l| !l.text.is_empty()) {
@@ -113,9 +188,15 @@ impl Scene {
             } else {
                 ""
             };
+            // Turned about (x, top), as the raster renderer does.
+            let turn = if label.vertical {
+                format!(r#" transform="rotate(-90 {} {})""#, label.x, label.top)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 svg,
-                r##"<text x="{}" y="{baseline:.1}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="{:.1}"{weight} text-anchor="{anchor}" fill="#000000">{}</text>"##,
+                r##"<text x="{}" y="{baseline:.1}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="{:.1}"{weight} text-anchor="{anchor}"{turn} fill="#000000">{}</text>"##,
                 label.x,
                 label.size * EM_PER_LINE,
                 escape(&label.text)
@@ -124,6 +205,22 @@ impl Scene {
         svg.push_str("</svg>\n");
         Ok(svg)
     }
+}
+
+/// A coordinate or length with at most two decimals and no trailing zeros.
+fn num(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// `x,y x,y ...` for `points="..."`.
+fn point_list(points: &[Point]) -> String {
+    let pairs: Vec<String> = points
+        .iter()
+        .map(|&[x, y]| format!("{},{}", num(x), num(y)))
+        .collect();
+    pairs.join(" ")
 }
 
 fn hex([r, g, b]: [u8; 3]) -> String {
@@ -198,6 +295,63 @@ mod tests {
             "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
         );
         assert_eq!(escape("x\u{1}y"), "x y");
+    }
+
+    #[test]
+    fn numbers_are_short() {
+        assert_eq!(num(2.0), "2");
+        assert_eq!(num(2.5), "2.5");
+        assert_eq!(num(1.0 / 3.0), "0.33");
+        assert_eq!(num(-0.001), "0");
+        assert_eq!(num(-12.126), "-12.13");
+        assert_eq!(point_list(&[[1.0, 2.5], [3.0, 4.0]]), "1,2.5 3,4");
+    }
+
+    #[test]
+    fn vector_items_reach_both_outputs() {
+        let scene = Scene {
+            width: 40,
+            height: 20,
+            items: vec![
+                Item::Line {
+                    points: vec![[2.0, 10.0], [18.0, 10.0]],
+                    width: 2.0,
+                    dash: vec![4.0, 2.0],
+                    color: [1, 2, 3],
+                },
+                Item::Polygon {
+                    points: vec![[0.0, 0.0], [4.0, 0.0], [4.0, 4.0]],
+                    color: [4, 5, 6],
+                },
+                Item::Circle {
+                    center: [15.0, 15.0],
+                    radius: 3.0,
+                    color: [7, 8, 9],
+                },
+            ],
+            labels: vec![Label {
+                text: "up".into(),
+                x: 25,
+                top: 18,
+                anchor: Anchor::Start,
+                size: 10.0,
+                bold: false,
+                vertical: true,
+            }],
+        };
+        let img = scene.to_rgb().unwrap();
+        assert_eq!(img.get_pixel(3, 9).0, [1, 2, 3]);
+        assert_eq!(img.get_pixel(3, 0).0, [4, 5, 6]);
+        assert_eq!(img.get_pixel(15, 15).0, [7, 8, 9]);
+        let svg = scene.to_svg().unwrap();
+        for part in [
+            r##"<polyline points="2,10 18,10" fill="none" stroke="#010203" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" stroke-dasharray="4 2"/>"##,
+            r##"<polygon points="0,0 4,0 4,4" fill="#040506"/>"##,
+            r##"<circle cx="15" cy="15" r="3" fill="#070809"/>"##,
+            r#"transform="rotate(-90 25 18)""#,
+        ] {
+            assert!(svg.contains(part), "{part} missing from {svg}");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub(crate) enum Anchor {
 }
 
 /// One line of black text to draw.
+///
+/// A vertical label is laid out as a horizontal one at `(x, top)` and then
+/// turned a quarter turn counter-clockwise about that point, so it reads
+/// bottom to top: its line box spans `x..x + size` horizontally and the
+/// anchor refers to the row `top`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Label {
     pub text: String,
@@ -41,6 +46,7 @@ pub(crate) struct Label {
     pub anchor: Anchor,
     pub size: f64,
     pub bold: bool,
+    pub vertical: bool,
 }
 
 struct Fonts {
@@ -112,8 +118,15 @@ pub(crate) fn draw_labels(image: &mut RgbImage, labels: &[Label]) -> Result<(), 
             };
             let bounds = outline.px_bounds();
             outline.draw(|gx, gy, coverage| {
-                let x = bounds.min.x as i64 + i64::from(gx);
-                let y = bounds.min.y as i64 + i64::from(gy);
+                let hx = bounds.min.x as i64 + i64::from(gx);
+                let hy = bounds.min.y as i64 + i64::from(gy);
+                let (x, y) = if label.vertical {
+                    // Pixel (hx, hy) of the horizontal layout, turned about (x, top).
+                    let (ox, oy) = (i64::from(label.x), i64::from(label.top));
+                    (ox + (hy - oy), oy - (hx - ox) - 1)
+                } else {
+                    (hx, hy)
+                };
                 if (0..i64::from(width)).contains(&x) && (0..i64::from(height)).contains(&y) {
                     let pixel = image.get_pixel_mut(x as u32, y as u32);
                     let keep = 1.0 - coverage.clamp(0.0, 1.0);
@@ -166,6 +179,7 @@ mod tests {
             anchor: Anchor::Middle,
             size: 20.0,
             bold: false,
+            vertical: false,
         };
         let advance = text_width(&label.text, label.size, false).unwrap();
         draw_labels(&mut img, &[label]).unwrap();
@@ -187,6 +201,54 @@ mod tests {
     }
 
     #[test]
+    fn vertical_labels_read_upwards_inside_the_turned_box() {
+        let mut img = RgbImage::from_pixel(50, 160, image::Rgb([255; 3]));
+        let label = Label {
+            text: "Hgjy|".into(),
+            x: 10,
+            top: 80,
+            anchor: Anchor::Middle,
+            size: 20.0,
+            bold: false,
+            vertical: true,
+        };
+        let advance = text_width(&label.text, label.size, false).unwrap();
+        draw_labels(&mut img, &[label]).unwrap();
+        let inked = ink(&img);
+        let (min_x, max_x) = inked
+            .iter()
+            .fold((u32::MAX, 0), |(lo, hi), &(x, _)| (lo.min(x), hi.max(x)));
+        let (min_y, max_y) = inked
+            .iter()
+            .fold((u32::MAX, 0), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
+        // Box columns 10..30; ink vertically within the centred advance.
+        assert!(min_x >= 10 && max_x < 30, "ink cols {min_x}..={max_x}");
+        let top = 80 - advance / 2;
+        assert!(
+            min_y + 1 >= top && max_y <= top + advance + 1,
+            "ink rows {min_y}..={max_y}, advance {advance}"
+        );
+
+        // Exactly the horizontal rendering turned a quarter counter-clockwise.
+        let (w, h) = (120, 30);
+        let lg = |vertical: bool, x, top| Label {
+            text: "Lg|".into(),
+            x,
+            top,
+            anchor: Anchor::Start,
+            size: 20.0,
+            bold: false,
+            vertical,
+        };
+        let mut flat = RgbImage::from_pixel(w, h, image::Rgb([255; 3]));
+        draw_labels(&mut flat, &[lg(false, 0, 0)]).unwrap();
+        let mut turned = RgbImage::from_pixel(h, w, image::Rgb([255; 3]));
+        draw_labels(&mut turned, &[lg(true, 0, w as i32)]).unwrap();
+        assert!(!ink(&turned).is_empty());
+        assert_eq!(turned, image::imageops::rotate270(&flat));
+    }
+
+    #[test]
     fn clips_at_the_image_edges() {
         let mut img = RgbImage::from_pixel(10, 10, image::Rgb([255; 3]));
         let label = Label {
@@ -196,6 +258,7 @@ mod tests {
             anchor: Anchor::Start,
             size: 24.0,
             bold: true,
+            vertical: false,
         };
         draw_labels(&mut img, &[label]).unwrap();
         assert!(!ink(&img).is_empty());

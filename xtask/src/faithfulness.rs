@@ -1,0 +1,491 @@
+//! `cargo xtask faithfulness`: every metric for every method over the evaluation digits, and the
+//! model-randomisation sanity check, written as a Markdown and a JSON report with the sanity
+//! plot (PNG and SVG).
+//!
+//! Maps come from the pytorch-grad-cam preset (CAMs min-max normalised to `[0, 1]`) with the
+//! model-output (log-probability) score, as the peers' defaults. Scores: the target's softmax
+//! probability for the curves, ROAD and the confidence change (pytorch-grad-cam's
+//! `ClassifierOutputSoftmaxTarget`, RISE); the log-probability for infidelity (Captum's
+//! `forward_func = model`). A random map (uniform noise) is the floor every method should beat.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::tensor::Tensor;
+use burn_gradcam::Backend;
+use burn_gradcam::explain::{
+    CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Map, Method, PixelMethod,
+    Preset, Score, Targets, uniform_noise,
+};
+use burn_gradcam::metrics::{
+    Baseline, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, Randomization, RoadConfig,
+    SanityConfig, SanityCurve, SensitivityConfig, confidence_change, deletion_curves, infidelity,
+    insertion_curves, model_randomization, road_combined, sensitivity_max,
+};
+use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, load_weights, preprocess};
+use burn_gradcam::output::{ensure_dir, write_atomic};
+use burn_gradcam::viz::{ChartFigure, LineChart, Series};
+use serde::Serialize;
+
+use crate::Result;
+
+#[derive(clap::Args)]
+pub struct FaithfulnessArgs {
+    /// Evaluation digits to score (the first N of `data/eval_digits.bin.gz`, up to 2,500).
+    #[arg(long, default_value_t = 2500)]
+    limit: usize,
+    /// Digits in the model-randomisation sanity check (the first N of those scored).
+    #[arg(long, default_value_t = 500)]
+    sanity_limit: usize,
+    /// Seed of every perturbation, of the random baseline and of the re-initialised layers.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend to run on.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Directory for report.md, report.json, sanity_check.png and sanity_check.svg.
+    #[arg(long, default_value = "output/faithfulness")]
+    out_dir: PathBuf,
+}
+
+/// The evaluated methods, in report order.
+fn methods() -> Vec<Method> {
+    let integrated = IntegratedGradientsConfig {
+        internal_batch_size: Some(4096),
+        ..IntegratedGradientsConfig::default()
+    };
+    let mut methods: Vec<Method> = CamMethod::ALL.iter().map(|m| Method::Cam(*m)).collect();
+    methods.extend([
+        Method::Pixel(PixelMethod::GuidedBackprop),
+        Method::GUIDED_GRAD_CAM,
+        Method::Pixel(PixelMethod::Saliency { absolute: true }),
+        Method::Pixel(PixelMethod::InputXGradient),
+        Method::Pixel(PixelMethod::IntegratedGradients(integrated)),
+    ]);
+    methods
+}
+
+/// One row of the metrics table.
+#[derive(Serialize)]
+struct MethodScores {
+    method: String,
+    deletion_auc: f32,
+    insertion_auc: f32,
+    road_combined: f32,
+    road_morf: f32,
+    road_lerf: f32,
+    drop_in_confidence: f32,
+    increase_in_confidence: f32,
+    infidelity: f32,
+    /// `None` for the random baseline, which has no explanation to perturb.
+    max_sensitivity: Option<f32>,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    images: usize,
+    sanity_images: usize,
+    backend: String,
+    seed: u64,
+    settings: Settings,
+    methods: Vec<MethodScores>,
+    sanity: Vec<SanityCurve>,
+}
+
+#[derive(Serialize)]
+struct Settings {
+    explain: ExplainConfig,
+    curves: CurveConfig,
+    road: RoadConfig,
+    road_percentiles: Vec<f32>,
+    infidelity: InfidelityConfig,
+    sensitivity: SensitivityConfig,
+    sanity: SanityConfig,
+}
+
+pub fn run(args: &FaithfulnessArgs) -> Result {
+    let started = Instant::now();
+    let device = args.backend.device();
+    let (net, _) = load_weights("data/mnist_model.pth", &device)?;
+    let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
+    let count = args.limit.clamp(1, digits.len());
+    let digits = digits
+        .slice(0..count)
+        .ok_or("the evaluation digits could not be sliced")?;
+    let input = preprocess(&digits, &device);
+    let sanity_count = args.sanity_limit.clamp(1, count);
+
+    let mut explain = Preset::PytorchGradCam.config();
+    explain.score = Score::ModelOutput;
+    let black = (0.0 - MNIST_MEAN) / MNIST_STD;
+    let settings = Settings {
+        explain,
+        curves: CurveConfig {
+            baseline: Baseline::Constant(black),
+            ..CurveConfig::default()
+        },
+        road: RoadConfig {
+            seed: args.seed,
+            ..RoadConfig::default()
+        },
+        road_percentiles: ROAD_PERCENTILES.to_vec(),
+        infidelity: InfidelityConfig {
+            seed: args.seed,
+            ..InfidelityConfig::default()
+        },
+        sensitivity: SensitivityConfig {
+            seed: args.seed,
+            ..SensitivityConfig::default()
+        },
+        sanity: SanityConfig {
+            seed: args.seed,
+            ..SanityConfig::default()
+        },
+    };
+
+    let explainer = Explainer::new(&net, explain);
+    let classes: Vec<usize> = explainer
+        .predict(input.clone(), &Targets::Predicted)?
+        .iter()
+        .map(|p| p.predicted)
+        .collect();
+    let targets = Targets::Classes(classes);
+
+    let mut rows = Vec::new();
+    let methods = methods();
+    for method in &methods {
+        let clock = Instant::now();
+        let maps = maps_of(&explainer, &input, &targets, method)?;
+        let mut row = score_maps(&net, &settings, &input, &targets, &maps, &method.label())?;
+        row.max_sensitivity = Some(mean(&sensitivity_max(
+            &explainer,
+            input.clone(),
+            &targets,
+            method,
+            &settings.sensitivity,
+        )?));
+        row.seconds = clock.elapsed().as_secs_f64();
+        println!("{:<22} {:>6.1} s", row.method, row.seconds);
+        rows.push(row);
+    }
+    let clock = Instant::now();
+    let random: Vec<Map> = (0..count)
+        .map(|i| {
+            Map::new(
+                [1, 28, 28],
+                uniform_noise(784, 1.0, args.seed ^ (i as u64 + 1) << 8),
+            )
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let mut row = score_maps(&net, &settings, &input, &targets, &random, "Random map")?;
+    row.seconds = clock.elapsed().as_secs_f64();
+    rows.push(row);
+
+    let clock = Instant::now();
+    let sanity = model_randomization(
+        &net,
+        explain,
+        input.narrow(0, 0, sanity_count),
+        &Targets::Predicted,
+        &methods,
+        &settings.sanity,
+    )?;
+    println!(
+        "sanity check           {:>6.1} s",
+        clock.elapsed().as_secs_f64()
+    );
+
+    let report = Report {
+        images: count,
+        sanity_images: sanity_count,
+        backend: args.backend.name().to_owned(),
+        seed: args.seed,
+        settings,
+        methods: rows,
+        sanity,
+    };
+    ensure_dir(&args.out_dir)?;
+    let figure = sanity_figure(&report.sanity, sanity_count);
+    write_atomic(
+        &args.out_dir.join("sanity_check.png"),
+        &figure.render_png()?,
+    )?;
+    write_atomic(
+        &args.out_dir.join("sanity_check.svg"),
+        figure.render_svg()?.as_bytes(),
+    )?;
+    write_atomic(
+        &args.out_dir.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    write_atomic(
+        &args.out_dir.join("report.md"),
+        markdown(&report, started.elapsed().as_secs_f64()).as_bytes(),
+    )?;
+    println!(
+        "wrote {}/report.md, report.json, sanity_check.png, sanity_check.svg ({:.0} s)",
+        args.out_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Every image's map for `method`, explained in passes of 250 images.
+fn maps_of(
+    explainer: &Explainer<'_, MnistNet>,
+    input: &Tensor<4>,
+    targets: &Targets,
+    method: &Method,
+) -> Result<Vec<Map>> {
+    let Targets::Classes(classes) = targets else {
+        return Err("classes are resolved first".into());
+    };
+    let mut maps = Vec::with_capacity(classes.len());
+    for start in (0..classes.len()).step_by(250) {
+        let end = (start + 250).min(classes.len());
+        let chunk = input.clone().narrow(0, start, end - start);
+        let explained = explainer.attribution(
+            chunk,
+            &Targets::Classes(classes[start..end].to_vec()),
+            method,
+        )?;
+        maps.extend(explained.into_iter().map(|e| e.attribution));
+    }
+    Ok(maps)
+}
+
+/// Every map-based metric of one method (max-sensitivity, which re-explains, is the caller's).
+fn score_maps(
+    net: &MnistNet,
+    settings: &Settings,
+    input: &Tensor<4>,
+    targets: &Targets,
+    maps: &[Map],
+    label: &str,
+) -> Result<MethodScores> {
+    let mut probability = settings.explain;
+    probability.score = Score::Probability;
+    let by_probability = Explainer::new(net, probability);
+    let by_log_probability = Explainer::new(net, settings.explain);
+    let deletion = deletion_curves(
+        &by_probability,
+        input.clone(),
+        targets,
+        maps,
+        &settings.curves,
+    )?;
+    let insertion = insertion_curves(
+        &by_probability,
+        input.clone(),
+        targets,
+        maps,
+        &settings.curves,
+    )?;
+    let road = road_combined(
+        &by_probability,
+        input.clone(),
+        targets,
+        maps,
+        &settings.road_percentiles,
+        &settings.road,
+    )?;
+    // pytorch-grad-cam multiplies the image by a map in [0, 1].
+    let normalized: Vec<Map> = maps.iter().map(Map::normalized).collect();
+    let confidence = confidence_change(&by_probability, input.clone(), targets, &normalized, 1024)?;
+    let infidelity = infidelity(
+        &by_log_probability,
+        input.clone(),
+        targets,
+        maps,
+        &settings.infidelity,
+    )?;
+    let mean_of_rows =
+        |rows: &[Vec<f32>]| rows.iter().map(|r| mean(r)).sum::<f32>() / rows.len() as f32;
+    Ok(MethodScores {
+        method: label.to_owned(),
+        deletion_auc: mean(&deletion.iter().map(|c| c.auc).collect::<Vec<_>>()),
+        insertion_auc: mean(&insertion.iter().map(|c| c.auc).collect::<Vec<_>>()),
+        road_combined: mean(&road.combined),
+        road_morf: mean_of_rows(&road.most_relevant_first),
+        road_lerf: mean_of_rows(&road.least_relevant_first),
+        drop_in_confidence: mean(&confidence.iter().map(|c| c.drop()).collect::<Vec<_>>()),
+        increase_in_confidence: mean(&confidence.iter().map(|c| c.increase()).collect::<Vec<_>>()),
+        infidelity: mean(&infidelity),
+        max_sensitivity: None,
+        seconds: 0.0,
+    })
+}
+
+fn mean(values: &[f32]) -> f32 {
+    values.iter().map(|&v| f64::from(v)).sum::<f64>() as f32 / values.len().max(1) as f32
+}
+
+/// 2 × 2 panels: Spearman (absolute maps) and SSIM, cascading and independent.
+fn sanity_figure(curves: &[SanityCurve], images: usize) -> ChartFigure {
+    let mut charts = Vec::new();
+    for (measure, y_title, y_range) in [
+        (
+            "Spearman rank correlation (|map|)",
+            "Spearman ρ",
+            [-0.5, 1.0],
+        ),
+        ("SSIM (normalised |map|)", "SSIM", [-0.25, 1.0]),
+    ] {
+        for randomization in [Randomization::Cascading, Randomization::Independent] {
+            let chosen: Vec<&SanityCurve> = curves
+                .iter()
+                .filter(|c| c.randomization == randomization)
+                .collect();
+            let x_labels = chosen
+                .first()
+                .map(|c| c.steps.iter().map(|s| s.label.clone()).collect())
+                .unwrap_or_default();
+            let series = chosen
+                .iter()
+                .map(|c| Series {
+                    label: c.label.clone(),
+                    values: c
+                        .steps
+                        .iter()
+                        .map(|s| {
+                            if y_title == "SSIM" {
+                                s.similarity.ssim
+                            } else {
+                                s.similarity.spearman_abs
+                            }
+                        })
+                        .collect(),
+                })
+                .collect();
+            let how = match randomization {
+                Randomization::Cascading => "cascading (output → input)",
+                Randomization::Independent => "independent (one layer)",
+            };
+            charts.push(LineChart {
+                title: format!("{measure}, {how}"),
+                x_labels,
+                x_title: "re-initialised layer".to_owned(),
+                y_title: y_title.to_owned(),
+                y_range,
+                series,
+            });
+        }
+    }
+    ChartFigure {
+        title: format!(
+            "Model-randomisation sanity check: similarity to the trained model's maps ({images} digits)"
+        ),
+        charts,
+        columns: 2,
+    }
+}
+
+fn markdown(report: &Report, seconds: f64) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Faithfulness of the explanations\n\n{} evaluation digits (`data/eval_digits.bin.gz`), \
+         backend {}, seed {}; sanity check on the first {}. Written by `cargo xtask faithfulness \
+         --limit {} --sanity-limit {} --seed {}` in {:.0} s.\n",
+        report.images,
+        report.backend,
+        report.seed,
+        report.sanity_images,
+        report.images,
+        report.sanity_images,
+        report.seed,
+        seconds
+    );
+    md.push_str(&metrics_table(&report.methods));
+    md.push_str(
+        "\nDeletion/insertion: area under the target probability as pixels are blacked out \
+         (inserted onto black) in map order, 28 steps of 28 pixels (Petsiuk et al. 2018). ROAD: \
+         pytorch-grad-cam's `ROADCombined` (percentiles 10–90, noisy linear imputation, noise \
+         0.01), `(LeRF − MoRF) / 2`. Confidence: pytorch-grad-cam's `DropInConfidence` / \
+         `IncreaseInConfidence` on the image times the min-max normalised map. Infidelity: \
+         Captum's `infidelity` (10 Gaussian perturbations, σ = 0.1, normalised, log-probability \
+         score). Max-sensitivity: Captum's `sensitivity_max` (10 uniform perturbations, radius \
+         0.02).\n",
+    );
+    let _ = writeln!(
+        md,
+        "\n## Model-randomisation sanity check\n\nMean Spearman rank correlation of the absolute \
+         maps / SSIM between the trained model's maps and the maps after re-initialising layers \
+         (Adebayo et al. 2018). A method that explains the model should fall towards 0 as \
+         layers are randomised.\n"
+    );
+    md.push_str(&sanity_table(&report.sanity));
+    md.push_str("\n![sanity check](sanity_check.png)\n");
+    md
+}
+
+/// The headline table (also in the README).
+fn metrics_table(rows: &[MethodScores]) -> String {
+    let mut md = String::from(
+        "| method | deletion AUC ↓ | insertion AUC ↑ | ROAD ↑ | drop in confidence ↓ | increase in confidence ↑ | infidelity ↓ | max-sensitivity ↓ |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let sensitivity = row
+            .max_sensitivity
+            .map_or_else(|| "—".to_owned(), |s| format!("{s:.3}"));
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2e} | {} |",
+            row.method,
+            row.deletion_auc,
+            row.insertion_auc,
+            row.road_combined,
+            row.drop_in_confidence,
+            row.increase_in_confidence,
+            row.infidelity,
+            sensitivity
+        );
+    }
+    md
+}
+
+fn sanity_table(curves: &[SanityCurve]) -> String {
+    let mut md = String::new();
+    for randomization in [Randomization::Cascading, Randomization::Independent] {
+        let chosen: Vec<&SanityCurve> = curves
+            .iter()
+            .filter(|c| c.randomization == randomization)
+            .collect();
+        let Some(first) = chosen.first() else {
+            continue;
+        };
+        let name = match randomization {
+            Randomization::Cascading => {
+                "Cascading (layers re-initialised from the output down to the named one)"
+            }
+            Randomization::Independent => "Independent (only the named layer re-initialised)",
+        };
+        let _ = writeln!(md, "{name}: Spearman |map| / SSIM\n");
+        let labels: Vec<&str> = first
+            .steps
+            .iter()
+            .skip(1)
+            .map(|s| s.label.as_str())
+            .collect();
+        let _ = writeln!(md, "| method | {} |", labels.join(" | "));
+        let _ = writeln!(md, "|---|{}", "---|".repeat(labels.len()));
+        for curve in &chosen {
+            let cells: Vec<String> = curve
+                .steps
+                .iter()
+                .skip(1)
+                .map(|s| {
+                    format!(
+                        "{:.2} / {:.2}",
+                        s.similarity.spearman_abs, s.similarity.ssim
+                    )
+                })
+                .collect();
+            let _ = writeln!(md, "| {} | {} |", curve.label, cells.join(" | "));
+        }
+        md.push('\n');
+    }
+    md
+}
