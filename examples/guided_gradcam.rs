@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
     CamCombination, CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Interpolation,
-    Map, PixelCamExplanation, PixelMethod, Preset, Score, SmoothGradConfig, Targets,
+    Map, Method, PixelCamExplanation, PixelMethod, Preset, Score, SmoothGradConfig, Targets,
 };
 use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -107,16 +107,11 @@ impl PixelArg {
 
     /// Titles of the figure's third and fourth rows.
     fn row_titles(self, smooth: bool) -> [String; 2] {
-        let name = match self {
-            Self::GuidedBackprop => "Guided Backprop",
-            Self::Saliency => "Saliency",
-            Self::InputXGradient => "Input × Gradient",
-            Self::IntegratedGradients => "Integrated Gradients",
-        };
+        let name = Method::Pixel(self.method()).label();
         let name = if smooth {
             format!("SmoothGrad({name})")
         } else {
-            name.to_string()
+            name
         };
         let product = if self == Self::GuidedBackprop && !smooth {
             "Guided Grad-CAM".to_string()
@@ -352,20 +347,6 @@ fn map_ref(map: &Map) -> Result<MapRef<'_>> {
     )?)
 }
 
-/// Title of the CAM row.
-fn cam_title(method: CamMethod) -> String {
-    match method {
-        CamMethod::GradCam => "Grad-CAM",
-        CamMethod::GradCamPlusPlus => "Grad-CAM++",
-        CamMethod::XGradCam => "XGrad-CAM",
-        CamMethod::HiResCam => "HiResCAM",
-        CamMethod::LayerCam => "LayerCAM",
-        CamMethod::ScoreCam => "Score-CAM",
-        CamMethod::EigenCam => "Eigen-CAM",
-    }
-    .to_string()
-}
-
 /// The figure as PNG and SVG.
 fn render_figure(
     digits: &Digits,
@@ -379,7 +360,7 @@ fn render_figure(
     let mut figure = Figure::new(title)
         .row_titles([
             "Raw image".to_string(),
-            cam_title(args.cam_method),
+            Method::Cam(args.cam_method).label(),
             third,
             fourth,
         ])

@@ -4,6 +4,7 @@
 //! This facade re-exports the workspace's crates and holds the little the programs built on them
 //! share (device choice, atomic output files):
 //! - [`explain`]: the methods, generic over the model ([`explain::Explainable`]) and the backend;
+//! - [`metrics`]: faithfulness metrics and the model-randomisation sanity check of their maps;
 //! - [`model`]: the seed report's MNIST network, loaded from a PyTorch state dict, and its data;
 //! - [`viz`]: colour maps, overlays and the four-row figure.
 //!

@@ -21,7 +21,7 @@ use burn_gradcam::explain::{
 use burn_gradcam::metrics::{
     Baseline, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, Randomization, RoadConfig,
     SanityConfig, SanityCurve, SensitivityConfig, confidence_change, deletion_curves, infidelity,
-    insertion_curves, model_randomization, road_combined, sensitivity_max,
+    insertion_curves, method_maps, model_randomization, road_combined, sensitivity_max,
 };
 use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -157,7 +157,7 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     let methods = methods();
     for method in &methods {
         let clock = Instant::now();
-        let maps = maps_of(&explainer, &input, &targets, method)?;
+        let maps = method_maps(&explainer, input.clone(), &targets, method, 250)?;
         let mut row = score_maps(&net, &settings, &input, &targets, &maps, &method.label())?;
         row.max_sensitivity = Some(mean(&sensitivity_max(
             &explainer,
@@ -230,30 +230,6 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// Every image's map for `method`, explained in passes of 250 images.
-fn maps_of(
-    explainer: &Explainer<'_, MnistNet>,
-    input: &Tensor<4>,
-    targets: &Targets,
-    method: &Method,
-) -> Result<Vec<Map>> {
-    let Targets::Classes(classes) = targets else {
-        return Err("classes are resolved first".into());
-    };
-    let mut maps = Vec::with_capacity(classes.len());
-    for start in (0..classes.len()).step_by(250) {
-        let end = (start + 250).min(classes.len());
-        let chunk = input.clone().narrow(0, start, end - start);
-        let explained = explainer.attribution(
-            chunk,
-            &Targets::Classes(classes[start..end].to_vec()),
-            method,
-        )?;
-        maps.extend(explained.into_iter().map(|e| e.attribution));
-    }
-    Ok(maps)
 }
 
 /// Every map-based metric of one method (max-sensitivity, which re-explains, is the caller's).

@@ -1,7 +1,7 @@
 //! The host-side batch every metric perturbs, and the batched scoring of perturbed images.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gradcam_explain::{ExplainError, Explainable, Explainer, Map, Prediction, Targets};
+use gradcam_explain::{ExplainError, Explainable, Explainer, Map, Method, Prediction, Targets};
 
 use crate::error::{MetricError, Result};
 
@@ -200,4 +200,48 @@ pub(crate) fn broadcast(map: &Map, channels: usize) -> Vec<f32> {
     } else {
         map.values.repeat(channels)
     }
+}
+
+/// Every image's map for `method` (the `attribution` of [`Explainer::attribution`]), explained
+/// in passes of at most `batch_size` images so that memory stays bounded on large batches.
+///
+/// An error names the image within the whole batch.
+pub fn method_maps<M: Explainable + ?Sized>(
+    explainer: &Explainer<'_, M>,
+    input: Tensor<4>,
+    targets: &Targets,
+    method: &Method,
+    batch_size: usize,
+) -> Result<Vec<Map>> {
+    let n = input.dims()[0];
+    if n == 0 {
+        return Err(ExplainError::EmptyBatch.into());
+    }
+    if let Targets::Classes(classes) = targets
+        && classes.len() != n
+    {
+        return Err(ExplainError::TargetCount {
+            targets: classes.len(),
+            batch: n,
+        }
+        .into());
+    }
+    let per_pass = batch_size.max(1);
+    let mut maps = Vec::with_capacity(n);
+    for start in (0..n).step_by(per_pass) {
+        let end = (start + per_pass).min(n);
+        let chunk_targets = match targets {
+            Targets::Predicted => Targets::Predicted,
+            Targets::Classes(classes) => Targets::Classes(classes[start..end].to_vec()),
+        };
+        let explained = explainer
+            .attribution(
+                input.clone().narrow(0, start, end - start),
+                &chunk_targets,
+                method,
+            )
+            .map_err(|error| offset_error(error, start))?;
+        maps.extend(explained.into_iter().map(|e| e.attribution));
+    }
+    Ok(maps)
 }

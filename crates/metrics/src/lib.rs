@@ -25,6 +25,7 @@ mod sanity;
 mod sensitivity;
 mod similarity;
 
+pub use batch::method_maps;
 pub use confidence::{ConfidenceChange, confidence_change};
 pub use curves::{
     Baseline, Curve, CurveConfig, CurveKind, curves, deletion_curves, insertion_curves,

@@ -3,10 +3,10 @@
 //! input, not the model.
 
 use burn::tensor::Tensor;
-use gradcam_explain::{ExplainConfig, Explainable, Explainer, Map, Method, Reinitialize, Targets};
+use gradcam_explain::{ExplainConfig, Explainer, Map, Method, Reinitialize, Targets};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{HostBatch, resolve, to_tensor};
+use crate::batch::{method_maps, resolve, to_tensor};
 use crate::error::{MetricError, Result, ensure};
 use crate::similarity::{spearman, ssim};
 
@@ -94,9 +94,21 @@ pub fn model_randomization<M: Reinitialize>(
     let trained = Explainer::new(model, config);
     let (batch, predictions) = resolve(&trained, input, targets, sanity.batch_size)?;
     let classes: Vec<usize> = predictions.iter().map(|p| p.target).collect();
+    let image_shape = batch.image_shape();
+    let input = to_tensor(batch.values, image_shape, &model.device());
+    let classes = Targets::Classes(classes);
+    let maps_of = |variant: &M, method: &Method| {
+        method_maps(
+            &Explainer::new(variant, config),
+            input.clone(),
+            &classes,
+            method,
+            sanity.batch_size,
+        )
+    };
     let originals: Vec<Vec<Map>> = methods
         .iter()
-        .map(|method| maps_of(model, config, &batch, &classes, method, sanity.batch_size))
+        .map(|method| maps_of(model, method))
         .collect::<Result<_>>()?;
 
     // Top-down: the output layer first.
@@ -121,14 +133,7 @@ pub fn model_randomization<M: Reinitialize>(
             let variant = model.reinitialized(&randomized, sanity.seed);
             for ((method, original), method_steps) in methods.iter().zip(&originals).zip(&mut steps)
             {
-                let maps = maps_of(
-                    &variant,
-                    config,
-                    &batch,
-                    &classes,
-                    method,
-                    sanity.batch_size,
-                )?;
+                let maps = maps_of(&variant, method)?;
                 method_steps.push(SanityStep {
                     label: layers[layer].clone(),
                     randomized: randomized.iter().map(|&l| layers[l].clone()).collect(),
@@ -149,36 +154,6 @@ pub fn model_randomization<M: Reinitialize>(
         );
     }
     Ok(curves)
-}
-
-/// The maps of `method` for every image, in passes of `batch_size` images.
-fn maps_of<M: Explainable>(
-    model: &M,
-    config: ExplainConfig,
-    batch: &HostBatch,
-    classes: &[usize],
-    method: &Method,
-    batch_size: usize,
-) -> Result<Vec<Map>> {
-    let explainer = Explainer::new(model, config);
-    let device = model.device();
-    let per_image = batch.per_image();
-    let mut maps = Vec::with_capacity(batch.len());
-    for start in (0..batch.len()).step_by(batch_size) {
-        let end = (start + batch_size).min(batch.len());
-        let chunk = to_tensor(
-            batch.values[start * per_image..end * per_image].to_vec(),
-            batch.image_shape(),
-            &device,
-        );
-        let explained = explainer.attribution(
-            chunk,
-            &Targets::Classes(classes[start..end].to_vec()),
-            method,
-        )?;
-        maps.extend(explained.into_iter().map(|e| e.attribution));
-    }
-    Ok(maps)
 }
 
 /// Mean [`Similarity`] of paired maps.

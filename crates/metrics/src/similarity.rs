@@ -8,7 +8,8 @@ pub const SSIM_WINDOW: usize = 7;
 
 /// Spearman's rank correlation of two equally long sequences: the Pearson correlation of their
 /// ranks, tied values sharing their average rank (SciPy's `spearmanr`). A constant sequence has
-/// no ranking: where SciPy returns NaN, this returns 0 (no rank agreement).
+/// no ranking, where SciPy returns NaN: this returns 1 for two identical sequences (a map agrees
+/// with itself) and 0 otherwise (no rank agreement).
 ///
 /// ```
 /// use gradcam_metrics::spearman;
@@ -22,6 +23,9 @@ pub fn spearman(a: &[f32], b: &[f32]) -> Result<f32> {
             left: a.len(),
             right: b.len(),
         });
+    }
+    if a == b {
+        return Ok(1.0);
     }
     Ok(pearson(&ranks(a), &ranks(b)) as f32)
 }
@@ -135,6 +139,7 @@ mod tests {
     #[test]
     fn constant_maps_have_no_rank_correlation() {
         assert_eq!(spearman(&[1.0; 4], &[1.0, 2.0, 3.0, 4.0]).unwrap(), 0.0);
+        assert_eq!(spearman(&[0.0; 4], &[0.0; 4]).unwrap(), 1.0);
     }
 
     #[test]
