@@ -12,7 +12,7 @@ use burn_gradcam::explain::{
 use burn_gradcam::metrics::{
     Baseline, CurveConfig, InfidelityConfig, MetricError, Randomization, RoadConfig, RoadOrder,
     SanityConfig, SensitivityConfig, confidence_change, deletion_curves, infidelity,
-    insertion_curves, model_randomization, road, sensitivity_max,
+    insertion_curves, method_maps, model_randomization, road, sensitivity_max,
 };
 use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, preprocess};
 use common::{net, repo_path};
@@ -395,6 +395,40 @@ fn attribution_is_each_method_s_own_map() {
             .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(worst < 1e-6, "Guided Grad-CAM differs by {worst}");
     }
+}
+
+#[test]
+fn maps_in_passes_equal_one_call() {
+    let net = setup();
+    let input = eval_input(5);
+    let explainer = Explainer::new(&net, config(Score::ModelOutput));
+    let method = Method::Cam(CamMethod::ScoreCam);
+    let whole = maps(&net, input.clone(), &method);
+    let passes =
+        method_maps(&explainer, input.clone(), &Targets::Predicted, &method, 2).expect("explains");
+    for (a, b) in whole.iter().zip(&passes) {
+        let worst = a
+            .values
+            .iter()
+            .zip(&b.values)
+            .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-6, "{worst}");
+    }
+    assert_eq!(
+        method_maps(
+            &explainer,
+            input,
+            &Targets::Classes(vec![0, 1, 2, 3, 11]),
+            &method,
+            2
+        )
+        .unwrap_err(),
+        MetricError::Explain(ExplainError::TargetOutOfRange {
+            index: 4,
+            target: 11,
+            classes: 10
+        })
+    );
 }
 
 #[test]

@@ -47,6 +47,12 @@ pub struct FaithfulnessArgs {
     /// Directory for report.md, report.json, sanity_check.png and sanity_check.svg.
     #[arg(long, default_value = "output/faithfulness")]
     out_dir: PathBuf,
+    /// PyTorch state dict of the network.
+    #[arg(long, default_value = "data/mnist_model.pth")]
+    weights: PathBuf,
+    /// Packed digits to score.
+    #[arg(long, default_value = "data/eval_digits.bin.gz")]
+    digits: PathBuf,
 }
 
 /// The evaluated methods, in report order.
@@ -108,8 +114,8 @@ struct Settings {
 pub fn run(args: &FaithfulnessArgs) -> Result {
     let started = Instant::now();
     let device = args.backend.device();
-    let (net, _) = load_weights("data/mnist_model.pth", &device)?;
-    let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
+    let (net, _) = load_weights(&args.weights, &device)?;
+    let digits = Digits::from_packed_file(&args.digits)?;
     let count = args.limit.clamp(1, digits.len());
     let digits = digits
         .slice(0..count)
@@ -464,4 +470,60 @@ fn sanity_table(curves: &[SanityCurve]) -> String {
         md.push('\n');
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: FaithfulnessArgs,
+    }
+
+    #[test]
+    fn writes_the_report_the_table_and_the_plot() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = tempfile::tempdir().expect("temporary directory");
+        let weights = root.join("data/mnist_model.pth");
+        let digits = root.join("data/eval_digits.bin.gz");
+        let cli = Cli::parse_from([
+            "faithfulness".as_ref(),
+            "--limit".as_ref(),
+            "6".as_ref(),
+            "--sanity-limit".as_ref(),
+            "3".as_ref(),
+            "--out-dir".as_ref(),
+            out.path().as_os_str(),
+            "--weights".as_ref(),
+            weights.as_os_str(),
+            "--digits".as_ref(),
+            digits.as_os_str(),
+        ]);
+        run(&cli.args).expect("the report is written");
+        let markdown = std::fs::read_to_string(out.path().join("report.md")).expect("report.md");
+        assert!(markdown.contains("| method | deletion AUC ↓ |"));
+        for method in methods() {
+            assert!(
+                markdown.contains(&format!("| {} |", method.label())),
+                "{method}"
+            );
+        }
+        assert!(markdown.contains("| Random map |"));
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.path().join("report.json")).expect("report.json"),
+        )
+        .expect("valid JSON");
+        assert_eq!(json["images"], 6);
+        assert_eq!(
+            json["sanity"].as_array().map(Vec::len),
+            Some(2 * methods().len())
+        );
+        let png = image::open(out.path().join("sanity_check.png")).expect("a PNG");
+        assert!(png.width() > 800 && png.height() > 400);
+        let svg = std::fs::read_to_string(out.path().join("sanity_check.svg")).expect("svg");
+        assert!(svg.contains("Guided Backprop"));
+    }
 }
