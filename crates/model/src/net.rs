@@ -3,10 +3,10 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use gradcam_explain::{Explainable, OutputLayer, Reinitialize, ReluMode, uniform_noise};
+use gradcam_explain::{
+    Explainable, OutputLayer, Reinitialize, ReluMode, max_pool2d, uniform_noise,
+};
 
 /// Side of an MNIST image, in pixels.
 pub const IMAGE_SIDE: usize = 28;
@@ -80,7 +80,7 @@ impl MnistNet {
 }
 
 fn pool2(x: Tensor<4>) -> Tensor<4> {
-    max_pool2d(x, MaxPoolOptions::new([2, 2]))
+    max_pool2d(x, [2, 2])
 }
 
 impl Explainable for MnistNet {
