@@ -74,7 +74,7 @@ fn linear_imputation_equals_pytorch_grad_cam() {
         .enumerate()
     {
         let keep = kept_pixels(&cam[..784], order, 50.0);
-        let imputed = linear_imputation(&input[..784], [1, 28, 28], &keep);
+        let imputed = linear_imputation(&input[..784], [1, 28, 28], &keep).expect("lengths fit");
         assert_close(
             &format!("{order:?} imputation"),
             &imputed,

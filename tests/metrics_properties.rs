@@ -524,3 +524,78 @@ fn reinitialised_layers_follow_pytorch_s_default_bounds() {
     );
     assert_eq!(fresh.layer_names(), ["conv1", "conv2", "fc1", "fc2"]);
 }
+
+mod never_panic {
+    use super::*;
+    use burn_gradcam::metrics::{kept_pixels, linear_imputation, spearman, ssim};
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    /// A map of any shape, with values that may not fit it and may not be finite.
+    fn any_map() -> impl Strategy<Value = Map> {
+        (
+            prop_oneof![3 => Just(1usize), 1 => 0usize..3],
+            prop_oneof![3 => Just(28usize), 1 => 26usize..30],
+            prop_oneof![3 => Just(28usize), 1 => 26usize..30],
+            prop::collection::vec(
+                prop_oneof![
+                    8 => -2.0f32..2.0,
+                    1 => Just(f32::NAN),
+                    1 => Just(f32::INFINITY)
+                ],
+                0..900,
+            ),
+        )
+            .prop_map(|(c, h, w, mut values)| {
+                // Mostly maps of a consistent size, so the metrics get past the checks.
+                if values.len() > 700 {
+                    values.resize(c * h * w, 0.5);
+                }
+                Map {
+                    shape: [c, h, w],
+                    values,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 24, failure_persistence: None, ..Config::default() })]
+
+        #[test]
+        fn metrics_return_a_value_or_a_typed_error(
+            maps in prop::collection::vec(any_map(), 0..4),
+            steps in prop_oneof![0usize..6, Just(usize::MAX)],
+            percentile in -20.0f32..120.0,
+            noise in prop_oneof![Just(f32::NAN), -1.0f32..1.0],
+            batch_size in 0usize..5,
+            samples in prop_oneof![0usize..3, Just(usize::MAX / 2)],
+            radius in prop_oneof![Just(f32::INFINITY), -0.1f32..0.1],
+            baseline in prop_oneof![Just(f32::NAN), Just(1e30), -1.0f32..1.0, 0.0f32..3.0],
+            blur in any::<bool>(),
+        ) {
+            let net = setup();
+            let input = eval_input(2);
+            let explainer = Explainer::new(&net, config(Score::Probability));
+            let targets = Targets::Predicted;
+            let curves = CurveConfig {
+                steps,
+                baseline: if blur { Baseline::Blur { sigma: baseline } } else { Baseline::Constant(baseline) },
+                batch_size,
+            };
+            let _ = deletion_curves(&explainer, input.clone(), &targets, &maps, &curves);
+            let road_config = RoadConfig { noise, seed: 1, batch_size };
+            let _ = road(&explainer, input.clone(), &targets, &maps, RoadOrder::MostRelevantFirst, percentile, &road_config);
+            let _ = confidence_change(&explainer, input.clone(), &targets, &maps, batch_size);
+            let infidelity_config = InfidelityConfig { samples, stdev: noise, seed: 2, normalize: blur, batch_size };
+            let _ = infidelity(&explainer, input.clone(), &targets, &maps, &infidelity_config);
+            let sensitivity = SensitivityConfig { samples, radius, seed: 3, batch_size };
+            let _ = sensitivity_max(&explainer, input, &targets, &Method::Pixel(PixelMethod::Saliency { absolute: true }), &sensitivity);
+            if let (Some(a), Some(b)) = (maps.first(), maps.last()) {
+                let _ = spearman(&a.values, &b.values);
+                let _ = ssim(&a.values, &b.values, a.shape[2], a.shape[1], baseline);
+                let keep = kept_pixels(&a.values, RoadOrder::LeastRelevantFirst, percentile);
+                let _ = linear_imputation(&b.values, b.shape, &keep);
+            }
+        }
+    }
+}

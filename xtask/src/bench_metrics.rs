@@ -242,7 +242,7 @@ fn print_table(
             .map_or("", |(_, peer)| peer);
         match peers.and_then(|p| best_peer(p, &m.metric)) {
             Some((speed, threads)) => println!(
-                "| {} | {:.0} | {peer} ({threads} thr) | {speed:.1} | {:.1}× |",
+                "| {} | {:.0} | {peer} ({threads} thr) | {speed:.1} | {:.2}× |",
                 m.metric,
                 m.images_per_s,
                 m.images_per_s / speed

@@ -30,11 +30,11 @@ pub use maps::{
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode};
 pub use noise::{gaussian_noise, uniform_noise};
-pub use pool::max_pool2d;
 pub use pipeline::{
     DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,
     min_max_normalize, upsample,
 };
+pub use pool::max_pool2d;
 pub use smooth::{NoiseAggregation, PixelMethod, SmoothGradConfig};
 
 #[cfg(test)]

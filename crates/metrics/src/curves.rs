@@ -124,6 +124,13 @@ pub fn curves<M: Explainable + ?Sized>(
     }
     let (batch, predictions) = resolve(explainer, input, targets, config.batch_size)?;
     let relevance = pixel_relevance(&batch, maps)?;
+    ensure(config.steps <= batch.pixels(), || {
+        format!(
+            "{} steps exceed the {} pixels of an image",
+            config.steps,
+            batch.pixels()
+        )
+    })?;
     let points = config.steps + 1;
     // Whole images per pass, so each image's curve is built in one go.
     let images_per_pass = (config.batch_size / points).max(1);
@@ -222,7 +229,8 @@ fn gaussian_blur(
     width: usize,
     sigma: f32,
 ) -> Vec<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
+    // Beyond the image the kernel only meets zero padding.
+    let radius = ((3.0 * sigma).ceil() as usize).min(height.max(width)) as isize;
     let kernel: Vec<f32> = (-radius..=radius)
         .map(|d| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp())
         .collect();

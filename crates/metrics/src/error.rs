@@ -74,3 +74,20 @@ pub(crate) fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<()> {
         Err(MetricError::InvalidSetting { what: what() })
     }
 }
+
+/// Most perturbed values one call draws: bounds the memory a setting can ask for.
+pub(crate) const MAX_PERTURBED_VALUES: usize = 1 << 31;
+
+/// The number of perturbed values `images × samples × per_image`, refused when it would exceed
+/// [`MAX_PERTURBED_VALUES`].
+pub(crate) fn perturbed_values(images: usize, samples: usize, per_image: usize) -> Result<usize> {
+    images
+        .checked_mul(samples)
+        .and_then(|n| n.checked_mul(per_image))
+        .filter(|&n| n <= MAX_PERTURBED_VALUES)
+        .ok_or_else(|| MetricError::InvalidSetting {
+            what: format!(
+                "{samples} perturbations of {images} images of {per_image} values exceed {MAX_PERTURBED_VALUES} values"
+            ),
+        })
+}

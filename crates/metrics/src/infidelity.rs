@@ -6,7 +6,7 @@ use gradcam_explain::{Explainable, Explainer, Map, Targets, gaussian_noise};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{HostBatch, broadcast, check_maps, resolve, scores};
-use crate::error::{MetricError, Result, ensure};
+use crate::error::{MetricError, Result, ensure, perturbed_values};
 
 /// Settings of [`infidelity`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,7 +56,7 @@ pub fn infidelity<M: Explainable + ?Sized>(
         },
     )?;
     let [n, c, h, w] = input.dims();
-    let count = n * config.samples * c * h * w;
+    let count = perturbed_values(n, config.samples, c * h * w)?;
     let noise = gaussian_noise(count, config.stdev, config.seed);
     let perturbations = Tensor::<4>::from_data(
         TensorData::new(noise, [n * config.samples, c, h, w]),

@@ -6,7 +6,7 @@ use gradcam_explain::{Explainable, Explainer, Map, Targets, gaussian_noise};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{HostBatch, pixel_relevance, resolve, scores};
-use crate::error::{Result, ensure};
+use crate::error::{MetricError, Result, ensure};
 
 /// Which pixels ROAD removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ fn road_changes<M: Explainable + ?Sized>(
     let [channels, height, width] = batch.image_shape();
     let imputed = parallel_map(batch.len(), |index| {
         let keep = kept_pixels(&relevance[index], order, percentile);
-        let mut image = linear_imputation(batch.image(index), [channels, height, width], &keep);
+        let mut image = impute(batch.image(index), [channels, height, width], &keep);
         if config.noise > 0.0 {
             let missing: Vec<usize> = (0..keep.len()).filter(|&p| !keep[p]).collect();
             let seed = noise_seed(config.seed, index, order, percentile);
@@ -261,9 +261,28 @@ const NEIGHBOURS: [((isize, isize), f64); 8] = [
 /// is banded (bandwidth `W + 1` in raster order) and diagonally dominant, so it is solved by
 /// banded Gaussian elimination in `f64` — the numbers of pytorch-grad-cam's sparse `spsolve`.
 /// With no pixel kept there is nothing to interpolate from: the image becomes zeros (what the
-/// reference's solver returns for that singular, zero right-hand-side system).
-pub fn linear_imputation(image: &[f32], shape: [usize; 3], keep: &[bool]) -> Vec<f32> {
+/// reference's solver returns for that singular, zero right-hand-side system). The image must
+/// hold `C × H × W` values and `keep` one flag per pixel ([`MetricError::LengthMismatch`]).
+pub fn linear_imputation(image: &[f32], shape: [usize; 3], keep: &[bool]) -> Result<Vec<f32>> {
     let [channels, height, width] = shape;
+    let pixels = height * width;
+    if image.len() != channels * pixels {
+        return Err(MetricError::LengthMismatch {
+            left: image.len(),
+            right: channels * pixels,
+        });
+    }
+    if keep.len() != pixels {
+        return Err(MetricError::LengthMismatch {
+            left: keep.len(),
+            right: pixels,
+        });
+    }
+    Ok(impute(image, shape, keep))
+}
+
+/// [`linear_imputation`] of checked lengths.
+fn impute(image: &[f32], [channels, height, width]: [usize; 3], keep: &[bool]) -> Vec<f32> {
     let pixels = height * width;
     let mut out = image.to_vec();
     let missing: Vec<usize> = (0..pixels).filter(|&p| !keep[p]).collect();
@@ -387,7 +406,7 @@ mod tests {
         for p in [2 * w + 2, 2 * w + 3, 3 * w + 3, 3 * w + 4] {
             keep[p] = false;
         }
-        let out = linear_imputation(&image, [1, h, w], &keep);
+        let out = linear_imputation(&image, [1, h, w], &keep).unwrap();
         for (a, b) in out.iter().zip(&image) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
@@ -400,13 +419,13 @@ mod tests {
         image[0] = 12.0; // diagonal neighbour, weight 1/12
         let mut keep = vec![true; 9];
         keep[4] = false;
-        let out = linear_imputation(&image, [1, 3, 3], &keep);
+        let out = linear_imputation(&image, [1, 3, 3], &keep).unwrap();
         assert!((out[4] - 2.0).abs() < 1e-6);
     }
 
     #[test]
     fn nothing_kept_gives_zeros() {
-        let out = linear_imputation(&[1.0; 4], [1, 2, 2], &[false; 4]);
+        let out = linear_imputation(&[1.0; 4], [1, 2, 2], &[false; 4]).unwrap();
         assert_eq!(out, vec![0.0; 4]);
     }
 

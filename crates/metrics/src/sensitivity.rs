@@ -5,7 +5,7 @@ use gradcam_explain::{Explainable, Explainer, Map, Method, Targets, uniform_nois
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{HostBatch, resolve, to_tensor};
-use crate::error::{Result, ensure};
+use crate::error::{Result, ensure, perturbed_values};
 use crate::infidelity::samples_of;
 
 /// Settings of [`sensitivity_max`].
@@ -53,7 +53,8 @@ pub fn sensitivity_max<M: Explainable + ?Sized>(
         },
     )?;
     let [n, c, h, w] = input.dims();
-    let noise = uniform_noise(n * config.samples * c * h * w, config.radius, config.seed);
+    let count = perturbed_values(n, config.samples, c * h * w)?;
+    let noise = uniform_noise(count, config.radius, config.seed);
     let perturbations = Tensor::<4>::from_data(
         TensorData::new(noise, [n * config.samples, c, h, w]),
         &explainer.model().device(),
