@@ -209,23 +209,34 @@ fn measure(
         }
         Ok(())
     };
-    pass()?;
-    let mut runs = Vec::with_capacity(args.repeats);
-    for _ in 0..args.repeats {
-        let start = Instant::now();
-        pass()?;
-        runs.push(images as f64 / start.elapsed().as_secs_f64());
-    }
+    let (images_per_s, runs) = time_passes(args.repeats, images, pass)?;
     Ok(Measurement {
         backend: backend.to_string(),
         method: method.into(),
         batch,
-        images_per_s: median(&runs),
+        images_per_s,
         runs,
     })
 }
 
-pub(crate) fn median(values: &[f64]) -> f64 {
+/// A warm-up pass, then `repeats` timed passes of `images` images each: the median images/s and
+/// every pass's.
+pub(crate) fn time_passes(
+    repeats: usize,
+    images: usize,
+    pass: impl Fn() -> Result,
+) -> Result<(f64, Vec<f64>)> {
+    pass()?;
+    let mut runs = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        pass()?;
+        runs.push(images as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok((median(&runs), runs))
+}
+
+fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;

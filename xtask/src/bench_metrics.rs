@@ -6,7 +6,6 @@
 //! all N images; the median of `--repeats` passes after a warm-up is reported.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
@@ -21,7 +20,7 @@ use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preproces
 use serde::Serialize;
 
 use crate::Result;
-use crate::bench::{cpu_model, median, run_python_json};
+use crate::bench::{cpu_model, run_python_json, time_passes};
 
 #[derive(clap::Args)]
 pub struct BenchMetricsArgs {
@@ -166,16 +165,10 @@ pub fn run(args: &BenchMetricsArgs) -> Result {
             }
             Ok(())
         };
-        pass()?;
-        let mut runs = Vec::with_capacity(args.repeats);
-        for _ in 0..args.repeats {
-            let start = Instant::now();
-            pass()?;
-            runs.push(n as f64 / start.elapsed().as_secs_f64());
-        }
+        let (images_per_s, runs) = time_passes(args.repeats, n, pass)?;
         let m = Measurement {
             metric: metric.to_owned(),
-            images_per_s: median(&runs),
+            images_per_s,
             runs,
         };
         eprintln!("{:26} {:10.1} images/s", m.metric, m.images_per_s);

@@ -65,18 +65,7 @@ pub(crate) fn resolve<M: Explainable + ?Sized>(
 ) -> Result<(HostBatch, Vec<Prediction>)> {
     let batch = HostBatch::from_tensor(input);
     let n = batch.len();
-    if n == 0 {
-        return Err(ExplainError::EmptyBatch.into());
-    }
-    if let Targets::Classes(classes) = targets
-        && classes.len() != n
-    {
-        return Err(ExplainError::TargetCount {
-            targets: classes.len(),
-            batch: n,
-        }
-        .into());
-    }
+    check_batch(n, targets)?;
     let device = explainer.model().device();
     let per_pass = batch_size.max(1);
     let mut predictions = Vec::with_capacity(n);
@@ -214,18 +203,7 @@ pub fn method_maps<M: Explainable + ?Sized>(
     batch_size: usize,
 ) -> Result<Vec<Map>> {
     let n = input.dims()[0];
-    if n == 0 {
-        return Err(ExplainError::EmptyBatch.into());
-    }
-    if let Targets::Classes(classes) = targets
-        && classes.len() != n
-    {
-        return Err(ExplainError::TargetCount {
-            targets: classes.len(),
-            batch: n,
-        }
-        .into());
-    }
+    check_batch(n, targets)?;
     let per_pass = batch_size.max(1);
     let mut maps = Vec::with_capacity(n);
     for start in (0..n).step_by(per_pass) {
@@ -244,4 +222,19 @@ pub fn method_maps<M: Explainable + ?Sized>(
         maps.extend(explained.into_iter().map(|e| e.attribution));
     }
     Ok(maps)
+}
+
+/// Refuses an empty batch and a target list of another length.
+fn check_batch(n: usize, targets: &Targets) -> Result<()> {
+    if n == 0 {
+        return Err(ExplainError::EmptyBatch.into());
+    }
+    match targets {
+        Targets::Classes(classes) if classes.len() != n => Err(ExplainError::TargetCount {
+            targets: classes.len(),
+            batch: n,
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
