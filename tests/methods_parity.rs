@@ -240,5 +240,14 @@ fn smooth_grad_equals_captum_noise_tunnel() {
             )
             .expect("explains");
         assert_ne!(first, other, "another seed, other noise");
+        // A setting that would need more noise than memory holds is refused, not attempted.
+        let huge = SmoothGradConfig {
+            samples: usize::MAX / 2,
+            ..config
+        };
+        assert!(matches!(
+            explainer.smooth_grad(input(), &Targets::Predicted, &method, &huge),
+            Err(burn_gradcam::explain::ExplainError::InvalidSetting { .. })
+        ));
     }
 }

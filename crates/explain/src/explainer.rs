@@ -8,6 +8,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 pub const SCORE_CAM_BATCH: usize = 256;
 /// Score-CAM's epsilon in the mask normalisation (pytorch-grad-cam's value).
 const SCORE_CAM_EPSILON: f32 = 1e-8;
+/// Most noise values one SmoothGrad call draws.
+const MAX_NOISE_VALUES: usize = 1 << 31;
 
 use crate::config::CamMethod;
 use crate::config::{ExplainConfig, Score};
@@ -163,7 +165,18 @@ impl<'m, M: Explainable + ?Sized> Explainer<'m, M> {
         if n == 0 {
             return Err(ExplainError::EmptyBatch);
         }
-        let noise = gaussian_noise(n * config.samples * c * h * w, config.stdev, config.seed);
+        // Bounds the memory a setting can ask for.
+        let count = n
+            .checked_mul(config.samples)
+            .and_then(|m| m.checked_mul(c * h * w))
+            .filter(|&m| m <= MAX_NOISE_VALUES)
+            .ok_or_else(|| ExplainError::InvalidSetting {
+                what: format!(
+                    "{} SmoothGrad samples of {n} images exceed {MAX_NOISE_VALUES} noise values",
+                    config.samples
+                ),
+            })?;
+        let noise = gaussian_noise(count, config.stdev, config.seed);
         let noise = Tensor::<4>::from_data(
             TensorData::new(noise, [n * config.samples, c, h, w]),
             &self.model.device().inner(),
