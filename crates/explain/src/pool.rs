@@ -8,6 +8,8 @@
 
 // burn-ndarray is deprecated in Burn 0.22 but kept as a comparison backend (see guided.rs).
 #![allow(deprecated)]
+// Built without a backend, the extension has no implementation to use its inputs.
+#![cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused))]
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use gradcam_explain::{ExplainError, Explainable, Explainer, Map, Method, Prediction, Targets};
 
-use crate::error::{MetricError, Result};
+use crate::error::{MetricError, Result, perturbed_values};
 
 /// Images on the host, row-major `[N, C, H, W]`.
 #[derive(Clone, Debug)]
@@ -237,4 +237,21 @@ fn check_batch(n: usize, targets: &Targets) -> Result<()> {
         .into()),
         _ => Ok(()),
     }
+}
+
+/// `samples` perturbations per image of a batch of shape `dims`, `[N · samples, C, H, W]`
+/// image-major, their values drawn by `draw(count)`; refused when they would exceed
+/// [`crate::error::MAX_PERTURBED_VALUES`].
+pub(crate) fn perturbations(
+    dims: [usize; 4],
+    samples: usize,
+    device: &Device,
+    draw: impl FnOnce(usize) -> Vec<f32>,
+) -> Result<Tensor<4>> {
+    let [n, c, h, w] = dims;
+    let count = perturbed_values(n, samples, c * h * w)?;
+    Ok(Tensor::from_data(
+        TensorData::new(draw(count), [n * samples, c, h, w]),
+        device,
+    ))
 }

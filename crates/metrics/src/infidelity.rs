@@ -1,12 +1,12 @@
 //! Infidelity (Yeh et al., "On the (In)fidelity and Sensitivity of Explanations", 2019), as
 //! Captum's `captum.metrics.infidelity` computes it.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use gradcam_explain::{Explainable, Explainer, Map, Targets, gaussian_noise};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{HostBatch, broadcast, check_maps, resolve, scores};
-use crate::error::{MetricError, Result, ensure, perturbed_values};
+use crate::batch::{HostBatch, broadcast, check_maps, perturbations, resolve, scores};
+use crate::error::{MetricError, Result, ensure};
 
 /// Settings of [`infidelity`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,13 +55,12 @@ pub fn infidelity<M: Explainable + ?Sized>(
             )
         },
     )?;
-    let [n, c, h, w] = input.dims();
-    let count = perturbed_values(n, config.samples, c * h * w)?;
-    let noise = gaussian_noise(count, config.stdev, config.seed);
-    let perturbations = Tensor::<4>::from_data(
-        TensorData::new(noise, [n * config.samples, c, h, w]),
+    let perturbations = perturbations(
+        input.dims(),
+        config.samples,
         &explainer.model().device(),
-    );
+        |count| gaussian_noise(count, config.stdev, config.seed),
+    )?;
     infidelity_with_perturbations(
         explainer,
         input,

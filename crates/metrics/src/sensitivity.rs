@@ -1,11 +1,11 @@
 //! Max-sensitivity (Yeh et al. 2019), as Captum's `captum.metrics.sensitivity_max` computes it.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use gradcam_explain::{Explainable, Explainer, Map, Method, Targets, uniform_noise};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{HostBatch, resolve, to_tensor};
-use crate::error::{Result, ensure, perturbed_values};
+use crate::batch::{HostBatch, perturbations, resolve, to_tensor};
+use crate::error::{Result, ensure};
 use crate::infidelity::samples_of;
 
 /// Settings of [`sensitivity_max`].
@@ -52,13 +52,12 @@ pub fn sensitivity_max<M: Explainable + ?Sized>(
             )
         },
     )?;
-    let [n, c, h, w] = input.dims();
-    let count = perturbed_values(n, config.samples, c * h * w)?;
-    let noise = uniform_noise(count, config.radius, config.seed);
-    let perturbations = Tensor::<4>::from_data(
-        TensorData::new(noise, [n * config.samples, c, h, w]),
+    let perturbations = perturbations(
+        input.dims(),
+        config.samples,
         &explainer.model().device(),
-    );
+        |count| uniform_noise(count, config.radius, config.seed),
+    )?;
     sensitivity_max_with_perturbations(
         explainer,
         input,
