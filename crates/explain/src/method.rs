@@ -40,7 +40,7 @@ impl Method {
             Self::Cam(method) => cam_label(*method).to_owned(),
             Self::Pixel(method) => pixel_label(method).to_owned(),
             Self::PixelCam(PixelMethod::GuidedBackprop) => "Guided Grad-CAM".to_owned(),
-            Self::PixelCam(method) => format!("{} × Grad-CAM", pixel_label(method)),
+            Self::PixelCam(method) => format!("{} ⊙ CAM", pixel_label(method)),
         }
     }
 }
