@@ -8,9 +8,7 @@
 use std::path::PathBuf;
 
 use burn_gradcam::Backend;
-use burn_gradcam::explain::{
-    CamMethod, Explainer, Map, Method, PixelMethod, Preset, Score, Targets,
-};
+use burn_gradcam::explain::{CamMethod, Explainer, Map, Method, PixelMethod, Preset, Score};
 use burn_gradcam::metrics::{
     Baseline, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, RoadConfig, SensitivityConfig,
     confidence_change, deletion_curves, infidelity, insertion_curves, method_maps, road_combined,
@@ -21,6 +19,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::bench::{cpu_model, run_python_json, time_passes};
+use crate::faithfulness::predicted_classes;
 
 #[derive(clap::Args)]
 pub struct BenchMetricsArgs {
@@ -92,12 +91,7 @@ pub fn run(args: &BenchMetricsArgs) -> Result {
     probability.score = Score::Probability;
     let explainer = Explainer::new(&net, log_probability);
     let scorer = Explainer::new(&net, probability);
-    let classes: Vec<usize> = explainer
-        .predict(input.clone(), &Targets::Predicted)?
-        .iter()
-        .map(|p| p.predicted)
-        .collect();
-    let targets = Targets::Classes(classes);
+    let targets = predicted_classes(&explainer, &input)?;
     let cams = method_maps(
         &explainer,
         input.clone(),

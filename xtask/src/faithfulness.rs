@@ -152,12 +152,7 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     };
 
     let explainer = Explainer::new(&net, explain);
-    let classes: Vec<usize> = explainer
-        .predict(input.clone(), &Targets::Predicted)?
-        .iter()
-        .map(|p| p.predicted)
-        .collect();
-    let targets = Targets::Classes(classes);
+    let targets = predicted_classes(&explainer, &input)?;
 
     let mut rows = Vec::new();
     let methods = methods();
@@ -236,6 +231,21 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The model's predicted classes, resolved once so that every method and metric explains and
+/// scores the same class.
+pub(crate) fn predicted_classes(
+    explainer: &Explainer<'_, MnistNet>,
+    input: &Tensor<4>,
+) -> Result<Targets> {
+    Ok(Targets::Classes(
+        explainer
+            .predict(input.clone(), &Targets::Predicted)?
+            .iter()
+            .map(|p| p.predicted)
+            .collect(),
+    ))
 }
 
 /// Every map-based metric of one method (max-sensitivity, which re-explains, is the caller's).
