@@ -10,15 +10,15 @@ use std::process::ExitCode;
 
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    CamCombination, CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Interpolation,
-    Map, Method, PixelCamExplanation, PixelMethod, Preset, Score, SmoothGradConfig, Targets,
+    AnyCam, AnyPixel, Attribution, CamSettings, CamTimes, Combination, ImageAttribution,
+    Interpolation, Map, Preset, Score, Targets, normalize,
 };
 use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
 use burn_gradcam::viz::{
     Colormap, Column, Figure, MapRef, SignedStyle, heatmap, panel_png, signed,
 };
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 #[derive(Parser)]
 #[command(about = "Explain MNIST digits with Grad-CAM, Guided Backprop and Guided Grad-CAM")]
@@ -41,28 +41,29 @@ struct Args {
     /// CAM method of the Grad-CAM row: grad-cam, grad-cam-plus-plus, xgrad-cam, hires-cam,
     /// layer-cam, score-cam or eigen-cam.
     #[arg(long, default_value = "grad-cam")]
-    cam_method: CamMethod,
+    cam_method: AnyCam,
     /// Pixel method of the third row (the fourth is its product with the CAM): guided-backprop
     /// (Guided Grad-CAM), saliency, input-x-gradient or integrated-gradients.
-    #[arg(long, value_enum, default_value = "guided-backprop")]
-    pixel_method: PixelArg,
+    #[arg(long, default_value = "guided-backprop")]
+    pixel_method: AnyPixel,
     /// Wrap the pixel method in SmoothGrad (5 noisy copies, noise stdev 1.0, seed 0).
     #[arg(long)]
     smooth_grad: bool,
-    /// Override the preset's channel combination.
-    #[arg(long, value_enum)]
-    relu: Option<ReluArg>,
+    /// Override the preset's channel combination: per-channel, after-sum or signed.
+    #[arg(long)]
+    relu: Option<Combination>,
     /// Override the preset's zero padding (cells per side) before resizing.
     #[arg(long)]
     pad: Option<usize>,
-    /// Override the preset's resampling filter.
-    #[arg(long, value_enum)]
-    interpolation: Option<InterpolationArg>,
+    /// Override the preset's resampling filter: bilinear or nearest.
+    #[arg(long)]
+    interpolation: Option<Interpolation>,
     /// Override the preset's score: the model output (log-probability), the logit or the
-    /// softmax probability.
-    #[arg(long, value_enum)]
-    score: Option<ScoreArg>,
-    /// `predicted`, or one class per image separated by commas (e.g. `3,1,4`).
+    /// softmax probability (output, logit, probability).
+    #[arg(long)]
+    score: Option<Score>,
+    /// `predicted`, one class for every image (e.g. `3`), or one class per image separated by
+    /// commas (e.g. `3,1,4`).
     #[arg(long, default_value = "predicted")]
     target: String,
     /// Images per forward/backward pass.
@@ -80,69 +81,9 @@ struct Args {
     /// Also write one PNG per image and map under `<out>/panels/`.
     #[arg(long)]
     panels: bool,
-    /// CPU backend to run on.
+    /// Backend to run on.
     #[arg(long, default_value_t = Backend::default())]
     backend: Backend,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum PixelArg {
-    GuidedBackprop,
-    Saliency,
-    InputXGradient,
-    IntegratedGradients,
-}
-
-impl PixelArg {
-    fn method(self) -> PixelMethod {
-        match self {
-            Self::GuidedBackprop => PixelMethod::GuidedBackprop,
-            Self::Saliency => PixelMethod::Saliency { absolute: true },
-            Self::InputXGradient => PixelMethod::InputXGradient,
-            Self::IntegratedGradients => {
-                PixelMethod::IntegratedGradients(IntegratedGradientsConfig::default())
-            }
-        }
-    }
-
-    /// Titles of the figure's third and fourth rows.
-    fn row_titles(self, smooth: bool) -> [String; 2] {
-        let name = Method::Pixel(self.method()).label();
-        let name = if smooth {
-            format!("SmoothGrad({name})")
-        } else {
-            name
-        };
-        let product = if self == Self::GuidedBackprop && !smooth {
-            "Guided Grad-CAM".to_string()
-        } else {
-            format!("{name} ⊙ CAM")
-        };
-        [name, product]
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ReluArg {
-    /// Σ_k ReLU(α_k·A_k), the seed's.
-    PerChannel,
-    /// ReLU(Σ_k α_k·A_k), the paper's.
-    AfterSum,
-    /// Σ_k α_k·A_k.
-    Signed,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum InterpolationArg {
-    Bilinear,
-    Nearest,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ScoreArg {
-    Output,
-    Logit,
-    Probability,
 }
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -151,33 +92,32 @@ fn main() -> ExitCode {
     burn_gradcam::cli::exit_code(run(&Args::parse()))
 }
 
-fn config(args: &Args) -> ExplainConfig {
-    let mut config = args.preset.config();
-    config.method = args.cam_method;
-    if let Some(relu) = args.relu {
-        config.combination = match relu {
-            ReluArg::PerChannel => CamCombination::PerChannelRelu,
-            ReluArg::AfterSum => CamCombination::ReluAfterSum,
-            ReluArg::Signed => CamCombination::Signed,
-        };
+/// The preset's CAM settings with the overrides given.
+fn cam_settings(args: &Args) -> CamSettings {
+    let mut settings = args.preset.cam_settings();
+    if let Some(combination) = args.relu {
+        settings.combination = combination;
     }
     if let Some(pad) = args.pad {
-        config.upsampling.pad = pad;
+        settings.upsampling.pad = pad;
     }
     if let Some(interpolation) = args.interpolation {
-        config.upsampling.interpolation = match interpolation {
-            InterpolationArg::Bilinear => Interpolation::Bilinear,
-            InterpolationArg::Nearest => Interpolation::Nearest,
-        };
+        settings.upsampling.interpolation = interpolation;
     }
-    if let Some(score) = args.score {
-        config.score = match score {
-            ScoreArg::Output => Score::ModelOutput,
-            ScoreArg::Logit => Score::Logit,
-            ScoreArg::Probability => Score::Probability,
-        };
-    }
-    config
+    settings
+}
+
+/// The figure's method: the pixel method (smoothed if asked) times the CAM.
+fn method(args: &Args) -> CamTimes<AnyCam, AnyPixel> {
+    let pixel = if args.smooth_grad {
+        args.pixel_method.clone().smoothed()
+    } else {
+        args.pixel_method.clone()
+    };
+    CamTimes::new(
+        args.cam_method.clone().with_settings(cam_settings(args)),
+        pixel,
+    )
 }
 
 fn read_images(args: &Args) -> Result<Digits> {
@@ -188,9 +128,10 @@ fn read_images(args: &Args) -> Result<Digits> {
     })
 }
 
-fn parse_targets(text: &str, count: usize) -> Result<Option<Vec<usize>>> {
+/// The `--target` flag: `predicted`, one class, or one class per image.
+fn parse_targets(text: &str, count: usize, score: Score) -> Result<Targets> {
     if text == "predicted" {
-        return Ok(None);
+        return Ok(Targets::predicted().with_score(score));
     }
     let classes = text
         .split(',')
@@ -200,21 +141,36 @@ fn parse_targets(text: &str, count: usize) -> Result<Option<Vec<usize>>> {
                 .map_err(|e| format!("--target: {c:?} is not a class number ({e})"))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    if classes.len() != count {
-        return Err(format!(
-            "--target gives {} classes for {count} images",
-            classes.len()
-        )
-        .into());
-    }
-    Ok(Some(classes))
+    let targets = match classes.as_slice() {
+        [class] => Targets::class(*class),
+        _ if classes.len() == count => Targets::classes(classes),
+        _ => {
+            let plural =
+                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            return Err(format!(
+                "--target gives {} for {}: give one class, or one per image",
+                plural(classes.len(), "class"),
+                plural(count, "image")
+            )
+            .into());
+        }
+    };
+    Ok(targets.with_score(score))
+}
+
+/// What is explained and drawn for each image.
+struct Explained {
+    image: ImageAttribution,
+    /// The upsampled CAM display-normalised to `[0, 1]`, for the figure.
+    shown_cam: Map,
 }
 
 fn run(args: &Args) -> Result {
     if args.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
     }
-    let config = config(args);
+    let method = method(args);
+    let score = args.score.unwrap_or(args.preset.score());
     let device = args.backend.device();
     let (net, report) = load_weights(&args.weights, &device)?;
     for (key, dtype) in &report.converted {
@@ -224,11 +180,10 @@ fn run(args: &Args) -> Result {
         );
     }
     let digits = read_images(args)?;
-    let targets = parse_targets(&args.target, digits.len())?;
+    let targets = parse_targets(&args.target, digits.len(), score)?;
     // Check the output location before computing anything.
     ensure_dir(&args.out)?;
 
-    let explainer = Explainer::new(&net, config);
     let progress =
         (digits.len() > args.batch_size).then(|| indicatif::ProgressBar::new(digits.len() as u64));
     let mut images = Vec::with_capacity(digits.len());
@@ -236,29 +191,18 @@ fn run(args: &Args) -> Result {
         let batch = digits
             .slice(start..start + args.batch_size)
             .ok_or("empty batch")?;
-        let batch_targets = match &targets {
-            None => Targets::Predicted,
-            Some(all) => Targets::Classes(all[start..start + batch.len()].to_vec()),
-        };
         let input = preprocess(&batch, &device);
-        if args.pixel_method == PixelArg::GuidedBackprop && !args.smooth_grad {
-            // One forward pass serves all maps.
-            let explanation = explainer.explain(input, &batch_targets)?;
-            images.extend(
-                explanation
-                    .images
-                    .into_iter()
-                    .map(PixelCamExplanation::from),
-            );
-        } else {
-            let smooth = args.smooth_grad.then(SmoothGradConfig::default);
-            images.extend(explainer.explain_pixels(
-                input,
-                &batch_targets,
-                &args.pixel_method.method(),
-                smooth.as_ref(),
-            )?);
-        }
+        // One forward pass serves all maps when the pixel method allows it.
+        let attributions = method.attribute(&net, input, &targets.narrow(start, batch.len()))?;
+        let cams = attributions.cam().ok_or("a product has a CAM")?.clone();
+        let shown = Map::from_batch(normalize(cams))?;
+        images.extend(
+            attributions
+                .to_host()?
+                .into_iter()
+                .zip(shown)
+                .map(|(image, shown_cam)| Explained { image, shown_cam }),
+        );
         if let Some(bar) = &progress {
             bar.inc(batch.len() as u64);
         }
@@ -267,31 +211,31 @@ fn run(args: &Args) -> Result {
         bar.finish_and_clear();
     }
 
-    for (i, image) in images.iter().enumerate() {
-        let p = &image.prediction;
+    let product = method.label();
+    for (i, explained) in images.iter().enumerate() {
+        let p = &explained.image.prediction;
         let label = digits
             .labels()
             .map(|l| format!(", label {}", l[i]))
             .unwrap_or_default();
         println!(
-            "image {i}: predicted {} (p = {:.4}), target {}{label}, max |{}| = {:.3e}",
+            "image {i}: predicted {} (p = {:.4}), target {}{label}, max |{product}| = {:.3e}",
             p.predicted,
             p.probabilities[p.predicted],
             p.target,
-            args.pixel_method.row_titles(args.smooth_grad)[1],
-            image.attribution_cam.max_abs()
+            explained.image.map.max_abs()
         );
     }
 
     // Render everything before writing anything.
+    let settings = cam_settings(args);
     let title = format!(
-        "{} — preset {} ({})",
-        args.pixel_method.row_titles(args.smooth_grad)[1],
+        "{product} — preset {} ({})",
         args.preset,
-        describe(&config)
+        describe(&method.cam, &settings, score)
     );
-    let (figure, svg) = render_figure(&digits, &images, &title, args)?;
-    let maps = serde_json::to_vec(&MapsFile::new(args, config, &digits, &images))?;
+    let (figure, svg) = render_figure(&digits, &images, &method, &title, args)?;
+    let maps = serde_json::to_vec(&MapsFile::new(args, &method, score, &digits, &images)?)?;
     let panels = if args.panels {
         render_panels(&images, args)?
     } else {
@@ -318,24 +262,20 @@ fn run(args: &Args) -> Result {
     Ok(())
 }
 
-fn describe(config: &ExplainConfig) -> String {
-    let combination = match config.combination {
-        CamCombination::PerChannelRelu => "Σ ReLU(αA)",
-        CamCombination::ReluAfterSum => "ReLU(Σ αA)",
-        CamCombination::Signed => "Σ αA",
+fn describe(cam: &AnyCam, settings: &CamSettings, score: Score) -> String {
+    let combination = match settings.combination {
+        Combination::PerChannelRelu => "Σ ReLU(αA)",
+        Combination::ReluAfterSum => "ReLU(Σ αA)",
+        Combination::Signed => "Σ αA",
     };
-    let interpolation = match config.upsampling.interpolation {
-        Interpolation::Bilinear => "bilinear",
-        Interpolation::Nearest => "nearest",
-    };
-    let score = match config.score {
+    let score = match score {
         Score::ModelOutput => "log-prob",
         Score::Logit => "logit",
         Score::Probability => "probability",
     };
     format!(
-        "{}: {combination}, pad {}, {interpolation}, {score}",
-        config.method, config.upsampling.pad
+        "{cam}: {combination}, pad {}, {}, {score}",
+        settings.upsampling.pad, settings.upsampling.interpolation
     )
 }
 
@@ -347,37 +287,42 @@ fn map_ref(map: &Map) -> Result<MapRef<'_>> {
     )?)
 }
 
+/// The pixel factor of a product (always present).
+fn pixel(image: &ImageAttribution) -> Result<&Map> {
+    Ok(image.pixel.as_ref().ok_or("a product has a pixel factor")?)
+}
+
 /// The figure as PNG and SVG.
 fn render_figure(
     digits: &Digits,
-    images: &[PixelCamExplanation],
+    images: &[Explained],
+    method: &CamTimes<AnyCam, AnyPixel>,
     title: &str,
     args: &Args,
 ) -> Result<(Vec<u8>, String)> {
     let shown = images.len().min(args.figure_columns.max(1));
-    let cams: Vec<Map> = images[..shown].iter().map(|i| i.cam.normalized()).collect();
-    let [third, fourth] = args.pixel_method.row_titles(args.smooth_grad);
     let mut figure = Figure::new(title)
         .row_titles([
             "Raw image".to_string(),
-            Method::Cam(args.cam_method).label(),
-            third,
-            fourth,
+            Attribution::label(&method.cam),
+            method.pixel.label(),
+            method.label(),
         ])
         .colormap(args.colormap)
         .signed_style(args.signed_style);
-    for (i, (image, cam)) in images[..shown].iter().zip(&cams).enumerate() {
+    for (i, explained) in images[..shown].iter().enumerate() {
         let raw = MapRef::new(
             digits.image(i).ok_or("image index")?,
             IMAGE_SIDE,
             IMAGE_SIDE,
         )?;
+        let image = &explained.image;
         let p = &image.prediction;
         let mut column = Column::new(
             raw,
-            map_ref(cam)?,
-            map_ref(&image.attribution)?,
-            map_ref(&image.attribution_cam)?,
+            map_ref(&explained.shown_cam)?,
+            map_ref(pixel(image)?)?,
+            map_ref(&image.map)?,
         )?
         .prediction(p.predicted, p.probabilities[p.predicted]);
         if let Some(labels) = digits.labels() {
@@ -388,30 +333,26 @@ fn render_figure(
     Ok((figure.render_png()?, figure.render_svg()?))
 }
 
-fn render_panels(images: &[PixelCamExplanation], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
+fn render_panels(images: &[Explained], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
     let scale = Figure::DEFAULT_SCALE;
     let mut panels = Vec::new();
-    for (i, image) in images.iter().enumerate() {
-        let cam = image.cam.normalized();
+    for (i, explained) in images.iter().enumerate() {
+        let image = &explained.image;
         panels.push((
             format!("image_{i}_grad_cam.png"),
-            panel_png(&heatmap(map_ref(&cam)?, args.colormap, scale)?)?,
+            panel_png(&heatmap(
+                map_ref(&explained.shown_cam)?,
+                args.colormap,
+                scale,
+            )?)?,
         ));
         panels.push((
             format!("image_{i}_attribution.png"),
-            panel_png(&signed(
-                map_ref(&image.attribution)?,
-                args.signed_style,
-                scale,
-            )?)?,
+            panel_png(&signed(map_ref(pixel(image)?)?, args.signed_style, scale)?)?,
         ));
         panels.push((
             format!("image_{i}_attribution_cam.png"),
-            panel_png(&signed(
-                map_ref(&image.attribution_cam)?,
-                args.signed_style,
-                scale,
-            )?)?,
+            panel_png(&signed(map_ref(&image.map)?, args.signed_style, scale)?)?,
         ));
     }
     Ok(panels)
@@ -421,47 +362,67 @@ fn render_panels(images: &[PixelCamExplanation], args: &Args) -> Result<Vec<(Str
 #[derive(serde::Serialize)]
 struct MapsFile<'a> {
     preset: String,
-    pixel_method: PixelMethod,
-    smooth_grad: Option<SmoothGradConfig>,
-    config: ExplainConfig,
+    method: String,
+    cam: &'a AnyCam,
+    pixel: &'a AnyPixel,
+    score: Score,
     backend: String,
     weights: &'a Path,
     images_source: &'a Path,
     images: Vec<MapsEntry<'a>>,
 }
 
+/// One image in `maps.json`.
 #[derive(serde::Serialize)]
 struct MapsEntry<'a> {
     index: usize,
     label: Option<u8>,
-    #[serde(flatten)]
-    explanation: &'a PixelCamExplanation,
+    prediction: &'a burn_gradcam::explain::Prediction,
+    /// The CAM at the explained layer's resolution.
+    cam_layer: &'a Map,
+    /// The upsampled CAM.
+    cam: &'a Map,
+    /// The pixel attribution.
+    attribution: &'a Map,
+    /// Their product.
+    attribution_cam: &'a Map,
 }
 
 impl<'a> MapsFile<'a> {
     fn new(
         args: &'a Args,
-        config: ExplainConfig,
+        method: &'a CamTimes<AnyCam, AnyPixel>,
+        score: Score,
         digits: &Digits,
-        images: &'a [PixelCamExplanation],
-    ) -> Self {
-        Self {
+        images: &'a [Explained],
+    ) -> Result<Self> {
+        let missing = "a product has every map";
+        let images = images
+            .iter()
+            .enumerate()
+            .map(|(index, explained)| {
+                let image = &explained.image;
+                Ok(MapsEntry {
+                    index,
+                    label: digits.labels().map(|l| l[index]),
+                    prediction: &image.prediction,
+                    cam_layer: image.layer_cam.as_ref().ok_or(missing)?,
+                    cam: image.cam.as_ref().ok_or(missing)?,
+                    attribution: pixel(image)?,
+                    attribution_cam: &image.map,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
             preset: args.preset.to_string(),
-            pixel_method: args.pixel_method.method(),
-            smooth_grad: args.smooth_grad.then(SmoothGradConfig::default),
-            config,
+            method: method.label(),
+            cam: &method.cam,
+            pixel: &method.pixel,
+            score,
             backend: args.backend.to_string(),
             weights: &args.weights,
             images_source: &args.images,
-            images: images
-                .iter()
-                .enumerate()
-                .map(|(index, explanation)| MapsEntry {
-                    index,
-                    label: digits.labels().map(|l| l[index]),
-                    explanation,
-                })
-                .collect(),
-        }
+            images,
+        })
     }
 }

@@ -9,15 +9,15 @@
 //! - [`viz`]: colour maps, overlays and the four-row figure.
 //!
 //! ```no_run
-//! use burn_gradcam::explain::{Explainer, Preset, Targets};
+//! use burn_gradcam::explain::{Attribution, GuidedGradCam, Preset, Targets};
 //! use burn_gradcam::model::{Digits, load_weights, preprocess};
 //!
 //! let device = burn_gradcam::Backend::default().device();
 //! let (net, _) = load_weights("data/mnist_model.pth", &device)?;
 //! let digits = Digits::from_json_file("data/test_images.json")?;
-//! let explanation = Explainer::new(&net, Preset::Seed.config())
-//!     .explain(preprocess(&digits, &device), &Targets::Predicted)?;
-//! for image in &explanation.images {
+//! let attributions = GuidedGradCam::guided(Preset::Seed.cam_settings())
+//!     .attribute(&net, preprocess(&digits, &device), &Targets::predicted())?;
+//! for image in attributions.to_host()? {
 //!     println!("predicted {} (p = {:.3})", image.prediction.predicted,
 //!              image.prediction.probabilities[image.prediction.predicted]);
 //! }
@@ -93,12 +93,17 @@ impl std::fmt::Display for Backend {
 }
 
 impl std::str::FromStr for Backend {
-    type Err = String;
+    type Err = explain::UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        explain::parse_name(s, Self::ALL, |b| b.name(), "backend (or not compiled in)")
+        explain::UnknownName::find(s, Self::ALL, |b| b.name(), "backend (or not compiled in)")
     }
 }
+
+/// The README, whose Rust snippets run as doctests so that they cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 #[cfg(not(any(feature = "flex", feature = "ndarray")))]
 compile_error!("enable at least one CPU backend feature: `flex` (default) or `ndarray`");

@@ -6,7 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use burn_gradcam::explain::{Explainer, PixelCamExplanation, PixelMethod, Preset, Targets};
+use burn_gradcam::explain::{
+    AnyCam, AnyPixel, Attribution, GuidedGradCam, Map, Prediction, Preset, Saliency, Targets,
+};
 use burn_gradcam::model::{Digits, preprocess};
 use common::{net, repo_path};
 
@@ -36,17 +38,21 @@ fn run(args: &[&str]) -> Output {
 #[derive(serde::Deserialize)]
 struct MapsFile {
     preset: String,
-    pixel_method: PixelMethod,
-    config: burn_gradcam::explain::ExplainConfig,
+    method: String,
+    cam: AnyCam,
+    pixel: AnyPixel,
     images: Vec<Entry>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Debug, PartialEq)]
 struct Entry {
     index: usize,
     label: Option<u8>,
-    #[serde(flatten)]
-    explanation: PixelCamExplanation,
+    prediction: Prediction,
+    cam_layer: Map,
+    cam: Map,
+    attribution: Map,
+    attribution_cam: Map,
 }
 
 #[test]
@@ -103,18 +109,33 @@ fn default_run_writes_the_figure_and_all_maps() {
         serde_json::from_slice(&std::fs::read(out.as_path().join("maps.json")).expect("maps.json"))
             .expect("parses");
     assert_eq!(file.preset, "seed");
-    assert_eq!(file.pixel_method, PixelMethod::GuidedBackprop);
+    assert_eq!(file.method, "Guided Grad-CAM");
+    assert_eq!(
+        file.pixel,
+        AnyPixel::from_name("guided-backprop").expect("a method")
+    );
+    assert_eq!(file.cam.name(), "grad-cam");
     let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("images");
     let device = burn_gradcam::Backend::default().device();
     let net = net(&device);
-    let expected = Explainer::new(&net, Preset::Seed.config())
-        .explain(preprocess(&digits, &device), &Targets::Predicted)
+    let expected = GuidedGradCam::guided(Preset::Seed.cam_settings())
+        .attribute(&net, preprocess(&digits, &device), &Targets::predicted())
+        .and_then(|a| a.to_host())
         .expect("explains");
     assert_eq!(file.images.len(), 8);
-    for (entry, expected) in file.images.iter().zip(&expected.images) {
+    for (entry, expected) in file.images.iter().zip(&expected) {
         assert_eq!(entry.label, digits.labels().map(|l| l[entry.index]));
-        let expected = PixelCamExplanation::from(expected.clone());
-        assert_eq!(entry.explanation, expected, "image {}", entry.index);
+        let missing = "a product's maps";
+        let expected = Entry {
+            index: entry.index,
+            label: entry.label,
+            prediction: expected.prediction.clone(),
+            cam_layer: expected.layer_cam.clone().expect(missing),
+            cam: expected.cam.clone().expect(missing),
+            attribution: expected.pixel.clone().expect(missing),
+            attribution_cam: expected.map.clone(),
+        };
+        assert_eq!(entry, &expected, "image {}", entry.index);
     }
 }
 
@@ -155,15 +176,23 @@ fn flags_select_preset_targets_images_and_panels() {
         serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
             .expect("parses");
     assert_eq!(file.preset, "captum");
+    assert_eq!(file.cam.name(), "layer-cam");
     assert_eq!(
-        file.config.method,
-        burn_gradcam::explain::CamMethod::LayerCam
+        file.cam,
+        AnyCam::from_name("layer-cam")
+            .expect("a CAM")
+            .with_settings(Preset::Captum.cam_settings())
     );
-    assert_eq!(file.pixel_method, PixelMethod::Saliency { absolute: true });
+    assert_eq!(
+        file.pixel,
+        AnyPixel::Saliency(Saliency::new()).smoothed(),
+        "saliency in SmoothGrad"
+    );
+    assert_eq!(file.method, "SmoothGrad(Saliency) ⊙ LayerCAM");
     assert!(
         file.images
             .iter()
-            .all(|e| e.explanation.prediction.target == 1 && e.label.is_none())
+            .all(|e| e.prediction.target == 1 && e.label.is_none())
     );
     assert_eq!(
         std::fs::read_dir(out.path().join("panels"))

@@ -14,7 +14,8 @@
 mod common;
 
 use burn_gradcam::explain::{
-    CamCombination, ExplainConfig, Explainer, Map, Prediction, Preset, Score, Targets,
+    Attribution, CamSettings, Combination, GradCam, GuidedBackprop, GuidedGradCam,
+    ImageAttribution, Map, Preset, Score, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, net, reference};
@@ -25,7 +26,7 @@ const SATURATED: f32 = 1e-4;
 
 #[derive(Clone, Copy)]
 enum Method {
-    Explain,
+    GuidedGradCam,
     GradCam,
     GuidedBackprop,
 }
@@ -39,86 +40,49 @@ enum Field {
 }
 
 struct Case {
-    config: ExplainConfig,
+    settings: CamSettings,
+    score: Score,
     /// `None`: the predicted classes; `Some(key)`: the classes in that fixture tensor.
     targets: Option<&'static str>,
     method: Method,
     checks: &'static [(Field, &'static str)],
 }
 
-/// What any method returns for one image; maps a method does not compute are `None`.
-struct Maps {
-    prediction: Prediction,
-    cam_layer: Option<Map>,
-    cam: Option<Map>,
-    guided_backprop: Option<Map>,
-    guided_grad_cam: Option<Map>,
-}
-
-impl Maps {
-    fn field(&self, field: Field) -> &Map {
-        let map = match field {
-            Field::CamLayer => &self.cam_layer,
-            Field::Cam => &self.cam,
-            Field::GuidedBackprop => &self.guided_backprop,
-            Field::GuidedGradCam => &self.guided_grad_cam,
-        };
-        map.as_ref()
-            .unwrap_or_else(|| panic!("{field:?} is not computed by this method"))
-    }
-}
-
-fn compute(case: &Case, fixture: &Fixture) -> Vec<(String, Vec<Maps>)> {
-    let targets = match case.targets {
-        None => Targets::Predicted,
-        Some(key) => Targets::Classes(fixture.classes(key)),
+/// The map of `field` among what `method` returned for one image.
+fn field(image: &ImageAttribution, method: Method, field: Field) -> &Map {
+    let map = match (method, field) {
+        (_, Field::CamLayer) => image.layer_cam.as_ref(),
+        (Method::GradCam, Field::Cam)
+        | (Method::GuidedBackprop, Field::GuidedBackprop)
+        | (Method::GuidedGradCam, Field::GuidedGradCam) => Some(&image.map),
+        (Method::GuidedGradCam, Field::Cam) => image.cam.as_ref(),
+        (Method::GuidedGradCam, Field::GuidedBackprop) => image.pixel.as_ref(),
+        _ => None,
     };
+    map.unwrap_or_else(|| panic!("{field:?} is not computed by this method"))
+}
+
+fn compute(case: &Case, fixture: &Fixture) -> Vec<(String, Vec<ImageAttribution>)> {
+    let targets = match case.targets {
+        None => Targets::predicted(),
+        Some(key) => Targets::classes(fixture.classes(key)),
+    }
+    .with_score(case.score);
     devices()
         .into_iter()
         .map(|(backend, device)| {
             let net = net(&device);
-            let explainer = Explainer::new(&net, case.config);
             let input = preprocess(&fixture.digits(), &device);
-            let maps = match case.method {
-                Method::Explain => explainer
-                    .explain(input, &targets)
-                    .expect("explains")
-                    .images
-                    .into_iter()
-                    .map(|i| Maps {
-                        prediction: i.prediction,
-                        cam_layer: Some(i.cam_layer),
-                        cam: Some(i.cam),
-                        guided_backprop: Some(i.guided_backprop),
-                        guided_grad_cam: Some(i.guided_grad_cam),
-                    })
-                    .collect(),
-                Method::GradCam => explainer
-                    .grad_cam(input, &targets)
-                    .expect("explains")
-                    .into_iter()
-                    .map(|c| Maps {
-                        prediction: c.prediction,
-                        cam_layer: Some(c.cam_layer),
-                        cam: Some(c.cam),
-                        guided_backprop: None,
-                        guided_grad_cam: None,
-                    })
-                    .collect(),
-                Method::GuidedBackprop => explainer
-                    .guided_backprop(input, &targets)
-                    .expect("explains")
-                    .into_iter()
-                    .map(|g| Maps {
-                        prediction: g.prediction,
-                        cam_layer: None,
-                        cam: None,
-                        guided_backprop: Some(g.attribution),
-                        guided_grad_cam: None,
-                    })
-                    .collect(),
+            let method: Box<dyn Attribution> = match case.method {
+                Method::GuidedGradCam => Box::new(GuidedGradCam::guided(case.settings)),
+                Method::GradCam => Box::new(GradCam::new().with_settings(case.settings)),
+                Method::GuidedBackprop => Box::new(GuidedBackprop),
             };
-            (backend.to_string(), maps)
+            let images = method
+                .attribute(&net, input, &targets)
+                .and_then(|a| a.to_host())
+                .expect("explains");
+            (backend.to_string(), images)
         })
         .collect()
 }
@@ -129,10 +93,10 @@ fn run(case: Case) {
     for (backend, images) in compute(&case, &fixture) {
         let targets: Vec<usize> = images.iter().map(|m| m.prediction.target).collect();
         assert_eq!(targets, expected_targets, "{backend}: targets");
-        for &(field, key) in case.checks {
+        for &(wanted, key) in case.checks {
             fixture.check_maps(
-                &format!("{backend}: {field:?}"),
-                images.iter().map(|m| m.field(field)),
+                &format!("{backend}: {wanted:?}"),
+                images.iter().map(|m| field(m, case.method, wanted)),
                 key,
                 SAME_MATH,
             );
@@ -140,18 +104,19 @@ fn run(case: Case) {
     }
 }
 
-fn with(preset: Preset, edit: impl FnOnce(&mut ExplainConfig)) -> ExplainConfig {
-    let mut config = preset.config();
-    edit(&mut config);
-    config
+/// A preset's CAM settings and score.
+fn preset(preset: Preset) -> (CamSettings, Score) {
+    (preset.cam_settings(), preset.score())
 }
 
 #[test]
 fn captum_preset_equals_captum_guided_grad_cam() {
+    let (settings, score) = preset(Preset::Captum);
     run(Case {
-        config: Preset::Captum.config(),
+        settings,
+        score,
         targets: None,
-        method: Method::Explain,
+        method: Method::GuidedGradCam,
         checks: &[
             (Field::CamLayer, "captum_layer_gradcam_relu"),
             (Field::GuidedBackprop, "captum_guided_backprop"),
@@ -162,18 +127,22 @@ fn captum_preset_equals_captum_guided_grad_cam() {
 
 #[test]
 fn explicit_targets_equal_captum() {
+    let (settings, score) = preset(Preset::Captum);
     run(Case {
-        config: Preset::Captum.config(),
+        settings,
+        score,
         targets: Some("alt_target"),
-        method: Method::Explain,
+        method: Method::GuidedGradCam,
         checks: &[(Field::GuidedGradCam, "captum_guided_gradcam_alt")],
     });
 }
 
 #[test]
 fn signed_layer_cam_equals_captum_default() {
+    let (settings, score) = preset(Preset::Captum);
     run(Case {
-        config: with(Preset::Captum, |c| c.combination = CamCombination::Signed),
+        settings: settings.with_combination(Combination::Signed),
+        score,
         targets: None,
         method: Method::GradCam,
         checks: &[(Field::CamLayer, "captum_layer_gradcam_signed")],
@@ -183,7 +152,8 @@ fn signed_layer_cam_equals_captum_default() {
 #[test]
 fn logit_score_layer_cam_equals_captum_on_logits() {
     run(Case {
-        config: with(Preset::Captum, |c| c.score = Score::Logit),
+        settings: Preset::Captum.cam_settings(),
+        score: Score::Logit,
         targets: None,
         method: Method::GradCam,
         checks: &[(Field::CamLayer, "captum_layer_gradcam_logit_relu")],
@@ -192,10 +162,12 @@ fn logit_score_layer_cam_equals_captum_on_logits() {
 
 #[test]
 fn seed_preset_equals_the_seed_algorithm() {
+    let (settings, score) = preset(Preset::Seed);
     run(Case {
-        config: Preset::Seed.config(),
+        settings,
+        score,
         targets: None,
-        method: Method::Explain,
+        method: Method::GuidedGradCam,
         checks: &[
             (Field::CamLayer, "seed_gradcam_layer"),
             (Field::Cam, "seed_gradcam"),
@@ -206,8 +178,10 @@ fn seed_preset_equals_the_seed_algorithm() {
 
 #[test]
 fn paper_preset_equals_torch_bilinear_logit_cam() {
+    let (settings, score) = preset(Preset::Paper);
     run(Case {
-        config: Preset::Paper.config(),
+        settings,
+        score,
         targets: None,
         method: Method::GradCam,
         checks: &[(Field::Cam, "paper_gradcam")],
@@ -216,8 +190,10 @@ fn paper_preset_equals_torch_bilinear_logit_cam() {
 
 #[test]
 fn guided_backprop_equals_pytorch_grad_cam() {
+    let (settings, score) = preset(Preset::PytorchGradCam);
     run(Case {
-        config: Preset::PytorchGradCam.config(),
+        settings,
+        score,
         targets: None,
         method: Method::GuidedBackprop,
         checks: &[(Field::GuidedBackprop, "pgc_guided_backprop")],
@@ -231,28 +207,35 @@ fn pytorch_grad_cam_preset_equals_pytorch_grad_cam() {
     let (_, layer) = fixture.f32("captum_layer_gradcam_relu");
     for (backend, device) in devices() {
         let net = net(&device);
-        let cams = Explainer::new(&net, Preset::PytorchGradCam.config())
-            .grad_cam(preprocess(&fixture.digits(), &device), &Targets::Predicted)
+        let cams = GradCam::new()
+            .with_settings(Preset::PytorchGradCam.cam_settings())
+            .attribute(
+                &net,
+                preprocess(&fixture.digits(), &device),
+                &Targets::predicted(),
+            )
+            .and_then(|a| a.to_host())
             .expect("explains");
         let (mut worst, mut saturated) = (0.0_f32, 0);
         for (i, cam) in cams.iter().enumerate() {
             let p = &cam.prediction;
             let what = format!("{backend}: pgc CAM image {i}");
             if 1.0 - p.probabilities[p.target] < SATURATED {
-                let n = cam.cam_layer.values.len();
+                let layer_map = cam.layer_cam.as_ref().expect("a CAM's layer map");
+                let n = layer_map.values.len();
                 assert_close_per_image(
                     &what,
-                    &cam.cam_layer.values,
+                    &layer_map.values,
                     &layer[i * n..(i + 1) * n],
                     1,
                     SAME_MATH,
                 );
                 saturated += 1;
             } else {
-                let n = cam.cam.values.len();
+                let n = cam.map.values.len();
                 let error = assert_close_per_image(
                     &what,
-                    &cam.cam.values,
+                    &cam.map.values,
                     &expected[i * n..(i + 1) * n],
                     1,
                     OPENCV_RESIZE,

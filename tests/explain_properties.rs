@@ -8,7 +8,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_gradcam::explain::{
-    ExplainError, Explainable, Explainer, OutputLayer, Preset, ReluMode, Targets,
+    Attribution, ExplainError, Explainable, GradCam, GuidedBackprop, GuidedGradCam, Map,
+    OutputLayer, Preset, ReluMode, Targets, normalize,
 };
 use burn_gradcam::model::preprocess;
 use common::{assert_close_per_image, devices, max_abs_diff, net, reference};
@@ -77,22 +78,26 @@ fn another_cnn_is_explained_with_its_own_shapes() {
     for (backend, device) in devices() {
         device.seed(3);
         let model = OtherCnn::new(&device);
-        let explanation = Explainer::new(&model, Preset::Seed.config())
-            .explain(other_input(&device), &Targets::Predicted)
+        let method = GuidedGradCam::guided(Preset::Seed.cam_settings());
+        let images = method
+            .attribute(&model, other_input(&device), &Targets::predicted())
+            .and_then(|a| a.to_host())
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
-        assert_eq!(explanation.images.len(), 4);
-        for image in &explanation.images {
+        assert_eq!(images.len(), 4);
+        for image in &images {
+            let [layer_cam, cam, guided] = [&image.layer_cam, &image.cam, &image.pixel]
+                .map(|m| m.as_ref().expect("a product's parts"));
             assert_eq!(image.prediction.probabilities.len(), 5);
-            assert_eq!(image.cam_layer.shape, [1, 16, 16]);
-            assert_eq!(image.cam.shape, [1, 32, 32]);
-            assert_eq!(image.guided_backprop.shape, [3, 32, 32]);
-            assert_eq!(image.guided_grad_cam.shape, [3, 32, 32]);
+            assert_eq!(layer_cam.shape, [1, 16, 16]);
+            assert_eq!(cam.shape, [1, 32, 32]);
+            assert_eq!(guided.shape, [3, 32, 32]);
+            assert_eq!(image.map.shape, [3, 32, 32]);
             assert!(
-                image.cam_layer.values.iter().all(|v| *v >= 0.0),
+                layer_cam.values.iter().all(|v| *v >= 0.0),
                 "per-channel ReLU is non-negative"
             );
             assert!(
-                image.guided_backprop.max_abs() > 0.0,
+                guided.max_abs() > 0.0,
                 "{backend}: guided gradient reaches the input"
             );
             let sum: f32 = image.prediction.probabilities.iter().sum();
@@ -100,13 +105,25 @@ fn another_cnn_is_explained_with_its_own_shapes() {
         }
         let wrong = Tensor::<4>::zeros([1, 1, 28, 28], &device);
         assert!(matches!(
-            Explainer::new(&model, Preset::Seed.config()).explain(wrong, &Targets::Predicted),
+            method.attribute(&model, wrong, &Targets::predicted()),
             Err(ExplainError::InputShape {
                 expected: [3, 32, 32],
                 found: [1, 1, 28, 28]
             })
         ));
     }
+}
+
+/// `method` on `input`, read to the host.
+fn explain(
+    method: &dyn Attribution,
+    model: &dyn Explainable,
+    input: Tensor<4>,
+) -> Vec<burn_gradcam::explain::ImageAttribution> {
+    method
+        .attribute(model, input, &Targets::predicted())
+        .and_then(|a| a.to_host())
+        .expect("explains")
 }
 
 #[test]
@@ -116,30 +133,22 @@ fn batch_equals_per_image_results() {
     for (backend, device) in devices() {
         let net = net(&device);
         for preset in Preset::ALL {
-            let explainer = Explainer::new(&net, preset.config());
-            let batch = explainer
-                .explain(preprocess(&digits, &device), &Targets::Predicted)
-                .expect("batch");
-            for (i, batched) in batch.images.iter().enumerate() {
+            let method = GuidedGradCam::guided(preset.cam_settings());
+            let batch = explain(&method, &net, preprocess(&digits, &device));
+            for (i, batched) in batch.iter().enumerate() {
                 let one = digits.slice(i..i + 1).expect("image");
-                let single = explainer
-                    .explain(preprocess(&one, &device), &Targets::Predicted)
-                    .expect("single");
-                let single = &single.images[0];
+                let single = &explain(&method, &net, preprocess(&one, &device))[0];
                 assert_eq!(single.prediction.target, batched.prediction.target);
                 for (name, a, b) in [
                     ("cam", &single.cam, &batched.cam),
-                    (
-                        "guided backprop",
-                        &single.guided_backprop,
-                        &batched.guided_backprop,
-                    ),
+                    ("guided backprop", &single.pixel, &batched.pixel),
                     (
                         "guided grad-cam",
-                        &single.guided_grad_cam,
-                        &batched.guided_grad_cam,
+                        &Some(single.map.clone()),
+                        &Some(batched.map.clone()),
                     ),
                 ] {
+                    let (a, b) = (a.as_ref().expect("a map"), b.as_ref().expect("a map"));
                     assert_close_per_image(
                         &format!("{backend} {preset} image {i} {name}"),
                         &a.values,
@@ -164,13 +173,9 @@ fn reruns_are_bit_identical_and_leave_the_model_unchanged() {
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32");
-        let explainer = Explainer::new(&net, Preset::Seed.config());
-        let first = explainer
-            .explain(input.clone(), &Targets::Predicted)
-            .expect("first");
-        let second = explainer
-            .explain(input.clone(), &Targets::Predicted)
-            .expect("second");
+        let method = GuidedGradCam::guided(Preset::Seed.cam_settings());
+        let first = explain(&method, &net, input.clone());
+        let second = explain(&method, &net, input.clone());
         assert_eq!(first, second, "{backend}: rerun differs");
         let after = net
             .forward(input)
@@ -191,26 +196,22 @@ fn separate_methods_agree_with_the_combined_pass() {
     for (backend, device) in devices() {
         let net = net(&device);
         let input = preprocess(&fixture.digits(), &device);
-        let explainer = Explainer::new(&net, Preset::Captum.config());
-        let all = explainer
-            .explain(input.clone(), &Targets::Predicted)
-            .expect("explain");
-        let cams = explainer
-            .grad_cam(input.clone(), &Targets::Predicted)
-            .expect("grad-cam");
-        let guided = explainer
-            .guided_backprop(input, &Targets::Predicted)
-            .expect("guided");
-        for ((image, cam), gb) in all.images.iter().zip(&cams).zip(&guided) {
+        let settings = Preset::Captum.cam_settings();
+        let all = explain(&GuidedGradCam::guided(settings), &net, input.clone());
+        let cams = explain(&GradCam::new().with_settings(settings), &net, input.clone());
+        let guided = explain(&GuidedBackprop, &net, input);
+        for ((image, cam), gb) in all.iter().zip(&cams).zip(&guided) {
             assert_eq!(image.prediction, cam.prediction, "{backend}");
-            assert_close_per_image(backend.name(), &image.cam.values, &cam.cam.values, 1, 1e-6);
+            let (product_cam, pixel) = (image.cam.as_ref(), image.pixel.as_ref());
+            let (product_cam, pixel) = (product_cam.expect("a CAM"), pixel.expect("a pixel map"));
             assert_close_per_image(
                 backend.name(),
-                &image.guided_backprop.values,
-                &gb.attribution.values,
+                &product_cam.values,
+                &cam.map.values,
                 1,
                 1e-6,
             );
+            assert_close_per_image(backend.name(), &pixel.values, &gb.map.values, 1, 1e-6);
         }
     }
 }
@@ -220,18 +221,23 @@ fn display_normalisation_is_separate_and_bounded() {
     let fixture = reference();
     let device = burn_gradcam::Backend::default().device();
     let net = net(&device);
-    let explanation = Explainer::new(&net, Preset::Seed.config())
-        .explain(preprocess(&fixture.digits(), &device), &Targets::Predicted)
+    let result = GradCam::new()
+        .attribute(
+            &net,
+            preprocess(&fixture.digits(), &device),
+            &Targets::predicted(),
+        )
         .expect("explains");
-    for image in &explanation.images {
-        let normalized = image.cam.normalized();
+    let raw = result.to_maps().expect("maps");
+    let normalized = Map::from_batch(normalize(result.map().clone())).expect("maps");
+    for (raw, normalized) in raw.iter().zip(&normalized) {
         assert!(
             normalized
                 .values
                 .iter()
                 .all(|v| (0.0..=1.0).contains(v) && v.is_finite())
         );
-        if image.cam.max_abs() > 0.0 {
+        if raw.max_abs() > 0.0 {
             let top = normalized.values.iter().fold(0.0_f32, |m, v| m.max(*v));
             assert!((top - 1.0).abs() < 1e-4, "the maximum maps to 1");
         }
@@ -242,7 +248,7 @@ fn display_normalisation_is_separate_and_bounded() {
 fn window_max_pooling_equals_burn_s_pooling_and_its_gradient() {
     use burn::tensor::module::max_pool2d as burn_max_pool2d;
     use burn::tensor::ops::MaxPoolOptions;
-    use burn_gradcam::explain::max_pool2d;
+    use burn_gradcam::model::ops::max_pool2d;
 
     for (backend, device) in devices() {
         for (shape, kernel) in [([3, 4, 24, 24], [2, 2]), ([2, 3, 13, 11], [3, 2])] {
@@ -271,6 +277,48 @@ fn window_max_pooling_equals_burn_s_pooling_and_its_gradient() {
                 ours.equal(theirs).all().into_scalar::<bool>(),
                 "{backend}: the gradient goes to each window's first maximum"
             );
+        }
+    }
+}
+
+/// Every method computes on the device and reads nothing back until its results are asked
+/// for; then one read brings everything (the crate routes every read through one counted
+/// function, and its lint configuration forbids Burn's read methods elsewhere).
+#[test]
+fn methods_read_nothing_from_the_device_until_asked() {
+    use burn_gradcam::explain::{
+        AnyCam, AnyPixel, CamTimes, IntegratedGradients, Method, device_reads,
+    };
+    let device = burn_gradcam::Backend::default().device();
+    let net = net(&device);
+    let digits = reference().digits().slice(0..4).expect("4 images");
+    let input = preprocess(&digits, &device);
+    let cam = |name: &str| AnyCam::from_name(name).expect("a CAM");
+    let pixel = |name: &str| AnyPixel::from_name(name).expect("a pixel method");
+    let mut methods: Vec<Method> = AnyCam::NAMES.iter().map(|n| Method::Cam(cam(n))).collect();
+    methods.extend(AnyPixel::NAMES.iter().map(|n| Method::Pixel(pixel(n))));
+    methods.push(Method::Pixel(pixel("saliency").smoothed()));
+    methods.push(Method::guided_grad_cam());
+    // A product whose pixel method cannot share the CAM's forward pass.
+    methods.push(Method::Product(CamTimes::new(
+        cam("score-cam"),
+        AnyPixel::IntegratedGradients(IntegratedGradients::new().with_steps(4)),
+    )));
+    for method in &methods {
+        for targets in [Targets::predicted(), Targets::classes([1, 2, 3, 4])] {
+            let before = device_reads();
+            let result = method
+                .attribute(&net, input.clone(), &targets)
+                .expect("explains");
+            assert_eq!(
+                device_reads(),
+                before,
+                "{}: read while computing",
+                method.label()
+            );
+            let images = result.to_host().expect("reads");
+            assert_eq!(images.len(), 4);
+            assert_eq!(device_reads(), before + 1, "{}: one read", method.label());
         }
     }
 }

@@ -10,11 +10,25 @@
 mod common;
 
 use burn_gradcam::explain::{
-    CamCombination, CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Integration,
-    NoiseAggregation, PixelExplanation, PixelMethod, Preset, Score, SmoothGradConfig, Targets,
+    AnyCam, Attribution, Combination, EigenCam, ExplainError, ImageAttribution, InputXGradient,
+    IntegratedGradients, Integration, NoiseAggregation, Preset, Saliency, Score, SmoothGrad,
+    Targets,
 };
-use burn_gradcam::model::preprocess;
+use burn_gradcam::model::{MnistNet, preprocess};
 use common::{Fixture, assert_close_per_image, devices, net};
+
+/// `method` on `input`, read to the host.
+fn explain(
+    method: &dyn Attribution,
+    net: &MnistNet,
+    input: burn::tensor::Tensor<4>,
+    targets: &Targets,
+) -> Vec<ImageAttribution> {
+    method
+        .attribute(net, input, targets)
+        .and_then(|a| a.to_host())
+        .expect("explains")
+}
 
 fn methods() -> Fixture {
     Fixture::load("tests/fixtures/methods.safetensors")
@@ -24,30 +38,27 @@ fn methods() -> Fixture {
 fn cam_family_equals_pytorch_grad_cam() {
     let fixture = methods();
     let digits = common::reference().digits();
+    let logits = Targets::predicted().with_score(Score::Logit);
     for (backend, device) in devices() {
         let net = net(&device);
-        for (method, key) in [
-            (CamMethod::GradCam, "pgc_gradcam"),
-            (CamMethod::GradCamPlusPlus, "pgc_gradcam_plusplus"),
-            (CamMethod::XGradCam, "pgc_xgradcam"),
-            (CamMethod::HiResCam, "pgc_hirescam"),
-            (CamMethod::LayerCam, "pgc_layercam"),
-            (CamMethod::ScoreCam, "pgc_scorecam"),
-            (CamMethod::EigenCam, "pgc_eigencam"),
+        for (name, key) in [
+            ("grad-cam", "pgc_gradcam"),
+            ("grad-cam-plus-plus", "pgc_gradcam_plusplus"),
+            ("xgrad-cam", "pgc_xgradcam"),
+            ("hires-cam", "pgc_hirescam"),
+            ("layer-cam", "pgc_layercam"),
+            ("score-cam", "pgc_scorecam"),
+            ("eigen-cam", "pgc_eigencam"),
         ] {
-            let config = ExplainConfig {
-                method,
-                score: Score::Logit,
-                ..Preset::PytorchGradCam.config()
-            };
-            let cams = Explainer::new(&net, config)
-                .grad_cam(preprocess(&digits, &device), &Targets::Predicted)
-                .expect("explains");
+            let method = AnyCam::from_name(name)
+                .expect("a CAM")
+                .with_settings(Preset::PytorchGradCam.cam_settings());
+            let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
             let targets: Vec<usize> = cams.iter().map(|c| c.prediction.target).collect();
             assert_eq!(targets, fixture.classes("target"));
             fixture.check_maps(
-                &format!("{backend}: {method}"),
-                cams.iter().map(|c| &c.cam),
+                &format!("{backend}: {name}"),
+                cams.iter().map(|c| &c.map),
                 key,
                 1e-4,
             );
@@ -59,33 +70,24 @@ fn cam_family_equals_pytorch_grad_cam() {
 fn pixel_methods_equal_captum() {
     let fixture = methods();
     let digits = common::reference().digits();
-    type Method = fn(
-        &Explainer<'_, burn_gradcam::model::MnistNet>,
-        burn::tensor::Tensor<4>,
-    ) -> Vec<PixelExplanation>;
-    let cases: [(&str, Method); 3] = [
-        ("captum_saliency", |e, x| {
-            e.saliency(x, &Targets::Predicted, true).expect("explains")
-        }),
-        ("captum_saliency_signed", |e, x| {
-            e.saliency(x, &Targets::Predicted, false).expect("explains")
-        }),
-        ("captum_input_x_gradient", |e, x| {
-            e.input_x_gradient(x, &Targets::Predicted)
-                .expect("explains")
-        }),
+    let cases: [(&str, &dyn Attribution); 3] = [
+        ("captum_saliency", &Saliency::new()),
+        (
+            "captum_saliency_signed",
+            &Saliency::new().with_absolute(false),
+        ),
+        ("captum_input_x_gradient", &InputXGradient),
     ];
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, Preset::Captum.config());
         for (key, method) in cases {
-            let result = method(&explainer, preprocess(&digits, &device));
-            fixture.check_maps(
-                backend.name(),
-                result.iter().map(|p| &p.attribution),
-                key,
-                1e-5,
+            let result = explain(
+                method,
+                &net,
+                preprocess(&digits, &device),
+                &Targets::predicted(),
             );
+            fixture.check_maps(backend.name(), result.iter().map(|p| &p.map), key, 1e-5);
         }
     }
 }
@@ -101,17 +103,27 @@ fn eigen_cam_projection_and_its_sign_convention() {
     let (_, lapack_sign) = fixture.f32("eigencam_lapack_sign");
     for (backend, device) in devices() {
         let net = net(&device);
-        let config = ExplainConfig {
-            method: CamMethod::EigenCam,
-            combination: CamCombination::Signed,
-            ..Preset::PytorchGradCam.config()
-        };
-        let cams = Explainer::new(&net, config)
-            .grad_cam(preprocess(&digits, &device), &Targets::Predicted)
-            .expect("explains");
+        let method = EigenCam::new().with_settings(
+            Preset::PytorchGradCam
+                .cam_settings()
+                .with_combination(Combination::Signed),
+        );
+        let cams = explain(
+            &method,
+            &net,
+            preprocess(&digits, &device),
+            &Targets::predicted(),
+        );
         let actual: Vec<f32> = cams
             .iter()
-            .flat_map(|c| c.cam_layer.values.iter().copied())
+            .flat_map(|c| {
+                c.layer_cam
+                    .as_ref()
+                    .expect("a layer map")
+                    .values
+                    .iter()
+                    .copied()
+            })
             .collect();
         let worst = assert_close_per_image(
             &format!("{backend}: Eigen-CAM projection"),
@@ -139,34 +151,35 @@ fn integrated_gradients_equal_captum() {
     let digits = common::reference().digits();
     let black = (0.0 - burn_gradcam::model::MNIST_MEAN) / burn_gradcam::model::MNIST_STD;
     let cases = [
-        (
-            "captum_ig_gausslegendre",
-            IntegratedGradientsConfig::default(),
-        ),
+        ("captum_ig_gausslegendre", IntegratedGradients::new()),
         (
             "captum_ig_trapezoid_black",
-            IntegratedGradientsConfig {
-                steps: 20,
-                integration: Integration::RiemannTrapezoid,
-                baseline: black,
-                internal_batch_size: Some(100),
-            },
+            IntegratedGradients::new()
+                .with_steps(20)
+                .with_integration(Integration::RiemannTrapezoid)
+                .with_baseline(black)
+                .with_internal_batch_size(Some(100)),
         ),
     ];
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, Preset::Captum.config());
-        for (key, config) in &cases {
-            let result = explainer
-                .integrated_gradients(preprocess(&digits, &device), &Targets::Predicted, config)
-                .expect("explains");
+        for (key, method) in &cases {
+            let result = explain(
+                method,
+                &net,
+                preprocess(&digits, &device),
+                &Targets::predicted(),
+            );
             fixture.check_maps(
                 backend.name(),
-                result.iter().map(|r| &r.attribution),
+                result.iter().map(|r| &r.map),
                 key,
                 INTEGRATED_GRADIENTS,
             );
-            let deltas: Vec<f32> = result.iter().map(|r| r.convergence_delta).collect();
+            let deltas: Vec<f32> = result
+                .iter()
+                .map(|r| r.convergence_delta.expect("a delta"))
+                .collect();
             let (_, expected_deltas) = fixture.f32(&format!("{key}_delta"));
             let delta_error = deltas
                 .iter()
@@ -188,10 +201,8 @@ fn smooth_grad_equals_captum_noise_tunnel() {
     let fixture = methods();
     let digits = common::reference().digits().slice(0..8).expect("8 images");
     let (noise_shape, noise) = fixture.f32("smoothgrad_noise");
-    let method = PixelMethod::Saliency { absolute: true };
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, Preset::Captum.config());
         let noise_shape: [usize; 4] = noise_shape.clone().try_into().expect("4-d noise");
         for (aggregation, key) in [
             (NoiseAggregation::SmoothGrad, "captum_smoothgrad_saliency"),
@@ -201,53 +212,37 @@ fn smooth_grad_equals_captum_noise_tunnel() {
                 burn::tensor::TensorData::new(noise.clone(), noise_shape),
                 &device,
             );
-            let result = explainer
-                .smooth_grad_with_noise(
+            let result = SmoothGrad::new(Saliency::new())
+                .with_aggregation(aggregation)
+                .attribute_with_noise(
+                    &net,
                     preprocess(&digits, &device),
-                    &Targets::Predicted,
-                    &method,
+                    &Targets::predicted(),
                     noise,
-                    aggregation,
                 )
+                .and_then(|a| a.to_maps())
                 .expect("explains");
-            fixture.check_maps(
-                backend.name(),
-                result.iter().map(|r| &r.attribution),
-                key,
-                1e-5,
-            );
+            fixture.check_maps(backend.name(), &result, key, 1e-5);
         }
-        let config = SmoothGradConfig {
-            samples: 4,
-            stdev: 0.3,
-            seed: 11,
-            aggregation: NoiseAggregation::SmoothGrad,
-        };
+        let method = SmoothGrad::new(Saliency::new())
+            .with_samples(4)
+            .with_stdev(0.3)
+            .with_seed(11);
         let input = || preprocess(&digits, &device);
-        let first = explainer
-            .smooth_grad(input(), &Targets::Predicted, &method, &config)
-            .expect("explains");
-        let again = explainer
-            .smooth_grad(input(), &Targets::Predicted, &method, &config)
-            .expect("explains");
-        assert_eq!(first, again, "same seed, same result");
-        let other = explainer
-            .smooth_grad(
-                input(),
-                &Targets::Predicted,
-                &method,
-                &SmoothGradConfig { seed: 12, ..config },
-            )
-            .expect("explains");
-        assert_ne!(first, other, "another seed, other noise");
+        let run =
+            |method: &SmoothGrad<Saliency>| explain(method, &net, input(), &Targets::predicted());
+        let first = run(&method);
+        assert_eq!(first, run(&method), "same seed, same result");
+        assert_ne!(
+            first,
+            run(&method.clone().with_seed(12)),
+            "another seed, other noise"
+        );
         // A setting that would need more noise than memory holds is refused, not attempted.
-        let huge = SmoothGradConfig {
-            samples: usize::MAX / 2,
-            ..config
-        };
+        let huge = method.with_samples(usize::MAX / 2);
         assert!(matches!(
-            explainer.smooth_grad(input(), &Targets::Predicted, &method, &huge),
-            Err(burn_gradcam::explain::ExplainError::InvalidSetting { .. })
+            huge.attribute(&net, input(), &Targets::predicted()),
+            Err(ExplainError::Setting(_))
         ));
     }
 }

@@ -11,9 +11,9 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use burn_gradcam::explain::{Explainer, Map, Method, PixelMethod, Preset, Score, Targets};
+use burn_gradcam::explain::{GuidedBackprop, Map, Saliency, Score, Targets};
 use burn_gradcam::metrics::{
-    Baseline, CurveConfig, ROAD_PERCENTILES, RoadConfig, RoadOrder, confidence_change,
+    Baseline, CurveConfig, ROAD_PERCENTILES, RoadConfig, RoadOrder, Scorer, confidence_change,
     deletion_curves, infidelity_with_perturbations, insertion_curves, kept_pixels,
     linear_imputation, normalized_magnitude, road, road_combined,
     sensitivity_max_with_perturbations, spearman, ssim,
@@ -57,12 +57,6 @@ fn assert_close(what: &str, actual: &[f32], expected: &[f32], absolute: f32, rel
     worst
 }
 
-fn explainer_score(score: Score) -> burn_gradcam::explain::ExplainConfig {
-    let mut config = Preset::Captum.config();
-    config.score = score;
-    config
-}
-
 #[test]
 fn linear_imputation_equals_pytorch_grad_cam() {
     let fixture = fixture();
@@ -88,29 +82,19 @@ fn linear_imputation_equals_pytorch_grad_cam() {
 #[test]
 fn road_equals_pytorch_grad_cam() {
     let fixture = fixture();
-    let classes = Targets::Classes(fixture.classes("target"));
+    let classes = Targets::classes(fixture.classes("target"));
     let cams = maps(&fixture, "cam");
     let (_, morf) = fixture.f32("road_morf");
     let (_, lerf) = fixture.f32("road_lerf");
     let (_, combined) = fixture.f32("road_combined");
-    let config = RoadConfig {
-        noise: 0.0,
-        ..RoadConfig::default()
-    };
+    let config = RoadConfig::new().with_noise(0.0);
     let n = cams.len();
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, explainer_score(Score::Probability));
-        let input = tensor(&fixture, "input", &device);
-        let scores = road_combined(
-            &explainer,
-            input.clone(),
-            &classes,
-            &cams,
-            &ROAD_PERCENTILES,
-            &config,
-        )
-        .expect("ROAD runs");
+        let batch = Scorer::new(&net, Score::Probability)
+            .prepare(tensor(&fixture, "input", &device), &classes)
+            .expect("prepares");
+        let scores = road_combined(&batch, &cams, &ROAD_PERCENTILES, &config).expect("ROAD runs");
         for (p, percentile) in ROAD_PERCENTILES.iter().enumerate() {
             let expected = &morf[p * n..(p + 1) * n];
             assert_close(
@@ -136,16 +120,8 @@ fn road_equals_pytorch_grad_cam() {
             0.0,
         );
         // The single-percentile entry point agrees with the combined run.
-        let single = road(
-            &explainer,
-            input,
-            &classes,
-            &cams,
-            RoadOrder::MostRelevantFirst,
-            50.0,
-            &config,
-        )
-        .expect("ROAD runs");
+        let single =
+            road(&batch, &cams, RoadOrder::MostRelevantFirst, 50.0, &config).expect("ROAD runs");
         assert_eq!(single, scores.most_relevant_first[4]);
     }
 }
@@ -153,14 +129,16 @@ fn road_equals_pytorch_grad_cam() {
 #[test]
 fn confidence_change_equals_pytorch_grad_cam() {
     let fixture = fixture();
-    let classes = Targets::Classes(fixture.classes("target"));
+    let classes = Targets::classes(fixture.classes("target"));
     let cams = maps(&fixture, "cam");
     for (backend, device) in devices() {
         let net = net(&device);
         let input = tensor(&fixture, "input", &device);
-        let probability = Explainer::new(&net, explainer_score(Score::Probability));
-        let changes = confidence_change(&probability, input.clone(), &classes, &cams, 64)
-            .expect("confidence change runs");
+        let probability = Scorer::new(&net, Score::Probability)
+            .with_batch_size(64)
+            .prepare(input, &classes)
+            .expect("prepares");
+        let changes = confidence_change(&probability, &cams).expect("confidence change runs");
         let change: Vec<f32> = changes.iter().map(|c| c.change).collect();
         let drop: Vec<f32> = changes.iter().map(|c| c.drop()).collect();
         let increase: Vec<f32> = changes.iter().map(|c| c.increase()).collect();
@@ -179,9 +157,16 @@ fn confidence_change_equals_pytorch_grad_cam() {
             0.0,
         );
         assert_eq!(increase, fixture.f32("increase_in_confidence_prob").1);
-        let log_probability = Explainer::new(&net, explainer_score(Score::ModelOutput));
-        let changes = confidence_change(&log_probability, input, &classes, &cams, 5)
-            .expect("confidence change runs");
+        // The same clean pass, scored by the log-probability, in passes of 5 images.
+        let log_probability = Scorer::new(&net, Score::ModelOutput)
+            .with_batch_size(5)
+            .prepare(probability.input(), &classes)
+            .expect("prepares");
+        let changes = confidence_change(&log_probability, &cams).expect("confidence change runs");
+        let rescored = probability
+            .with_score(Score::ModelOutput)
+            .expect("rescores");
+        assert_eq!(rescored.clean_scores(), log_probability.clean_scores());
         let change: Vec<f32> = changes.iter().map(|c| c.change).collect();
         assert_close(
             &format!("{backend}: log-prob change"),
@@ -196,21 +181,20 @@ fn confidence_change_equals_pytorch_grad_cam() {
 #[test]
 fn infidelity_equals_captum() {
     let fixture = fixture();
-    let classes = Targets::Classes(fixture.classes("target")[..6].to_vec());
+    let classes = Targets::classes(&fixture.classes("target")[..6]);
     let attributions = maps(&fixture, "attribution")[..6].to_vec();
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, explainer_score(Score::ModelOutput));
-        let input = tensor(&fixture, "input", &device).narrow(0, 0, 6);
+        let batch = Scorer::new(&net, Score::ModelOutput)
+            .with_batch_size(20)
+            .prepare(tensor(&fixture, "input", &device).narrow(0, 0, 6), &classes)
+            .expect("prepares");
         for (normalize, key) in [(false, "infidelity"), (true, "infidelity_normalized")] {
             let values = infidelity_with_perturbations(
-                &explainer,
-                input.clone(),
-                &classes,
+                &batch,
                 &attributions,
                 tensor(&fixture, "infidelity_noise", &device),
                 normalize,
-                20,
             )
             .expect("infidelity runs");
             assert_close(
@@ -227,26 +211,21 @@ fn infidelity_equals_captum() {
 #[test]
 fn sensitivity_max_equals_captum() {
     let fixture = fixture();
-    let classes = Targets::Classes(fixture.classes("target")[..6].to_vec());
+    let classes = Targets::classes(&fixture.classes("target")[..6]);
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, explainer_score(Score::ModelOutput));
-        let input = tensor(&fixture, "input", &device).narrow(0, 0, 6);
-        for (method, key) in [
-            (
-                Method::Pixel(PixelMethod::Saliency { absolute: true }),
-                "sensitivity_saliency",
-            ),
-            (
-                Method::Pixel(PixelMethod::GuidedBackprop),
-                "sensitivity_guided_backprop",
-            ),
-        ] {
+        let batch = Scorer::new(&net, Score::ModelOutput)
+            .prepare(tensor(&fixture, "input", &device).narrow(0, 0, 6), &classes)
+            .expect("prepares");
+        let saliency = Saliency::new();
+        let methods: [(&dyn burn_gradcam::explain::Attribution, &str); 2] = [
+            (&saliency, "sensitivity_saliency"),
+            (&GuidedBackprop, "sensitivity_guided_backprop"),
+        ];
+        for (method, key) in methods {
             let values = sensitivity_max_with_perturbations(
-                &explainer,
-                input.clone(),
-                &classes,
-                &method,
+                &batch,
+                method,
                 tensor(&fixture, "sensitivity_noise", &device),
                 16,
             )
@@ -288,24 +267,22 @@ fn spearman_and_ssim_equal_scipy_and_scikit_image() {
 #[test]
 fn deletion_and_insertion_equal_the_reference_transcription() {
     let fixture = fixture();
-    let classes = Targets::Classes(fixture.classes("target"));
+    let classes = Targets::classes(fixture.classes("target"));
     let cams = maps(&fixture, "cam");
     // A black pixel after normalisation, in f32 as the reference computes it.
     let black = (0.0_f32 - 0.1307) / 0.3081;
     for (backend, device) in devices() {
         let net = net(&device);
-        let explainer = Explainer::new(&net, explainer_score(Score::Probability));
-        let input = tensor(&fixture, "input", &device);
         // A batch size that splits the images' curves across passes.
-        let config = CurveConfig {
-            steps: 28,
-            baseline: Baseline::Constant(black),
-            batch_size: 100,
-        };
-        let deletion = deletion_curves(&explainer, input.clone(), &classes, &cams, &config)
-            .expect("deletion runs");
-        let insertion =
-            insertion_curves(&explainer, input, &classes, &cams, &config).expect("insertion runs");
+        let batch = Scorer::new(&net, Score::Probability)
+            .with_batch_size(100)
+            .prepare(tensor(&fixture, "input", &device), &classes)
+            .expect("prepares");
+        let config = CurveConfig::new()
+            .with_steps(28)
+            .with_baseline(Baseline::Constant(black));
+        let deletion = deletion_curves(&batch, &cams, &config).expect("deletion runs");
+        let insertion = insertion_curves(&batch, &cams, &config).expect("insertion runs");
         for (kind, curves) in [("deletion", &deletion), ("insertion", &insertion)] {
             let scores: Vec<f32> = curves
                 .iter()

@@ -6,13 +6,14 @@ mod common;
 
 use burn::tensor::Tensor;
 use burn_gradcam::explain::{
-    CamMethod, ExplainConfig, ExplainError, Explainer, Map, Method, PixelMethod, Preset,
-    Reinitialize, Score, Targets, uniform_noise,
+    AnyCam, AnyPixel, Attribution, CamSettings, ExplainError, GradCam, GuidedBackprop,
+    GuidedGradCam, Map, Method, Preset, Reinitialize, Saliency, Score, ScoreCam, SettingError,
+    Targets, noise,
 };
 use burn_gradcam::metrics::{
-    Baseline, CurveConfig, InfidelityConfig, MetricError, Randomization, RoadConfig, RoadOrder,
-    SanityConfig, SensitivityConfig, confidence_change, deletion_curves, infidelity,
-    insertion_curves, method_maps, model_randomization, road, sensitivity_max,
+    Baseline, Batch, CurveConfig, InfidelityConfig, MetricError, Randomization, RoadConfig,
+    RoadOrder, SanityConfig, Scorer, SensitivityConfig, confidence_change, deletion_curves,
+    infidelity, insertion_curves, method_maps, model_randomization, road, sensitivity_max,
 };
 use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, preprocess};
 use common::{net, repo_path};
@@ -29,55 +30,48 @@ fn setup() -> MnistNet {
     net(&burn_gradcam::Backend::default().device())
 }
 
-fn config(score: Score) -> ExplainConfig {
-    ExplainConfig {
-        score,
-        ..Preset::PytorchGradCam.config()
-    }
+/// The CAM settings the metrics' maps use.
+fn settings() -> CamSettings {
+    Preset::PytorchGradCam.cam_settings()
 }
 
-fn maps(net: &MnistNet, input: Tensor<4>, method: &Method) -> Vec<Map> {
-    Explainer::new(net, config(Score::ModelOutput))
-        .attribution(input, &Targets::Predicted, method)
+fn maps(net: &MnistNet, input: Tensor<4>, method: &dyn Attribution) -> Vec<Map> {
+    method
+        .attribute(net, input, &Targets::predicted())
+        .and_then(|a| a.to_maps())
         .expect("explains")
-        .into_iter()
-        .map(|e| e.attribution)
-        .collect()
+}
+
+fn grad_cam() -> GradCam {
+    GradCam::new().with_settings(settings())
 }
 
 fn random_maps(count: usize) -> Vec<Map> {
     (0..count)
-        .map(|i| Map::new([1, 28, 28], uniform_noise(784, 1.0, i as u64)).expect("map"))
+        .map(|i| Map::new([1, 28, 28], noise::uniform(784, 1.0, i as u64)).expect("map"))
         .collect()
+}
+
+fn prepare<'m>(net: &'m MnistNet, score: Score, input: Tensor<4>, targets: &Targets) -> Batch<'m> {
+    Scorer::new(net, score)
+        .prepare(input, targets)
+        .expect("prepares")
 }
 
 #[test]
 fn a_batch_scores_as_its_images_one_by_one() {
     let net = setup();
     let input = eval_input(4);
-    let cams = maps(&net, input.clone(), &Method::Cam(CamMethod::GradCam));
-    let explainer = Explainer::new(&net, config(Score::Probability));
-    let curve_config = CurveConfig {
-        baseline: Baseline::Blur { sigma: 2.0 },
-        batch_size: 70,
-        ..CurveConfig::default()
-    };
-    let road_config = RoadConfig {
-        noise: 0.0,
-        ..RoadConfig::default()
-    };
-    let batch_curves = deletion_curves(
-        &explainer,
-        input.clone(),
-        &Targets::Predicted,
-        &cams,
-        &curve_config,
-    )
-    .expect("curves");
+    let cams = maps(&net, input.clone(), &grad_cam());
+    let scorer = Scorer::new(&net, Score::Probability).with_batch_size(70);
+    let curve_config = CurveConfig::new().with_baseline(Baseline::Blur { sigma: 2.0 });
+    let road_config = RoadConfig::new().with_noise(0.0);
+    let batch = scorer
+        .prepare(input.clone(), &Targets::predicted())
+        .expect("prepares");
+    let batch_curves = deletion_curves(&batch, &cams, &curve_config).expect("curves");
     let batch_road = road(
-        &explainer,
-        input.clone(),
-        &Targets::Predicted,
+        &batch,
         &cams,
         RoadOrder::LeastRelevantFirst,
         30.0,
@@ -85,23 +79,16 @@ fn a_batch_scores_as_its_images_one_by_one() {
     )
     .expect("ROAD");
     for (i, cam) in cams.iter().enumerate() {
-        let one = input.clone().narrow(0, i, 1);
+        let one = scorer
+            .prepare(input.clone().narrow(0, i, 1), &Targets::predicted())
+            .expect("prepares");
         let single = std::slice::from_ref(cam);
-        let curve = deletion_curves(
-            &explainer,
-            one.clone(),
-            &Targets::Predicted,
-            single,
-            &curve_config,
-        )
-        .expect("curve");
+        let curve = deletion_curves(&one, single, &curve_config).expect("curve");
         for (a, b) in curve[0].scores.iter().zip(&batch_curves[i].scores) {
             assert!((a - b).abs() < 1e-6, "image {i}: {a} vs {b}");
         }
         let value = road(
-            &explainer,
-            one,
-            &Targets::Predicted,
+            &one,
             single,
             RoadOrder::LeastRelevantFirst,
             30.0,
@@ -116,32 +103,31 @@ fn a_batch_scores_as_its_images_one_by_one() {
 fn curves_start_and_end_at_the_image_and_the_baseline() {
     let net = setup();
     let input = eval_input(3);
-    let explainer = Explainer::new(&net, config(Score::Probability));
-    let clean = explainer
-        .predict(input.clone(), &Targets::Predicted)
-        .expect("predicts");
-    let classes = Targets::Classes(clean.iter().map(|p| p.target).collect());
-    let black = explainer
-        .predict(
-            Tensor::full([3, 1, 28, 28], BLACK, &input.device()),
-            &classes,
-        )
-        .expect("predicts");
-    let config = CurveConfig {
-        baseline: Baseline::Constant(BLACK),
-        steps: 7,
-        ..CurveConfig::default()
-    };
+    let clean = prepare(
+        &net,
+        Score::Probability,
+        input.clone(),
+        &Targets::predicted(),
+    );
+    let classes = Targets::classes(clean.classes());
+    let black = prepare(
+        &net,
+        Score::Probability,
+        Tensor::full([3, 1, 28, 28], BLACK, &input.device()),
+        &classes,
+    );
+    let config = CurveConfig::new()
+        .with_baseline(Baseline::Constant(BLACK))
+        .with_steps(7);
     let cams = random_maps(3);
-    let deletion =
-        deletion_curves(&explainer, input.clone(), &classes, &cams, &config).expect("curves");
-    let insertion = insertion_curves(&explainer, input, &classes, &cams, &config).expect("curves");
+    let deletion = deletion_curves(&clean, &cams, &config).expect("curves");
+    let insertion = insertion_curves(&clean, &cams, &config).expect("curves");
     for i in 0..3 {
         assert_eq!(deletion[i].scores.len(), 8);
-        assert!((deletion[i].scores[0] - clean[i].score).abs() < 1e-6);
-        assert!((deletion[i].scores[7] - black[i].score).abs() < 1e-6);
-        assert!((insertion[i].scores[0] - black[i].score).abs() < 1e-6);
-        assert!((insertion[i].scores[7] - clean[i].score).abs() < 1e-6);
+        assert!((deletion[i].scores[0] - clean.clean_scores()[i]).abs() < 1e-6);
+        assert!((deletion[i].scores[7] - black.clean_scores()[i]).abs() < 1e-6);
+        assert!((insertion[i].scores[0] - black.clean_scores()[i]).abs() < 1e-6);
+        assert!((insertion[i].scores[7] - clean.clean_scores()[i]).abs() < 1e-6);
     }
 }
 
@@ -149,27 +135,18 @@ fn curves_start_and_end_at_the_image_and_the_baseline() {
 fn gradient_maps_delete_faster_than_random_maps() {
     let net = setup();
     let input = eval_input(40);
-    let explainer = Explainer::new(&net, config(Score::Probability));
-    let config = CurveConfig {
-        baseline: Baseline::Constant(BLACK),
-        ..CurveConfig::default()
-    };
+    let batch = prepare(
+        &net,
+        Score::Probability,
+        input.clone(),
+        &Targets::predicted(),
+    );
+    let config = CurveConfig::new().with_baseline(Baseline::Constant(BLACK));
     let mean_auc = |maps: &[Map]| {
-        let curves = deletion_curves(
-            &explainer,
-            input.clone(),
-            &Targets::Predicted,
-            maps,
-            &config,
-        )
-        .expect("curves");
+        let curves = deletion_curves(&batch, maps, &config).expect("curves");
         curves.iter().map(|c| c.auc).sum::<f32>() / curves.len() as f32
     };
-    let guided = mean_auc(&maps(
-        &net,
-        input.clone(),
-        &Method::Pixel(PixelMethod::GuidedBackprop),
-    ));
+    let guided = mean_auc(&maps(&net, input, &GuidedBackprop));
     let random = mean_auc(&random_maps(40));
     println!("deletion AUC: guided backprop {guided:.3}, random {random:.3}");
     assert!(guided < random / 2.0, "guided {guided} vs random {random}");
@@ -179,37 +156,31 @@ fn gradient_maps_delete_faster_than_random_maps() {
 fn seeds_reproduce_and_differ() {
     let net = setup();
     let input = eval_input(3);
-    let cams = maps(&net, input.clone(), &Method::Cam(CamMethod::GradCam));
-    let probability = Explainer::new(&net, config(Score::Probability));
+    let cams = maps(&net, input.clone(), &grad_cam());
+    let probability = prepare(
+        &net,
+        Score::Probability,
+        input.clone(),
+        &Targets::predicted(),
+    );
     let run_road = |seed| {
         road(
             &probability,
-            input.clone(),
-            &Targets::Predicted,
             &cams,
             RoadOrder::MostRelevantFirst,
             70.0,
-            &RoadConfig {
-                seed,
-                noise: 0.5,
-                ..RoadConfig::default()
-            },
+            &RoadConfig::new().with_seed(seed).with_noise(0.5),
         )
         .expect("ROAD")
     };
     assert_eq!(run_road(1), run_road(1));
     assert_ne!(run_road(1), run_road(2));
-    let explainer = Explainer::new(&net, config(Score::ModelOutput));
+    let log_probability = prepare(&net, Score::ModelOutput, input, &Targets::predicted());
     let run_sensitivity = |seed| {
         sensitivity_max(
-            &explainer,
-            input.clone(),
-            &Targets::Predicted,
-            &Method::Pixel(PixelMethod::Saliency { absolute: true }),
-            &SensitivityConfig {
-                seed,
-                ..SensitivityConfig::default()
-            },
+            &log_probability,
+            &Saliency::new(),
+            &SensitivityConfig::new().with_seed(seed),
         )
         .expect("sensitivity")
     };
@@ -221,37 +192,16 @@ fn seeds_reproduce_and_differ() {
 fn normalised_infidelity_ignores_the_attribution_scale() {
     let net = setup();
     let input = eval_input(4);
-    let attributions = maps(
-        &net,
-        input.clone(),
-        &Method::Pixel(PixelMethod::GuidedBackprop),
-    );
+    let attributions = maps(&net, input.clone(), &GuidedBackprop);
     let scaled: Vec<Map> = attributions
         .iter()
         .map(|m| Map::new(m.shape, m.values.iter().map(|v| v * 10.0).collect()).expect("map"))
         .collect();
-    let explainer = Explainer::new(&net, config(Score::ModelOutput));
+    let batch = prepare(&net, Score::ModelOutput, input, &Targets::predicted());
     for normalize in [true, false] {
-        let settings = InfidelityConfig {
-            normalize,
-            ..InfidelityConfig::default()
-        };
-        let plain = infidelity(
-            &explainer,
-            input.clone(),
-            &Targets::Predicted,
-            &attributions,
-            &settings,
-        )
-        .expect("infidelity");
-        let tenfold = infidelity(
-            &explainer,
-            input.clone(),
-            &Targets::Predicted,
-            &scaled,
-            &settings,
-        )
-        .expect("infidelity");
+        let settings = InfidelityConfig::new().with_normalize(normalize);
+        let plain = infidelity(&batch, &attributions, &settings).expect("infidelity");
+        let tenfold = infidelity(&batch, &scaled, &settings).expect("infidelity");
         for (a, b) in plain.iter().zip(&tenfold) {
             if normalize {
                 assert!((a - b).abs() <= 1e-4 * a.abs().max(1e-12), "{a} vs {b}");
@@ -265,17 +215,16 @@ fn normalised_infidelity_ignores_the_attribution_scale() {
 #[test]
 fn no_perturbation_means_no_sensitivity_beyond_rounding() {
     let net = setup();
-    let input = eval_input(3);
-    let explainer = Explainer::new(&net, config(Score::ModelOutput));
+    let batch = prepare(
+        &net,
+        Score::ModelOutput,
+        eval_input(3),
+        &Targets::predicted(),
+    );
     let values = sensitivity_max(
-        &explainer,
-        input,
-        &Targets::Predicted,
-        &Method::GUIDED_GRAD_CAM,
-        &SensitivityConfig {
-            radius: 0.0,
-            ..SensitivityConfig::default()
-        },
+        &batch,
+        &GuidedGradCam::guided(settings()),
+        &SensitivityConfig::new().with_radius(0.0),
     )
     .expect("sensitivity");
     // Only the batch's arithmetic differs (the perturbed copies run as a larger batch).
@@ -286,20 +235,23 @@ fn no_perturbation_means_no_sensitivity_beyond_rounding() {
 fn bad_input_gets_a_typed_error() {
     let net = setup();
     let input = eval_input(3);
-    let explainer = Explainer::new(&net, config(Score::Probability));
+    let batch = prepare(
+        &net,
+        Score::Probability,
+        input.clone(),
+        &Targets::predicted(),
+    );
     let good = random_maps(3);
-    let curves = CurveConfig::default();
-    let run = |maps: &[Map], targets: &Targets, config: &CurveConfig| {
-        deletion_curves(&explainer, input.clone(), targets, maps, config)
-    };
+    let curves = CurveConfig::new();
+    let run = |maps: &[Map], config: &CurveConfig| deletion_curves(&batch, maps, config);
     assert_eq!(
-        run(&good[..2], &Targets::Predicted, &curves).unwrap_err(),
+        run(&good[..2], &curves).unwrap_err(),
         MetricError::MapCount { found: 2, batch: 3 }
     );
     let mut wrong = good.clone();
     wrong[1] = Map::new([1, 27, 28], vec![0.0; 27 * 28]).expect("map");
     assert_eq!(
-        run(&wrong, &Targets::Predicted, &curves).unwrap_err(),
+        run(&wrong, &curves).unwrap_err(),
         MetricError::MapShape {
             index: 1,
             expected: [1, 28, 28],
@@ -309,63 +261,71 @@ fn bad_input_gets_a_typed_error() {
     let mut nan = good.clone();
     nan[2].values[5] = f32::NAN;
     assert_eq!(
-        run(&nan, &Targets::Predicted, &curves).unwrap_err(),
+        run(&nan, &curves).unwrap_err(),
         MetricError::NonFiniteMap {
             index: 2,
             element: 5
         }
     );
     // The image at fault is named within the whole batch, whatever the pass size.
-    let small_passes = CurveConfig {
-        batch_size: 1,
-        ..curves
-    };
+    let small_passes = Scorer::new(&net, Score::Probability).with_batch_size(1);
     assert_eq!(
-        run(&good, &Targets::Classes(vec![1, 2, 10]), &small_passes).unwrap_err(),
+        small_passes
+            .prepare(input.clone(), &Targets::classes([1, 2, 10]))
+            .err()
+            .expect("refused"),
         MetricError::Explain(ExplainError::TargetOutOfRange {
             index: 2,
             target: 10,
             classes: 10
         })
     );
-    let zero_steps = CurveConfig { steps: 0, ..curves };
-    assert!(matches!(
-        run(&good, &Targets::Predicted, &zero_steps),
-        Err(MetricError::InvalidSetting { .. })
-    ));
+    let mut bad_image = Map::from_batch(input.clone()).expect("images");
+    bad_image[1].values[7] = f32::INFINITY;
+    let bad_images: Vec<f32> = bad_image.into_iter().flat_map(|m| m.values).collect();
+    let bad_input = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(bad_images, [3, 1, 28, 28]),
+        &input.device(),
+    );
+    assert_eq!(
+        small_passes
+            .prepare(bad_input, &Targets::predicted())
+            .err()
+            .expect("refused"),
+        MetricError::Explain(ExplainError::NonFinite {
+            stage: burn_gradcam::explain::Stage::Input,
+            index: 1,
+            element: 7
+        })
+    );
+    assert_eq!(
+        run(&good, &CurveConfig::new().with_steps(0)).unwrap_err(),
+        MetricError::Setting(SettingError::new("CurveConfig", "steps", 0, "at least 1"))
+    );
     assert!(matches!(
         road(
-            &explainer,
-            input.clone(),
-            &Targets::Predicted,
+            &batch,
             &good,
             RoadOrder::MostRelevantFirst,
             150.0,
-            &RoadConfig::default()
+            &RoadConfig::new()
         ),
-        Err(MetricError::InvalidSetting { .. })
+        Err(MetricError::Setting(SettingError {
+            field: "percentile",
+            ..
+        }))
     ));
     assert!(matches!(
-        confidence_change(
-            &explainer,
+        Scorer::new(&net, Score::Probability).prepare(
             Tensor::<4>::zeros([0, 1, 28, 28], &input.device()),
-            &Targets::Predicted,
-            &[],
-            8
+            &Targets::predicted()
         ),
         Err(MetricError::Explain(ExplainError::EmptyBatch))
     ));
+    assert!(confidence_change(&batch, &[]).is_err());
     let bad_noise = Tensor::<4>::zeros([4, 1, 28, 28], &input.device());
     assert!(matches!(
-        burn_gradcam::metrics::infidelity_with_perturbations(
-            &explainer,
-            input,
-            &Targets::Predicted,
-            &good,
-            bad_noise,
-            true,
-            8
-        ),
+        burn_gradcam::metrics::infidelity_with_perturbations(&batch, &good, bad_noise, true),
         Err(MetricError::PerturbationShape { .. })
     ));
 }
@@ -374,21 +334,28 @@ fn bad_input_gets_a_typed_error() {
 fn attribution_is_each_method_s_own_map() {
     let net = setup();
     let input = eval_input(3);
-    let explainer = Explainer::new(&net, config(Score::ModelOutput));
-    let cams = explainer
-        .grad_cam(input.clone(), &Targets::Predicted)
+    let cams = grad_cam()
+        .attribute(&net, input.clone(), &Targets::predicted())
+        .and_then(|a| a.to_maps())
         .expect("cams");
-    let as_method = maps(&net, input.clone(), &Method::Cam(CamMethod::GradCam));
-    for (cam, map) in cams.iter().zip(&as_method) {
-        assert_eq!(&cam.cam, map);
-    }
-    let explanation = explainer
-        .explain(input.clone(), &Targets::Predicted)
+    let as_method = maps(
+        &net,
+        input.clone(),
+        &Method::Cam(AnyCam::GradCam(grad_cam())),
+    );
+    assert_eq!(cams, as_method);
+    let explanation = GuidedGradCam::guided(settings())
+        .attribute(&net, input.clone(), &Targets::predicted())
+        .and_then(|a| a.to_host())
         .expect("explains");
-    let guided = maps(&net, input, &Method::GUIDED_GRAD_CAM);
-    for (image, map) in explanation.images.iter().zip(&guided) {
+    let guided = maps(
+        &net,
+        input,
+        &Method::guided_grad_cam().with_cam_settings(settings()),
+    );
+    for (image, map) in explanation.iter().zip(&guided) {
         let worst = image
-            .guided_grad_cam
+            .map
             .values
             .iter()
             .zip(&map.values)
@@ -401,11 +368,10 @@ fn attribution_is_each_method_s_own_map() {
 fn maps_in_passes_equal_one_call() {
     let net = setup();
     let input = eval_input(5);
-    let explainer = Explainer::new(&net, config(Score::ModelOutput));
-    let method = Method::Cam(CamMethod::ScoreCam);
+    let method = ScoreCam::new().with_settings(settings());
     let whole = maps(&net, input.clone(), &method);
     let passes =
-        method_maps(&explainer, input.clone(), &Targets::Predicted, &method, 2).expect("explains");
+        method_maps(&net, &method, input.clone(), &Targets::predicted(), 2).expect("explains");
     for (a, b) in whole.iter().zip(&passes) {
         let worst = a
             .values
@@ -415,14 +381,7 @@ fn maps_in_passes_equal_one_call() {
         assert!(worst < 1e-6, "{worst}");
     }
     assert_eq!(
-        method_maps(
-            &explainer,
-            input,
-            &Targets::Classes(vec![0, 1, 2, 3, 11]),
-            &method,
-            2
-        )
-        .unwrap_err(),
+        method_maps(&net, &method, input, &Targets::classes([0, 1, 2, 3, 11]), 2).unwrap_err(),
         MetricError::Explain(ExplainError::TargetOutOfRange {
             index: 4,
             target: 11,
@@ -436,19 +395,19 @@ fn the_sanity_check_sees_which_layers_a_method_reads() {
     let net = setup();
     let input = eval_input(12);
     let methods = [
-        Method::Cam(CamMethod::GradCam),
-        Method::Cam(CamMethod::EigenCam),
-        Method::Pixel(PixelMethod::GuidedBackprop),
+        Method::Cam(AnyCam::GradCam(grad_cam())),
+        Method::Cam(
+            AnyCam::from_name("eigen-cam")
+                .expect("a CAM")
+                .with_settings(settings()),
+        ),
+        Method::Pixel(AnyPixel::GuidedBackprop(GuidedBackprop)),
     ];
-    let sanity = SanityConfig {
-        seed: 5,
-        batch_size: 5,
-    };
+    let sanity = SanityConfig::new().with_seed(5).with_batch_size(5);
     let curves = model_randomization(
         &net,
-        config(Score::ModelOutput),
         input.clone(),
-        &Targets::Predicted,
+        &Targets::predicted(),
         &methods,
         &sanity,
     )
@@ -482,15 +441,8 @@ fn the_sanity_check_sees_which_layers_a_method_reads() {
     let grad_cam = find(&methods[0], Randomization::Cascading);
     assert!(grad_cam.steps[1].similarity.spearman_abs < 0.9);
     // The same seed gives the same check.
-    let again = model_randomization(
-        &net,
-        config(Score::ModelOutput),
-        input,
-        &Targets::Predicted,
-        &methods[..1],
-        &sanity,
-    )
-    .expect("sanity check");
+    let again = model_randomization(&net, input, &Targets::predicted(), &methods[..1], &sanity)
+        .expect("sanity check");
     assert_eq!(again[0], curves[0]);
 }
 
@@ -574,22 +526,29 @@ mod never_panic {
             blur in any::<bool>(),
         ) {
             let net = setup();
-            let input = eval_input(2);
-            let explainer = Explainer::new(&net, config(Score::Probability));
-            let targets = Targets::Predicted;
-            let curves = CurveConfig {
-                steps,
-                baseline: if blur { Baseline::Blur { sigma: baseline } } else { Baseline::Constant(baseline) },
-                batch_size,
-            };
-            let _ = deletion_curves(&explainer, input.clone(), &targets, &maps, &curves);
-            let road_config = RoadConfig { noise, seed: 1, batch_size };
-            let _ = road(&explainer, input.clone(), &targets, &maps, RoadOrder::MostRelevantFirst, percentile, &road_config);
-            let _ = confidence_change(&explainer, input.clone(), &targets, &maps, batch_size);
-            let infidelity_config = InfidelityConfig { samples, stdev: noise, seed: 2, normalize: blur, batch_size };
-            let _ = infidelity(&explainer, input.clone(), &targets, &maps, &infidelity_config);
-            let sensitivity = SensitivityConfig { samples, radius, seed: 3, batch_size };
-            let _ = sensitivity_max(&explainer, input, &targets, &Method::Pixel(PixelMethod::Saliency { absolute: true }), &sensitivity);
+            let batch = Scorer::new(&net, Score::Probability)
+                .with_batch_size(batch_size)
+                .prepare(eval_input(2), &Targets::predicted())
+                .expect("prepares");
+            let curves = CurveConfig::new()
+                .with_steps(steps)
+                .with_baseline(if blur { Baseline::Blur { sigma: baseline } } else { Baseline::Constant(baseline) });
+            let _ = deletion_curves(&batch, &maps, &curves);
+            let road_config = RoadConfig::new().with_noise(noise).with_seed(1);
+            let _ = road(&batch, &maps, RoadOrder::MostRelevantFirst, percentile, &road_config);
+            let _ = confidence_change(&batch, &maps);
+            let infidelity_config = InfidelityConfig::new()
+                .with_samples(samples)
+                .with_stdev(noise)
+                .with_seed(2)
+                .with_normalize(blur);
+            let _ = infidelity(&batch, &maps, &infidelity_config);
+            let sensitivity = SensitivityConfig::new()
+                .with_samples(samples)
+                .with_radius(radius)
+                .with_seed(3)
+                .with_batch_size(batch_size);
+            let _ = sensitivity_max(&batch, &Saliency::new(), &sensitivity);
             if let (Some(a), Some(b)) = (maps.first(), maps.last()) {
                 let _ = spearman(&a.values, &b.values);
                 let _ = ssim(&a.values, &b.values, a.shape[2], a.shape[1], baseline);

@@ -5,7 +5,7 @@ mod common;
 
 use std::hash::{Hash, Hasher};
 
-use burn_gradcam::explain::{Explainer, Preset, Targets};
+use burn_gradcam::explain::{Attribution, GuidedGradCam, Preset, Targets};
 use burn_gradcam::model::{Digits, preprocess};
 use common::{net, repo_path};
 
@@ -31,7 +31,7 @@ fn repeated_explanations_keep_memory_flat_and_results_identical() {
         Digits::from_packed_file(repo_path("data/eval_digits.bin.gz")).expect("evaluation set");
     let device = burn_gradcam::Backend::default().device();
     let net = net(&device);
-    let explainer = Explainer::new(&net, Preset::Seed.config());
+    let method = GuidedGradCam::guided(Preset::Seed.cam_settings());
     let mut fingerprints = Vec::new();
     let mut rss = Vec::new();
     let mut peak = Vec::new();
@@ -39,13 +39,15 @@ fn repeated_explanations_keep_memory_flat_and_results_identical() {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for start in (0..digits.len()).step_by(BATCH) {
             let batch = digits.slice(start..start + BATCH).expect("batch");
-            let explanation = explainer
-                .explain(preprocess(&batch, &device), &Targets::Predicted)
+            let images = method
+                .attribute(&net, preprocess(&batch, &device), &Targets::predicted())
+                .and_then(|a| a.to_host())
                 .expect("explains");
-            for image in &explanation.images {
+            for image in &images {
                 image.prediction.target.hash(&mut hasher);
-                for map in [&image.cam, &image.guided_backprop, &image.guided_grad_cam] {
-                    map.values
+                for map in [image.cam.as_ref(), image.pixel.as_ref(), Some(&image.map)] {
+                    map.expect("a product's maps")
+                        .values
                         .iter()
                         .for_each(|v| v.to_bits().hash(&mut hasher));
                 }

@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Preset, Targets,
+    AnyCam, Attribution, GradCam, GuidedBackprop, GuidedGradCam, InputXGradient,
+    IntegratedGradients, Preset, Saliency, Targets,
 };
 use burn_gradcam::model::{Digits, MnistNet, load_weights, preprocess};
 use serde::{Deserialize, Serialize};
@@ -166,7 +167,6 @@ fn measure(
     args: &BenchArgs,
 ) -> Result<Measurement> {
     let device = backend.device();
-    let explainer = Explainer::new(net, Preset::Captum.config());
     let batches: Vec<Digits> = if batch == 1 {
         (0..args.batch1_images)
             .filter_map(|i| digits.slice(i..i + 1))
@@ -175,36 +175,36 @@ fn measure(
         digits.slice(0..batch).into_iter().collect()
     };
     let images: usize = batches.iter().map(Digits::len).sum();
-    let with_method = |method| ExplainConfig {
-        method,
-        ..Preset::Captum.config()
+    // The Captum preset: the same work as the peer.
+    let settings = Preset::Captum.cam_settings();
+    let cam = |name: &str| -> Result<Box<dyn Attribution>> {
+        Ok(Box::new(AnyCam::from_name(name)?.with_settings(settings)))
     };
-    let plus_plus = Explainer::new(net, with_method(CamMethod::GradCamPlusPlus));
-    let score_cam = Explainer::new(net, with_method(CamMethod::ScoreCam));
-    let eigen_cam = Explainer::new(net, with_method(CamMethod::EigenCam));
-    // Captum runs all path points at once by default; here at most 1,000 images per pass.
-    let integrated = IntegratedGradientsConfig {
-        internal_batch_size: Some(1000),
-        ..Default::default()
+    let name = method;
+    let method: Option<Box<dyn Attribution>> = match name {
+        "forward" => None,
+        "grad_cam" => Some(Box::new(GradCam::new().with_settings(settings))),
+        "guided_backprop" => Some(Box::new(GuidedBackprop)),
+        "guided_grad_cam" => Some(Box::new(GuidedGradCam::guided(settings))),
+        "grad_cam_plus_plus" => Some(cam("grad-cam-plus-plus")?),
+        "score_cam" => Some(cam("score-cam")?),
+        "eigen_cam" => Some(cam("eigen-cam")?),
+        "saliency" => Some(Box::new(Saliency::new())),
+        "input_x_gradient" => Some(Box::new(InputXGradient)),
+        // Captum runs all path points at once by default; here at most 1,000 images per pass.
+        "integrated_gradients" => Some(Box::new(
+            IntegratedGradients::new().with_internal_batch_size(Some(1000)),
+        )),
+        other => return Err(format!("unknown method {other}").into()),
     };
-    let targets = &Targets::Predicted;
+    let targets = &Targets::predicted();
     let pass = || -> Result {
         for b in &batches {
             let input = preprocess(b, &device);
-            match method {
-                "forward" => drop(net.forward(input).into_data()),
-                "grad_cam" => drop(explainer.grad_cam(input, targets)?),
-                "guided_backprop" => drop(explainer.guided_backprop(input, targets)?),
-                "guided_grad_cam" => drop(explainer.explain(input, targets)?),
-                "grad_cam_plus_plus" => drop(plus_plus.grad_cam(input, targets)?),
-                "score_cam" => drop(score_cam.grad_cam(input, targets)?),
-                "eigen_cam" => drop(eigen_cam.grad_cam(input, targets)?),
-                "saliency" => drop(explainer.saliency(input, targets, true)?),
-                "input_x_gradient" => drop(explainer.input_x_gradient(input, targets)?),
-                "integrated_gradients" => {
-                    drop(explainer.integrated_gradients(input, targets, &integrated)?)
-                }
-                other => return Err(format!("unknown method {other}").into()),
+            match &method {
+                None => drop(net.forward(input).into_data()),
+                // Every map is copied to the host, as the peers' are.
+                Some(method) => drop(method.attribute(net, input, targets)?.to_host()?),
             }
         }
         Ok(())
@@ -212,7 +212,7 @@ fn measure(
     let (images_per_s, runs) = time_passes(args.repeats, images, pass)?;
     Ok(Measurement {
         backend: backend.to_string(),
-        method: method.into(),
+        method: name.into(),
         batch,
         images_per_s,
         runs,
@@ -274,9 +274,10 @@ pub fn rss_child(backend: Backend, batch: usize) -> Result {
     let (net, _) = load_weights("data/mnist_model.pth", &device)?;
     let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
     let batch = digits.slice(0..batch).ok_or("empty batch")?;
-    let explanation = Explainer::new(&net, Preset::Captum.config())
-        .explain(preprocess(&batch, &device), &Targets::Predicted)?;
-    assert_eq!(explanation.images.len(), batch.len());
+    let images = GuidedGradCam::guided(Preset::Captum.cam_settings())
+        .attribute(&net, preprocess(&batch, &device), &Targets::predicted())?
+        .to_host()?;
+    assert_eq!(images.len(), batch.len());
     println!(
         "{:.1}",
         peak_rss_mib().ok_or("no VmHWM in /proc/self/status")?

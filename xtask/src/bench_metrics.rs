@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 
 use burn_gradcam::Backend;
-use burn_gradcam::explain::{CamMethod, Explainer, Map, Method, PixelMethod, Preset, Score};
+use burn_gradcam::explain::{GradCam, GuidedBackprop, Map, Preset, Saliency, Score, normalize};
 use burn_gradcam::metrics::{
-    Baseline, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, RoadConfig, SensitivityConfig,
-    confidence_change, deletion_curves, infidelity, insertion_curves, method_maps, road_combined,
-    sensitivity_max,
+    Baseline, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, RoadConfig, Scorer,
+    SensitivityConfig, confidence_change, deletion_curves, infidelity, insertion_curves,
+    method_maps, road_combined, sensitivity_max,
 };
 use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preprocess};
 use serde::Serialize;
@@ -85,75 +85,50 @@ pub fn run(args: &BenchMetricsArgs) -> Result {
     let n = digits.len();
     let input = preprocess(&digits, &device);
 
-    let mut log_probability = Preset::PytorchGradCam.config();
-    log_probability.score = Score::ModelOutput;
-    let mut probability = log_probability;
-    probability.score = Score::Probability;
-    let explainer = Explainer::new(&net, log_probability);
-    let scorer = Explainer::new(&net, probability);
-    let targets = predicted_classes(&explainer, &input)?;
-    let cams = method_maps(
-        &explainer,
-        input.clone(),
-        &targets,
-        &Method::Cam(CamMethod::GradCam),
-        256,
-    )?;
-    let guided = method_maps(
-        &explainer,
-        input.clone(),
-        &targets,
-        &Method::Pixel(PixelMethod::GuidedBackprop),
-        256,
-    )?;
-    let curves = CurveConfig {
-        baseline: Baseline::Constant((0.0 - MNIST_MEAN) / MNIST_STD),
-        ..CurveConfig::default()
-    };
-    let normalized: Vec<Map> = cams.iter().map(Map::normalized).collect();
+    let log_probability = Scorer::new(&net, Score::ModelOutput);
+    let probability = Scorer::new(&net, Score::Probability);
+    let targets = predicted_classes(&net, &input)?;
+    let grad_cam = GradCam::new().with_settings(Preset::PytorchGradCam.cam_settings());
+    let cams = method_maps(&net, &grad_cam, input.clone(), &targets, 256)?;
+    let guided = method_maps(&net, &GuidedBackprop, input.clone(), &targets, 256)?;
+    let curves =
+        CurveConfig::new().with_baseline(Baseline::Constant((0.0 - MNIST_MEAN) / MNIST_STD));
+    // pytorch-grad-cam multiplies the image by a map in [0, 1].
+    let normalized = Map::from_batch(normalize(map_batch(&cams, &device)?))?;
 
     let mut rust = Vec::new();
     for (metric, _) in METRICS {
         if !args.metrics.is_empty() && !args.metrics.iter().any(|m| m == metric) {
             continue;
         }
+        // A pass includes the metric's clean forward pass, as the peers' do.
         let pass = || -> Result {
             let x = input.clone();
             match metric {
                 "road_combined" => drop(road_combined(
-                    &scorer,
-                    x,
-                    &targets,
+                    &probability.prepare(x, &targets)?,
                     &cams,
                     &ROAD_PERCENTILES,
-                    &RoadConfig::default(),
+                    &RoadConfig::new(),
                 )?),
-                "drop_in_confidence" => {
-                    drop(confidence_change(&scorer, x, &targets, &normalized, 1024)?)
-                }
+                "drop_in_confidence" => drop(confidence_change(
+                    &probability.prepare(x, &targets)?,
+                    &normalized,
+                )?),
                 "infidelity" => drop(infidelity(
-                    &explainer,
-                    x,
-                    &targets,
+                    &log_probability.prepare(x, &targets)?,
                     &guided,
-                    &InfidelityConfig::default(),
+                    &InfidelityConfig::new(),
                 )?),
                 "sensitivity_max_saliency" => drop(sensitivity_max(
-                    &explainer,
-                    x,
-                    &targets,
-                    &Method::Pixel(PixelMethod::Saliency { absolute: true }),
-                    &SensitivityConfig::default(),
+                    &log_probability.prepare(x, &targets)?,
+                    &Saliency::new(),
+                    &SensitivityConfig::new(),
                 )?),
                 "deletion_insertion" => {
-                    drop(deletion_curves(
-                        &scorer,
-                        x.clone(),
-                        &targets,
-                        &cams,
-                        &curves,
-                    )?);
-                    drop(insertion_curves(&scorer, x, &targets, &cams, &curves)?);
+                    let batch = probability.prepare(x, &targets)?;
+                    drop(deletion_curves(&batch, &cams, &curves)?);
+                    drop(insertion_curves(&batch, &cams, &curves)?);
                 }
                 other => return Err(format!("unknown metric {other}").into()),
             }
@@ -237,4 +212,17 @@ fn print_table(
             None => println!("| {} | {:.0} | {peer} | – | – |", m.metric, m.images_per_s),
         }
     }
+}
+
+/// Host maps of one shape as a batch `[N, C, H, W]` on `device`.
+pub(crate) fn map_batch(
+    maps: &[Map],
+    device: &burn::tensor::Device,
+) -> Result<burn::tensor::Tensor<4>> {
+    let [c, h, w] = maps.first().ok_or("no maps")?.shape;
+    let values: Vec<f32> = maps.iter().flat_map(|m| m.values.iter().copied()).collect();
+    Ok(burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [maps.len(), c, h, w]),
+        device,
+    ))
 }

@@ -15,15 +15,16 @@ use std::time::Instant;
 use burn::tensor::Tensor;
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    CamMethod, ExplainConfig, Explainer, IntegratedGradientsConfig, Map, Method, PixelMethod,
-    Preset, Score, Targets, uniform_noise,
+    AnyCam, AnyPixel, Attribution, CamSettings, Explainable, GuidedBackprop, InputXGradient,
+    IntegratedGradients, Map, Method, Predictions, Preset, Saliency, Score, Targets, noise,
+    normalize,
 };
 use burn_gradcam::metrics::{
-    Baseline, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, Randomization, RoadConfig,
-    SanityConfig, SanityCurve, SensitivityConfig, confidence_change, deletion_curves, infidelity,
-    insertion_curves, method_maps, model_randomization, road_combined, sensitivity_max,
+    Baseline, Batch, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, Randomization, RoadConfig,
+    SanityConfig, SanityCurve, Scorer, SensitivityConfig, confidence_change, deletion_curves,
+    infidelity, insertion_curves, method_maps, model_randomization, road_combined, sensitivity_max,
 };
-use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, load_weights, preprocess};
+use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
 use burn_gradcam::viz::{ChartFigure, LineChart, Series};
 use serde::Serialize;
@@ -55,19 +56,25 @@ pub struct FaithfulnessArgs {
     digits: PathBuf,
 }
 
+/// The CAM settings of every map: pytorch-grad-cam's (CAMs min-max normalised to `[0, 1]`).
+fn cam_settings() -> CamSettings {
+    Preset::PytorchGradCam.cam_settings()
+}
+
 /// The evaluated methods, in report order.
 fn methods() -> Vec<Method> {
-    let integrated = IntegratedGradientsConfig {
-        internal_batch_size: Some(4096),
-        ..IntegratedGradientsConfig::default()
-    };
-    let mut methods: Vec<Method> = CamMethod::ALL.iter().map(|m| Method::Cam(*m)).collect();
+    let integrated = IntegratedGradients::new().with_internal_batch_size(Some(4096));
+    let mut methods: Vec<Method> = AnyCam::NAMES
+        .iter()
+        .filter_map(|name| AnyCam::from_name(name).ok())
+        .map(|cam| Method::Cam(cam.with_settings(cam_settings())))
+        .collect();
     methods.extend([
-        Method::Pixel(PixelMethod::GuidedBackprop),
-        Method::GUIDED_GRAD_CAM,
-        Method::Pixel(PixelMethod::Saliency { absolute: true }),
-        Method::Pixel(PixelMethod::InputXGradient),
-        Method::Pixel(PixelMethod::IntegratedGradients(integrated)),
+        Method::Pixel(AnyPixel::GuidedBackprop(GuidedBackprop)),
+        Method::guided_grad_cam().with_cam_settings(cam_settings()),
+        Method::Pixel(AnyPixel::Saliency(Saliency::new())),
+        Method::Pixel(AnyPixel::InputXGradient(InputXGradient)),
+        Method::Pixel(AnyPixel::IntegratedGradients(integrated)),
     ]);
     methods
 }
@@ -102,7 +109,8 @@ struct Report {
 
 #[derive(Serialize)]
 struct Settings {
-    explain: ExplainConfig,
+    cam: CamSettings,
+    score: Score,
     curves: CurveConfig,
     road: RoadConfig,
     road_percentiles: Vec<f32>,
@@ -123,47 +131,39 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     let input = preprocess(&digits, &device);
     let sanity_count = args.sanity_limit.clamp(1, count);
 
-    let mut explain = Preset::PytorchGradCam.config();
-    explain.score = Score::ModelOutput;
     let black = (0.0 - MNIST_MEAN) / MNIST_STD;
     let settings = Settings {
-        explain,
-        curves: CurveConfig {
-            baseline: Baseline::Constant(black),
-            ..CurveConfig::default()
-        },
-        road: RoadConfig {
-            seed: args.seed,
-            ..RoadConfig::default()
-        },
+        cam: cam_settings(),
+        score: Score::ModelOutput,
+        curves: CurveConfig::new().with_baseline(Baseline::Constant(black)),
+        road: RoadConfig::new().with_seed(args.seed),
         road_percentiles: ROAD_PERCENTILES.to_vec(),
-        infidelity: InfidelityConfig {
-            seed: args.seed,
-            ..InfidelityConfig::default()
-        },
-        sensitivity: SensitivityConfig {
-            seed: args.seed,
-            ..SensitivityConfig::default()
-        },
-        sanity: SanityConfig {
-            seed: args.seed,
-            ..SanityConfig::default()
-        },
+        infidelity: InfidelityConfig::new().with_seed(args.seed),
+        sensitivity: SensitivityConfig::new().with_seed(args.seed),
+        sanity: SanityConfig::new().with_seed(args.seed),
     };
 
-    let explainer = Explainer::new(&net, explain);
-    let targets = predicted_classes(&explainer, &input)?;
+    // The model-output score explains; the clean images run once, and each metric scores the
+    // prepared batch with the peers' score (the probability, or the log-probability for
+    // Captum's infidelity and max-sensitivity).
+    let targets = predicted_classes(&net, &input)?.with_score(settings.score);
+    let by_probability = Scorer::new(&net, Score::Probability).prepare(input.clone(), &targets)?;
+    let by_log_probability = by_probability.with_score(Score::ModelOutput)?;
 
     let mut rows = Vec::new();
     let methods = methods();
     for method in &methods {
         let clock = Instant::now();
-        let maps = method_maps(&explainer, input.clone(), &targets, method, 250)?;
-        let mut row = score_maps(&net, &settings, &input, &targets, &maps, &method.label())?;
+        let maps = method_maps(&net, method, input.clone(), &targets, 250)?;
+        let mut row = score_maps(
+            &by_probability,
+            &by_log_probability,
+            &settings,
+            &maps,
+            &method.label(),
+        )?;
         row.max_sensitivity = Some(mean(&sensitivity_max(
-            &explainer,
-            input.clone(),
-            &targets,
+            &by_log_probability,
             method,
             &settings.sensitivity,
         )?));
@@ -176,20 +176,25 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         .map(|i| {
             Map::new(
                 [1, 28, 28],
-                uniform_noise(784, 1.0, args.seed ^ (i as u64 + 1) << 8),
+                noise::uniform(784, 1.0, args.seed ^ (i as u64 + 1) << 8),
             )
         })
         .collect::<std::result::Result<_, _>>()?;
-    let mut row = score_maps(&net, &settings, &input, &targets, &random, "Random map")?;
+    let mut row = score_maps(
+        &by_probability,
+        &by_log_probability,
+        &settings,
+        &random,
+        "Random map",
+    )?;
     row.seconds = clock.elapsed().as_secs_f64();
     rows.push(row);
 
     let clock = Instant::now();
     let sanity = model_randomization(
         &net,
-        explain,
         input.narrow(0, 0, sanity_count),
-        &Targets::Predicted,
+        &Targets::predicted().with_score(settings.score),
         &methods,
         &settings.sanity,
     )?;
@@ -235,64 +240,36 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
 
 /// The model's predicted classes, resolved once so that every method and metric explains and
 /// scores the same class.
-pub(crate) fn predicted_classes(
-    explainer: &Explainer<'_, MnistNet>,
-    input: &Tensor<4>,
-) -> Result<Targets> {
-    Ok(Targets::Classes(
-        explainer
-            .predict(input.clone(), &Targets::Predicted)?
-            .iter()
-            .map(|p| p.predicted)
-            .collect(),
+pub(crate) fn predicted_classes(model: &dyn Explainable, input: &Tensor<4>) -> Result<Targets> {
+    let input = burn_gradcam::explain::Input::new(model, input.clone())?;
+    let predictions = Predictions::of(model, &input, &Targets::predicted())?.to_host()?;
+    Ok(Targets::classes(
+        predictions.iter().map(|p| p.predicted).collect::<Vec<_>>(),
     ))
 }
 
-/// Every map-based metric of one method (max-sensitivity, which re-explains, is the caller's).
+/// Every map-based metric of one method (max-sensitivity, which re-explains, is the caller's),
+/// on the batch prepared once for all methods.
 fn score_maps(
-    net: &MnistNet,
+    by_probability: &Batch<'_>,
+    by_log_probability: &Batch<'_>,
     settings: &Settings,
-    input: &Tensor<4>,
-    targets: &Targets,
     maps: &[Map],
     label: &str,
 ) -> Result<MethodScores> {
-    let mut probability = settings.explain;
-    probability.score = Score::Probability;
-    let by_probability = Explainer::new(net, probability);
-    let by_log_probability = Explainer::new(net, settings.explain);
-    let deletion = deletion_curves(
-        &by_probability,
-        input.clone(),
-        targets,
-        maps,
-        &settings.curves,
-    )?;
-    let insertion = insertion_curves(
-        &by_probability,
-        input.clone(),
-        targets,
-        maps,
-        &settings.curves,
-    )?;
+    let deletion = deletion_curves(by_probability, maps, &settings.curves)?;
+    let insertion = insertion_curves(by_probability, maps, &settings.curves)?;
     let road = road_combined(
-        &by_probability,
-        input.clone(),
-        targets,
+        by_probability,
         maps,
         &settings.road_percentiles,
         &settings.road,
     )?;
     // pytorch-grad-cam multiplies the image by a map in [0, 1].
-    let normalized: Vec<Map> = maps.iter().map(Map::normalized).collect();
-    let confidence = confidence_change(&by_probability, input.clone(), targets, &normalized, 1024)?;
-    let infidelity = infidelity(
-        &by_log_probability,
-        input.clone(),
-        targets,
-        maps,
-        &settings.infidelity,
-    )?;
+    let device = by_probability.scorer().model().device();
+    let normalized = Map::from_batch(normalize(crate::bench_metrics::map_batch(maps, &device)?))?;
+    let confidence = confidence_change(by_probability, &normalized)?;
+    let infidelity = infidelity(by_log_probability, maps, &settings.infidelity)?;
     let mean_of_rows =
         |rows: &[Vec<f32>]| rows.iter().map(|r| mean(r)).sum::<f32>() / rows.len() as f32;
     Ok(MethodScores {
@@ -518,7 +495,8 @@ mod tests {
         for method in methods() {
             assert!(
                 markdown.contains(&format!("| {} |", method.label())),
-                "{method}"
+                "{}",
+                method.label()
             );
         }
         assert!(markdown.contains("| Random map |"));

@@ -1,7 +1,36 @@
 //! Errors returned for bad calls; no function of this crate panics on user data.
 
+use serde::{Deserialize, Serialize};
+
+/// A stage of an explanation whose values are checked for NaN and infinities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Stage {
+    /// The images given to the method.
+    Input,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Input => "input",
+        })
+    }
+}
+
+/// The part of the model whose output had an unexpected shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelPart {
+    /// [`crate::Explainable::features`]: `[N, K, h, w]` with `K, h, w > 0` was expected.
+    Features,
+    /// [`crate::Explainable::logits`]: `[N, classes]` with `classes > 0` was expected.
+    Logits,
+}
+
 /// Why an explanation could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExplainError {
     /// The batch holds no image.
     #[error("empty batch: at least one image is needed")]
@@ -19,12 +48,16 @@ pub enum ExplainError {
         /// Shape of the tensor that was given.
         found: [usize; 4],
     },
-    /// An image contains NaN or an infinity.
-    #[error("image {index} contains a non-finite value (NaN or infinity) at element {element}")]
-    NonFiniteInput {
+    /// A value of one image is NaN or an infinity.
+    #[error(
+        "image {index} has a non-finite value (NaN or infinity) in its {stage} at element {element}"
+    )]
+    NonFinite {
+        /// Where the value was found.
+        stage: Stage,
         /// Index of the image in the batch.
         index: usize,
-        /// Index of the first bad element within the image (row-major `C×H×W`).
+        /// Index of the first bad element within the image's tensor (row-major).
         element: usize,
     },
     /// A requested target class does not exist.
@@ -40,7 +73,11 @@ pub enum ExplainError {
         classes: usize,
     },
     /// The number of explicit targets differs from the batch size.
-    #[error("{targets} target classes were given for a batch of {batch} images")]
+    #[error(
+        "{} given for a batch of {}",
+        count(*targets, "target class was", "target classes were"),
+        count(*batch, "image", "images")
+    )]
     TargetCount {
         /// Number of targets given.
         targets: usize,
@@ -48,12 +85,12 @@ pub enum ExplainError {
         batch: usize,
     },
     /// The model returned a tensor of an unexpected shape.
-    #[error("the model's {stage} returned shape {found:?}, expected {expected}")]
+    #[error("the model's {part:?} returned shape {found:?} for a batch of {batch}")]
     ModelOutput {
-        /// `"features"` or `"logits"`.
-        stage: &'static str,
-        /// What was expected, in words.
-        expected: String,
+        /// Which half of the model.
+        part: ModelPart,
+        /// Images in the batch.
+        batch: usize,
         /// The shape that was returned.
         found: Vec<usize>,
     },
@@ -66,11 +103,8 @@ pub enum ExplainError {
         device: String,
     },
     /// A method's setting is out of its range.
-    #[error("invalid setting: {what}")]
-    InvalidSetting {
-        /// What is wrong.
-        what: String,
-    },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// A map buffer does not match its declared shape.
     #[error("map of shape {shape:?} needs {expected} values, found {found}")]
     MapShape {
@@ -81,6 +115,108 @@ pub enum ExplainError {
         /// Values supplied.
         found: usize,
     },
+    /// Reading results from the device failed.
+    #[error("reading results from the device failed: {reason}")]
+    DeviceRead {
+        /// The backend's message.
+        reason: String,
+    },
+}
+
+/// A setting of a method or metric outside its range: which setting, the value given and the
+/// range it must lie in.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid setting {owner}.{field} = {value}: expected {expected}")]
+pub struct SettingError {
+    /// The method or metric (`"SmoothGrad"`, `"IntegratedGradients"`, …).
+    pub owner: &'static str,
+    /// The field (`"samples"`, …).
+    pub field: &'static str,
+    /// The value given, as text.
+    pub value: String,
+    /// The range it must lie in, in words (`"at least 1"`).
+    pub expected: &'static str,
+}
+
+impl SettingError {
+    /// An error for `owner.field = value`, which should be `expected`.
+    pub fn new(
+        owner: &'static str,
+        field: &'static str,
+        value: impl std::fmt::Display,
+        expected: &'static str,
+    ) -> Self {
+        Self {
+            owner,
+            field,
+            value: value.to_string(),
+            expected,
+        }
+    }
+
+    /// `Ok` when `ok`, else the error for `owner.field = value`.
+    pub fn check(
+        ok: bool,
+        owner: &'static str,
+        field: &'static str,
+        value: impl std::fmt::Display,
+        expected: &'static str,
+    ) -> Result<(), Self> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Self::new(owner, field, value, expected))
+        }
+    }
+}
+
+/// A name that names none of the values of a setting (the `FromStr` error of every named
+/// setting: presets, methods, combinations…).
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown {what} {name:?}; expected one of {}", expected.join(", "))]
+pub struct UnknownName {
+    /// What was being named (`"preset"`, `"CAM method"`, …).
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// Every valid name.
+    pub expected: Vec<&'static str>,
+}
+
+impl UnknownName {
+    /// The value among `all` whose name is `text`, or the error listing every name.
+    ///
+    /// ```
+    /// use gradcam_explain::{Preset, UnknownName};
+    /// let names = |p: &Preset| p.name();
+    /// assert_eq!(UnknownName::find("seed", &Preset::ALL, names, "preset"), Ok(Preset::Seed));
+    /// let error = UnknownName::find("x", &Preset::ALL, names, "preset").unwrap_err();
+    /// assert_eq!(error.expected, ["seed", "paper", "captum", "pytorch-grad-cam"]);
+    /// ```
+    pub fn find<T: Clone>(
+        text: &str,
+        all: &[T],
+        name: impl Fn(&T) -> &'static str,
+        what: &'static str,
+    ) -> Result<T, Self> {
+        all.iter()
+            .find(|v| name(v) == text)
+            .cloned()
+            .ok_or_else(|| Self {
+                what,
+                name: text.to_owned(),
+                expected: all.iter().map(name).collect(),
+            })
+    }
+}
+
+/// `"1 image"`, `"2 images"`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// Result alias for this crate.

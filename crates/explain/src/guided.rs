@@ -99,14 +99,14 @@ impl<B: Backend + GuidedReluBackend, C: CheckpointStrategy> GuidedReluBackend fo
 /// On a plain device this is an ordinary ReLU; on an autodiff device its backward is the guided
 /// gradient. Callers check [`is_supported_device`] first: Burn panics when an extension is called
 /// on a backend it does not list.
-pub fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+pub(crate) fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::guided_relu(
         x.into_dispatch(),
     ))
 }
 
 /// Whether the guided ReLU is implemented for this device's backend.
-pub fn is_supported_device(device: &burn::tensor::Device) -> bool {
+pub(crate) fn is_supported_device(device: &burn::tensor::Device) -> bool {
     use burn::backend::DispatchDevice;
     let inner = device.clone().inner();
     #[allow(unreachable_patterns)]

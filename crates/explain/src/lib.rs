@@ -1,41 +1,100 @@
-//! Grad-CAM, Guided Backpropagation and Guided Grad-CAM for any Burn CNN.
+//! Grad-CAM, Guided Backpropagation, Guided Grad-CAM and their families for any Burn CNN, with
+//! the numbers of Captum and pytorch-grad-cam.
 //!
 //! A model implements [`Explainable`] (its forward split at the explained layer, with its ReLUs
-//! routed through [`ReluMode`]); an [`Explainer`] configured by an [`ExplainConfig`] (or a
-//! [`Preset`]) then explains a batch in one forward and one backward per method.
+//! routed through [`ReluMode`]). Every method is a small settings struct implementing one trait,
+//! [`Attribution`]: `method.attribute(&model, input, &targets)` returns [`Attributions`] —
+//! maps and predictions as tensors on the model's device, read to the host only when asked
+//! ([`Attributions::to_host`]).
+//!
+//! - CAMs ([`Cam`]: a CAM is its weighting): [`GradCam`], [`GradCamPlusPlus`], [`XGradCam`],
+//!   [`HiResCam`], [`LayerCam`], [`ScoreCam`], [`EigenCam`], sharing [`CamSettings`]
+//!   ([`Preset`]s reproduce the seed report, the paper, Captum and pytorch-grad-cam);
+//! - pixel methods: [`GuidedBackprop`], [`Saliency`], [`InputXGradient`],
+//!   [`IntegratedGradients`];
+//! - compositions: [`SmoothGrad`] around any method (Captum's `NoiseTunnel`), [`CamTimes`] of
+//!   any CAM and any pixel method ([`GuidedGradCam`]), one forward pass where possible;
+//! - [`AnyCam`], [`AnyPixel`] and [`Method`]: every built-in method as a value, by name.
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution, Tensor};
+//! use gradcam_explain::{Attribution, Explainable, GuidedGradCam, Preset, ReluMode, Targets};
+//!
+//! /// A toy model: the features are the input, the logits their per-channel sums.
+//! struct Sums;
+//! impl Explainable for Sums {
+//!     fn input_shape(&self) -> [usize; 3] { [2, 4, 4] }
+//!     fn features(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> { relu.apply(x) }
+//!     fn logits(&self, a: Tensor<4>, _: ReluMode) -> Tensor<2> { a.sum_dims_squeeze::<2, _>(&[2, 3]) }
+//!     fn device(&self) -> Device { Device::default() }
+//! }
+//!
+//! let input = Tensor::<4>::random([3, 2, 4, 4], Distribution::Default, &Device::default());
+//! let method = GuidedGradCam::guided(Preset::Captum.cam_settings());
+//! let result = method.attribute(&Sums, input, &Targets::predicted())?;
+//! assert_eq!(result.map().dims(), [3, 2, 4, 4]); // still on the device
+//! let images = result.to_host()?; // one read: maps, CAMs, predictions
+//! assert_eq!(images[0].layer_cam.as_ref().unwrap().shape, [1, 4, 4]);
+//! # Ok::<(), gradcam_explain::ExplainError>(())
+//! ```
 
-mod config;
+#![warn(missing_docs)]
+
+/// `Display` and `FromStr` by the command-line name of every named setting.
+macro_rules! named {
+    ($($ty:ty => $what:literal),* $(,)?) => {$(
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $crate::UnknownName::find(s, &Self::ALL, |v| v.name(), $what)
+            }
+        }
+    )*};
+}
+
+mod attribution;
+mod cam;
+mod checks;
 mod error;
-mod explainer;
-pub mod guided;
-mod integrated;
+mod forward;
+mod guided;
+mod host;
 mod maps;
 mod method;
 mod model;
-mod noise;
-mod pipeline;
-mod pool;
+pub mod noise;
+mod pixel;
+mod product;
+mod resize;
+mod settings;
 mod smooth;
+mod targets;
 
-pub use config::{
-    CamCombination, CamMethod, ExplainConfig, Interpolation, Preset, Score, Upsampling, parse_name,
-};
-pub use error::{ExplainError, Result};
-pub use explainer::{Explainer, SCORE_CAM_BATCH, Targets};
-pub use integrated::{IntegratedGradientsConfig, Integration};
-pub use maps::{
-    CamExplanation, Explanation, ImageExplanation, IntegratedGradientsExplanation, Map,
-    PixelCamExplanation, PixelExplanation, Prediction,
-};
+pub use attribution::{Attribution, Attributions, Input, Predictions};
+// Every CAM method of `cam` (so that adding one touches only that module).
+pub use cam::*;
+pub use error::{ExplainError, ModelPart, Result, SettingError, Stage, UnknownName};
+#[doc(hidden)]
+pub use host::device_reads;
+pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode};
-pub use noise::{gaussian_noise, uniform_noise};
-pub use pipeline::{
-    DISPLAY_EPSILON, PYTORCH_GRAD_CAM_EPSILON, cam_weights, combine, eigen_projection,
-    min_max_normalize, upsample,
+pub use pixel::{
+    AnyPixel, GradientRule, GuidedBackprop, InputXGradient, IntegratedGradients, Integration,
+    Saliency,
 };
-pub use pool::max_pool2d;
-pub use smooth::{NoiseAggregation, PixelMethod, SmoothGradConfig};
+pub use product::{CamTimes, GuidedGradCam};
+pub use resize::normalize;
+pub use settings::{CamSettings, Combination, Interpolation, Preset, Upsampling};
+pub use smooth::{NoiseAggregation, SmoothGrad};
+pub use targets::{Score, Targets};
 
 #[cfg(test)]
 mod tests;

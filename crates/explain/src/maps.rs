@@ -1,13 +1,12 @@
-//! Host-side results: plain `f32` maps, ready to draw or serialise.
+//! Host-side results, for drawing and serialising: plain `f32` maps and predictions.
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ExplainConfig;
 use crate::error::{ExplainError, Result};
-use crate::pipeline::{DISPLAY_EPSILON, min_max_normalize};
+use crate::host::{Read, Values};
 
-/// One map of one image, row-major `[channels, height, width]`.
+/// One map of one image on the host, row-major `[channels, height, width]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Map {
     /// `[channels, height, width]`.
@@ -51,41 +50,45 @@ impl Map {
         self.values.iter().fold(0.0, |m, v| m.max(v.abs()))
     }
 
-    /// A display copy: min-max normalised to `[0, 1]` by [`min_max_normalize`]; the raw map is
-    /// left untouched.
-    pub fn normalized(&self) -> Map {
-        let mut values = self.values.clone();
-        min_max_normalize(&mut values, DISPLAY_EPSILON);
-        Map {
-            shape: self.shape,
-            values,
-        }
+    /// Reads a batch of maps `[N, C, H, W]` from the device: one map per image.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::Map;
+    /// let maps = Map::from_batch(Tensor::<4>::ones([2, 1, 3, 3], &Device::default()))?;
+    /// assert_eq!(maps.len(), 2);
+    /// assert_eq!(maps[1].shape, [1, 3, 3]);
+    /// # Ok::<(), gradcam_explain::ExplainError>(())
+    /// ```
+    pub fn from_batch(tensor: Tensor<4>) -> Result<Vec<Map>> {
+        let dims = tensor.dims();
+        let mut values = Read::default().float(tensor).execute()?;
+        Map::split(dims, &mut values)
     }
 
-    /// Splits a batched tensor `[N, C, H, W]` into one map per image.
-    pub(crate) fn split_batch(tensor: Tensor<4>) -> Vec<Map> {
-        let [n, c, h, w] = tensor.dims();
-        let values = host_values(tensor);
+    /// The next tensor of a read, `[N, C, H, W]`, split into one map per image.
+    pub(crate) fn split(dims: [usize; 4], values: &mut Values) -> Result<Vec<Map>> {
+        let [n, c, h, w] = dims;
+        let values = values.floats()?;
         let per_image = c * h * w;
-        if per_image == 0 {
-            return (0..n)
-                .map(|_| Map {
-                    shape: [c, h, w],
-                    values: Vec::new(),
-                })
-                .collect();
+        if values.len() != n * per_image {
+            return Err(ExplainError::DeviceRead {
+                reason: format!(
+                    "{} values came back for a batch of shape {dims:?}",
+                    values.len()
+                ),
+            });
         }
-        values
-            .chunks(per_image)
-            .map(|chunk| Map {
+        Ok((0..n)
+            .map(|i| Map {
                 shape: [c, h, w],
-                values: chunk.to_vec(),
+                values: values[i * per_image..(i + 1) * per_image].to_vec(),
             })
-            .collect()
+            .collect())
     }
 }
 
-/// The model's verdict on one image and the class explained.
+/// The model's verdict on one image and the class explained, on the host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// Arg-max class.
@@ -94,113 +97,24 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
     /// The class whose score was differentiated.
     pub target: usize,
-    /// The differentiated score (log-probability or logit, per [`crate::Score`]).
+    /// The differentiated score (per [`crate::Score`]).
     pub score: f32,
 }
 
-/// Grad-CAM of one image.
+/// Every result of one image, on the host ([`crate::Attributions::to_host`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CamExplanation {
+pub struct ImageAttribution {
     /// Prediction and target.
     pub prediction: Prediction,
-    /// The CAM at the explained layer's resolution, `[1, h, w]`.
-    pub cam_layer: Map,
-    /// The CAM at input resolution, `[1, H, W]`.
-    pub cam: Map,
-}
-
-/// All three explanations of one image.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ImageExplanation {
-    /// Prediction and target.
-    pub prediction: Prediction,
-    /// The CAM at the explained layer's resolution, `[1, h, w]`.
-    pub cam_layer: Map,
-    /// The CAM at input resolution, `[1, H, W]`.
-    pub cam: Map,
-    /// Guided backpropagation: the guided gradient of the score w.r.t. the input, `[C, H, W]`.
-    pub guided_backprop: Map,
-    /// Guided Grad-CAM: `guided_backprop ⊙ cam`, `[C, H, W]`.
-    pub guided_grad_cam: Map,
-}
-
-/// A batch's explanations and the settings that produced them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Explanation {
-    /// The settings used.
-    pub config: ExplainConfig,
-    /// One entry per input image, in batch order.
-    pub images: Vec<ImageExplanation>,
-}
-
-/// An input-resolution attribution of one image: guided backpropagation, saliency or
-/// input × gradient.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PixelExplanation {
-    /// Prediction and target.
-    pub prediction: Prediction,
-    /// One value per input element, `[C, H, W]`.
-    pub attribution: Map,
-}
-
-/// A tensor's values on the host, as `f32`, row-major.
-pub(crate) fn host_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
-}
-
-/// Integrated Gradients of one image.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IntegratedGradientsExplanation {
-    /// Prediction and target (the score is the input's).
-    pub prediction: Prediction,
-    /// `(input − baseline) ⊙ ∫ gradient`, `[C, H, W]`.
-    pub attribution: Map,
-    /// `Σ attribution − (score(input) − score(baseline))`: how far the quadrature is from the
-    /// completeness axiom (Captum's convergence delta).
-    pub convergence_delta: f32,
-}
-
-/// A CAM, a pixel attribution and their product, for one image
-/// ([`crate::Explainer::explain_pixels`]; for guided backprop the product is Guided Grad-CAM).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PixelCamExplanation {
-    /// Prediction and target.
-    pub prediction: Prediction,
-    /// The CAM at the explained layer's resolution, `[1, h, w]`.
-    pub cam_layer: Map,
-    /// The CAM at input resolution, `[1, H, W]`.
-    pub cam: Map,
-    /// The pixel attribution, `[C, H, W]`.
-    pub attribution: Map,
-    /// `attribution ⊙ cam`, `[C, H, W]`.
-    pub attribution_cam: Map,
-}
-
-impl Map {
-    /// The maps of a batch as one `[N, C, H, W]` tensor (all maps share one shape).
-    pub(crate) fn stack(maps: &[&Map], device: &burn::tensor::Device) -> Tensor<4> {
-        let shape = maps.first().map_or([0, 0, 0], |m| m.shape);
-        let values: Vec<f32> = maps.iter().flat_map(|m| m.values.iter().copied()).collect();
-        Tensor::from_data(
-            burn::tensor::TensorData::new(values, [maps.len(), shape[0], shape[1], shape[2]]),
-            device,
-        )
-    }
-}
-
-impl From<ImageExplanation> for PixelCamExplanation {
-    /// Guided backprop as the attribution, Guided Grad-CAM as its product with the CAM.
-    fn from(image: ImageExplanation) -> Self {
-        Self {
-            prediction: image.prediction,
-            cam_layer: image.cam_layer,
-            cam: image.cam,
-            attribution: image.guided_backprop,
-            attribution_cam: image.guided_grad_cam,
-        }
-    }
+    /// The method's attribution at input resolution: `[1, H, W]` for a CAM, `[C, H, W]` for a
+    /// pixel method or a product.
+    pub map: Map,
+    /// The CAM at the explained layer's resolution, `[1, h, w]` (CAMs and products).
+    pub layer_cam: Option<Map>,
+    /// The upsampled CAM, `[1, H, W]` (products; for a CAM it is `map`).
+    pub cam: Option<Map>,
+    /// The pixel attribution, `[C, H, W]` (products; for a pixel method it is `map`).
+    pub pixel: Option<Map>,
+    /// Integrated Gradients' convergence delta.
+    pub convergence_delta: Option<f32>,
 }

@@ -1,112 +1,85 @@
-//! Every method behind one name and one call, for code that evaluates or compares methods.
+//! Every built-in method as one value, for code that chooses or compares methods at run time
+//! (command lines, reports, the metrics' sanity check).
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::config::CamMethod;
+use crate::attribution::{Attribution, Attributions, Input};
+use crate::cam::{AnyCam, GradCam};
 use crate::error::Result;
-use crate::explainer::{Explainer, Targets};
-use crate::maps::PixelExplanation;
 use crate::model::Explainable;
-use crate::smooth::PixelMethod;
+use crate::pixel::{AnyPixel, GradientRule, GuidedBackprop};
+use crate::product::CamTimes;
+use crate::settings::CamSettings;
+use crate::targets::Targets;
 
-/// An explanation method whose input-resolution map [`Explainer::attribution`] returns.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// A CAM, a pixel method, or a pixel method times a CAM.
+///
+/// ```
+/// use gradcam_explain::{AnyCam, AnyPixel, Attribution, Method};
+/// let methods = [
+///     Method::Cam("score-cam".parse().unwrap()),
+///     Method::Pixel("integrated-gradients".parse().unwrap()),
+///     Method::guided_grad_cam(),
+/// ];
+/// let labels: Vec<String> = methods.iter().map(Attribution::label).collect();
+/// assert_eq!(labels, ["Score-CAM", "Integrated Gradients", "Guided Grad-CAM"]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// A CAM method (the rest of the explainer's settings apply), upsampled: `[1, H, W]`.
-    Cam(CamMethod),
-    /// A pixel attribution, `[C, H, W]`.
-    Pixel(PixelMethod),
-    /// A pixel attribution times the explainer's CAM, `[C, H, W]`: Guided Grad-CAM for
-    /// [`PixelMethod::GuidedBackprop`].
-    PixelCam(PixelMethod),
+    /// A CAM, upsampled to the input: `[N, 1, H, W]`.
+    Cam(AnyCam),
+    /// A pixel attribution: `[N, C, H, W]`.
+    Pixel(AnyPixel),
+    /// A pixel attribution times a CAM: `[N, C, H, W]`.
+    Product(CamTimes<AnyCam, AnyPixel>),
 }
 
 impl Method {
-    /// Guided Grad-CAM, the seed report's method.
-    pub const GUIDED_GRAD_CAM: Method = Method::PixelCam(PixelMethod::GuidedBackprop);
+    /// Guided Grad-CAM with the default (seed) settings.
+    pub fn guided_grad_cam() -> Self {
+        Self::Product(CamTimes::new(
+            AnyCam::GradCam(GradCam::new()),
+            AnyPixel::GuidedBackprop(GuidedBackprop),
+        ))
+    }
 
-    /// A short human-readable name ("Grad-CAM++", "Guided Grad-CAM", "Integrated Gradients").
-    ///
-    /// ```
-    /// use gradcam_explain::{CamMethod, Method, PixelMethod};
-    /// assert_eq!(Method::Cam(CamMethod::GradCamPlusPlus).label(), "Grad-CAM++");
-    /// assert_eq!(Method::GUIDED_GRAD_CAM.label(), "Guided Grad-CAM");
-    /// assert_eq!(Method::Pixel(PixelMethod::Saliency { absolute: true }).label(), "Saliency");
-    /// ```
-    pub fn label(&self) -> String {
+    /// The same method with its CAM (if any) using `settings`.
+    pub fn with_cam_settings(self, settings: CamSettings) -> Self {
         match self {
-            Self::Cam(method) => cam_label(*method).to_owned(),
-            Self::Pixel(method) => pixel_label(method).to_owned(),
-            Self::PixelCam(PixelMethod::GuidedBackprop) => "Guided Grad-CAM".to_owned(),
-            Self::PixelCam(method) => format!("{} ⊙ CAM", pixel_label(method)),
+            Self::Cam(cam) => Self::Cam(cam.with_settings(settings)),
+            Self::Product(product) => Self::Product(CamTimes::new(
+                product.cam.with_settings(settings),
+                product.pixel,
+            )),
+            pixel @ Self::Pixel(_) => pixel,
+        }
+    }
+
+    fn inner(&self) -> &dyn Attribution {
+        match self {
+            Self::Cam(method) => method,
+            Self::Pixel(method) => method,
+            Self::Product(method) => method,
         }
     }
 }
 
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.label())
+impl Attribution for Method {
+    fn label(&self) -> String {
+        self.inner().label()
     }
-}
 
-fn cam_label(method: CamMethod) -> &'static str {
-    match method {
-        CamMethod::GradCam => "Grad-CAM",
-        CamMethod::GradCamPlusPlus => "Grad-CAM++",
-        CamMethod::XGradCam => "XGrad-CAM",
-        CamMethod::HiResCam => "HiResCAM",
-        CamMethod::LayerCam => "LayerCAM",
-        CamMethod::ScoreCam => "Score-CAM",
-        CamMethod::EigenCam => "Eigen-CAM",
-    }
-}
-
-fn pixel_label(method: &PixelMethod) -> &'static str {
-    match method {
-        PixelMethod::GuidedBackprop => "Guided Backprop",
-        PixelMethod::Saliency { absolute: true } => "Saliency",
-        PixelMethod::Saliency { absolute: false } => "Signed saliency",
-        PixelMethod::InputXGradient => "Input × Gradient",
-        PixelMethod::IntegratedGradients(_) => "Integrated Gradients",
-    }
-}
-
-impl<M: Explainable + ?Sized> Explainer<'_, M> {
-    /// The input-resolution map of any [`Method`] for a batch: the one call that metrics and
-    /// comparisons use for every method.
-    ///
-    /// For [`Method::Cam`] the map is the upsampled CAM, computed with this explainer's
-    /// settings and the given CAM method.
-    pub fn attribution(
+    fn attribute_input(
         &self,
-        input: Tensor<4>,
+        model: &dyn Explainable,
+        input: &Input,
         targets: &Targets,
-        method: &Method,
-    ) -> Result<Vec<PixelExplanation>> {
-        match method {
-            Method::Cam(cam_method) => {
-                let mut config = *self.config();
-                config.method = *cam_method;
-                let cams = Explainer::new(self.model(), config).grad_cam(input, targets)?;
-                Ok(cams
-                    .into_iter()
-                    .map(|cam| PixelExplanation {
-                        prediction: cam.prediction,
-                        attribution: cam.cam,
-                    })
-                    .collect())
-            }
-            Method::Pixel(pixel) => self.attribute(input, targets, pixel),
-            Method::PixelCam(pixel) => Ok(self
-                .explain_pixels(input, targets, pixel, None)?
-                .into_iter()
-                .map(|image| PixelExplanation {
-                    prediction: image.prediction,
-                    attribution: image.attribution_cam,
-                })
-                .collect()),
-        }
+    ) -> Result<Attributions> {
+        self.inner().attribute_input(model, input, targets)
+    }
+
+    fn gradient_rule(&self) -> Option<GradientRule> {
+        self.inner().gradient_rule()
     }
 }

@@ -2,9 +2,11 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::resize::upsample;
 use crate::{
-    CamCombination, CamMethod, ExplainConfig, ExplainError, Explainable, Explainer, Interpolation,
-    OutputLayer, ReluMode, Score, Targets, Upsampling,
+    Attribution, CamSettings, CamTimes, Combination, ExplainError, Explainable, GradCam,
+    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, ReluMode, Stage, Targets,
+    Upsampling,
 };
 
 /// Features are the input itself (`K` channels of `h × w`); class `c`'s logit is
@@ -48,17 +50,14 @@ impl Explainable for SumModel {
     }
 }
 
-fn config(combination: CamCombination) -> ExplainConfig {
-    ExplainConfig {
-        method: CamMethod::GradCam,
-        combination,
-        score: Score::ModelOutput,
-        upsampling: Upsampling {
-            pad: 0,
-            interpolation: Interpolation::Nearest,
-            min_max_around_resize: false,
-        },
-    }
+fn settings(combination: Combination) -> CamSettings {
+    CamSettings::new()
+        .with_combination(combination)
+        .with_upsampling(
+            Upsampling::new()
+                .with_pad(0)
+                .with_interpolation(Interpolation::Nearest),
+        )
 }
 
 /// Channel 0 = [[1, 2], [3, 4]], channel 1 = [[4, 3], [2, 1]].
@@ -74,27 +73,37 @@ fn model() -> SumModel {
     }
 }
 
+fn grad_cam(combination: Combination) -> GradCam {
+    GradCam::new().with_settings(settings(combination))
+}
+
 #[test]
 fn grad_cam_weights_are_the_spatial_mean_of_gradients() {
     let model = model();
     // logits: class 0 = 2·10 − 10 = 10, class 1 = −5 + 10 = 5 → predicted 0, α = [2, −1].
     let expected = [
         (
-            CamCombination::Signed,
+            Combination::Signed,
             [2.0 - 4.0, 4.0 - 3.0, 6.0 - 2.0, 8.0 - 1.0],
         ),
-        (CamCombination::ReluAfterSum, [0.0, 1.0, 4.0, 7.0]),
-        (CamCombination::PerChannelRelu, [2.0, 4.0, 6.0, 8.0]),
+        (Combination::ReluAfterSum, [0.0, 1.0, 4.0, 7.0]),
+        (Combination::PerChannelRelu, [2.0, 4.0, 6.0, 8.0]),
     ];
     for (combination, cam) in expected {
-        let result = Explainer::new(&model, config(combination))
-            .grad_cam(input(), &Targets::Predicted)
+        let result = grad_cam(combination)
+            .attribute(&model, input(), &Targets::predicted())
+            .unwrap()
+            .to_host()
             .unwrap();
         assert_eq!(result[0].prediction.predicted, 0);
         assert_eq!(result[0].prediction.score, 10.0);
-        assert_eq!(result[0].cam_layer.values, cam, "{combination:?}");
         assert_eq!(
-            result[0].cam.values, cam,
+            result[0].layer_cam.as_ref().unwrap().values,
+            cam,
+            "{combination:?}"
+        );
+        assert_eq!(
+            result[0].map.values, cam,
             "same size: upsampling is the identity"
         );
     }
@@ -103,11 +112,13 @@ fn grad_cam_weights_are_the_spatial_mean_of_gradients() {
 #[test]
 fn explicit_target_changes_the_weights() {
     let model = model();
-    let result = Explainer::new(&model, config(CamCombination::Signed))
-        .grad_cam(input(), &Targets::Classes(vec![1]))
+    let result = grad_cam(Combination::Signed)
+        .attribute(&model, input(), &Targets::classes([1]))
+        .unwrap()
+        .to_host()
         .unwrap();
     // α = [−0.5, 1]: −0.5·c0 + c1.
-    assert_eq!(result[0].cam_layer.values, [3.5, 2.0, 0.5, -1.0]);
+    assert_eq!(result[0].map.values, [3.5, 2.0, 0.5, -1.0]);
     assert_eq!(result[0].prediction.target, 1);
 }
 
@@ -115,43 +126,26 @@ fn explicit_target_changes_the_weights() {
 fn guided_backprop_keeps_only_positive_gradients_through_active_units() {
     let model = model();
     // ∂logit_0/∂x = W[0][k] on every active unit: channel 0 → 2, channel 1 → −1 (dropped).
-    let result = Explainer::new(&model, config(CamCombination::Signed))
-        .guided_backprop(input(), &Targets::Predicted)
+    let maps = GuidedBackprop
+        .attribute(&model, input(), &Targets::predicted())
+        .unwrap()
+        .to_maps()
         .unwrap();
-    assert_eq!(
-        result[0].attribution.values,
-        [2.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]
-    );
+    assert_eq!(maps[0].values, [2.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]
 fn guided_relu_backward_matches_hand_computation() {
     let device = Device::default().autodiff();
-    let x = Tensor::<1>::from_floats([-1.0, 0.5, 2.0, 3.0], &device).require_grad();
-    let upstream = Tensor::<1>::from_floats([3.0, -4.0, 5.0, 0.0], &device);
-    let guided = (ReluMode::Guided.apply(x.clone()) * upstream.clone())
-        .sum()
-        .backward();
-    assert_eq!(
-        x.grad(&guided)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-        [0.0, 0.0, 5.0, 0.0]
-    );
-    let x2 = Tensor::<1>::from_floats([-1.0, 0.5, 2.0, 3.0], &device).require_grad();
-    let standard = (ReluMode::Standard.apply(x2.clone()) * upstream)
-        .sum()
-        .backward();
-    assert_eq!(
-        x2.grad(&standard)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-        [0.0, -4.0, 5.0, 0.0]
-    );
+    let gradient = |relu: ReluMode| {
+        let x = Tensor::<1>::from_floats([-1.0, 0.5, 2.0, 3.0], &device).require_grad();
+        let upstream = Tensor::<1>::from_floats([3.0, -4.0, 5.0, 0.0], &device);
+        let grads = (relu.apply(x.clone()) * upstream).sum().backward();
+        let grad = x.grad(&grads).unwrap().reshape([1, 1, 1, 4]);
+        Map::from_batch(grad).unwrap()[0].values.clone()
+    };
+    assert_eq!(gradient(ReluMode::Guided), [0.0, 0.0, 5.0, 0.0]);
+    assert_eq!(gradient(ReluMode::Standard), [0.0, -4.0, 5.0, 0.0]);
 }
 
 #[test]
@@ -159,18 +153,19 @@ fn zero_gradient_gives_a_zero_map_not_nan() {
     let model = SumModel {
         weights: vec![[0.0, 0.0]],
     };
-    let explanation = Explainer::new(&model, config(CamCombination::PerChannelRelu))
-        .explain(input(), &Targets::Predicted)
+    let images = GuidedGradCam::guided(settings(Combination::PerChannelRelu))
+        .attribute(&model, input(), &Targets::predicted())
         .unwrap();
-    let image = &explanation.images[0];
+    let normalized = Map::from_batch(crate::normalize(images.map().clone())).unwrap();
+    let image = &images.to_host().unwrap()[0];
     for map in [
-        &image.cam_layer,
-        &image.cam,
-        &image.guided_backprop,
-        &image.guided_grad_cam,
+        image.layer_cam.as_ref().unwrap(),
+        image.cam.as_ref().unwrap(),
+        image.pixel.as_ref().unwrap(),
+        &image.map,
+        &normalized[0],
     ] {
         assert!(map.values.iter().all(|v| *v == 0.0), "{map:?}");
-        assert!(map.normalized().values.iter().all(|v| *v == 0.0));
     }
 }
 
@@ -182,71 +177,58 @@ fn upsampling_pads_then_resizes_like_torch() {
         TensorData::new(vec![1.0_f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]),
         &Device::default(),
     );
-    let padded = crate::upsample(
-        cam.clone(),
-        [4, 4],
-        &Upsampling {
-            pad: 1,
-            interpolation: Interpolation::Bilinear,
-            min_max_around_resize: false,
-        },
-    );
+    let resized = |size: usize, upsampling: Upsampling| {
+        let map = upsample(cam.clone(), [size, size], &upsampling);
+        Map::from_batch(map).unwrap().remove(0).values
+    };
+    let bilinear = Upsampling::new().with_interpolation(Interpolation::Bilinear);
     let expected = [
         0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0,
     ];
-    assert_eq!(padded.into_data().try_to_vec::<f32>().unwrap(), expected);
+    assert_eq!(resized(4, bilinear.with_pad(1)), expected);
     // 2 → 3 nearest: torch picks floor(dst · 2 / 3) = [0, 0, 1].
-    let nearest = crate::upsample(
-        cam.clone(),
-        [3, 3],
-        &Upsampling {
-            pad: 0,
-            interpolation: Interpolation::Nearest,
-            min_max_around_resize: false,
-        },
-    );
     assert_eq!(
-        nearest.into_data().try_to_vec::<f32>().unwrap(),
+        resized(
+            3,
+            Upsampling::new().with_interpolation(Interpolation::Nearest)
+        ),
         [1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 4.0]
     );
     // 2 → 4 bilinear, half-pixel centres: row [1, 2] becomes [1, 1.25, 1.75, 2].
-    let bilinear = crate::upsample(
-        cam,
-        [4, 4],
-        &Upsampling {
-            pad: 0,
-            interpolation: Interpolation::Bilinear,
-            min_max_around_resize: false,
-        },
-    );
-    let values = bilinear.into_data().try_to_vec::<f32>().unwrap();
-    assert_eq!(values[..4], [1.0, 1.25, 1.75, 2.0]);
+    assert_eq!(resized(4, bilinear)[..4], [1.0, 1.25, 1.75, 2.0]);
 }
 
 #[test]
 fn bad_calls_are_typed_errors() {
     let model = model();
-    let explainer = Explainer::new(&model, config(CamCombination::Signed));
+    let method = GuidedGradCam::guided(settings(Combination::Signed));
     let wrong = Tensor::<4>::zeros([1, 3, 2, 2], &Device::default());
     assert!(matches!(
-        explainer.explain(wrong, &Targets::Predicted),
+        method.attribute(&model, wrong, &Targets::predicted()),
         Err(ExplainError::InputShape { .. })
     ));
     assert!(matches!(
-        explainer.explain(input(), &Targets::Classes(vec![2])),
+        method.attribute(&model, input(), &Targets::classes([2])),
         Err(ExplainError::TargetOutOfRange {
             index: 0,
             target: 2,
             classes: 2
         })
     ));
-    assert!(matches!(
-        explainer.grad_cam(input(), &Targets::Classes(vec![0, 1])),
-        Err(ExplainError::TargetCount {
+    let count = grad_cam(Combination::Signed)
+        .attribute(&model, input(), &Targets::classes([0, 1]))
+        .unwrap_err();
+    assert_eq!(
+        count,
+        ExplainError::TargetCount {
             targets: 2,
             batch: 1
-        })
-    ));
+        }
+    );
+    assert_eq!(
+        count.to_string(),
+        "2 target classes were given for a batch of 1 image"
+    );
     let nan = Tensor::<4>::from_data(
         TensorData::new(
             vec![0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0],
@@ -254,18 +236,40 @@ fn bad_calls_are_typed_errors() {
         ),
         &Device::default(),
     );
-    assert_eq!(
-        explainer
-            .guided_backprop(nan, &Targets::Predicted)
-            .unwrap_err(),
-        ExplainError::NonFiniteInput {
-            index: 0,
-            element: 2
-        }
-    );
+    // The input is checked on the device; the error comes with the first read.
+    let result = GuidedBackprop
+        .attribute(&model, nan, &Targets::predicted())
+        .expect("computed on the device");
+    let error = ExplainError::NonFinite {
+        stage: Stage::Input,
+        index: 0,
+        element: 2,
+    };
+    assert_eq!(result.check().unwrap_err(), error);
+    assert_eq!(result.to_maps().unwrap_err(), error);
+    assert_eq!(result.to_host().unwrap_err(), error);
     let empty = Tensor::<4>::zeros([0, 2, 2, 2], &Device::default());
     assert_eq!(
-        explainer.grad_cam(empty, &Targets::Predicted).unwrap_err(),
+        grad_cam(Combination::Signed)
+            .attribute(&model, empty, &Targets::predicted())
+            .unwrap_err(),
         ExplainError::EmptyBatch
+    );
+}
+
+#[test]
+fn a_product_labels_itself_by_its_factors() {
+    use crate::{GradCamPlusPlus, Saliency};
+    assert_eq!(
+        GuidedGradCam::guided(CamSettings::new()).label(),
+        "Guided Grad-CAM"
+    );
+    assert_eq!(
+        CamTimes::new(GradCamPlusPlus::new(), GuidedBackprop).label(),
+        "Guided Grad-CAM++"
+    );
+    assert_eq!(
+        CamTimes::new(GradCam::new(), Saliency::new()).label(),
+        "Saliency ⊙ Grad-CAM"
     );
 }

@@ -1,12 +1,11 @@
 //! Confidence change when the image is multiplied by its map (pytorch-grad-cam's
 //! `CamMultImageConfidenceChange`, `DropInConfidence`, `IncreaseInConfidence`).
 
-use burn::tensor::Tensor;
-use gradcam_explain::{Explainable, Explainer, Map, Targets};
+use gradcam_explain::Map;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{broadcast, check_maps, resolve, scores};
-use crate::error::{Result, ensure};
+use crate::batch::{Batch, broadcast};
+use crate::error::Result;
 
 /// The score change of each image when multiplied by its map.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,19 +27,11 @@ impl ConfidenceChange {
     }
 }
 
-/// The change of each image's score (per the explainer's score) when the (normalised) image is
-/// multiplied element-wise by its map — `[1, H, W]` maps, such as CAMs in `[0, 1]`, scale every
-/// channel. Runs at most `batch_size` images per forward pass.
-pub fn confidence_change<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
-    maps: &[Map],
-    batch_size: usize,
-) -> Result<Vec<ConfidenceChange>> {
-    ensure(batch_size > 0, || "batch_size must be ≥ 1".to_owned())?;
-    let (batch, predictions) = resolve(explainer, input, targets, batch_size)?;
-    check_maps(&batch, maps)?;
+/// The change of each image's score when the (normalised) image is multiplied element-wise by
+/// its map — `[1, H, W]` maps, such as CAMs in `[0, 1]` ([`gradcam_explain::normalize`]),
+/// scale every channel.
+pub fn confidence_change(batch: &Batch<'_>, maps: &[Map]) -> Result<Vec<ConfidenceChange>> {
+    batch.check_maps(maps)?;
     let channels = batch.image_shape()[0];
     let values: Vec<f32> = maps
         .iter()
@@ -55,19 +46,10 @@ pub fn confidence_change<M: Explainable + ?Sized>(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let classes: Vec<usize> = predictions.iter().map(|p| p.target).collect();
-    let after = scores(
-        explainer,
-        &values,
-        batch.image_shape(),
-        &classes,
-        batch_size,
-    )?;
+    let after = batch.scores(&values, batch.classes())?;
     Ok(after
         .iter()
-        .zip(&predictions)
-        .map(|(a, p)| ConfidenceChange {
-            change: a - p.score,
-        })
+        .zip(batch.clean_scores())
+        .map(|(a, clean)| ConfidenceChange { change: a - clean })
         .collect())
 }

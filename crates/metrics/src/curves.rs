@@ -1,11 +1,11 @@
 //! Deletion and insertion curves (Petsiuk et al., "RISE", 2018).
 
-use burn::tensor::Tensor;
-use gradcam_explain::{Explainable, Explainer, Map, Targets};
+use burn::config::Config;
+use gradcam_explain::{Map, SettingError};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{HostBatch, pixel_relevance, resolve, scores};
-use crate::error::{Result, ensure};
+use crate::batch::Batch;
+use crate::error::Result;
 
 /// What replaces a pixel that is not (yet) shown.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,25 +23,15 @@ pub enum Baseline {
 }
 
 /// Settings of [`deletion_curves`] and [`insertion_curves`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct CurveConfig {
     /// Steps from no pixel to all pixels; step `k` changes the `⌊k·P/steps⌋` most relevant of
     /// the `P` pixels (28 steps of 28 pixels on a 28×28 image).
+    #[config(default = 28)]
     pub steps: usize,
     /// The replacement of removed (deletion) or not yet inserted (insertion) pixels.
+    #[config(default = "Baseline::Constant(0.0)")]
     pub baseline: Baseline,
-    /// Most images per forward pass.
-    pub batch_size: usize,
-}
-
-impl Default for CurveConfig {
-    fn default() -> Self {
-        Self {
-            steps: 28,
-            baseline: Baseline::Constant(0.0),
-            batch_size: 1024,
-        }
-    }
 }
 
 /// Which way a curve goes.
@@ -65,91 +55,74 @@ pub struct Curve {
     pub auc: f32,
 }
 
-/// Deletion curves: the explainer's score (e.g. [`gradcam_explain::Score::Probability`]) as
-/// the pixels are replaced by the baseline in decreasing order of the map (summed over channels;
+/// Deletion curves: the batch's score (e.g. [`gradcam_explain::Score::Probability`]) as the
+/// pixels are replaced by the baseline in decreasing order of the map (summed over channels;
 /// ties in raster order). One map per image, `[C, H, W]` or `[1, H, W]`.
-pub fn deletion_curves<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+pub fn deletion_curves(
+    batch: &Batch<'_>,
     maps: &[Map],
     config: &CurveConfig,
 ) -> Result<Vec<Curve>> {
-    curves(explainer, input, targets, maps, config, CurveKind::Deletion)
+    curves(batch, maps, config, CurveKind::Deletion)
 }
 
 /// Insertion curves: the score as the pixels are restored onto the baseline in decreasing
 /// order of the map. See [`deletion_curves`].
-pub fn insertion_curves<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+pub fn insertion_curves(
+    batch: &Batch<'_>,
     maps: &[Map],
     config: &CurveConfig,
 ) -> Result<Vec<Curve>> {
-    curves(
-        explainer,
-        input,
-        targets,
-        maps,
-        config,
-        CurveKind::Insertion,
-    )
+    curves(batch, maps, config, CurveKind::Insertion)
 }
 
 /// Deletion or insertion curves, by `kind`.
-pub fn curves<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+pub fn curves(
+    batch: &Batch<'_>,
     maps: &[Map],
     config: &CurveConfig,
     kind: CurveKind,
 ) -> Result<Vec<Curve>> {
-    ensure(config.steps > 0 && config.batch_size > 0, || {
-        format!(
-            "curves need steps ≥ 1 and batch_size ≥ 1, got {} and {}",
-            config.steps, config.batch_size
-        )
-    })?;
-    if let Baseline::Blur { sigma } = config.baseline {
-        ensure(sigma.is_finite() && sigma > 0.0, || {
-            format!("the blur baseline needs a finite sigma > 0, got {sigma}")
-        })?;
+    let owner = "CurveConfig";
+    SettingError::check(config.steps > 0, owner, "steps", config.steps, "at least 1")?;
+    match config.baseline {
+        Baseline::Blur { sigma } => SettingError::check(
+            sigma.is_finite() && sigma > 0.0,
+            owner,
+            "baseline",
+            format!("Blur {{ sigma: {sigma} }}"),
+            "a finite sigma > 0",
+        )?,
+        Baseline::Constant(value) => SettingError::check(
+            value.is_finite(),
+            owner,
+            "baseline",
+            format!("Constant({value})"),
+            "a finite value",
+        )?,
     }
-    if let Baseline::Constant(value) = config.baseline {
-        ensure(value.is_finite(), || {
-            format!("the baseline must be finite, got {value}")
-        })?;
-    }
-    let (batch, predictions) = resolve(explainer, input, targets, config.batch_size)?;
-    let relevance = pixel_relevance(&batch, maps)?;
-    ensure(config.steps <= batch.pixels(), || {
-        format!(
-            "{} steps exceed the {} pixels of an image",
-            config.steps,
-            batch.pixels()
-        )
-    })?;
+    let relevance = batch.pixel_relevance(maps)?;
+    SettingError::check(
+        config.steps <= batch.pixels(),
+        owner,
+        "steps",
+        config.steps,
+        "at most the number of pixels of an image",
+    )?;
     let points = config.steps + 1;
-    // Whole images per pass, so each image's curve is built in one go.
-    let images_per_pass = (config.batch_size / points).max(1);
+    // Whole images per pass, so each image's curve is built and scored in one go, and the
+    // perturbed images in memory stay bounded.
+    let images_per_pass = (batch.scorer().batch_size() / points).max(1);
     let mut result = Vec::with_capacity(batch.len());
     for start in (0..batch.len()).step_by(images_per_pass) {
         let end = (start + images_per_pass).min(batch.len());
         let mut values = Vec::with_capacity((end - start) * points * batch.per_image());
         let mut classes = Vec::with_capacity((end - start) * points);
-        for index in start..end {
-            values.extend(curve_images(&batch, index, &relevance[index], config, kind));
-            classes.extend(std::iter::repeat_n(predictions[index].target, points));
+        for (index, relevance) in relevance.iter().enumerate().take(end).skip(start) {
+            values.extend(curve_images(batch, index, relevance, config, kind));
+            classes.extend(std::iter::repeat_n(batch.classes()[index], points));
         }
-        let scored = scores(
-            explainer,
-            &values,
-            batch.image_shape(),
-            &classes,
-            config.batch_size,
-        )?;
+        let scored = batch.scores(&values, &classes)?;
         result.extend(scored.chunks(points).map(|curve| Curve {
             scores: curve.to_vec(),
             auc: trapezoid_auc(curve),
@@ -160,7 +133,7 @@ pub fn curves<M: Explainable + ?Sized>(
 
 /// The `steps + 1` images of one image's curve, concatenated.
 fn curve_images(
-    batch: &HostBatch,
+    batch: &Batch<'_>,
     index: usize,
     relevance: &[f32],
     config: &CurveConfig,

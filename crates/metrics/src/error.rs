@@ -1,11 +1,12 @@
 //! Errors returned for bad calls; no function of this crate panics on user data.
 
-use gradcam_explain::ExplainError;
+use gradcam_explain::{ExplainError, SettingError};
 
 /// Why a metric could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetricError {
-    /// The explainer refused the batch or a target (shape, NaN, class out of range…).
+    /// The model or a method refused the batch or a target (shape, NaN, class out of range…).
     #[error(transparent)]
     Explain(#[from] ExplainError),
     /// The number of maps differs from the batch size.
@@ -29,7 +30,7 @@ pub enum MetricError {
         /// The map's shape.
         found: [usize; 3],
     },
-    /// A map holds NaN or an infinity.
+    /// A map (or a perturbation) holds NaN or an infinity.
     #[error("map {index} contains a non-finite value at element {element}")]
     NonFiniteMap {
         /// Index of the map in the batch.
@@ -47,33 +48,21 @@ pub enum MetricError {
         /// Shape of the input batch.
         batch: [usize; 4],
     },
-    /// Two maps compared by a similarity measure differ in size.
-    #[error("cannot compare maps of {left} and {right} values")]
+    /// Two sequences compared or combined differ in length.
+    #[error("lengths differ: {left} and {right} values")]
     LengthMismatch {
-        /// Length of the first map.
+        /// Length of the first.
         left: usize,
-        /// Length of the second map.
+        /// Length of the second.
         right: usize,
     },
     /// A setting is out of its range.
-    #[error("invalid setting: {what}")]
-    InvalidSetting {
-        /// What is wrong.
-        what: String,
-    },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
 }
 
 /// Result alias for this crate.
 pub type Result<T, E = MetricError> = std::result::Result<T, E>;
-
-/// An [`MetricError::InvalidSetting`] unless `ok`.
-pub(crate) fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(MetricError::InvalidSetting { what: what() })
-    }
-}
 
 /// Most perturbed values one call draws: bounds the memory a setting can ask for.
 pub(crate) const MAX_PERTURBED_VALUES: usize = 1 << 31;
@@ -85,9 +74,13 @@ pub(crate) fn perturbed_values(images: usize, samples: usize, per_image: usize) 
         .checked_mul(samples)
         .and_then(|n| n.checked_mul(per_image))
         .filter(|&n| n <= MAX_PERTURBED_VALUES)
-        .ok_or_else(|| MetricError::InvalidSetting {
-            what: format!(
-                "{samples} perturbations of {images} images of {per_image} values exceed {MAX_PERTURBED_VALUES} values"
-            ),
+        .ok_or_else(|| {
+            SettingError::new(
+                "perturbations",
+                "samples",
+                samples,
+                "few enough that the perturbed images fit in 2^31 values",
+            )
+            .into()
         })
 }

@@ -1,102 +1,87 @@
 //! Infidelity (Yeh et al., "On the (In)fidelity and Sensitivity of Explanations", 2019), as
 //! Captum's `captum.metrics.infidelity` computes it.
 
+use burn::config::Config;
 use burn::tensor::Tensor;
-use gradcam_explain::{Explainable, Explainer, Map, Targets, gaussian_noise};
-use serde::{Deserialize, Serialize};
+use gradcam_explain::{Map, SettingError, noise};
 
-use crate::batch::{HostBatch, broadcast, check_maps, perturbations, resolve, scores};
-use crate::error::{MetricError, Result, ensure};
+use crate::batch::{Batch, Perturbations, broadcast, perturbations};
+use crate::error::Result;
 
 /// Settings of [`infidelity`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct InfidelityConfig {
-    /// Perturbations per image (Captum's `n_perturb_samples`, default 10).
+    /// Perturbations per image (Captum's `n_perturb_samples`).
+    #[config(default = 10)]
     pub samples: usize,
     /// Standard deviation of the Gaussian perturbation `I` (the input becomes `x − I`).
+    #[config(default = 0.1)]
     pub stdev: f32,
     /// Seed of the perturbations.
+    #[config(default = 0)]
     pub seed: u64,
     /// Captum's `normalize`: scale the attribution by the optimal `β` first, making the value
     /// invariant to the attribution's scale.
+    #[config(default = true)]
     pub normalize: bool,
-    /// Most images per forward pass.
-    pub batch_size: usize,
-}
-
-impl Default for InfidelityConfig {
-    fn default() -> Self {
-        Self {
-            samples: 10,
-            stdev: 0.1,
-            seed: 0,
-            normalize: true,
-            batch_size: 1024,
-        }
-    }
 }
 
 /// Infidelity of each image's attribution: `E_I[(Iᵀ·φ − (f(x) − f(x − I)))²]` over Gaussian
-/// perturbations `I`, `f` the explainer's score. Attributions are `[C, H, W]` (or `[1, H, W]`,
+/// perturbations `I`, `f` the batch's score. Attributions are `[C, H, W]` (or `[1, H, W]`,
 /// repeated over the channels). Lower is better.
-pub fn infidelity<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+pub fn infidelity(
+    batch: &Batch<'_>,
     attributions: &[Map],
     config: &InfidelityConfig,
 ) -> Result<Vec<f32>> {
-    ensure(
-        config.samples > 0 && config.stdev.is_finite() && config.stdev >= 0.0,
-        || {
-            format!(
-                "infidelity needs samples ≥ 1 and a finite stdev ≥ 0, got {} and {}",
-                config.samples, config.stdev
-            )
-        },
-    )?;
-    let perturbations = perturbations(
-        input.dims(),
+    let owner = "InfidelityConfig";
+    SettingError::check(
+        config.samples > 0,
+        owner,
+        "samples",
         config.samples,
-        &explainer.model().device(),
-        |count| gaussian_noise(count, config.stdev, config.seed),
+        "at least 1",
     )?;
-    infidelity_with_perturbations(
-        explainer,
-        input,
-        targets,
-        attributions,
-        perturbations,
-        config.normalize,
-        config.batch_size,
-    )
+    SettingError::check(
+        config.stdev.is_finite() && config.stdev >= 0.0,
+        owner,
+        "stdev",
+        config.stdev,
+        "a finite value ≥ 0",
+    )?;
+    let perturbations = perturbations(batch.shape(), config.samples, |count| {
+        noise::gaussian(count, config.stdev, config.seed)
+    })?;
+    infidelity_of(batch, attributions, &perturbations, config.normalize)
 }
 
 /// [`infidelity`] with given perturbations `[N · samples, C, H, W]`, image-major (an image's
 /// samples consecutive, Captum's `repeat_interleave` layout).
-pub fn infidelity_with_perturbations<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+pub fn infidelity_with_perturbations(
+    batch: &Batch<'_>,
     attributions: &[Map],
     perturbations: Tensor<4>,
     normalize: bool,
-    batch_size: usize,
 ) -> Result<Vec<f32>> {
-    ensure(batch_size > 0, || "batch_size must be ≥ 1".to_owned())?;
-    let (batch, predictions) = resolve(explainer, input, targets, batch_size)?;
-    check_maps(&batch, attributions)?;
-    let noise = HostBatch::from_tensor(perturbations);
-    let samples = samples_of(&batch, &noise)?;
-    let per_image = batch.per_image();
-    let channels = batch.image_shape()[0];
+    let perturbations = Perturbations::given(batch, perturbations)?;
+    infidelity_of(batch, attributions, &perturbations, normalize)
+}
 
+fn infidelity_of(
+    batch: &Batch<'_>,
+    attributions: &[Map],
+    noise: &Perturbations,
+    normalize: bool,
+) -> Result<Vec<f32>> {
+    batch.check_maps(attributions)?;
+    let samples = noise.samples;
+    let channels = batch.image_shape()[0];
     let mut perturbed = Vec::with_capacity(noise.values.len());
-    let mut dots = Vec::with_capacity(noise.len());
+    let mut dots = Vec::with_capacity(batch.len() * samples);
     for (index, attribution) in attributions.iter().enumerate() {
         let attribution = broadcast(attribution, channels);
         for sample in 0..samples {
-            let perturbation = noise.image(index * samples + sample);
+            let perturbation = noise.of(batch, index, sample);
             perturbed.extend(
                 batch
                     .image(index)
@@ -112,28 +97,22 @@ pub fn infidelity_with_perturbations<M: Explainable + ?Sized>(
             dots.push(dot);
         }
     }
-    debug_assert_eq!(perturbed.len(), batch.len() * samples * per_image);
-    let classes: Vec<usize> = predictions
+    let classes: Vec<usize> = batch
+        .classes()
         .iter()
-        .flat_map(|p| std::iter::repeat_n(p.target, samples))
+        .flat_map(|&class| std::iter::repeat_n(class, samples))
         .collect();
-    let after = scores(
-        explainer,
-        &perturbed,
-        batch.image_shape(),
-        &classes,
-        batch_size,
-    )?;
+    let after = batch.scores(&perturbed, &classes)?;
 
-    Ok(predictions
+    Ok(batch
+        .clean_scores()
         .iter()
         .enumerate()
-        .map(|(index, prediction)| {
-            let range = index * samples..(index + 1) * samples;
+        .map(|(index, clean)| {
             let (mut aa, mut ab, mut bb) = (0.0_f64, 0.0_f64, 0.0_f64);
-            for k in range {
+            for k in index * samples..(index + 1) * samples {
                 let a = dots[k];
-                let b = f64::from(prediction.score - after[k]);
+                let b = f64::from(clean - after[k]);
                 aa += a * a;
                 ab += a * b;
                 bb += b * b;
@@ -148,26 +127,4 @@ pub fn infidelity_with_perturbations<M: Explainable + ?Sized>(
             (value / samples as f64) as f32
         })
         .collect())
-}
-
-/// Perturbations per image, checking the perturbation batch's shape.
-pub(crate) fn samples_of(batch: &HostBatch, noise: &HostBatch) -> Result<usize> {
-    let n = batch.len();
-    let fits = noise.len() > 0
-        && noise.len().is_multiple_of(n)
-        && noise.image_shape() == batch.image_shape();
-    if !fits {
-        return Err(MetricError::PerturbationShape {
-            found: noise.shape,
-            batch: batch.shape,
-        });
-    }
-    if let Some(position) = noise.values.iter().position(|v| !v.is_finite()) {
-        let per_image = noise.per_image().max(1);
-        return Err(MetricError::NonFiniteMap {
-            index: position / per_image,
-            element: position % per_image,
-        });
-    }
-    Ok(noise.len() / n)
 }

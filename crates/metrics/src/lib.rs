@@ -1,5 +1,8 @@
 //! Is the explanation faithful? Metrics and sanity checks for the maps of
-//! [`gradcam_explain`], batched on the explainer's Burn device.
+//! [`gradcam_explain`], batched on the model's Burn device.
+//!
+//! A [`Scorer`] (a model, a [`gradcam_explain::Score`], a pass size) prepares a [`Batch`]: the
+//! clean forward pass is run once and shared by every metric that scores the batch.
 //!
 //! - [`deletion_curves`] / [`insertion_curves`] with their areas (Petsiuk et al., RISE 2018);
 //! - [`road`] / [`road_combined`] (Rong et al. 2022) and [`confidence_change`], matching
@@ -8,10 +11,9 @@
 //! - [`model_randomization`], the sanity check of Adebayo et al. (2018), with [`spearman`] and
 //!   [`ssim`] matching SciPy and scikit-image.
 //!
-//! Every metric scores images with the explainer's [`gradcam_explain::Score`]: the peers'
-//! defaults are [`gradcam_explain::Score::Probability`] for RISE and ROAD (pytorch-grad-cam's
-//! `ClassifierOutputSoftmaxTarget`) and [`gradcam_explain::Score::ModelOutput`] for Captum.
-//! Maps are one per image, `[C, H, W]` or `[1, H, W]` ([`gradcam_explain::Map`]).
+//! The peers' scores: [`gradcam_explain::Score::Probability`] for RISE and ROAD
+//! (pytorch-grad-cam's `ClassifierOutputSoftmaxTarget`), [`gradcam_explain::Score::ModelOutput`]
+//! for Captum. Maps are one per image, `[C, H, W]` or `[1, H, W]` ([`gradcam_explain::Map`]).
 
 #![warn(missing_docs)]
 
@@ -25,7 +27,7 @@ mod sanity;
 mod sensitivity;
 mod similarity;
 
-pub use batch::method_maps;
+pub use batch::{Batch, Scorer, method_maps};
 pub use confidence::{ConfidenceChange, confidence_change};
 pub use curves::{
     Baseline, Curve, CurveConfig, CurveKind, curves, deletion_curves, insertion_curves,

@@ -1,12 +1,12 @@
 //! ROAD: RemOve And Debias (Rong et al., "A Consistent and Efficient Evaluation Strategy for
 //! Attribution Methods", 2022), as pytorch-grad-cam's `metrics.road` computes it.
 
-use burn::tensor::Tensor;
-use gradcam_explain::{Explainable, Explainer, Map, Targets, gaussian_noise};
+use burn::config::Config;
+use gradcam_explain::{Map, SettingError, noise};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{HostBatch, pixel_relevance, resolve, scores};
-use crate::error::{MetricError, Result, ensure};
+use crate::batch::Batch;
+use crate::error::{MetricError, Result};
 
 /// Which pixels ROAD removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,25 +22,15 @@ pub enum RoadOrder {
 }
 
 /// Settings of [`road`] and [`road_combined`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct RoadConfig {
     /// Standard deviation of the Gaussian noise added to each imputed value (pytorch-grad-cam's
     /// `NoisyLinearImputer(noise=0.01)`); 0 gives the plain linear imputation.
+    #[config(default = 0.01)]
     pub noise: f32,
     /// Seed of that noise.
+    #[config(default = 0)]
     pub seed: u64,
-    /// Most images per forward pass.
-    pub batch_size: usize,
-}
-
-impl Default for RoadConfig {
-    fn default() -> Self {
-        Self {
-            noise: 0.01,
-            seed: 0,
-            batch_size: 1024,
-        }
-    }
 }
 
 /// pytorch-grad-cam's default percentiles, 10 to 90.
@@ -60,7 +50,7 @@ pub struct RoadScores {
     pub combined: Vec<f32>,
 }
 
-/// ROAD at one percentile: the change of each image's score (per the explainer's score, e.g.
+/// ROAD at one percentile: the change of each image's score (the batch's, e.g.
 /// [`gradcam_explain::Score::Probability`] for pytorch-grad-cam's
 /// `ClassifierOutputSoftmaxTarget`) when the pixels `order` selects are replaced by the noisy
 /// linear imputation of their neighbours ([`linear_imputation`]).
@@ -69,35 +59,35 @@ pub struct RoadScores {
 /// percentile; pixels strictly below it are kept. Where nothing is kept (ties at the minimum
 /// fill the percentile) the imputation has no data and the image becomes 0 everywhere (the data
 /// mean, for normalised inputs), as pytorch-grad-cam's solver returns.
-pub fn road<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+pub fn road(
+    batch: &Batch<'_>,
     maps: &[Map],
     order: RoadOrder,
     percentile: f32,
     config: &RoadConfig,
 ) -> Result<Vec<f32>> {
-    let (batch, relevance, classes, originals) = prepare(explainer, input, targets, maps, config)?;
-    road_changes(
-        explainer, &batch, &relevance, &classes, &originals, order, percentile, config,
-    )
+    check_noise(config)?;
+    let relevance = batch.pixel_relevance(maps)?;
+    road_changes(batch, &relevance, order, percentile, config)
 }
 
 /// ROAD at every percentile, both orders, and their combination (pytorch-grad-cam's
-/// `ROADCombined`; use [`ROAD_PERCENTILES`] for its defaults). The clean images are scored once.
-pub fn road_combined<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
+/// `ROADCombined`; use [`ROAD_PERCENTILES`] for its defaults).
+pub fn road_combined(
+    batch: &Batch<'_>,
     maps: &[Map],
     percentiles: &[f32],
     config: &RoadConfig,
 ) -> Result<RoadScores> {
-    ensure(!percentiles.is_empty(), || {
-        "ROAD needs at least one percentile".to_owned()
-    })?;
-    let (batch, relevance, classes, originals) = prepare(explainer, input, targets, maps, config)?;
+    SettingError::check(
+        !percentiles.is_empty(),
+        "road_combined",
+        "percentiles",
+        "[]",
+        "at least one percentile",
+    )?;
+    check_noise(config)?;
+    let relevance = batch.pixel_relevance(maps)?;
     let mut most = Vec::with_capacity(percentiles.len());
     let mut least = Vec::with_capacity(percentiles.len());
     for &percentile in percentiles {
@@ -105,9 +95,7 @@ pub fn road_combined<M: Explainable + ?Sized>(
             (RoadOrder::MostRelevantFirst, &mut most),
             (RoadOrder::LeastRelevantFirst, &mut least),
         ] {
-            out.push(road_changes(
-                explainer, &batch, &relevance, &classes, &originals, order, percentile, config,
-            )?);
+            out.push(road_changes(batch, &relevance, order, percentile, config)?);
         }
     }
     let mean = |rows: &[Vec<f32>], image: usize| {
@@ -124,53 +112,41 @@ pub fn road_combined<M: Explainable + ?Sized>(
     })
 }
 
-type Prepared = (HostBatch, Vec<Vec<f32>>, Vec<usize>, Vec<f32>);
-
-fn prepare<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
-    maps: &[Map],
-    config: &RoadConfig,
-) -> Result<Prepared> {
-    ensure(
-        config.noise.is_finite() && config.noise >= 0.0 && config.batch_size > 0,
-        || {
-            format!(
-                "ROAD needs a finite noise ≥ 0 and batch_size ≥ 1, got {} and {}",
-                config.noise, config.batch_size
-            )
-        },
-    )?;
-    let (batch, predictions) = resolve(explainer, input, targets, config.batch_size)?;
-    let relevance = pixel_relevance(&batch, maps)?;
-    let classes = predictions.iter().map(|p| p.target).collect();
-    let originals = predictions.iter().map(|p| p.score).collect();
-    Ok((batch, relevance, classes, originals))
+fn check_noise(config: &RoadConfig) -> Result<()> {
+    Ok(SettingError::check(
+        config.noise.is_finite() && config.noise >= 0.0,
+        "RoadConfig",
+        "noise",
+        config.noise,
+        "a finite value ≥ 0",
+    )?)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn road_changes<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    batch: &HostBatch,
+fn road_changes(
+    batch: &Batch<'_>,
     relevance: &[Vec<f32>],
-    classes: &[usize],
-    originals: &[f32],
     order: RoadOrder,
     percentile: f32,
     config: &RoadConfig,
 ) -> Result<Vec<f32>> {
-    ensure((0.0..=100.0).contains(&percentile), || {
-        format!("a ROAD percentile must lie in [0, 100], got {percentile}")
-    })?;
+    SettingError::check(
+        (0.0..=100.0).contains(&percentile),
+        "road",
+        "percentile",
+        percentile,
+        "a value in [0, 100]",
+    )?;
     let [channels, height, width] = batch.image_shape();
+    // The images alone cross to the worker threads (the model need not be `Sync`).
+    let (images, size) = (batch.images(), batch.per_image());
     let imputed = parallel_map(batch.len(), |index| {
         let keep = kept_pixels(&relevance[index], order, percentile);
-        let mut image = impute(batch.image(index), [channels, height, width], &keep);
+        let original = &images[index * size..(index + 1) * size];
+        let mut image = impute(original, [channels, height, width], &keep);
         if config.noise > 0.0 {
             let missing: Vec<usize> = (0..keep.len()).filter(|&p| !keep[p]).collect();
             let seed = noise_seed(config.seed, index, order, percentile);
-            let noise = gaussian_noise(missing.len() * channels, config.noise, seed);
+            let noise = noise::gaussian(missing.len() * channels, config.noise, seed);
             for (c, noise) in noise.chunks(missing.len().max(1)).enumerate() {
                 for (&pixel, n) in missing.iter().zip(noise) {
                     image[c * height * width + pixel] += n;
@@ -180,14 +156,12 @@ fn road_changes<M: Explainable + ?Sized>(
         image
     });
     let values: Vec<f32> = imputed.into_iter().flatten().collect();
-    let after = scores(
-        explainer,
-        &values,
-        batch.image_shape(),
-        classes,
-        config.batch_size,
-    )?;
-    Ok(after.iter().zip(originals).map(|(a, b)| a - b).collect())
+    let after = batch.scores(&values, batch.classes())?;
+    Ok(after
+        .iter()
+        .zip(batch.clean_scores())
+        .map(|(a, b)| a - b)
+        .collect())
 }
 
 /// Distinct noise per image, order and percentile, reproducible from one seed.
@@ -388,7 +362,11 @@ fn parallel_map<T: Send>(count: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> 
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            // A panicking worker is a bug: re-raise it rather than lose its images.
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }

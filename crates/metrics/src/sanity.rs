@@ -2,12 +2,15 @@
 //! 2018): an explanation that survives the destruction of the model's weights explains the
 //! input, not the model.
 
+use burn::config::Config;
 use burn::tensor::Tensor;
-use gradcam_explain::{ExplainConfig, Explainer, Map, Method, Reinitialize, Targets};
+use gradcam_explain::{
+    Attribution, Input, Map, Method, Predictions, Reinitialize, SettingError, Targets,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{method_maps, resolve, to_tensor};
-use crate::error::{MetricError, Result, ensure};
+use crate::batch::method_maps;
+use crate::error::{MetricError, Result};
 use crate::similarity::{spearman, ssim};
 
 /// How the layers are re-initialised.
@@ -56,53 +59,60 @@ pub struct SanityCurve {
 }
 
 /// Settings of [`model_randomization`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct SanityConfig {
     /// Seed of the fresh parameters; a layer gets the same parameters in every step and in both
     /// randomisations.
+    #[config(default = 0)]
     pub seed: u64,
     /// Most images explained per call of a method.
+    #[config(default = 256)]
     pub batch_size: usize,
 }
 
-impl Default for SanityConfig {
-    fn default() -> Self {
-        Self {
-            seed: 0,
-            batch_size: 256,
-        }
-    }
-}
-
 /// Runs the cascading and the independent randomisation for every method: each image is
-/// explained for the trained model's class (or the given targets) by the trained model and by
-/// each randomised copy, and the maps are compared ([`Similarity`]). One curve per method and
-/// randomisation, methods in the given order, cascading first.
+/// explained for the trained model's class (or the given targets, with their score) by the
+/// trained model and by each randomised copy, and the maps are compared ([`Similarity`]). One
+/// curve per method and randomisation, methods in the given order, cascading first.
 pub fn model_randomization<M: Reinitialize>(
     model: &M,
-    config: ExplainConfig,
     input: Tensor<4>,
     targets: &Targets,
     methods: &[Method],
     sanity: &SanityConfig,
 ) -> Result<Vec<SanityCurve>> {
-    ensure(!methods.is_empty() && sanity.batch_size > 0, || {
-        "the sanity check needs at least one method and batch_size ≥ 1".to_owned()
-    })?;
+    let owner = "SanityConfig";
+    SettingError::check(
+        !methods.is_empty(),
+        "model_randomization",
+        "methods",
+        "[]",
+        "at least one method",
+    )?;
+    SettingError::check(
+        sanity.batch_size > 0,
+        owner,
+        "batch_size",
+        sanity.batch_size,
+        "at least 1",
+    )?;
     let layers = model.layer_names();
-    ensure(!layers.is_empty(), || "the model names no layer".to_owned())?;
-    let trained = Explainer::new(model, config);
-    let (batch, predictions) = resolve(&trained, input, targets, sanity.batch_size)?;
-    let classes: Vec<usize> = predictions.iter().map(|p| p.target).collect();
-    let image_shape = batch.image_shape();
-    let input = to_tensor(batch.values, image_shape, &model.device());
-    let classes = Targets::Classes(classes);
+    SettingError::check(
+        !layers.is_empty(),
+        "model_randomization",
+        "model",
+        "no layer",
+        "a model that names its layers",
+    )?;
+    // The trained model's classes, resolved once: every variant explains the same ones.
+    let input = Input::new(model, input)?;
+    let classes = Predictions::of(model, &input, targets)?.targets();
     let maps_of = |variant: &M, method: &Method| {
         method_maps(
-            &Explainer::new(variant, config),
-            input.clone(),
-            &classes,
+            variant,
             method,
+            input.tensor().clone(),
+            &classes,
             sanity.batch_size,
         )
     };
@@ -146,7 +156,7 @@ pub fn model_randomization<M: Reinitialize>(
                 .iter()
                 .zip(steps)
                 .map(|(method, steps)| SanityCurve {
-                    method: *method,
+                    method: method.clone(),
                     label: method.label(),
                     randomization,
                     steps,

@@ -1,135 +1,134 @@
 //! Max-sensitivity (Yeh et al. 2019), as Captum's `captum.metrics.sensitivity_max` computes it.
 
-use burn::tensor::Tensor;
-use gradcam_explain::{Explainable, Explainer, Map, Method, Targets, uniform_noise};
-use serde::{Deserialize, Serialize};
+use burn::config::Config;
+use burn::tensor::{Tensor, TensorData};
+use gradcam_explain::{Attribution, Map, SettingError, Targets, noise};
 
-use crate::batch::{HostBatch, perturbations, resolve, to_tensor};
-use crate::error::{Result, ensure};
-use crate::infidelity::samples_of;
+use crate::batch::{Batch, Perturbations, offset_error, perturbations};
+use crate::error::Result;
 
 /// Settings of [`sensitivity_max`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct SensitivityConfig {
-    /// Perturbations per image (Captum's `n_perturb_samples`, default 10).
+    /// Perturbations per image (Captum's `n_perturb_samples`).
+    #[config(default = 10)]
     pub samples: usize,
     /// Radius of the L∞ ball the perturbations are drawn from uniformly (Captum's
-    /// `perturb_radius`, default 0.02).
+    /// `perturb_radius`).
+    #[config(default = 0.02)]
     pub radius: f32,
     /// Seed of the perturbations.
+    #[config(default = 0)]
     pub seed: u64,
     /// Most perturbed images explained per call of the method.
+    #[config(default = 256)]
     pub batch_size: usize,
-}
-
-impl Default for SensitivityConfig {
-    fn default() -> Self {
-        Self {
-            samples: 10,
-            radius: 0.02,
-            seed: 0,
-            batch_size: 256,
-        }
-    }
 }
 
 /// Max-sensitivity of `method` on each image: `max_I ‖φ(x + I) − φ(x)‖ / ‖φ(x)‖` (Frobenius
 /// norms; a zero `‖φ(x)‖` counts as 1) over uniform perturbations `I` in the L∞ ball, each
-/// perturbed image explained for the clean image's class. Lower is better.
-pub fn sensitivity_max<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
-    method: &Method,
+/// perturbed image explained for the clean image's class with the batch's score. Lower is
+/// better.
+pub fn sensitivity_max<A: Attribution + ?Sized>(
+    batch: &Batch<'_>,
+    method: &A,
     config: &SensitivityConfig,
 ) -> Result<Vec<f32>> {
-    ensure(
-        config.samples > 0 && config.radius.is_finite() && config.radius >= 0.0,
-        || {
-            format!(
-                "sensitivity needs samples ≥ 1 and a finite radius ≥ 0, got {} and {}",
-                config.samples, config.radius
-            )
-        },
-    )?;
-    let perturbations = perturbations(
-        input.dims(),
+    let owner = "SensitivityConfig";
+    SettingError::check(
+        config.samples > 0,
+        owner,
+        "samples",
         config.samples,
-        &explainer.model().device(),
-        |count| uniform_noise(count, config.radius, config.seed),
+        "at least 1",
     )?;
-    sensitivity_max_with_perturbations(
-        explainer,
-        input,
-        targets,
-        method,
-        perturbations,
-        config.batch_size,
-    )
+    SettingError::check(
+        config.radius.is_finite() && config.radius >= 0.0,
+        owner,
+        "radius",
+        config.radius,
+        "a finite value ≥ 0",
+    )?;
+    let perturbations = perturbations(batch.shape(), config.samples, |count| {
+        noise::uniform(count, config.radius, config.seed)
+    })?;
+    sensitivity_of(batch, method, &perturbations, config.batch_size)
 }
 
 /// [`sensitivity_max`] with given perturbations `[N · samples, C, H, W]` (added to the
 /// input), image-major.
-pub fn sensitivity_max_with_perturbations<M: Explainable + ?Sized>(
-    explainer: &Explainer<'_, M>,
-    input: Tensor<4>,
-    targets: &Targets,
-    method: &Method,
+pub fn sensitivity_max_with_perturbations<A: Attribution + ?Sized>(
+    batch: &Batch<'_>,
+    method: &A,
     perturbations: Tensor<4>,
     batch_size: usize,
 ) -> Result<Vec<f32>> {
-    ensure(batch_size > 0, || "batch_size must be ≥ 1".to_owned())?;
-    let device = explainer.model().device();
-    let (batch, _) = resolve(explainer, input, targets, batch_size)?;
-    let noise = HostBatch::from_tensor(perturbations);
-    let samples = samples_of(&batch, &noise)?;
+    let perturbations = Perturbations::given(batch, perturbations)?;
+    sensitivity_of(batch, method, &perturbations, batch_size)
+}
+
+fn sensitivity_of<A: Attribution + ?Sized>(
+    batch: &Batch<'_>,
+    method: &A,
+    noise: &Perturbations,
+    batch_size: usize,
+) -> Result<Vec<f32>> {
+    SettingError::check(
+        batch_size > 0,
+        "SensitivityConfig",
+        "batch_size",
+        batch_size,
+        "at least 1",
+    )?;
+    let model = batch.scorer().model();
+    let samples = noise.samples;
+    let [_, c, h, w] = batch.shape();
+    let per_image = batch.per_image();
     let images_per_pass = (batch_size / samples).max(1);
     let mut result = Vec::with_capacity(batch.len());
     for start in (0..batch.len()).step_by(images_per_pass) {
         let end = (start + images_per_pass).min(batch.len());
-        let per_image = batch.per_image();
-        let clean = to_tensor(
-            batch.values[start * per_image..end * per_image].to_vec(),
-            batch.image_shape(),
-            &device,
-        );
-        let chunk_targets = match targets {
-            Targets::Predicted => Targets::Predicted,
-            Targets::Classes(classes) => Targets::Classes(classes[start..end].to_vec()),
-        };
-        let originals = explainer.attribution(clean, &chunk_targets, method)?;
-        let classes: Vec<usize> = originals
-            .iter()
-            .flat_map(|o| std::iter::repeat_n(o.prediction.target, samples))
-            .collect();
+        let targets = batch.targets().narrow(start, end - start);
+        let originals = method
+            .attribute(model, batch.images_tensor(start, end - start), &targets)
+            .and_then(|a| a.to_maps())
+            .map_err(|error| offset_error(error, start))?;
         let mut perturbed = Vec::with_capacity((end - start) * samples * per_image);
         for index in start..end {
             for sample in 0..samples {
-                let shift = noise.image(index * samples + sample);
+                let shift = noise.of(batch, index, sample);
                 perturbed.extend(batch.image(index).iter().zip(shift).map(|(x, d)| x + d));
             }
         }
-        let explained = explainer.attribution(
-            to_tensor(perturbed, batch.image_shape(), &device),
-            &Targets::Classes(classes),
-            method,
-        )?;
+        let perturbed = Tensor::<4>::from_data(
+            TensorData::new(perturbed, [(end - start) * samples, c, h, w]),
+            &model.device(),
+        );
+        let classes: Vec<usize> = batch.classes()[start..end]
+            .iter()
+            .flat_map(|&class| std::iter::repeat_n(class, samples))
+            .collect();
+        let explained = method
+            .attribute(
+                model,
+                perturbed,
+                &Targets::classes(classes).with_score(batch.scorer().score()),
+            )?
+            .to_maps()?;
         for (original, group) in originals.iter().zip(explained.chunks(samples)) {
-            result.push(max_relative_change(
-                &original.attribution,
-                group.iter().map(|e| &e.attribution),
-            ));
+            result.push(max_relative_change(original, group));
         }
     }
     Ok(result)
 }
 
 /// `max ‖perturbed − original‖ / ‖original‖` (a zero norm counts as 1).
-fn max_relative_change<'a>(original: &Map, perturbed: impl Iterator<Item = &'a Map>) -> f32 {
+fn max_relative_change(original: &Map, perturbed: &[Map]) -> f32 {
     let norm = |values: &mut dyn Iterator<Item = f64>| values.map(|v| v * v).sum::<f64>().sqrt();
     let base = norm(&mut original.values.iter().map(|&v| f64::from(v)));
     let base = if base == 0.0 { 1.0 } else { base };
     perturbed
+        .iter()
         .map(|map| {
             let mut difference = map
                 .values

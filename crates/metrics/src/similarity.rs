@@ -1,7 +1,9 @@
 //! Similarity of two maps: Spearman rank correlation and SSIM, as SciPy's `spearmanr` and
 //! scikit-image's `structural_similarity` compute them.
 
-use crate::error::{MetricError, Result, ensure};
+use gradcam_explain::SettingError;
+
+use crate::error::{MetricError, Result};
 
 /// Side of SSIM's square window (scikit-image's default `win_size`).
 pub const SSIM_WINDOW: usize = 7;
@@ -87,15 +89,26 @@ pub fn ssim(a: &[f32], b: &[f32], width: usize, height: usize, data_range: f32) 
             right: b.len(),
         });
     }
-    ensure(a.len() == width * height, || {
-        format!("{} values do not make a {width}×{height} map", a.len())
-    })?;
-    ensure(width >= SSIM_WINDOW && height >= SSIM_WINDOW, || {
-        format!("SSIM needs maps of at least {SSIM_WINDOW}×{SSIM_WINDOW}, got {width}×{height}")
-    })?;
-    ensure(data_range.is_finite() && data_range > 0.0, || {
-        format!("SSIM needs a finite data range > 0, got {data_range}")
-    })?;
+    if a.len() != width * height {
+        return Err(MetricError::LengthMismatch {
+            left: a.len(),
+            right: width * height,
+        });
+    }
+    SettingError::check(
+        width >= SSIM_WINDOW && height >= SSIM_WINDOW,
+        "ssim",
+        "width × height",
+        format!("{width}×{height}"),
+        "at least 7×7 (the window)",
+    )?;
+    SettingError::check(
+        data_range.is_finite() && data_range > 0.0,
+        "ssim",
+        "data_range",
+        data_range,
+        "a finite value > 0",
+    )?;
     let count = (SSIM_WINDOW * SSIM_WINDOW) as f64;
     let covariance_norm = count / (count - 1.0);
     let c1 = (0.01 * f64::from(data_range)).powi(2);

@@ -1,10 +1,18 @@
 //! The MNIST CNN of the seed report as a Burn module, loaded from a PyTorch state dict, with the
 //! data formats it reads (image JSON, the packed evaluation set, image files).
 
+#![warn(missing_docs)]
+
 pub mod data;
 mod net;
+mod pool;
 mod weights;
 
 pub use data::{DataError, Digits, MNIST_MEAN, MNIST_STD, preprocess};
 pub use net::{IMAGE_PIXELS, IMAGE_SIDE, MnistNet, NUM_CLASSES};
 pub use weights::{LoadError, WeightsReport, load_weights};
+
+/// Speed kernels the network runs on (each equal to a Burn operation, faster where it applies).
+pub mod ops {
+    pub use crate::pool::max_pool2d;
+}

@@ -4,9 +4,9 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use gradcam_explain::{
-    Explainable, OutputLayer, Reinitialize, ReluMode, max_pool2d, uniform_noise,
-};
+use gradcam_explain::{Explainable, OutputLayer, Reinitialize, ReluMode, noise};
+
+use crate::pool::max_pool2d;
 
 /// Side of an MNIST image, in pixels.
 pub const IMAGE_SIDE: usize = 28;
@@ -157,7 +157,7 @@ fn uniform_param<const D: usize>(
     device: &Device,
 ) -> Param<Tensor<D>> {
     let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
-    let values = uniform_noise(shape.iter().product(), bound, seed);
+    let values = noise::uniform(shape.iter().product(), bound, seed);
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 

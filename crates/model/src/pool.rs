@@ -1,4 +1,4 @@
-//! Max pooling over non-overlapping windows: a faster forward for plain tensors.
+//! A speed kernel: max pooling over non-overlapping windows, faster for plain tensors.
 //!
 //! Burn 0.22's CPU pooling is written for the general case (padding, dilation, 3-D) and always
 //! computes an index tensor for the backward, even on a plain tensor. The faithfulness metrics
@@ -16,8 +16,6 @@ use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 use burn::tensor::module::max_pool2d as burn_max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
-
-use crate::guided::is_supported_device;
 
 /// Backends with the window max pooling.
 #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"))]
@@ -92,7 +90,7 @@ impl WindowPoolBackend for burn::backend::NdArray {}
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use gradcam_explain::max_pool2d;
+/// use gradcam_model::ops::max_pool2d;
 ///
 /// let x = Tensor::<1>::from_floats([1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0], &Device::default())
 ///     .reshape([1, 1, 2, 4]);
@@ -100,11 +98,24 @@ impl WindowPoolBackend for burn::backend::NdArray {}
 /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![5.0, 9.0]);
 /// ```
 pub fn max_pool2d(x: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-    if kernel.contains(&0) || x.is_autodiff() || !is_supported_device(&x.device()) {
+    if kernel.contains(&0) || x.is_autodiff() || !has_kernel(&x.device()) {
         return burn_max_pool2d(x, MaxPoolOptions::new(kernel));
     }
     Tensor::from_dispatch(<Dispatch as WindowPoolBackend>::window_max_pool2d(
         x.into_dispatch(),
         kernel,
     ))
+}
+
+/// Whether the window kernel is implemented for this device's backend.
+fn has_kernel(device: &burn::tensor::Device) -> bool {
+    use burn::backend::DispatchDevice;
+    #[allow(unreachable_patterns)]
+    match device.clone().inner().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        _ => false,
+    }
 }

@@ -1,6 +1,18 @@
 //! Integrated Gradients (Sundararajan et al., 2017) as Captum computes it.
 
+use burn::config::Config;
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+use crate::attribution::{Attribution, Attributions, Input, Predictions};
+use crate::error::{Result, SettingError};
+use crate::forward::{checked_features, checked_logits};
+use crate::model::{Explainable, ReluMode};
+use crate::pixel::{Finish, GradientRule};
+use crate::targets::Targets;
+
+/// The plain input gradient of each path point.
+const RULE: GradientRule = GradientRule::standard(Finish::Gradient);
 
 /// How the path integral from the baseline to the input is approximated (Captum's `method`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,29 +65,88 @@ impl Integration {
     }
 }
 
-/// Settings of [`crate::Explainer::integrated_gradients`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IntegratedGradientsConfig {
-    /// Number of points on the path (Captum's `n_steps`, default 50).
+/// Integrated Gradients (Captum's `IntegratedGradients`): the gradients along the straight
+/// path from a constant baseline to each input, integrated by the chosen quadrature, times
+/// `input − baseline`, with Captum's convergence delta ([`Attributions::convergence_delta`]).
+/// The path points run as batches of `steps × N` images, or of at most `internal_batch_size`.
+#[derive(Config, Debug, Copy, PartialEq)]
+pub struct IntegratedGradients {
+    /// Number of points on the path (Captum's `n_steps`).
+    #[config(default = 50)]
     pub steps: usize,
-    /// The quadrature.
+    /// The quadrature (Captum's `method`).
+    #[config(default = "Integration::GaussLegendre")]
     pub integration: Integration,
-    /// The baseline: every input element set to this value (Captum's scalar `baselines`; 0 by
-    /// default).
+    /// The baseline: every input element set to this value (Captum's scalar `baselines`).
+    #[config(default = 0.0)]
     pub baseline: f32,
     /// At most this many path points (images) per forward/backward pass, bounding memory
     /// (Captum's `internal_batch_size`); `None` runs all `steps × N` at once.
     pub internal_batch_size: Option<usize>,
 }
 
-impl Default for IntegratedGradientsConfig {
-    fn default() -> Self {
-        Self {
-            steps: 50,
-            integration: Integration::GaussLegendre,
-            baseline: 0.0,
-            internal_batch_size: None,
+impl Attribution for IntegratedGradients {
+    fn label(&self) -> String {
+        "Integrated Gradients".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let owner = "IntegratedGradients";
+        SettingError::check(self.steps > 0, owner, "steps", self.steps, "at least 1")?;
+        SettingError::check(
+            self.baseline.is_finite(),
+            owner,
+            "baseline",
+            self.baseline,
+            "a finite value",
+        )?;
+        if let Some(size) = self.internal_batch_size {
+            SettingError::check(size > 0, owner, "internal_batch_size", size, "at least 1")?;
         }
+        let x = input.tensor();
+        let [n, c, h, w] = x.dims();
+        let device = x.device();
+        let baseline = Tensor::<4>::full([n, c, h, w], self.baseline, &device);
+        // The input and the baseline in one forward pass: the scores of the path's ends.
+        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
+        let features = checked_features(model, ends, ReluMode::Standard)?;
+        let logits = checked_logits(model, features, ReluMode::Standard, 2 * n)?;
+        let predictions = Predictions::from_logits(model, logits.clone().narrow(0, 0, n), targets)?;
+        let start = predictions.with_logits(logits.narrow(0, n, n));
+
+        let (alphas, weights) = self.integration.points_and_weights(self.steps);
+        let per_pass = self
+            .internal_batch_size
+            .map_or(alphas.len(), |images| (images / n).max(1));
+        let difference = x.clone() - baseline.clone();
+        let classes = predictions.targets();
+        let mut total = Tensor::<4>::zeros([n, c, h, w], &device);
+        for first in (0..alphas.len()).step_by(per_pass) {
+            let steps = first..(first + per_pass).min(alphas.len());
+            let m = steps.len();
+            let points: Vec<Tensor<4>> = steps
+                .clone()
+                .map(|k| baseline.clone() + difference.clone() * alphas[k] as f32)
+                .collect();
+            let points = Input::derived(Tensor::cat(points, 0));
+            let gradient = RULE.attribute(model, &points, &classes.tile(m))?.into_map();
+            let step_weights: Vec<f32> = steps.map(|k| weights[k] as f32).collect();
+            let step_weights = Tensor::<1>::from_data(TensorData::new(step_weights, [m]), &device)
+                .reshape([m, 1, 1, 1, 1]);
+            total = total
+                + (gradient.reshape([m, n, c, h, w]) * step_weights)
+                    .sum_dim(0)
+                    .reshape([n, c, h, w]);
+        }
+        let attribution = total * difference;
+        let delta = attribution.clone().sum_dims(&[1, 2, 3]).reshape([n])
+            - (predictions.scores() - start.scores());
+        Ok(Attributions::new(attribution, predictions, input).with_convergence_delta(delta))
     }
 }
 

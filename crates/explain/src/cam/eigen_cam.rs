@@ -1,0 +1,102 @@
+//! Eigen-CAM (Muhammad and Yeasin, 2020).
+
+use burn::config::Config;
+use burn::tensor::Tensor;
+
+use crate::cam::{Cam, CamWeights, Layer};
+use crate::error::Result;
+use crate::settings::CamSettings;
+
+/// Squarings of the Gram matrix: its top eigenvector then dominates as
+/// `(λ₂/λ₁)^(2^32)`, converged for any eigenvalue gap float32 can resolve.
+const SQUARINGS: usize = 32;
+/// Power iterations with the Gram matrix itself after the squarings, to polish the vector.
+const REFINEMENTS: usize = 2;
+/// Keeps all-zero activations at a zero map instead of NaN.
+const TINY: f32 = f32::MIN_POSITIVE;
+
+/// Eigen-CAM (pytorch-grad-cam's `EigenCAM`): no gradients, no weights. The map is the
+/// projection of the centred activations (cells × channels) on their first principal
+/// component. An SVD's sign is arbitrary; it is pinned as pytorch-grad-cam's sign correction
+/// does: negated when its most negative value outweighs its most positive one. The
+/// combination's ReLU (if any) applies to the projection.
+///
+/// The component is found on the device, without an SVD: the smaller Gram matrix of the
+/// activations is squared repeatedly (normalised by its trace), which leaves the projector on
+/// its top eigenvector, and two power iterations polish it.
+#[derive(Config, Debug, PartialEq)]
+pub struct EigenCam {
+    /// Combination and upsampling.
+    #[config(default = "CamSettings::new()")]
+    pub settings: CamSettings,
+}
+
+impl Cam for EigenCam {
+    fn label(&self) -> String {
+        "Eigen-CAM".to_owned()
+    }
+
+    fn settings(&self) -> &CamSettings {
+        &self.settings
+    }
+
+    fn needs_gradients(&self) -> bool {
+        false
+    }
+
+    fn weights(&self, layer: &Layer<'_>) -> Result<CamWeights> {
+        Ok(CamWeights::Map(projection(layer.activations().clone())))
+    }
+}
+
+/// The sign-pinned projection `[N, 1, h, w]` of activations `[N, K, h, w]`.
+fn projection(activations: Tensor<4>) -> Tensor<4> {
+    let [n, k, h, w] = activations.dims();
+    let cells = h * w;
+    let x = activations.reshape([n, k, cells]);
+    // NaN counts as 0, as in pytorch-grad-cam; each channel centred over the cells.
+    let x = x.clone().mask_fill(x.is_nan(), 0.0);
+    let x = x.clone() - x.mean_dim(2);
+    // With M = xᵀ (cells × channels), the component is M's top right-singular vector v, the
+    // top eigenvector of MᵀM = x·xᵀ (K × K) or, through u of M·Mᵀ (cells × cells), Mᵀu/|Mᵀu|.
+    let v = if k <= cells {
+        top_eigenvector(x.clone().matmul(x.clone().swap_dims(1, 2)))
+    } else {
+        let u = top_eigenvector(x.clone().swap_dims(1, 2).matmul(x.clone()));
+        unit(x.clone().matmul(u))
+    };
+    let p = x.swap_dims(1, 2).matmul(v);
+    let flip = p
+        .clone()
+        .min_dim(1)
+        .abs()
+        .greater(p.clone().max_dim(1).abs())
+        .float();
+    (p * (flip * -2.0 + 1.0)).reshape([n, 1, h, w])
+}
+
+/// The unit eigenvector `[N, m, 1]` of the largest eigenvalue of each symmetric positive
+/// semi-definite `[m, m]` matrix of `gram` `[N, m, m]`.
+fn top_eigenvector(gram: Tensor<3>) -> Tensor<3> {
+    let [_, m, _] = gram.dims();
+    let eye = Tensor::<2>::eye(m, &gram.device()).unsqueeze::<3>();
+    let trace = |t: &Tensor<3>| (t.clone() * eye.clone()).sum_dims(&[1, 2]);
+    let mut power = gram.clone() / (trace(&gram) + TINY);
+    for _ in 0..SQUARINGS {
+        let squared = power.clone().matmul(power);
+        power = squared.clone() / (trace(&squared) + TINY);
+    }
+    // `power` ≈ u·uᵀ: its column with the largest diagonal entry is u, scaled by u_j.
+    let column = (power.clone() * eye).sum_dim(2).argmax(1).repeat_dim(1, m);
+    let mut u = unit(power.gather(2, column));
+    for _ in 0..REFINEMENTS {
+        u = unit(gram.clone().matmul(u));
+    }
+    u
+}
+
+/// Each column vector `[N, m, 1]` scaled to unit length (a zero vector stays zero).
+fn unit(v: Tensor<3>) -> Tensor<3> {
+    let norm = v.clone().square().sum_dim(1).sqrt();
+    v / (norm + TINY)
+}

@@ -1,0 +1,107 @@
+//! A pixel attribution weighted by an upsampled CAM: Guided Grad-CAM, generalised.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attribution::{Attribution, Attributions, Input};
+use crate::cam::{Cam, GradCam, layer_cam};
+use crate::error::Result;
+use crate::forward::{checked_features, differentiable};
+use crate::model::Explainable;
+use crate::pixel::{GradientRule, GuidedBackprop, head_gradient};
+use crate::resize::upsample;
+use crate::settings::CamSettings;
+use crate::targets::Targets;
+
+/// `pixel ⊙ upsampled cam` for each image (the CAM broadcast over the input's channels), both
+/// for the same class: Guided Grad-CAM ([`GuidedGradCam`]) when the pixel method is guided
+/// backprop and the CAM is Grad-CAM (Captum's `GuidedGradCam`), any CAM with any pixel method
+/// otherwise.
+///
+/// When the pixel method is one input-gradient pass ([`Attribution::gradient_rule`]: guided
+/// backprop, saliency, input × gradient) the CAM is computed from the same forward pass — the
+/// guided ReLU's forward is an ordinary ReLU, so the activations are the CAM's — and only the
+/// two backward passes differ. Otherwise the CAM runs first and the pixel method explains the
+/// classes it resolved.
+///
+/// ```
+/// use gradcam_explain::{CamTimes, GradCamPlusPlus, GuidedGradCam, Preset, Saliency};
+/// let guided_grad_cam = GuidedGradCam::guided(Preset::Captum.cam_settings());
+/// let saliency_plus_plus = CamTimes::new(GradCamPlusPlus::new(), Saliency::new());
+/// # let _ = (guided_grad_cam, saliency_plus_plus);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CamTimes<C, P> {
+    /// The CAM.
+    pub cam: C,
+    /// The pixel method.
+    pub pixel: P,
+}
+
+/// Guided Grad-CAM (Selvaraju et al.; Captum's `GuidedGradCam`): guided backprop ⊙ Grad-CAM.
+pub type GuidedGradCam = CamTimes<GradCam, GuidedBackprop>;
+
+impl<C, P> CamTimes<C, P> {
+    /// `pixel ⊙ cam`.
+    pub fn new(cam: C, pixel: P) -> Self {
+        Self { cam, pixel }
+    }
+}
+
+impl GuidedGradCam {
+    /// Guided Grad-CAM with the given CAM settings.
+    pub fn guided(settings: CamSettings) -> Self {
+        Self::new(GradCam { settings }, GuidedBackprop)
+    }
+}
+
+impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
+    fn label(&self) -> String {
+        let cam = Cam::label(&self.cam);
+        if self.pixel.gradient_rule() == Some(GradientRule::GUIDED) {
+            format!("Guided {cam}")
+        } else {
+            format!("{} ⊙ {cam}", self.pixel.label())
+        }
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let x = input.tensor();
+        let [_, _, height, width] = x.dims();
+        let upsampling = &self.cam.settings().upsampling;
+        let (predictions, layer, cam, pixel) = match self.pixel.gradient_rule() {
+            Some(rule) => {
+                let leaf = differentiable(x, rule.relu())?;
+                let features = checked_features(model, leaf.clone(), rule.relu())?;
+                let (predictions, layer) =
+                    layer_cam(&self.cam, model, x, features.clone(), targets)?;
+                // The pixel pass explains exactly the classes the CAM resolved.
+                let (_, gradient) =
+                    head_gradient(model, &leaf, features, rule.relu(), &predictions.targets())?;
+                let cam = upsample(layer.clone(), [height, width], upsampling);
+                (predictions, layer, cam, rule.finish(x, gradient))
+            }
+            None => {
+                let cam = self.cam.attribute_input(model, input, targets)?;
+                let pixel =
+                    self.pixel
+                        .attribute_input(model, input, &cam.predictions().targets())?;
+                let layer = cam
+                    .layer_cam()
+                    .cloned()
+                    .unwrap_or_else(|| cam.map().clone());
+                let predictions = cam.predictions().clone();
+                (predictions, layer, cam.into_map(), pixel.into_map())
+            }
+        };
+        Ok(
+            Attributions::new(pixel.clone() * cam.clone(), predictions, input)
+                .with_layer_cam(layer)
+                .with_factors(cam, pixel),
+        )
+    }
+}

@@ -1,0 +1,258 @@
+//! What is explained for each image: a class, and which scalar of the model's output at it.
+
+use burn::tensor::{Int, Tensor, TensorData, activation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ExplainError, Result};
+use crate::model::OutputLayer;
+
+/// Which scalar per image is differentiated (and scored by the metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Score {
+    /// The model's output at the target class (for the MNIST net a log-probability), as the seed
+    /// report, Captum and pytorch-grad-cam use it.
+    #[default]
+    ModelOutput,
+    /// The pre-softmax logit at the target class, as the Grad-CAM paper does.
+    Logit,
+    /// The softmax probability of the target class (pytorch-grad-cam's
+    /// `ClassifierOutputSoftmaxTarget`; the score RISE's deletion and insertion curves use).
+    Probability,
+}
+
+impl Score {
+    /// Every score, in documentation order.
+    pub const ALL: [Score; 3] = [Self::ModelOutput, Self::Logit, Self::Probability];
+
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ModelOutput => "output",
+            Self::Logit => "logit",
+            Self::Probability => "probability",
+        }
+    }
+
+    /// Each image's score at its class, `[N]`, from logits `[N, classes]` and classes `[N]`.
+    pub(crate) fn of(
+        self,
+        output_layer: OutputLayer,
+        logits: Tensor<2>,
+        classes: &Tensor<1, Int>,
+    ) -> Tensor<1> {
+        let n = classes.dims()[0];
+        let output = match self {
+            Self::ModelOutput => output_layer.apply(logits),
+            Self::Logit => logits,
+            Self::Probability => activation::softmax(logits, 1),
+        };
+        output
+            .gather(1, classes.clone().reshape([n, 1]))
+            .reshape([n])
+    }
+}
+
+named! {
+    Score => "score",
+}
+
+/// The class each image is explained for, and the [`Score`] of it that is differentiated.
+///
+/// ```
+/// use gradcam_explain::{Score, Targets};
+/// let predicted = Targets::predicted(); // the class the model predicts, its model output
+/// let three = Targets::class(3).with_score(Score::Logit); // class 3 for every image
+/// let each = Targets::classes([3, 1, 4]); // one class per image
+/// assert_eq!(three.score(), Score::Logit);
+/// # let _ = (predicted, each);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Targets {
+    classes: Classes,
+    score: Score,
+}
+
+#[derive(Clone, Debug)]
+enum Classes {
+    Predicted,
+    All(usize),
+    Each(Vec<usize>),
+    /// Classes on the device, already checked against the model (from [`crate::Predictions`]).
+    Resolved(Box<Tensor<1, Int>>),
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self::predicted()
+    }
+}
+
+impl Targets {
+    /// The class the model predicts for each image (the arg-max of its output), scored by
+    /// [`Score::ModelOutput`].
+    pub fn predicted() -> Self {
+        Self {
+            classes: Classes::Predicted,
+            score: Score::ModelOutput,
+        }
+    }
+
+    /// One class for every image of the batch (Captum's and pytorch-grad-cam's single target).
+    pub fn class(class: usize) -> Self {
+        Self {
+            classes: Classes::All(class),
+            score: Score::ModelOutput,
+        }
+    }
+
+    /// One class per image, in batch order.
+    pub fn classes(classes: impl Into<Vec<usize>>) -> Self {
+        Self {
+            classes: Classes::Each(classes.into()),
+            score: Score::ModelOutput,
+        }
+    }
+
+    /// The same classes, with another score.
+    pub fn with_score(self, score: Score) -> Self {
+        Self { score, ..self }
+    }
+
+    /// The score differentiated.
+    pub fn score(&self) -> Score {
+        self.score
+    }
+
+    /// The targets of images `start..start + len` of the batch these targets are for (a list
+    /// shorter than that is cut, and refused when it is resolved).
+    pub fn narrow(&self, start: usize, len: usize) -> Self {
+        let classes = match &self.classes {
+            Classes::Each(all) => {
+                let from = start.min(all.len());
+                let to = (start + len).min(all.len());
+                Classes::Each(all[from..to].to_vec())
+            }
+            Classes::Resolved(tensor) => {
+                let n = tensor.dims()[0];
+                let from = start.min(n);
+                match len.min(n - from) {
+                    0 => Classes::Each(Vec::new()),
+                    len => {
+                        Classes::Resolved(Box::new(tensor.as_ref().clone().narrow(0, from, len)))
+                    }
+                }
+            }
+            other => other.clone(),
+        };
+        Self {
+            classes,
+            score: self.score,
+        }
+    }
+
+    /// Each target repeated `times` times in a row (the layout of noisy copies and path points).
+    pub(crate) fn repeat_each(&self, times: usize) -> Self {
+        let classes = match &self.classes {
+            Classes::Each(all) => Classes::Each(
+                all.iter()
+                    .flat_map(|&c| std::iter::repeat_n(c, times))
+                    .collect(),
+            ),
+            Classes::Resolved(tensor) => {
+                let n = tensor.dims()[0];
+                Classes::Resolved(Box::new(
+                    tensor
+                        .as_ref()
+                        .clone()
+                        .reshape([n, 1])
+                        .repeat_dim(1, times)
+                        .reshape([n * times]),
+                ))
+            }
+            other => other.clone(),
+        };
+        Self {
+            classes,
+            score: self.score,
+        }
+    }
+
+    /// The targets repeated `times` times as a whole (the layout of path points, step-major).
+    pub(crate) fn tile(&self, times: usize) -> Self {
+        let classes = match &self.classes {
+            Classes::Each(all) => Classes::Each(all.repeat(times)),
+            Classes::Resolved(tensor) => {
+                Classes::Resolved(Box::new(tensor.as_ref().clone().repeat_dim(0, times)))
+            }
+            other => other.clone(),
+        };
+        Self {
+            classes,
+            score: self.score,
+        }
+    }
+
+    /// Checked classes on the device from targets already on it.
+    pub(crate) fn resolved(classes: Tensor<1, Int>, score: Score) -> Self {
+        Self {
+            classes: Classes::Resolved(Box::new(classes)),
+            score,
+        }
+    }
+
+    /// Each image's class `[N]` on the logits' device: the predicted class (computed there) or
+    /// the given ones, checked against the batch size and the number of classes.
+    pub(crate) fn resolve(&self, logits: &Tensor<2>) -> Result<Tensor<1, Int>> {
+        let [batch, classes] = logits.dims();
+        let device = logits.device();
+        let upload = |values: Vec<usize>| {
+            let values: Vec<i64> = values.into_iter().map(|c| c as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(values, [batch]), &device)
+        };
+        let check = |index: usize, target: usize| {
+            if target < classes {
+                Ok(())
+            } else {
+                Err(ExplainError::TargetOutOfRange {
+                    index,
+                    target,
+                    classes,
+                })
+            }
+        };
+        match &self.classes {
+            Classes::Predicted => Ok(predicted(logits.clone().detach())),
+            Classes::All(class) => {
+                check(0, *class)?;
+                Ok(upload(vec![*class; batch]))
+            }
+            Classes::Each(given) => {
+                count_fits(given.len(), batch)?;
+                for (index, &target) in given.iter().enumerate() {
+                    check(index, target)?;
+                }
+                Ok(upload(given.clone()))
+            }
+            Classes::Resolved(tensor) => {
+                count_fits(tensor.dims()[0], batch)?;
+                Ok(tensor.as_ref().clone().to_device(&device))
+            }
+        }
+    }
+}
+
+fn count_fits(targets: usize, batch: usize) -> Result<()> {
+    if targets == batch {
+        Ok(())
+    } else {
+        Err(ExplainError::TargetCount { targets, batch })
+    }
+}
+
+/// The arg-max class of each row of logits `[N, classes]` by softmax probability (the first on
+/// ties, as `torch.argmax`), `[N]`.
+pub(crate) fn predicted(logits: Tensor<2>) -> Tensor<1, Int> {
+    let n = logits.dims()[0];
+    activation::softmax(logits, 1).argmax(1).reshape([n])
+}
