@@ -24,6 +24,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub use gradcam_explain as explain;
 pub use gradcam_metrics as metrics;
 pub use gradcam_model as model;

@@ -152,10 +152,8 @@ fn decode_grey(bytes: Vec<u8>, path: &Path, resize: bool) -> Result<GrayImage, D
 
 /// Splits a file name into text and number runs so that `image_10` sorts after `image_9`.
 fn natural_key(path: &Path) -> Vec<(String, u64)> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // A path without a file name (none is listed from a directory) sorts first.
+    let name = path.file_name().map_or("".into(), |n| n.to_string_lossy());
     let mut key = Vec::new();
     let mut text = String::new();
     let mut digits = String::new();
