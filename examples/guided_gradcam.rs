@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, CamSettings, CamTimes, Combination, ImageAttribution,
-    Interpolation, Map, Preset, Score, Targets, normalize,
+    Interpolation, Map, Preset, Score, ScoreGradient, Targets, normalize,
 };
 use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -62,6 +62,10 @@ struct Args {
     /// softmax probability (output, logit, probability).
     #[arg(long)]
     score: Option<Score>,
+    /// How the score's gradient is computed: stable (exact however sure the model is) or naive
+    /// (the peers' float32 arithmetic, bit for bit).
+    #[arg(long, default_value = "stable")]
+    score_gradient: ScoreGradient,
     /// `predicted`, one class for every image (e.g. `3`), or one class per image separated by
     /// commas (e.g. `3,1,4`).
     #[arg(long, default_value = "predicted")]
@@ -145,12 +149,15 @@ fn parse_targets(text: &str, count: usize, score: Score) -> Result<Targets> {
         [class] => Targets::class(*class),
         _ if classes.len() == count => Targets::classes(classes),
         _ => {
-            let plural =
-                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            // More than one class here; one image or several.
+            let images = if count == 1 {
+                "1 image".to_owned()
+            } else {
+                format!("{count} images")
+            };
             return Err(format!(
-                "--target gives {} for {}: give one class, or one per image",
-                plural(classes.len(), "class"),
-                plural(count, "image")
+                "--target gives {} classes for {images}: give one class, or one per image",
+                classes.len()
             )
             .into());
         }
@@ -180,7 +187,8 @@ fn run(args: &Args) -> Result {
         );
     }
     let digits = read_images(args)?;
-    let targets = parse_targets(&args.target, digits.len(), score)?;
+    let targets =
+        parse_targets(&args.target, digits.len(), score)?.with_gradient(args.score_gradient);
     // Check the output location before computing anything.
     ensure_dir(&args.out)?;
 
@@ -366,6 +374,7 @@ struct MapsFile<'a> {
     cam: &'a AnyCam,
     pixel: &'a AnyPixel,
     score: Score,
+    score_gradient: ScoreGradient,
     backend: String,
     weights: &'a Path,
     images_source: &'a Path,
@@ -419,6 +428,7 @@ impl<'a> MapsFile<'a> {
             cam: &method.cam,
             pixel: &method.pixel,
             score,
+            score_gradient: args.score_gradient,
             backend: args.backend.to_string(),
             weights: &args.weights,
             images_source: &args.images,

@@ -203,6 +203,27 @@ fn flags_select_preset_targets_images_and_panels() {
 }
 
 #[test]
+fn one_target_explains_every_image_for_that_class() {
+    let out = tempfile::tempdir().expect("dir");
+    let output = run(&[
+        "--out",
+        out.path().to_str().expect("utf-8"),
+        "--target",
+        "3",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file: MapsFile =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file.images.len(), 8);
+    assert!(file.images.iter().all(|e| e.prediction.target == 3));
+}
+
+#[test]
 fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
     let out = tempfile::tempdir().expect("dir");
     let dir = out.path().to_str().expect("utf-8");
@@ -218,8 +239,21 @@ fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
             vec!["--images", bad_json.to_str().expect("utf-8")],
             "image 0",
         ),
-        (vec!["--target", "1,2"], "--target"),
+        (
+            vec!["--target", "1,2"],
+            "--target gives 2 classes for 8 images",
+        ),
         (vec!["--target", "12,1,1,1,1,1,1,1"], "out of range"),
+        (vec!["--target", "12"], "out of range"),
+        (
+            vec!["--weights", "tests/fixtures/weights/nan.pth"],
+            "conv1.weight holds NaN at index 7",
+        ),
+        // Finite weights whose forward pass overflows: refused before anything is drawn.
+        (
+            vec!["--weights", "tests/fixtures/weights/overflow.pth"],
+            "non-finite value (NaN or infinity) in its feature maps",
+        ),
     ] {
         let output = run(&[&["--out", dir][..], &args].concat());
         assert!(!output.status.success(), "{args:?} should fail");

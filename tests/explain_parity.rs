@@ -15,7 +15,7 @@ mod common;
 
 use burn_gradcam::explain::{
     Attribution, CamSettings, Combination, GradCam, GuidedBackprop, GuidedGradCam,
-    ImageAttribution, Map, Preset, Score, Targets,
+    ImageAttribution, Map, Preset, Score, ScoreGradient, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, net, reference};
@@ -63,11 +63,13 @@ fn field(image: &ImageAttribution, method: Method, field: Field) -> &Map {
 }
 
 fn compute(case: &Case, fixture: &Fixture) -> Vec<(String, Vec<ImageAttribution>)> {
+    // The peers' gradient, rounding included.
     let targets = match case.targets {
         None => Targets::predicted(),
         Some(key) => Targets::classes(fixture.classes(key)),
     }
-    .with_score(case.score);
+    .with_score(case.score)
+    .with_gradient(ScoreGradient::Naive);
     devices()
         .into_iter()
         .map(|(backend, device)| {
@@ -212,7 +214,7 @@ fn pytorch_grad_cam_preset_equals_pytorch_grad_cam() {
             .attribute(
                 &net,
                 preprocess(&fixture.digits(), &device),
-                &Targets::predicted(),
+                &Targets::predicted().with_gradient(ScoreGradient::Naive),
             )
             .and_then(|a| a.to_host())
             .expect("explains");

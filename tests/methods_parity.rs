@@ -11,11 +11,16 @@ mod common;
 
 use burn_gradcam::explain::{
     AnyCam, Attribution, Combination, EigenCam, ExplainError, ImageAttribution, InputXGradient,
-    IntegratedGradients, Integration, NoiseAggregation, Preset, Saliency, Score, SmoothGrad,
-    Targets,
+    IntegratedGradients, Integration, NoiseAggregation, Preset, Saliency, Score, ScoreGradient,
+    SmoothGrad, Targets,
 };
 use burn_gradcam::model::{MnistNet, preprocess};
 use common::{Fixture, assert_close_per_image, devices, net};
+
+/// The peers' targets: the predicted classes, the gradient with the peers' rounding.
+fn peers() -> Targets {
+    Targets::predicted().with_gradient(ScoreGradient::Naive)
+}
 
 /// `method` on `input`, read to the host.
 fn explain(
@@ -81,12 +86,7 @@ fn pixel_methods_equal_captum() {
     for (backend, device) in devices() {
         let net = net(&device);
         for (key, method) in cases {
-            let result = explain(
-                method,
-                &net,
-                preprocess(&digits, &device),
-                &Targets::predicted(),
-            );
+            let result = explain(method, &net, preprocess(&digits, &device), &peers());
             fixture.check_maps(backend.name(), result.iter().map(|p| &p.map), key, 1e-5);
         }
     }
@@ -164,12 +164,7 @@ fn integrated_gradients_equal_captum() {
     for (backend, device) in devices() {
         let net = net(&device);
         for (key, method) in &cases {
-            let result = explain(
-                method,
-                &net,
-                preprocess(&digits, &device),
-                &Targets::predicted(),
-            );
+            let result = explain(method, &net, preprocess(&digits, &device), &peers());
             fixture.check_maps(
                 backend.name(),
                 result.iter().map(|r| &r.map),
@@ -214,12 +209,7 @@ fn smooth_grad_equals_captum_noise_tunnel() {
             );
             let result = SmoothGrad::new(Saliency::new())
                 .with_aggregation(aggregation)
-                .attribute_with_noise(
-                    &net,
-                    preprocess(&digits, &device),
-                    &Targets::predicted(),
-                    noise,
-                )
+                .attribute_with_noise(&net, preprocess(&digits, &device), &peers(), noise)
                 .and_then(|a| a.to_maps())
                 .expect("explains");
             fixture.check_maps(backend.name(), &result, key, 1e-5);

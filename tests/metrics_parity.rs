@@ -211,7 +211,9 @@ fn infidelity_equals_captum() {
 #[test]
 fn sensitivity_max_equals_captum() {
     let fixture = fixture();
-    let classes = Targets::classes(&fixture.classes("target")[..6]);
+    // Captum's gradient, rounding included.
+    let classes = Targets::classes(&fixture.classes("target")[..6])
+        .with_gradient(burn_gradcam::explain::ScoreGradient::Naive);
     for (backend, device) in devices() {
         let net = net(&device);
         let batch = Scorer::new(&net, Score::ModelOutput)

@@ -187,3 +187,50 @@ fn full_pickled_model_and_legacy_format_load_the_same_weights() {
         }
     }
 }
+
+#[test]
+fn non_finite_parameters_are_named_with_their_index() {
+    // conv1.weight[0, 0, 1, 2] is NaN: index 1·5 + 2 = 7 of the flattened [10, 1, 5, 5].
+    for (file, key, index, nan) in [
+        ("nan.pth", "conv1.weight", 7, true),
+        ("inf.pth", "fc1.bias", 7, false),
+        // 1e300 is finite in float64 and infinite once converted: fc2.weight[3, 4] of [10, 50].
+        ("f64_overflow.pth", "fc2.weight", 3 * 50 + 4, false),
+    ] {
+        match load_fixture(file).unwrap_err() {
+            LoadError::NonFinite {
+                key: found,
+                index: at,
+                value,
+                ..
+            } => {
+                assert_eq!((found.as_str(), at), (key, index), "{file}");
+                assert_eq!(value.is_nan(), nan, "{file}: {value}");
+                let message = load_fixture(file).unwrap_err().to_string();
+                assert!(
+                    message.contains(key) && message.contains(&index.to_string()),
+                    "{message}"
+                );
+            }
+            other => panic!("{file}: expected NonFinite, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn weights_that_overflow_are_reported_by_the_explanation_not_drawn() {
+    use burn_gradcam::explain::{Attribution, ExplainError, GuidedGradCam, Preset, Stage, Targets};
+    // Every weight is finite, but a conv1 weight of 1e38 overflows the forward pass.
+    let net = load_fixture("overflow.pth").expect("finite weights load");
+    let input = preprocess(&reference().digits(), &device());
+    let result = GuidedGradCam::guided(Preset::Seed.cam_settings())
+        .attribute(&net, input, &Targets::predicted())
+        .expect("computed on the device");
+    match result.to_host().unwrap_err() {
+        ExplainError::NonFinite { stage, index, .. } => {
+            assert!(stage > Stage::Input, "{stage:?}");
+            println!("overflow reported at image {index}, stage {stage}");
+        }
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+}

@@ -56,6 +56,19 @@ impl Fixture {
         (view.shape().to_vec(), values)
     }
 
+    /// An `f64` tensor's values.
+    pub fn f64(&self, name: &str) -> Vec<f64> {
+        let tensors = self.tensors();
+        let view = tensors
+            .tensor(name)
+            .unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
+        assert_eq!(view.dtype(), Dtype::F64, "{name} is f64");
+        view.data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect()
+    }
+
     /// An `i64` tensor's values as class indices.
     pub fn classes(&self, name: &str) -> Vec<usize> {
         let tensors = self.tensors();

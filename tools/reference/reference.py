@@ -321,6 +321,23 @@ def write_weight_variants(net: Net, out_dir: str) -> dict:
     save("nested.pth", {"model_state_dict": sd, "epoch": 3})
     save("not_state_dict.pth", [1, 2, 3])
     save("legacy.pth", sd, _use_new_zipfile_serialization=False)
+    # Non-finite parameters (the loader refuses them, naming key and index), and a finite
+    # weight so large that the forward pass overflows (the explainer reports it).
+    nan = dict(sd)
+    nan["conv1.weight"] = sd["conv1.weight"].clone()
+    nan["conv1.weight"][0, 0, 1, 2] = float("nan")
+    save("nan.pth", nan)
+    inf = dict(sd)
+    inf["fc1.bias"] = sd["fc1.bias"].clone()
+    inf["fc1.bias"][7] = float("inf")
+    save("inf.pth", inf)
+    f64_overflow = {k: v.to(torch.float64) for k, v in sd.items()}
+    f64_overflow["fc2.weight"][3, 4] = 1e300  # finite in float64, infinite in float32
+    save("f64_overflow.pth", f64_overflow)
+    huge = dict(sd)
+    huge["conv1.weight"] = sd["conv1.weight"].clone()
+    huge["conv1.weight"][:, 0, 2, 2] = 1e38
+    save("overflow.pth", huge)
     canonicalize_legacy_keys(os.path.join(out_dir, "legacy.pth"), sd)
 
     zpath = os.path.join(out_dir, "zip_not_torch.pth")

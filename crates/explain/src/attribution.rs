@@ -10,7 +10,7 @@ use crate::host::Read;
 use crate::maps::{ImageAttribution, Map, Prediction};
 use crate::model::{Explainable, OutputLayer, ReluMode};
 use crate::pixel::GradientRule;
-use crate::targets::{Score, Targets, predicted};
+use crate::targets::{Score, ScoreGradient, Targets, predicted};
 
 /// An explanation method: Captum's `attribute(inputs, target)` for a Burn model.
 ///
@@ -144,6 +144,9 @@ pub struct Predictions {
     output_layer: OutputLayer,
     classes: Tensor<1, Int>,
     score: Score,
+    gradient: ScoreGradient,
+    /// The checks of the pass that computed the logits (logits, feature maps, gradients).
+    checks: Checks,
 }
 
 impl Predictions {
@@ -158,10 +161,12 @@ impl Predictions {
         let logits = logits.detach().without_autodiff();
         let classes = targets.resolve(&logits)?;
         Ok(Self {
+            checks: Checks::finite(Stage::Logits, &logits, 1),
             logits,
             output_layer: model.output_layer(),
             classes,
             score: targets.score(),
+            gradient: targets.gradient(),
         })
     }
 
@@ -174,10 +179,25 @@ impl Predictions {
 
     /// The same classes and score for other logits of the same images (a baseline's).
     pub(crate) fn with_logits(&self, logits: Tensor<2>) -> Self {
+        let logits = logits.detach().without_autodiff();
         Self {
-            logits: logits.detach().without_autodiff(),
+            checks: self
+                .checks
+                .clone()
+                .and(Checks::finite(Stage::Logits, &logits, 1)),
+            logits,
             ..self.clone()
         }
+    }
+
+    pub(crate) fn checks(&self) -> &Checks {
+        &self.checks
+    }
+
+    /// With the checks of other values of the same pass (feature maps, gradients).
+    pub(crate) fn with_checks(mut self, checks: Checks) -> Self {
+        self.checks = self.checks.and(checks);
+        self
     }
 
     /// The pre-softmax logits `[N, classes]`.
@@ -220,9 +240,9 @@ impl Predictions {
     }
 
     /// These classes as targets for another method or another batch of the same images,
-    /// with the same score: every method then explains the same class.
+    /// with the same score and gradient: every method then explains the same class.
     pub fn targets(&self) -> Targets {
-        Targets::resolved(self.classes.clone(), self.score)
+        Targets::resolved(self.classes.clone(), self.score, self.gradient)
     }
 
     /// Number of images.
@@ -235,14 +255,22 @@ impl Predictions {
         self.len() == 0
     }
 
-    /// Reads the scores only to the host.
+    /// Reads the scores only to the host (after the checks: a NaN in the logits is an error).
     pub fn read_scores(&self) -> Result<Vec<f32>> {
-        Read::default().float(self.scores()).execute()?.floats()
+        let mut values = self
+            .checks
+            .register(Read::default())
+            .float(self.scores())
+            .execute()?;
+        self.checks.verdict(&mut values)?;
+        values.floats()
     }
 
-    /// Reads the predictions to the host.
+    /// Reads the predictions to the host (after the checks: a NaN in the logits is an error).
     pub fn to_host(&self) -> Result<Vec<Prediction>> {
-        let mut values = self.register(Read::default()).execute()?;
+        let read = self.register(self.checks.register(Read::default()));
+        let mut values = read.execute()?;
+        self.checks.verdict(&mut values)?;
         self.take(&mut values)
     }
 
@@ -292,15 +320,21 @@ pub struct Attributions {
 }
 
 impl Attributions {
-    /// A method's attribution `[N, C, H, W]` and its predictions, with the checks of its input.
+    /// A method's attribution `[N, C, H, W]` and its predictions, with the checks of its input,
+    /// of the pass that made the predictions, and of the map.
     pub fn new(map: Tensor<4>, predictions: Predictions, input: &Input) -> Self {
+        let checks = input
+            .checks()
+            .clone()
+            .and(predictions.checks.clone())
+            .and(Checks::finite(Stage::Map, &map, 1));
         Self {
             map,
             predictions,
             layer_cam: None,
             factors: None,
             convergence_delta: None,
-            checks: input.checks().clone(),
+            checks,
         }
     }
 
@@ -326,6 +360,10 @@ impl Attributions {
     pub(crate) fn with_checks(mut self, checks: Checks) -> Self {
         self.checks = self.checks.and(checks);
         self
+    }
+
+    pub(crate) fn checks(&self) -> &Checks {
+        &self.checks
     }
 
     /// The attribution at input resolution: `[N, 1, H, W]` for a CAM, `[N, C, H, W]` for a
@@ -375,7 +413,8 @@ impl Attributions {
         self.len() == 0
     }
 
-    /// Reads the checks only: `Err` if the input held a NaN or an infinity.
+    /// Reads the checks only: `Err` naming the image and the stage (input, feature maps,
+    /// logits, gradient, map) of the first NaN or infinity.
     pub fn check(&self) -> Result<()> {
         self.checks.check()
     }

@@ -83,24 +83,36 @@ impl Checks {
         read
     }
 
-    /// Takes the checks' values from a read and turns the first bad value (in check order,
-    /// then image order) into an error.
+    /// Each check with `factor` times as many rows per image: the checks of a batch of
+    /// `factor` copies of each image (SmoothGrad's noisy copies), in image-major order.
+    pub fn per_image(mut self, factor: usize) -> Self {
+        for entry in &mut self.entries {
+            entry.rows_per_image *= factor.max(1);
+        }
+        self
+    }
+
+    /// Takes the checks' values from a read and turns the first bad value — the earliest
+    /// stage, then the first image — into an error.
     pub fn verdict(&self, values: &mut Values) -> Result<()> {
-        let mut first = None;
+        let mut first: Option<(Stage, usize, usize)> = None;
         for entry in &self.entries {
             let status = values.indices()?;
-            if first.is_some() {
-                continue;
-            }
             if let Some(row) = status.chunks(2).position(|s| s[0] != 0) {
-                first = Some(ExplainError::NonFinite {
-                    stage: entry.stage,
-                    index: row / entry.rows_per_image,
-                    element: status[row * 2 + 1],
-                });
+                let found = (entry.stage, row / entry.rows_per_image, status[row * 2 + 1]);
+                if first.is_none_or(|best| (found.0, found.1) < (best.0, best.1)) {
+                    first = Some(found);
+                }
             }
         }
-        first.map_or(Ok(()), Err)
+        match first {
+            None => Ok(()),
+            Some((stage, index, element)) => Err(ExplainError::NonFinite {
+                stage,
+                index,
+                element,
+            }),
+        }
     }
 
     /// Reads only the checks.

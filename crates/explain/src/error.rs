@@ -2,19 +2,32 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A stage of an explanation whose values are checked for NaN and infinities.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A stage of an explanation whose values are checked for NaN and infinities, in the order
+/// they are computed (the earliest bad stage is the one reported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Stage {
     /// The images given to the method.
     Input,
+    /// The explained layer's output (the feature maps).
+    Features,
+    /// The model's logits.
+    Logits,
+    /// The score's gradient (at the explained layer, or at the input).
+    Gradient,
+    /// The method's map.
+    Map,
 }
 
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Input => "input",
+            Self::Features => "feature maps",
+            Self::Logits => "logits",
+            Self::Gradient => "gradient",
+            Self::Map => "map",
         })
     }
 }

@@ -94,7 +94,7 @@ pub use product::{CamTimes, GuidedGradCam};
 pub use resize::normalize;
 pub use settings::{CamSettings, Combination, Interpolation, Preset, Upsampling};
 pub use smooth::{NoiseAggregation, SmoothGrad};
-pub use targets::{Score, Targets};
+pub use targets::{Score, ScoreGradient, Targets};
 
 #[cfg(test)]
 mod tests;

@@ -80,10 +80,16 @@ impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
                 let (predictions, layer) =
                     layer_cam(&self.cam, model, x, features.clone(), targets)?;
                 // The pixel pass explains exactly the classes the CAM resolved.
-                let (_, gradient) =
+                let (pixel, gradient) =
                     head_gradient(model, &leaf, features, rule.relu(), &predictions.targets())?;
                 let cam = upsample(layer.clone(), [height, width], upsampling);
-                (predictions, layer, cam, rule.finish(x, gradient))
+                let checks = pixel.checks().clone();
+                (
+                    predictions.with_checks(checks),
+                    layer,
+                    cam,
+                    rule.finish(x, gradient),
+                )
             }
             None => {
                 let cam = self.cam.attribute_input(model, input, targets)?;
@@ -94,7 +100,9 @@ impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
                     .layer_cam()
                     .cloned()
                     .unwrap_or_else(|| cam.map().clone());
-                let predictions = cam.predictions().clone();
+                // The input's checks come with `input`; the passes' with their predictions.
+                let checks = pixel.predictions().checks().clone();
+                let predictions = cam.predictions().clone().with_checks(checks);
                 (predictions, layer, cam.into_map(), pixel.into_map())
             }
         };

@@ -153,9 +153,11 @@ impl<A: Attribution> SmoothGrad<A> {
             NoiseAggregation::SmoothGradSquared => squares(),
             NoiseAggregation::VarGrad => squares() - mean() * mean(),
         };
+        // The copies' checks name the image they were copied from.
+        let checks = inner.checks().clone().per_image(samples);
         Ok(Attributions::new(
             aggregated.reshape([n, channels, height, width]),
-            predictions,
+            predictions.with_checks(checks),
             input,
         ))
     }

@@ -34,6 +34,28 @@ impl Score {
         }
     }
 
+    /// The score to differentiate: [`Score::of`] written as `gradient` says.
+    pub(crate) fn differentiable(
+        self,
+        gradient: ScoreGradient,
+        output_layer: OutputLayer,
+        logits: Tensor<2>,
+        classes: &Tensor<1, Int>,
+    ) -> Tensor<1> {
+        let probability = match (self, output_layer) {
+            (Self::ModelOutput, OutputLayer::LogSoftmax) => false,
+            (Self::ModelOutput, OutputLayer::Softmax) | (Self::Probability, _) => true,
+            (Self::ModelOutput, OutputLayer::Identity) | (Self::Logit, _) => {
+                return self.of(output_layer, logits, classes);
+            }
+        };
+        match gradient {
+            ScoreGradient::Naive => self.of(output_layer, logits, classes),
+            ScoreGradient::Stable if probability => stable_log_probability(logits, classes).exp(),
+            ScoreGradient::Stable => stable_log_probability(logits, classes),
+        }
+    }
+
     /// Each image's score at its class, `[N]`, from logits `[N, classes]` and classes `[N]`.
     pub(crate) fn of(
         self,
@@ -57,6 +79,62 @@ named! {
     Score => "score",
 }
 
+/// How the gradient of a (log-)probability score is computed.
+///
+/// `log p_c = z_c − logsumexp(z)` has the logit gradient `e_c − softmax(z)`. When the model is
+/// sure of class `c`, `p_c` rounds to 1 in `float32`, so the target term `1 − p_c` comes out as
+/// 0 or one ulp (6e-8) when its true value is, say, 1e-9: the term that carries the target
+/// class is lost and the map shows mostly the gradient of the other classes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreGradient {
+    /// Without cancellation: the score is written in the differences `z_j − z_c` (`j ≠ c`), so
+    /// `∂ log p_c / ∂z_c = Σ_{j≠c} p_j` is a sum of small positive terms, exact in relative terms
+    /// however sure the model is (and `∂p_c/∂z = p_c · ∂ log p_c/∂z` for the probability). What
+    /// the seed's algorithm means; the default.
+    #[default]
+    Stable,
+    /// Autodiff of `log_softmax` (or `softmax`) followed by the class's entry, as torch, Captum
+    /// and pytorch-grad-cam compute it: reproduces the peers bit for bit, rounding included.
+    Naive,
+}
+
+impl ScoreGradient {
+    /// Both kinds.
+    pub const ALL: [ScoreGradient; 2] = [Self::Stable, Self::Naive];
+
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stable => "stable",
+            Self::Naive => "naive",
+        }
+    }
+}
+
+named! {
+    ScoreGradient => "score gradient",
+}
+
+/// `log softmax(logits)` at each row's class, `[N]`, written in the differences `z_j − z_c`
+/// so that no gradient term cancels: the class's own column never feeds the sum (it is masked
+/// out, not subtracted), and `z_c` receives only the sum of the other columns' gradients.
+fn stable_log_probability(logits: Tensor<2>, classes: &Tensor<1, Int>) -> Tensor<1> {
+    let [n, k] = logits.dims();
+    let index = classes.clone().reshape([n, 1]);
+    let target = logits.clone().gather(1, index);
+    let differences = logits - target;
+    // The largest difference (≥ 0: the class's own is 0) keeps every exponential ≤ 1; a
+    // constant shift, so it carries no gradient.
+    let shift = differences.clone().detach().max_dim(1);
+    let is_target = classes.clone().one_hot::<2>(k).equal_elem(1);
+    let others = (differences - shift.clone())
+        .exp()
+        .mask_fill(is_target, 0.0)
+        .sum_dim(1);
+    (-(shift.clone() + (others + (-shift).exp()).log())).reshape([n])
+}
+
 /// The class each image is explained for, and the [`Score`] of it that is differentiated.
 ///
 /// ```
@@ -71,6 +149,7 @@ named! {
 pub struct Targets {
     classes: Classes,
     score: Score,
+    gradient: ScoreGradient,
 }
 
 #[derive(Clone, Debug)]
@@ -92,26 +171,25 @@ impl Targets {
     /// The class the model predicts for each image (the arg-max of its output), scored by
     /// [`Score::ModelOutput`].
     pub fn predicted() -> Self {
+        Self::of(Classes::Predicted)
+    }
+
+    fn of(classes: Classes) -> Self {
         Self {
-            classes: Classes::Predicted,
+            classes,
             score: Score::ModelOutput,
+            gradient: ScoreGradient::Stable,
         }
     }
 
     /// One class for every image of the batch (Captum's and pytorch-grad-cam's single target).
     pub fn class(class: usize) -> Self {
-        Self {
-            classes: Classes::All(class),
-            score: Score::ModelOutput,
-        }
+        Self::of(Classes::All(class))
     }
 
     /// One class per image, in batch order.
     pub fn classes(classes: impl Into<Vec<usize>>) -> Self {
-        Self {
-            classes: Classes::Each(classes.into()),
-            score: Score::ModelOutput,
-        }
+        Self::of(Classes::Each(classes.into()))
     }
 
     /// The same classes, with another score.
@@ -119,9 +197,33 @@ impl Targets {
         Self { score, ..self }
     }
 
+    /// The same classes and score, the gradient computed as `gradient` says
+    /// ([`ScoreGradient::Naive`] reproduces the peers' rounding).
+    pub fn with_gradient(self, gradient: ScoreGradient) -> Self {
+        Self { gradient, ..self }
+    }
+
     /// The score differentiated.
     pub fn score(&self) -> Score {
         self.score
+    }
+
+    /// How its gradient is computed.
+    pub fn gradient(&self) -> ScoreGradient {
+        self.gradient
+    }
+
+    /// The summed score of every image, to differentiate: one backward pass gives every image
+    /// the gradient of its own score.
+    pub(crate) fn total(
+        &self,
+        output_layer: OutputLayer,
+        logits: Tensor<2>,
+        classes: &Tensor<1, Int>,
+    ) -> Tensor<1> {
+        self.score
+            .differentiable(self.gradient, output_layer, logits, classes)
+            .sum()
     }
 
     /// The targets of images `start..start + len` of the batch these targets are for (a list
@@ -148,6 +250,7 @@ impl Targets {
         Self {
             classes,
             score: self.score,
+            gradient: self.gradient,
         }
     }
 
@@ -175,6 +278,7 @@ impl Targets {
         Self {
             classes,
             score: self.score,
+            gradient: self.gradient,
         }
     }
 
@@ -190,14 +294,16 @@ impl Targets {
         Self {
             classes,
             score: self.score,
+            gradient: self.gradient,
         }
     }
 
     /// Checked classes on the device from targets already on it.
-    pub(crate) fn resolved(classes: Tensor<1, Int>, score: Score) -> Self {
+    pub(crate) fn resolved(classes: Tensor<1, Int>, score: Score, gradient: ScoreGradient) -> Self {
         Self {
             classes: Classes::Resolved(Box::new(classes)),
             score,
+            gradient,
         }
     }
 

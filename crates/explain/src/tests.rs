@@ -273,3 +273,68 @@ fn a_product_labels_itself_by_its_factors() {
         "Saliency ⊙ Grad-CAM"
     );
 }
+
+/// The logits are the input itself (`[N, 3, 1, 1]` → `[N, 3]`), under a log-softmax.
+struct Logits;
+
+impl Explainable for Logits {
+    fn input_shape(&self) -> [usize; 3] {
+        [3, 1, 1]
+    }
+
+    fn features(&self, input: Tensor<4>, _relu: ReluMode) -> Tensor<4> {
+        input
+    }
+
+    fn logits(&self, features: Tensor<4>, _relu: ReluMode) -> Tensor<2> {
+        features.flatten(1, 3)
+    }
+
+    fn device(&self) -> Device {
+        Device::default()
+    }
+}
+
+#[test]
+fn the_stable_gradient_keeps_the_target_term_of_a_sure_prediction() {
+    use crate::{Saliency, Score, ScoreGradient};
+    // p_0 = 1 / (1 + 2e⁻²⁰): 1 − p_0 = 4.1e-9 is below float32's resolution near 1.
+    let input = Tensor::<4>::from_data(
+        TensorData::new(vec![20.0_f32, 0.0, 0.0], [1, 3, 1, 1]),
+        &Device::default(),
+    );
+    let e = (-20.0_f64).exp();
+    let others = e / (1.0 + 2.0 * e);
+    let gradient = |score: Score, gradient: ScoreGradient| {
+        let targets = Targets::class(0).with_score(score).with_gradient(gradient);
+        let maps = Saliency::new()
+            .with_absolute(false)
+            .attribute(&Logits, input.clone(), &targets)
+            .and_then(|a| a.to_maps())
+            .unwrap();
+        maps[0].values.clone()
+    };
+    let close = |actual: &[f32], expected: [f64; 3]| {
+        for (a, e) in actual.iter().zip(expected) {
+            assert!(
+                (f64::from(*a) - e).abs() <= 1e-6 * e.abs(),
+                "{actual:?} vs {expected:?}"
+            );
+        }
+    };
+    // ∂ log p_0 / ∂z = (Σ_{j≠0} p_j, −p_1, −p_2).
+    let log_probability = [2.0 * others, -others, -others];
+    close(
+        &gradient(Score::ModelOutput, ScoreGradient::Stable),
+        log_probability,
+    );
+    // ∂ p_0 / ∂z = p_0 · ∂ log p_0 / ∂z.
+    let p0 = 1.0 / (1.0 + 2.0 * e);
+    close(
+        &gradient(Score::Probability, ScoreGradient::Stable),
+        log_probability.map(|g| p0 * g),
+    );
+    // The peers' arithmetic loses the target term: 1 − p_0 rounds to 0 in float32.
+    let naive = gradient(Score::ModelOutput, ScoreGradient::Naive);
+    assert_eq!(naive[0], 0.0, "{naive:?}");
+}

@@ -112,7 +112,9 @@ fn sensitivity_of<A: Attribution + ?Sized>(
             .attribute(
                 model,
                 perturbed,
-                &Targets::classes(classes).with_score(batch.scorer().score()),
+                &Targets::classes(classes)
+                    .with_score(batch.scorer().score())
+                    .with_gradient(targets.gradient()),
             )?
             .to_maps()?;
         for (original, group) in originals.iter().zip(explained.chunks(samples)) {

@@ -116,6 +116,20 @@ pub enum LoadError {
         /// The dtype in the file.
         found: String,
     },
+    /// A parameter holds NaN or an infinity (after conversion to `f32`).
+    #[error(
+        "weights file {path}: {key} holds {value} at index {index} (row-major, PyTorch's layout)"
+    )]
+    NonFinite {
+        /// The path given.
+        path: PathBuf,
+        /// The state-dict key.
+        key: String,
+        /// Index of the first bad value in the flattened tensor.
+        index: usize,
+        /// The value (NaN or ±inf).
+        value: f32,
+    },
     /// Burn's store refused the file after the checks above passed.
     #[error("cannot apply weights file {path}: {reason}")]
     Apply {
@@ -171,7 +185,32 @@ pub fn load_weights(
             reason: applied.to_string(),
         });
     }
-    Ok((net.map_params_to_f32(), report))
+    let net = net.map_params_to_f32();
+    check_finite(&net, path)?;
+    Ok((net, report))
+}
+
+/// Refuses NaN and infinities in the parameters, naming the key and the first bad index.
+fn check_finite(net: &MnistNet, path: &Path) -> Result<(), LoadError> {
+    for (key, tensor) in net.state_dict_values() {
+        let values = tensor
+            .try_into_data()
+            .map_err(|e| e.to_string())
+            .and_then(|data| data.try_into_vec_as::<f32>().map_err(|e| e.to_string()))
+            .map_err(|reason| LoadError::Apply {
+                path: path.to_path_buf(),
+                reason: format!("{key} could not be read back: {reason}"),
+            })?;
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(LoadError::NonFinite {
+                path: path.to_path_buf(),
+                key,
+                index,
+                value: values[index],
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads the file's table of contents and checks it against [`EXPECTED_KEYS`].

@@ -21,7 +21,8 @@ pub use xgrad_cam::XGradCam;
 use burn::tensor::{Int, Tensor, activation};
 
 use crate::attribution::{Attribution, Attributions, Input, Predictions};
-use crate::error::Result;
+use crate::checks::Checks;
+use crate::error::{Result, Stage};
 use crate::forward::{checked_features, checked_logits};
 use crate::model::{Explainable, ReluMode};
 use crate::resize::upsample;
@@ -173,17 +174,20 @@ pub(crate) fn layer_cam<C: Cam + ?Sized>(
     let logits = checked_logits(model, activations.clone(), ReluMode::Standard, batch)?;
     let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
     let gradients = cam.needs_gradients().then(|| {
-        let total = targets
-            .score()
-            .of(model.output_layer(), logits, predictions.classes())
-            .sum();
+        let total = targets.total(model.output_layer(), logits, predictions.classes());
         let gradients = total.backward();
         activations
             .grad(&gradients)
             .unwrap_or_else(|| activations.zeros_like().without_autodiff())
     });
+    let activations = activations.detach().without_autodiff();
+    let mut checks = Checks::finite(Stage::Features, &activations, 1);
+    if let Some(gradients) = &gradients {
+        checks = checks.and(Checks::finite(Stage::Gradient, gradients, 1));
+    }
+    let predictions = predictions.with_checks(checks);
     let layer = Layer {
-        activations: activations.detach().without_autodiff(),
+        activations,
         gradients,
         model,
         input,

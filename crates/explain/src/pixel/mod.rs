@@ -15,7 +15,8 @@ pub use saliency::Saliency;
 use burn::tensor::Tensor;
 
 use crate::attribution::{Attribution, Attributions, Input, Predictions};
-use crate::error::Result;
+use crate::checks::Checks;
+use crate::error::{Result, Stage};
 use crate::forward::{checked_features, checked_logits, differentiable, gradient_of};
 use crate::model::{Explainable, ReluMode};
 use crate::smooth::SmoothGrad;
@@ -91,13 +92,13 @@ pub(crate) fn head_gradient(
     relu: ReluMode,
     targets: &Targets,
 ) -> Result<(Predictions, Tensor<4>)> {
+    let feature_checks = Checks::finite(Stage::Features, &features, 1);
     let logits = checked_logits(model, features, relu, leaf.dims()[0])?;
     let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
-    let total = targets
-        .score()
-        .of(model.output_layer(), logits, predictions.classes())
-        .sum();
-    Ok((predictions, gradient_of(leaf, total)))
+    let total = targets.total(model.output_layer(), logits, predictions.classes());
+    let gradient = gradient_of(leaf, total);
+    let checks = feature_checks.and(Checks::finite(Stage::Gradient, &gradient, 1));
+    Ok((predictions.with_checks(checks), gradient))
 }
 
 /// Any built-in pixel method, by value (and SmoothGrad around any of them), for code that
