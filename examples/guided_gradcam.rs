@@ -1,37 +1,56 @@
-//! The main job: explain digits with Grad-CAM, Guided Backprop and Guided Grad-CAM, and draw the
+//! The main job: explain images with Grad-CAM, Guided Backprop and Guided Grad-CAM, and draw the
 //! seed report's four-row figure.
 //!
 //! `cargo run --release --example guided_gradcam` loads `data/mnist_model.pth` and
 //! `data/test_images.json`, runs the `seed` preset and writes `output/guided_gradcam.png` (and
-//! the same figure as `.svg`) and `output/maps.json`. `--help` lists the flags.
+//! the same figure as `.svg`) and `output/maps.json`. `--model fashion-resnet` explains the
+//! bundled Fashion-MNIST ResNet on `data/fashion/`; `--model resnet18|resnet34|resnet50` a
+//! torchvision checkpoint (`--weights`) on a directory of RGB images. `--help` lists the flags.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn_gradcam::Backend;
+use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, CamSettings, CamTimes, Combination, ImageAttribution,
     Interpolation, Map, Preset, Score, ScoreGradient, Targets, normalize,
 };
-use burn_gradcam::model::{Digits, IMAGE_SIDE, load_weights, preprocess};
+use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights};
 use burn_gradcam::output::{ensure_dir, write_atomic};
 use burn_gradcam::viz::{
     Colormap, Column, Figure, MapRef, SignedStyle, heatmap, panel_png, signed,
 };
+use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "Explain MNIST digits with Grad-CAM, Guided Backprop and Guided Grad-CAM")]
+#[command(about = "Explain images with Grad-CAM, Guided Backprop and Guided Grad-CAM")]
 struct Args {
-    /// PyTorch state dict of the MNIST network.
-    #[arg(long, default_value = "data/mnist_model.pth")]
-    weights: PathBuf,
-    /// Images: an image-JSON file, or a directory of PNG/JPEG files (colour is converted to grey).
-    #[arg(long, default_value = "data/test_images.json")]
-    images: PathBuf,
-    /// Resize image files that are not 28×28 instead of refusing them.
+    /// The network: mnist (the seed's CNN), fashion-resnet (the bundled Fashion-MNIST ResNet),
+    /// or a torchvision resnet18, resnet34 or resnet50 (give its `--weights`).
+    #[arg(long, value_enum, default_value = "mnist")]
+    model: ModelArg,
+    /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
+    /// weights of mnist and fashion-resnet.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Classes of a torchvision ResNet's final layer.
+    #[arg(long, default_value_t = 1000)]
+    classes: usize,
+    /// The ResNet stage the CAM is taken at: layer1, layer2, layer3 or layer4.
+    #[arg(long, default_value = "layer4")]
+    layer: String,
+    /// Images: for mnist an image-JSON file or a directory of PNG/JPEG files (grey); for a
+    /// ResNet a directory of PNG/JPEG files (RGB kept as RGB). Default: the bundled ones.
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Resize image files to the model's input (bilinear) instead of refusing other sizes.
     #[arg(long)]
     resize: bool,
+    /// Input normalisation: imagenet, mnist, fashion-mnist or none (default: the model's).
+    #[arg(long)]
+    normalize: Option<Normalization>,
     /// Output directory (created if missing).
     #[arg(long, default_value = "output")]
     out: PathBuf,
@@ -76,9 +95,10 @@ struct Args {
     /// Colour map of the Grad-CAM row: jet, viridis, magma or gray.
     #[arg(long, default_value = "jet")]
     colormap: Colormap,
-    /// Rendering of the signed rows: diverging, positive, abs or abs:<percentile>.
-    #[arg(long, default_value = "diverging")]
-    signed_style: SignedStyle,
+    /// Rendering of the signed rows: diverging, positive, deprocess (pytorch-grad-cam's, RGB),
+    /// abs or abs:<percentile> (default: deprocess for RGB images, diverging for grey).
+    #[arg(long)]
+    signed_style: Option<SignedStyle>,
     /// At most this many images (the first ones) are drawn in the figure; maps.json has all.
     #[arg(long, default_value_t = 16)]
     figure_columns: usize,
@@ -91,6 +111,97 @@ struct Args {
 }
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModelArg {
+    Mnist,
+    FashionResnet,
+    Resnet18,
+    Resnet34,
+    Resnet50,
+}
+
+/// Fashion-MNIST's classes, for the captions.
+const FASHION_CLASSES: [&str; 10] = [
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot",
+];
+
+/// The network explained, and what its inputs need.
+enum Network {
+    Mnist(Box<MnistNet>),
+    ResNet(Box<ResNet>),
+}
+
+impl Network {
+    fn explainable(&self) -> &dyn Explainable {
+        match self {
+            Self::Mnist(net) => net.as_ref(),
+            Self::ResNet(net) => net.as_ref(),
+        }
+    }
+
+    fn load(args: &Args, device: &burn::tensor::Device) -> Result<(Self, PathBuf)> {
+        let bundled = match args.model {
+            ModelArg::Mnist => Some("data/mnist_model.pth"),
+            ModelArg::FashionResnet => Some("data/fashion_resnet.pth"),
+            _ => None,
+        };
+        let weights = match (&args.weights, bundled) {
+            (Some(path), _) => path.clone(),
+            (None, Some(path)) => PathBuf::from(path),
+            (None, None) => return Err("--weights: give the torchvision checkpoint to load".into()),
+        };
+        let config = match args.model {
+            ModelArg::Mnist => {
+                let (net, report) = load_weights(&weights, device)?;
+                note_conversions(&report, &weights);
+                return Ok((Self::Mnist(Box::new(net)), weights));
+            }
+            ModelArg::FashionResnet => ResNetConfig::fashion(),
+            ModelArg::Resnet18 => ResNetConfig::resnet18().with_classes(args.classes),
+            ModelArg::Resnet34 => ResNetConfig::resnet34().with_classes(args.classes),
+            ModelArg::Resnet50 => ResNetConfig::resnet50().with_classes(args.classes),
+        };
+        let (net, report) = ResNet::load(config, &weights, device)?;
+        note_conversions(&report, &weights);
+        Ok((
+            Self::ResNet(Box::new(net.explained_at(&args.layer)?)),
+            weights,
+        ))
+    }
+
+    fn normalization(&self, args: &Args) -> Normalization {
+        args.normalize.unwrap_or(match args.model {
+            ModelArg::Mnist => Normalization::Mnist,
+            ModelArg::FashionResnet => Normalization::FashionMnist,
+            _ => Normalization::ImageNet,
+        })
+    }
+
+    /// The explained layer's name, for the title.
+    fn layer(&self) -> &'static str {
+        match self {
+            Self::Mnist(_) => "conv2",
+            Self::ResNet(net) => net.explained_layer(),
+        }
+    }
+}
+
+fn note_conversions(report: &burn_gradcam::model::WeightsReport, weights: &Path) {
+    for (key, dtype) in &report.converted {
+        eprintln!(
+            "note: {key} was {dtype} in {}, converted to f32",
+            weights.display()
+        );
+    }
+}
+
+/// The images to explain, with their labels when known.
+struct Inputs {
+    images: Images,
+    labels: Option<Vec<u8>>,
+    source: PathBuf,
+}
 
 fn main() -> ExitCode {
     burn_gradcam::cli::exit_code(run(&Args::parse()))
@@ -124,11 +235,34 @@ fn method(args: &Args) -> CamTimes<AnyCam, AnyPixel> {
     )
 }
 
-fn read_images(args: &Args) -> Result<Digits> {
-    Ok(if args.images.is_dir() {
-        Digits::from_image_dir(&args.images, args.resize)?
-    } else {
-        Digits::from_json_file(&args.images)?
+fn read_images(args: &Args, network: &Network) -> Result<Inputs> {
+    let [channels, height, width] = network.explainable().input_shape();
+    let default = match args.model {
+        ModelArg::Mnist => "data/test_images.json",
+        ModelArg::FashionResnet => "data/fashion",
+        _ => "data/images",
+    };
+    let source = args
+        .images
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default));
+    if let Network::Mnist(_) = network {
+        let digits = if source.is_dir() {
+            Digits::from_image_dir(&source, args.resize)?
+        } else {
+            Digits::from_json_file(&source)?
+        };
+        let shape = [digits.len(), channels, height, width];
+        return Ok(Inputs {
+            images: Images::new(shape, digits.pixels().to_vec())?,
+            labels: digits.labels().map(<[u8]>::to_vec),
+            source,
+        });
+    }
+    Ok(Inputs {
+        images: Images::from_dir(&source, channels, [height, width], args.resize)?,
+        labels: None,
+        source,
     })
 }
 
@@ -179,29 +313,26 @@ fn run(args: &Args) -> Result {
     let method = method(args);
     let score = args.score.unwrap_or(args.preset.score());
     let device = args.backend.device();
-    let (net, report) = load_weights(&args.weights, &device)?;
-    for (key, dtype) in &report.converted {
-        eprintln!(
-            "note: {key} was {dtype} in {}, converted to f32",
-            args.weights.display()
-        );
-    }
-    let digits = read_images(args)?;
+    let (network, weights) = Network::load(args, &device)?;
+    let net = network.explainable();
+    let inputs = read_images(args, &network)?;
+    let normalization = network.normalization(args);
     let targets =
-        parse_targets(&args.target, digits.len(), score)?.with_gradient(args.score_gradient);
+        parse_targets(&args.target, inputs.images.len(), score)?.with_gradient(args.score_gradient);
     // Check the output location before computing anything.
     ensure_dir(&args.out)?;
 
-    let progress =
-        (digits.len() > args.batch_size).then(|| indicatif::ProgressBar::new(digits.len() as u64));
-    let mut images = Vec::with_capacity(digits.len());
-    for start in (0..digits.len()).step_by(args.batch_size) {
-        let batch = digits
+    let count = inputs.images.len();
+    let progress = (count > args.batch_size).then(|| indicatif::ProgressBar::new(count as u64));
+    let mut images = Vec::with_capacity(count);
+    for start in (0..count).step_by(args.batch_size) {
+        let batch = inputs
+            .images
             .slice(start..start + args.batch_size)
             .ok_or("empty batch")?;
-        let input = preprocess(&batch, &device);
+        let input = batch.to_tensor(normalization, &device);
         // One forward pass serves all maps when the pixel method allows it.
-        let attributions = method.attribute(&net, input, &targets.narrow(start, batch.len()))?;
+        let attributions = method.attribute(net, input, &targets.narrow(start, batch.len()))?;
         let cams = attributions.cam().ok_or("a product has a CAM")?.clone();
         let shown = Map::from_batch(normalize(cams))?;
         images.extend(
@@ -222,8 +353,9 @@ fn run(args: &Args) -> Result {
     let product = method.label();
     for (i, explained) in images.iter().enumerate() {
         let p = &explained.image.prediction;
-        let label = digits
-            .labels()
+        let label = inputs
+            .labels
+            .as_ref()
             .map(|l| format!(", label {}", l[i]))
             .unwrap_or_default();
         println!(
@@ -240,12 +372,20 @@ fn run(args: &Args) -> Result {
     let title = format!(
         "{product} — preset {} ({})",
         args.preset,
-        describe(&method.cam, &settings, score)
+        describe(
+            &method.cam,
+            network.layer(),
+            &settings,
+            score,
+            net.output_layer()
+        )
     );
-    let (figure, svg) = render_figure(&digits, &images, &method, &title, args)?;
-    let maps = serde_json::to_vec(&MapsFile::new(args, &method, score, &digits, &images)?)?;
+    let style = signed_style(args, &inputs);
+    let (figure, svg) = render_figure(&inputs, &images, &method, &title, args, style)?;
+    let file = MapsFile::new(args, &network, &weights, &method, score, &inputs, &images)?;
+    let maps = serde_json::to_vec(&file)?;
     let panels = if args.panels {
-        render_panels(&images, args)?
+        render_panels(&images, args, style)?
     } else {
         Vec::new()
     };
@@ -270,29 +410,47 @@ fn run(args: &Args) -> Result {
     Ok(())
 }
 
-fn describe(cam: &AnyCam, settings: &CamSettings, score: Score) -> String {
+fn describe(
+    cam: &AnyCam,
+    layer: &str,
+    settings: &CamSettings,
+    score: Score,
+    output: burn_gradcam::explain::OutputLayer,
+) -> String {
+    use burn_gradcam::explain::OutputLayer;
     let combination = match settings.combination {
         Combination::PerChannelRelu => "Σ ReLU(αA)",
         Combination::ReluAfterSum => "ReLU(Σ αA)",
         Combination::Signed => "Σ αA",
     };
-    let score = match score {
-        Score::ModelOutput => "log-prob",
-        Score::Logit => "logit",
-        Score::Probability => "probability",
+    let score = match (score, output) {
+        (Score::ModelOutput, OutputLayer::LogSoftmax) => "log-prob",
+        (Score::ModelOutput, OutputLayer::Identity) | (Score::Logit, _) => "logit",
+        (Score::ModelOutput, OutputLayer::Softmax) | (Score::Probability, _) => "probability",
     };
     format!(
-        "{cam}: {combination}, pad {}, {}, {score}",
+        "{cam} at {layer}: {combination}, pad {}, {}, {score}",
         settings.upsampling.pad, settings.upsampling.interpolation
     )
 }
 
 fn map_ref(map: &Map) -> Result<MapRef<'_>> {
-    Ok(MapRef::new(
+    Ok(MapRef::planar(
         &map.values,
+        map.shape[0],
         map.width(),
-        map.height() * map.shape[0],
+        map.height(),
     )?)
+}
+
+/// The signed rows' style: as asked, else pytorch-grad-cam's colour rendering of RGB images.
+fn signed_style(args: &Args, inputs: &Inputs) -> SignedStyle {
+    args.signed_style
+        .unwrap_or(if inputs.images.shape()[1] == 3 {
+            SignedStyle::Deprocess
+        } else {
+            SignedStyle::Diverging
+        })
 }
 
 /// The pixel factor of a product (always present).
@@ -302,13 +460,17 @@ fn pixel(image: &ImageAttribution) -> Result<&Map> {
 
 /// The figure as PNG and SVG.
 fn render_figure(
-    digits: &Digits,
+    inputs: &Inputs,
     images: &[Explained],
     method: &CamTimes<AnyCam, AnyPixel>,
     title: &str,
     args: &Args,
+    style: SignedStyle,
 ) -> Result<(Vec<u8>, String)> {
     let shown = images.len().min(args.figure_columns.max(1));
+    let [_, channels, height, width] = inputs.images.shape();
+    // Cells of about 168 pixels: a 28×28 digit six times, a 224×224 image once.
+    let scale = (168 / height.max(width).max(1)).max(1) as u32;
     let mut figure = Figure::new(title)
         .row_titles([
             "Raw image".to_string(),
@@ -317,13 +479,11 @@ fn render_figure(
             method.label(),
         ])
         .colormap(args.colormap)
-        .signed_style(args.signed_style);
+        .signed_style(style)
+        .scale(scale);
     for (i, explained) in images[..shown].iter().enumerate() {
-        let raw = MapRef::new(
-            digits.image(i).ok_or("image index")?,
-            IMAGE_SIDE,
-            IMAGE_SIDE,
-        )?;
+        let pixels = inputs.images.image(i).ok_or("image index")?;
+        let raw = MapRef::planar(pixels, channels, width, height)?;
         let image = &explained.image;
         let p = &image.prediction;
         let mut column = Column::new(
@@ -331,9 +491,15 @@ fn render_figure(
             map_ref(&explained.shown_cam)?,
             map_ref(pixel(image)?)?,
             map_ref(&image.map)?,
-        )?
-        .prediction(p.predicted, p.probabilities[p.predicted]);
-        if let Some(labels) = digits.labels() {
+        )?;
+        column = match args.model {
+            ModelArg::FashionResnet => column.prediction(
+                FASHION_CLASSES[p.predicted % 10],
+                p.probabilities[p.predicted],
+            ),
+            _ => column.prediction(p.predicted, p.probabilities[p.predicted]),
+        };
+        if let Some(labels) = &inputs.labels {
             column = column.truth(labels[i]);
         }
         figure.push_column(column);
@@ -341,7 +507,11 @@ fn render_figure(
     Ok((figure.render_png()?, figure.render_svg()?))
 }
 
-fn render_panels(images: &[Explained], args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
+fn render_panels(
+    images: &[Explained],
+    args: &Args,
+    style: SignedStyle,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let scale = Figure::DEFAULT_SCALE;
     let mut panels = Vec::new();
     for (i, explained) in images.iter().enumerate() {
@@ -356,11 +526,11 @@ fn render_panels(images: &[Explained], args: &Args) -> Result<Vec<(String, Vec<u
         ));
         panels.push((
             format!("image_{i}_attribution.png"),
-            panel_png(&signed(map_ref(pixel(image)?)?, args.signed_style, scale)?)?,
+            panel_png(&signed(map_ref(pixel(image)?)?, style, scale)?)?,
         ));
         panels.push((
             format!("image_{i}_attribution_cam.png"),
-            panel_png(&signed(map_ref(&image.map)?, args.signed_style, scale)?)?,
+            panel_png(&signed(map_ref(&image.map)?, style, scale)?)?,
         ));
     }
     Ok(panels)
@@ -369,6 +539,9 @@ fn render_panels(images: &[Explained], args: &Args) -> Result<Vec<(String, Vec<u
 /// `maps.json`: every raw map of every image, with what produced it.
 #[derive(serde::Serialize)]
 struct MapsFile<'a> {
+    model: String,
+    layer: &'static str,
+    normalization: String,
     preset: String,
     method: String,
     cam: &'a AnyCam,
@@ -400,9 +573,11 @@ struct MapsEntry<'a> {
 impl<'a> MapsFile<'a> {
     fn new(
         args: &'a Args,
+        network: &Network,
+        weights: &'a Path,
         method: &'a CamTimes<AnyCam, AnyPixel>,
         score: Score,
-        digits: &Digits,
+        inputs: &'a Inputs,
         images: &'a [Explained],
     ) -> Result<Self> {
         let missing = "a product has every map";
@@ -413,7 +588,7 @@ impl<'a> MapsFile<'a> {
                 let image = &explained.image;
                 Ok(MapsEntry {
                     index,
-                    label: digits.labels().map(|l| l[index]),
+                    label: inputs.labels.as_ref().map(|l| l[index]),
                     prediction: &image.prediction,
                     cam_layer: image.layer_cam.as_ref().ok_or(missing)?,
                     cam: image.cam.as_ref().ok_or(missing)?,
@@ -423,6 +598,9 @@ impl<'a> MapsFile<'a> {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
+            model: network_name(args.model).to_owned(),
+            layer: network.layer(),
+            normalization: network.normalization(args).to_string(),
             preset: args.preset.to_string(),
             method: method.label(),
             cam: &method.cam,
@@ -430,9 +608,19 @@ impl<'a> MapsFile<'a> {
             score,
             score_gradient: args.score_gradient,
             backend: args.backend.to_string(),
-            weights: &args.weights,
-            images_source: &args.images,
+            weights,
+            images_source: &inputs.source,
             images,
         })
+    }
+}
+
+fn network_name(model: ModelArg) -> &'static str {
+    match model {
+        ModelArg::Mnist => "mnist",
+        ModelArg::FashionResnet => "fashion-resnet",
+        ModelArg::Resnet18 => "resnet18",
+        ModelArg::Resnet34 => "resnet34",
+        ModelArg::Resnet50 => "resnet50",
     }
 }

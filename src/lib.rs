@@ -30,6 +30,7 @@ pub use gradcam_explain as explain;
 pub use gradcam_metrics as metrics;
 pub use gradcam_model as model;
 pub use gradcam_viz as viz;
+pub use gradcam_zoo as zoo;
 
 pub mod cli;
 pub mod output;

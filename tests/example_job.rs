@@ -285,3 +285,110 @@ fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a directory"));
 }
+
+#[test]
+fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
+    let out = tempfile::tempdir().expect("dir");
+    let dir = out.path().to_str().expect("utf-8");
+    let output = run(&[
+        "--out",
+        dir,
+        "--model",
+        "fashion-resnet",
+        "--layer",
+        "layer3",
+        "--panels",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file["model"], "fashion-resnet");
+    assert_eq!(file["layer"], "layer3");
+    assert_eq!(file["normalization"], "fashion-mnist");
+    let images = file["images"].as_array().expect("images");
+    assert_eq!(images.len(), 10);
+    assert_eq!(
+        images[0]["cam_layer"]["shape"],
+        serde_json::json!([1, 7, 7])
+    );
+    assert_eq!(
+        images[0]["attribution"]["shape"],
+        serde_json::json!([1, 28, 28])
+    );
+    assert!(image::open(out.path().join("guided_gradcam.png")).is_ok());
+
+    for (args, message) in [
+        (vec!["--model", "resnet18"], "--weights"),
+        (
+            vec!["--model", "fashion-resnet", "--layer", "layer5"],
+            "unknown ResNet stage \"layer5\"",
+        ),
+        (
+            vec![
+                "--model",
+                "resnet34",
+                "--weights",
+                "tests/fixtures/weights/resnet50_keys.pth",
+            ],
+            "the file holds a resnet50",
+        ),
+    ] {
+        let output = run(&[&["--out", dir][..], &args].concat());
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_torchvision_resnet_explains_rgb_images_in_colour() {
+    let weights = common::seeded_safetensors(
+        &burn_gradcam::zoo::ResNetConfig::resnet18().state_dict_keys(),
+        18,
+    );
+    let out = tempfile::tempdir().expect("dir");
+    let output = run(&[
+        "--out",
+        out.path().to_str().expect("utf-8"),
+        "--model",
+        "resnet18",
+        "--weights",
+        weights.path().to_str().expect("utf-8"),
+        "--target",
+        "7,281,504",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file["normalization"], "imagenet");
+    let images = file["images"].as_array().expect("images");
+    assert_eq!(images.len(), 3);
+    assert_eq!(images[1]["prediction"]["target"], 281);
+    assert_eq!(
+        images[0]["cam_layer"]["shape"],
+        serde_json::json!([1, 7, 7])
+    );
+    assert_eq!(
+        images[0]["attribution"]["shape"],
+        serde_json::json!([3, 224, 224])
+    );
+    // The raw row is the RGB photograph: plenty of pixels that are not grey.
+    let figure = image::open(out.path().join("guided_gradcam.png"))
+        .expect("PNG")
+        .into_rgb8();
+    let colourful = figure
+        .pixels()
+        .filter(|p| p.0[0].abs_diff(p.0[2]) > 60)
+        .count();
+    assert!(colourful > 10_000, "{colourful}");
+}

@@ -125,6 +125,7 @@ fn wrong_size_is_an_error_unless_resizing() {
         Err(DataError::ImageSize {
             width: 56,
             height: 40,
+            expected: [28, 28],
             path,
         }) => assert_eq!(path, big),
         other => panic!("expected ImageSize, got {other:?}"),

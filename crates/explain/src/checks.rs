@@ -1,11 +1,12 @@
 //! Finiteness checks computed on the device and read with the results.
 //!
 //! Checking a batch for NaN eagerly would read from the device at every call (a GPU
-//! synchronisation). Instead each check is a small tensor computed beside the maps — per image,
-//! whether a value is bad and where the first one is — and it is read in the same transaction as
-//! the results: a bad value becomes a typed error the moment anything is read.
+//! synchronisation). Instead each check is one small tensor computed beside the maps — per row,
+//! `Σ 0·x`, which is 0 when every value is finite and NaN as soon as one is not (`0·∞` is NaN,
+//! and a sum of zeros cannot overflow) — read in the same transaction as the results. Only when
+//! a row is bad is that row read again, to name the first bad element.
 
-use burn::tensor::{Int, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::{ExplainError, Result, Stage};
 use crate::host::{Read, Values};
@@ -19,10 +20,12 @@ pub(crate) struct Checks {
 #[derive(Clone, Debug)]
 struct Check {
     stage: Stage,
-    /// Rows of `status` per image of the explained batch (noisy copies, path points).
+    /// Rows per image of the explained batch (noisy copies).
     rows_per_image: usize,
-    /// `[rows, 2]`: 1 if the row holds a non-finite value, and the index of the first one.
-    status: Tensor<2, Int>,
+    /// The checked values, `[rows, elements]`: read only to locate a bad value.
+    values: Tensor<2>,
+    /// `[rows, 1]`: `Σ 0·x` per row, NaN where the row holds a non-finite value.
+    probe: Tensor<2>,
 }
 
 impl Checks {
@@ -31,22 +34,18 @@ impl Checks {
         let dims = tensor.dims();
         let rows = dims[0];
         let per_row = dims[1..].iter().product::<usize>().max(1);
-        let bad = tensor
+        let values = tensor
             .clone()
             .detach()
-            .reshape([rows, per_row])
-            .is_finite()
-            .bool_not()
-            .int();
-        let first = bad.clone().argmax(1);
-        // Backends give indices and converted booleans different integer types.
-        let any = bad.max_dim(1).cast(first.dtype());
-        let status = Tensor::cat(vec![any, first], 1);
+            .without_autodiff()
+            .reshape([rows, per_row]);
+        let probe = (values.clone() * 0.0).sum_dim(1);
         Self {
             entries: vec![Check {
                 stage,
                 rows_per_image: rows_per_image.max(1),
-                status,
+                values,
+                probe,
             }],
         }
     }
@@ -56,13 +55,16 @@ impl Checks {
         let entries = self
             .entries
             .iter()
-            .map(|entry| Check {
-                status: entry.status.clone().narrow(
-                    0,
-                    start * entry.rows_per_image,
-                    len * entry.rows_per_image,
-                ),
-                ..entry.clone()
+            .map(|entry| {
+                let rows = |t: &Tensor<2>| {
+                    t.clone()
+                        .narrow(0, start * entry.rows_per_image, len * entry.rows_per_image)
+                };
+                Check {
+                    values: rows(&entry.values),
+                    probe: rows(&entry.probe),
+                    ..entry.clone()
+                }
             })
             .collect();
         Self { entries }
@@ -74,15 +76,6 @@ impl Checks {
         self
     }
 
-    /// Registers every check in a read (before the results, so that a bad value is reported
-    /// rather than the results).
-    pub fn register(&self, mut read: Read) -> Read {
-        for entry in &self.entries {
-            read = read.int(entry.status.clone());
-        }
-        read
-    }
-
     /// Each check with `factor` times as many rows per image: the checks of a batch of
     /// `factor` copies of each image (SmoothGrad's noisy copies), in image-major order.
     pub fn per_image(mut self, factor: usize) -> Self {
@@ -92,27 +85,41 @@ impl Checks {
         self
     }
 
-    /// Takes the checks' values from a read and turns the first bad value — the earliest
-    /// stage, then the first image — into an error.
-    pub fn verdict(&self, values: &mut Values) -> Result<()> {
-        let mut first: Option<(Stage, usize, usize)> = None;
+    /// Registers every check in a read (before the results).
+    pub fn register(&self, mut read: Read) -> Read {
         for entry in &self.entries {
-            let status = values.indices()?;
-            if let Some(row) = status.chunks(2).position(|s| s[0] != 0) {
-                let found = (entry.stage, row / entry.rows_per_image, status[row * 2 + 1]);
-                if first.is_none_or(|best| (found.0, found.1) < (best.0, best.1)) {
-                    first = Some(found);
+            read = read.float(entry.probe.clone());
+        }
+        read
+    }
+
+    /// Takes the checks' values from a read and turns the first bad value — the earliest
+    /// stage, then the first image — into an error (reading the bad row once more to name the
+    /// element).
+    pub fn verdict(&self, values: &mut Values) -> Result<()> {
+        let mut first: Option<(Stage, usize, &Check, usize)> = None;
+        for entry in &self.entries {
+            let probe = values.floats()?;
+            if let Some(row) = probe.iter().position(|p| !p.is_finite()) {
+                let image = row / entry.rows_per_image;
+                if first.is_none_or(|(stage, index, ..)| (entry.stage, image) < (stage, index)) {
+                    first = Some((entry.stage, image, entry, row));
                 }
             }
         }
-        match first {
-            None => Ok(()),
-            Some((stage, index, element)) => Err(ExplainError::NonFinite {
-                stage,
-                index,
-                element,
-            }),
-        }
+        let Some((stage, index, entry, row)) = first else {
+            return Ok(());
+        };
+        let bad = Read::default()
+            .float(entry.values.clone().narrow(0, row, 1))
+            .execute()?
+            .floats()?;
+        let element = bad.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        Err(ExplainError::NonFinite {
+            stage,
+            index,
+            element,
+        })
     }
 
     /// Reads only the checks.

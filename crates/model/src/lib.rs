@@ -6,10 +6,12 @@
 pub mod data;
 mod net;
 mod pool;
+mod state_dict;
 mod weights;
 
-pub use data::{DataError, Digits, MNIST_MEAN, MNIST_STD, preprocess};
+pub use data::{DataError, Digits, Images, MNIST_MEAN, MNIST_STD, Normalization, preprocess};
 pub use net::{IMAGE_PIXELS, IMAGE_SIDE, MnistNet, NUM_CLASSES};
+pub use state_dict::{StateDictSpec, load_state_dict};
 pub use weights::{LoadError, WeightsReport, load_weights};
 
 /// Speed kernels the network runs on (each equal to a Burn operation, faster where it applies).

@@ -67,29 +67,6 @@ impl MnistNet {
         self.head(self.features(input))
     }
 
-    /// Every parameter by its state-dict key, flattened in PyTorch's layout (a linear weight
-    /// transposed back to `[out, in]`).
-    pub(crate) fn state_dict_values(&self) -> Vec<(String, Tensor<1>)> {
-        let mut values = Vec::with_capacity(8);
-        let mut push = |layer: &str, weight: Tensor<1>, bias: &Option<Param<Tensor<1>>>| {
-            values.push((format!("{layer}.weight"), weight));
-            if let Some(bias) = bias {
-                values.push((format!("{layer}.bias"), bias.val()));
-            }
-        };
-        for (layer, conv) in [("conv1", &self.conv1), ("conv2", &self.conv2)] {
-            push(layer, conv.weight.val().flatten(0, 3), &conv.bias);
-        }
-        for (layer, linear) in [("fc1", &self.fc1), ("fc2", &self.fc2)] {
-            push(
-                layer,
-                linear.weight.val().transpose().flatten(0, 1),
-                &linear.bias,
-            );
-        }
-        values
-    }
-
     fn features_with(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let x = relu.apply(pool2(self.conv1.forward(input)));
         self.conv2.forward(x)

@@ -1,20 +1,12 @@
-//! Loading the network from a PyTorch `.pth` state dict, strictly.
-//!
-//! Burn's PyTorch reader lives in burn-store (`PytorchStore`); burn-import is ONNX-only since
-//! Burn 0.22. The store is lenient where a user would want to hear about it: an extra key is only
-//! reported as unused, and float64/float16 tensors are loaded as such (the first forward then
-//! panics on a dtype mismatch). So the file's keys, shapes and dtypes are checked against the
-//! network first, and float parameters of another precision are converted to `f32`.
+//! Loading the MNIST network from a PyTorch `.pth` state dict, strictly (see
+//! [`crate::load_state_dict`]).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, Param};
-use burn::store::pytorch_reader::{DType as FileDType, PytorchError, PytorchReader};
-use burn::store::{ModuleSnapshot, PytorchStore};
-use burn::tensor::{DType, Device, FloatDType, Tensor};
+use burn::tensor::Device;
 
 use crate::net::MnistNet;
+use crate::state_dict::{StateDictSpec, load_state_dict};
 
 /// The state-dict entries the network needs, in PyTorch's layout.
 pub const EXPECTED_KEYS: [(&str, &[usize]); 8] = [
@@ -87,12 +79,14 @@ pub enum LoadError {
         hint: String,
     },
     /// Entries the network does not have.
-    #[error("weights file {path} has unexpected {}: {} (is it a state dict of this network?)", plural(keys.len(), "key"), keys.join(", "))]
+    #[error("weights file {path} has unexpected {}: {}{hint}", plural(keys.len(), "key"), keys.join(", "))]
     UnexpectedKeys {
         /// The path given.
         path: PathBuf,
         /// The extra keys.
         keys: Vec<String>,
+        /// What the file's keys suggest it holds.
+        hint: String,
     },
     /// An entry has the wrong shape.
     #[error("weights file {path}: {key} has shape {found:?}, expected {expected:?}")]
@@ -171,209 +165,14 @@ pub fn load_weights(
     path: impl AsRef<Path>,
     device: &Device,
 ) -> Result<(MnistNet, WeightsReport), LoadError> {
-    let path = path.as_ref();
-    let report = check_file(path)?;
-    let mut net = MnistNet::init(device);
-    let mut store = PytorchStore::from_file(path);
-    let applied = net.load_from(&mut store).map_err(|e| LoadError::Apply {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    if !applied.errors.is_empty() || !applied.missing.is_empty() {
-        return Err(LoadError::Apply {
-            path: path.to_path_buf(),
-            reason: applied.to_string(),
-        });
-    }
-    let net = net.map_params_to_f32();
-    check_finite(&net, path)?;
-    Ok((net, report))
-}
-
-/// Refuses NaN and infinities in the parameters, naming the key and the first bad index.
-fn check_finite(net: &MnistNet, path: &Path) -> Result<(), LoadError> {
-    for (key, tensor) in net.state_dict_values() {
-        let values = tensor
-            .try_into_data()
-            .map_err(|e| e.to_string())
-            .and_then(|data| data.try_into_vec_as::<f32>().map_err(|e| e.to_string()))
-            .map_err(|reason| LoadError::Apply {
-                path: path.to_path_buf(),
-                reason: format!("{key} could not be read back: {reason}"),
-            })?;
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(LoadError::NonFinite {
-                path: path.to_path_buf(),
-                key,
-                index,
-                value: values[index],
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Reads the file's table of contents and checks it against [`EXPECTED_KEYS`].
-fn check_file(path: &Path) -> Result<WeightsReport, LoadError> {
-    let owned = || path.to_path_buf();
-    let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => LoadError::NotFound { path: owned() },
-        _ => LoadError::Io {
-            path: owned(),
-            source,
-        },
-    })?;
-    if metadata.is_dir() {
-        return Err(LoadError::NotPytorch {
-            path: owned(),
-            reason: "it is a directory".into(),
-        });
-    }
-    if metadata.len() == 0 {
-        return Err(LoadError::Empty { path: owned() });
-    }
-    let reader = PytorchReader::new(path).map_err(|e| {
-        let reason = e.to_string();
-        match e {
-            PytorchError::Zip(_) | PytorchError::Io(_) | PytorchError::Tar(_)
-                if starts_like_zip(path) =>
-            {
-                LoadError::Corrupt {
-                    path: owned(),
-                    reason,
-                }
-            }
-            PytorchError::InvalidFormat(message) if message.contains("dictionary") => {
-                LoadError::NotStateDict {
-                    path: owned(),
-                    reason,
-                }
-            }
-            PytorchError::Pickle(_) | PytorchError::Serde(_) | PytorchError::KeyNotFound(_) => {
-                LoadError::NotStateDict {
-                    path: owned(),
-                    reason,
-                }
-            }
-            _ => LoadError::NotPytorch {
-                path: owned(),
-                reason,
-            },
-        }
-    })?;
-
-    let found: BTreeMap<String, (Vec<usize>, FileDType)> = reader
-        .tensors()
-        .iter()
-        .map(|(key, t)| (key.clone(), (t.shape().to_vec(), t.dtype())))
-        .collect();
-    if found.is_empty() {
-        return Err(LoadError::NotStateDict {
-            path: owned(),
-            reason: "it holds no tensors".into(),
-        });
-    }
-
-    let missing: Vec<String> = EXPECTED_KEYS
-        .iter()
-        .filter(|(key, _)| !found.contains_key(*key))
-        .map(|(key, _)| key.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(LoadError::MissingKeys {
-            path: owned(),
-            hint: nesting_hint(&found),
-            keys: missing,
-        });
-    }
-    let unexpected: Vec<String> = found
-        .keys()
-        .filter(|key| !EXPECTED_KEYS.iter().any(|(k, _)| k == key))
-        .cloned()
-        .collect();
-    if !unexpected.is_empty() {
-        return Err(LoadError::UnexpectedKeys {
-            path: owned(),
-            keys: unexpected,
-        });
-    }
-
-    let mut report = WeightsReport::default();
-    for (key, expected) in EXPECTED_KEYS {
-        let (shape, dtype) = &found[key];
-        if shape.as_slice() != expected {
-            return Err(LoadError::Shape {
-                path: owned(),
-                key: key.into(),
-                expected: expected.to_vec(),
-                found: shape.clone(),
-            });
-        }
-        match dtype {
-            FileDType::F32 => {}
-            FileDType::F64 | FileDType::F16 | FileDType::BF16 => {
-                report
-                    .converted
-                    .push((key.to_string(), format!("{dtype:?}")));
-            }
-            other => {
-                return Err(LoadError::DType {
-                    path: owned(),
-                    key: key.into(),
-                    found: format!("{other:?}"),
-                });
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// PyTorch's current format is a zip archive: a file that starts like one but cannot be read
-/// is damaged rather than foreign.
-fn starts_like_zip(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0_u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == *b"PK\x03\x04")
-}
-
-/// When every expected key appears under a common prefix, say so.
-fn nesting_hint(found: &BTreeMap<String, (Vec<usize>, FileDType)>) -> String {
-    let prefixes: Vec<&str> = EXPECTED_KEYS
-        .iter()
-        .filter_map(|(key, _)| {
-            found
-                .keys()
-                .find(|k| k.len() > key.len() && k.ends_with(&format!(".{key}")))
-                .map(|k| &k[..k.len() - key.len() - 1])
-        })
-        .collect();
-    match prefixes.first() {
-        Some(prefix)
-            if prefixes.len() == EXPECTED_KEYS.len() && prefixes.iter().all(|p| p == prefix) =>
-        {
-            format!(" (the keys are nested under \"{prefix}\": save `model.state_dict()` itself)")
-        }
-        _ => String::new(),
-    }
-}
-
-impl MnistNet {
-    /// Casts every parameter to `f32`, the precision the network computes in.
-    fn map_params_to_f32(self) -> Self {
-        self.map(&mut F32Mapper)
-    }
-}
-
-struct F32Mapper;
-
-impl burn::module::ModuleMapper for F32Mapper {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if param.val().dtype() == DType::F32 {
-            param
-        } else {
-            param.map(|t| t.cast(FloatDType::F32))
-        }
-    }
+    let spec = StateDictSpec {
+        keys: EXPECTED_KEYS
+            .iter()
+            .map(|(key, shape)| ((*key).to_owned(), shape.to_vec()))
+            .collect(),
+        ignored: |_| false,
+        remaps: Vec::new(),
+        explain_mismatch: |_| String::new(),
+    };
+    load_state_dict(MnistNet::init(device), path.as_ref(), &spec)
 }

@@ -445,6 +445,7 @@ impl<'a> Figure<'a> {
             SignedStyle::Diverging => ["+max", "0", "\u{2212}max"],
             SignedStyle::AbsPercentile { .. } => ["max", "", "0"],
             SignedStyle::Positive => ["max", "", "min"],
+            SignedStyle::Deprocess => ["+5σ", "mean", "\u{2212}5σ"],
         };
         let (lo, hi) = self.signed_style.range();
         let style = self.signed_style;

@@ -23,6 +23,7 @@ use crate::VizError;
 pub struct MapRef<'a> {
     width: usize,
     height: usize,
+    channels: usize,
     values: &'a [f32],
 }
 
@@ -36,11 +37,35 @@ impl<'a> MapRef<'a> {
     /// `values.len() != width * height`, and [`VizError::NonFinite`] naming the
     /// first NaN or infinite value.
     pub fn new(values: &'a [f32], width: usize, height: usize) -> Result<Self, VizError> {
-        if width == 0 || height == 0 {
+        Self::planar(values, 1, width, height)
+    }
+
+    /// Wraps `channels` planes of `width x height` values (`[C, H, W]` row-major, as a
+    /// tensor stores an image): an RGB image or a pixel attribution of one.
+    ///
+    /// # Errors
+    ///
+    /// As [`MapRef::new`], with `channels × width × height` values expected (a zero channel
+    /// count is an empty map).
+    ///
+    /// ```
+    /// use gradcam_viz::MapRef;
+    /// let rgb = MapRef::planar(&[0.5; 12], 3, 2, 2)?;
+    /// assert_eq!((rgb.channels(), rgb.width(), rgb.height()), (3, 2, 2));
+    /// # Ok::<(), gradcam_viz::VizError>(())
+    /// ```
+    pub fn planar(
+        values: &'a [f32],
+        channels: usize,
+        width: usize,
+        height: usize,
+    ) -> Result<Self, VizError> {
+        if width == 0 || height == 0 || channels == 0 {
             return Err(VizError::EmptyMap { width, height });
         }
         let expected = width
             .checked_mul(height)
+            .and_then(|plane| plane.checked_mul(channels))
             .ok_or(VizError::MapTooLarge { width, height })?;
         if values.len() != expected {
             return Err(VizError::LengthMismatch {
@@ -53,13 +78,14 @@ impl<'a> MapRef<'a> {
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(VizError::NonFinite {
                 x: i % width,
-                y: i / width,
+                y: (i / width) % height,
                 value: values[i],
             });
         }
         Ok(Self {
             width,
             height,
+            channels,
             values,
         })
     }
@@ -74,9 +100,24 @@ impl<'a> MapRef<'a> {
         self.height
     }
 
-    /// The values, row-major; all finite.
+    /// Number of planes (1 for a map, 3 for an RGB image).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// The values, row-major (plane after plane); all finite.
     pub fn values(&self) -> &'a [f32] {
         self.values
+    }
+
+    /// The sum of the planes (a one-plane map is its own sum), row-major `width × height`.
+    pub(crate) fn channel_sum(&self) -> Vec<f32> {
+        let plane = self.width * self.height;
+        let mut sum = self.values[..plane].to_vec();
+        for channel in self.values.chunks_exact(plane).skip(1) {
+            sum.iter_mut().zip(channel).for_each(|(s, v)| *s += v);
+        }
+        sum
     }
 
     /// The value at column `x`, row `y`, or `None` outside the map.

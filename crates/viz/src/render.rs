@@ -24,6 +24,11 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 /// | `Diverging` | `v / max(abs(v))`, in `[-1, 1]` | blue (−1), white (0), red (+1), matplotlib's `bwr` |
 /// | `AbsPercentile` | `min(abs(v) / threshold, 1)`, in `[0, 1]` | black (0) to white (1) |
 /// | `Positive` | min-max of `max(v, 0)`, in `[0, 1]` | black (0) to white (1) |
+/// | `Deprocess` | `(v − mean) / (std + 1e-5) · 0.1 + 0.5`, clipped to `[0, 1]` | grey, or RGB for a 3-plane map |
+///
+/// A map of several planes (the pixel attribution of an RGB image) is drawn from the sum of
+/// its planes, as Captum's `visualize_image_attr` does — except in `Deprocess`, which is
+/// pytorch-grad-cam's `deprocess_image` and draws the planes as the RGB channels.
 ///
 /// A map that is zero everywhere normalises to all zeros (white for
 /// `Diverging`, black otherwise) rather than dividing by zero.
@@ -65,6 +70,9 @@ pub enum SignedStyle {
     /// Negative values are clipped to 0, then the map is min-max scaled
     /// to `[0, 1]`.
     Positive,
+    /// pytorch-grad-cam's `deprocess_image`: standardised over every value, scaled by 0.1,
+    /// centred on 0.5 and clipped; a guided backprop of an RGB image is drawn in colour.
+    Deprocess,
 }
 
 impl SignedStyle {
@@ -80,8 +88,28 @@ impl SignedStyle {
     /// or outside `[0, 100]`.
     pub fn normalise(self, map: MapRef<'_>) -> Result<Vec<f32>, VizError> {
         self.validate()?;
-        let values = map.values();
+        let summed;
+        let values = if self == SignedStyle::Deprocess || map.channels() == 1 {
+            map.values()
+        } else {
+            summed = map.channel_sum();
+            &summed
+        };
         let out = match self {
+            SignedStyle::Deprocess => {
+                let n = values.len().max(1) as f64;
+                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+                let variance = values
+                    .iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                let scale = 0.1 / (variance.sqrt() + 1e-5);
+                values
+                    .iter()
+                    .map(|&v| ((f64::from(v) - mean) * scale + 0.5).clamp(0.0, 1.0) as f32)
+                    .collect()
+            }
             SignedStyle::Diverging => {
                 let max = values.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
                 values
@@ -127,7 +155,7 @@ impl SignedStyle {
                     [255, fade, fade]
                 }
             }
-            SignedStyle::AbsPercentile { .. } | SignedStyle::Positive => {
+            SignedStyle::AbsPercentile { .. } | SignedStyle::Positive | SignedStyle::Deprocess => {
                 Colormap::Gray.rgb(normalised)
             }
         }
@@ -157,6 +185,7 @@ impl fmt::Display for SignedStyle {
             SignedStyle::Diverging => f.write_str("diverging"),
             SignedStyle::AbsPercentile { percentile } => write!(f, "abs:{percentile}"),
             SignedStyle::Positive => f.write_str("positive"),
+            SignedStyle::Deprocess => f.write_str("deprocess"),
         }
     }
 }
@@ -164,7 +193,7 @@ impl fmt::Display for SignedStyle {
 impl FromStr for SignedStyle {
     type Err = VizError;
 
-    /// Parses `diverging`, `positive`, `abs` (percentile 98, Captum's
+    /// Parses `diverging`, `positive`, `deprocess`, `abs` (percentile 98, Captum's
     /// default) or `abs:<percentile>`, ignoring ASCII case and surrounding
     /// white space.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -172,11 +201,12 @@ impl FromStr for SignedStyle {
         let unknown = || VizError::UnknownName {
             what: "signed style",
             name: s.to_owned(),
-            expected: "diverging, positive, abs, abs:<percentile>",
+            expected: "diverging, positive, deprocess, abs, abs:<percentile>",
         };
         let style = match name.as_str() {
             "diverging" => SignedStyle::Diverging,
             "positive" => SignedStyle::Positive,
+            "deprocess" => SignedStyle::Deprocess,
             "abs" => SignedStyle::CAPTUM_ABS,
             other => {
                 let p = other.strip_prefix("abs:").ok_or_else(unknown)?;
@@ -301,21 +331,36 @@ pub fn heatmap(map: MapRef<'_>, colormap: Colormap, scale: u32) -> Result<RgbIma
     paint(&map, scale, "heat map", |i| colormap.rgb(values[i]))
 }
 
-/// Draws `map` in grey levels (0 black, 1 white, clamped), magnified `scale`
-/// times (nearest neighbour).
+/// Draws an image — one plane in grey levels (0 black, 1 white), three planes as RGB —
+/// clamped to `[0, 1]`, magnified `scale` times (nearest neighbour).
 ///
 /// # Errors
 ///
 /// As [`heatmap`].
 pub fn grayscale(map: MapRef<'_>, scale: u32) -> Result<RgbImage, VizError> {
-    heatmap(map, Colormap::Gray, scale)
+    let values = map.values();
+    paint(&map, scale, "image", |i| {
+        pixel(&map, values, i).map(|v| (clamp_unit(v) * 255.0).round() as u8)
+    })
 }
 
-/// Alpha-blends the coloured `heat` map over the grey `gray_digit`:
-/// `alpha * colormap(heat) + (1 - alpha) * grey`, per channel.
+/// Pixel `i` of an image as RGB in `[0, 1]`-scale values: its three planes, or its one plane
+/// repeated.
+fn pixel(map: &MapRef<'_>, values: &[f32], i: usize) -> [f32; 3] {
+    if map.channels() >= 3 {
+        let plane = map.width() * map.height();
+        [values[i], values[plane + i], values[2 * plane + i]]
+    } else {
+        [values[i]; 3]
+    }
+}
+
+/// The coloured `heat` map over an image (grey or RGB), as pytorch-grad-cam's
+/// `show_cam_on_image`: `alpha · colormap(heat) + (1 − alpha) · image`, divided by its maximum
+/// over the whole picture, then truncated to 8 bits.
 ///
-/// `alpha = 0` gives the grey digit, `alpha = 1` the plain heat map;
-/// pytorch-grad-cam's `show_cam_on_image` default is `alpha = 0.5`. Both maps
+/// `alpha = 0` gives the image (brightened to a maximum of 1), `alpha = 1` the plain heat map;
+/// pytorch-grad-cam's default `image_weight = 0.5` is `alpha = 0.5`. The image and the heat map
 /// are expected in `[0, 1]` and clamped.
 ///
 /// # Errors
@@ -330,23 +375,32 @@ pub fn grayscale(map: MapRef<'_>, scale: u32) -> Result<RgbImage, VizError> {
 /// let digit = MapRef::new(&[0.5; 4], 2, 2)?;
 /// let heat = MapRef::new(&[1.0; 4], 2, 2)?;
 /// let img = overlay(digit, heat, Colormap::Jet, 0.5, 1)?;
-/// assert_eq!(img.get_pixel(0, 0).0, [128, 64, 64]); // halfway from grey to dark red
+/// assert_eq!(img.get_pixel(0, 0).0, [255, 127, 127]); // dark red over grey, rescaled
 /// # Ok::<(), gradcam_viz::VizError>(())
 /// ```
 pub fn overlay(
-    gray_digit: MapRef<'_>,
+    image: MapRef<'_>,
     heat: MapRef<'_>,
     colormap: Colormap,
     alpha: f32,
     scale: u32,
 ) -> Result<RgbImage, VizError> {
-    gray_digit.check_same_size(&heat, "heat map")?;
+    image.check_same_size(&heat, "heat map")?;
     check_alpha(alpha)?;
-    let (digit, heat_values) = (gray_digit.values(), heat.values());
-    paint(&gray_digit, scale, "overlay", |i| {
-        let grey = clamp_unit(digit[i]) * 255.0;
-        let hot = colormap.rgb(heat_values[i]);
-        hot.map(|c| (alpha * f32::from(c) + (1.0 - alpha) * grey).round() as u8)
+    let (values, heat_values) = (image.values(), heat.values());
+    let blended: Vec<[f32; 3]> = (0..image.width() * image.height())
+        .map(|i| {
+            let hot = colormap.rgb(heat_values[i]);
+            let under = pixel(&image, values, i);
+            std::array::from_fn(|c| {
+                alpha * f32::from(hot[c]) / 255.0 + (1.0 - alpha) * clamp_unit(under[c])
+            })
+        })
+        .collect();
+    let max = blended.iter().flatten().fold(0.0_f32, |m, &v| m.max(v));
+    let max = if max > 0.0 { max } else { 1.0 };
+    paint(&image, scale, "overlay", |i| {
+        blended[i].map(|v| (255.0 * v / max) as u8)
     })
 }
 
@@ -378,6 +432,11 @@ pub(crate) fn check_alpha(alpha: f32) -> Result<(), VizError> {
 /// ```
 pub fn signed(map: MapRef<'_>, style: SignedStyle, scale: u32) -> Result<RgbImage, VizError> {
     let normalised = style.normalise(map)?;
+    if style == SignedStyle::Deprocess && map.channels() >= 3 {
+        return paint(&map, scale, "signed map", |i| {
+            pixel(&map, &normalised, i).map(|v| (v * 255.0) as u8)
+        });
+    }
     paint(&map, scale, "signed map", |i| style.color(normalised[i]))
 }
 
@@ -515,9 +574,65 @@ mod tests {
         for cmap in Colormap::ALL {
             let none = overlay(digit, heat, cmap, 0.0, 2).unwrap();
             assert_eq!(none, grayscale(digit, 2).unwrap(), "{cmap}");
+            // The plain heat map, rescaled so that its brightest channel is 255 (exactly the
+            // heat map when it already reaches 255, as jet does).
             let full = overlay(digit, heat, cmap, 1.0, 2).unwrap();
-            assert_eq!(full, heatmap(heat, cmap, 2).unwrap(), "{cmap}");
+            let plain = heatmap(heat, cmap, 2).unwrap();
+            let top = |img: &RgbImage| img.as_raw().iter().copied().max().unwrap_or(0);
+            assert_eq!(top(&full), 255, "{cmap}");
+            if top(&plain) == 255 {
+                assert_eq!(full, plain, "{cmap}");
+            }
         }
+    }
+
+    #[test]
+    fn rgb_images_draw_in_colour_and_under_the_heat_map() {
+        // Planes R, G, B of a 2x1 image: red, then white.
+        let rgb = [1.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+        let image = MapRef::planar(&rgb, 3, 2, 1).unwrap();
+        assert_eq!(
+            pixels(&grayscale(image, 1).unwrap()),
+            [[255, 0, 0], [255, 255, 255]]
+        );
+        let cold = MapRef::new(&[0.0, 0.0], 2, 1).unwrap();
+        // Jet's 0 is dark blue (0, 0, 128): half of it over red and white, then rescaled.
+        let blended = overlay(image, cold, Colormap::Jet, 0.5, 1).unwrap();
+        let max = 0.5 + 0.5 * 128.0 / 255.0;
+        let expect = |c: f32| (255.0 * c / max) as u8;
+        assert_eq!(
+            pixels(&blended),
+            [
+                [expect(0.5), 0, expect(0.5 * 128.0 / 255.0)],
+                [expect(0.5), expect(0.5), 255]
+            ]
+        );
+    }
+
+    #[test]
+    fn planes_are_summed_except_by_deprocess_which_draws_them_in_colour() {
+        let planes = [1.0, -1.0, 1.0, 0.0, 1.0, 0.0];
+        let map = MapRef::planar(&planes, 3, 2, 1).unwrap();
+        // Sums 3 and −1: divided by 3.
+        assert_eq!(
+            SignedStyle::Diverging.normalise(map).unwrap(),
+            [1.0, -1.0 / 3.0]
+        );
+        // Deprocess: (v − mean) / (std + 1e-5) · 0.1 + 0.5 over all six values.
+        let normalised = SignedStyle::Deprocess.normalise(map).unwrap();
+        assert_eq!(normalised.len(), 6);
+        let mean = 1.0 / 3.0_f64;
+        let std = (planes
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / 6.0)
+            .sqrt();
+        let first = ((1.0 - mean) / (std + 1e-5) * 0.1 + 0.5) as f32;
+        assert!((normalised[0] - first).abs() < 1e-6);
+        let image = signed(map, SignedStyle::Deprocess, 1).unwrap();
+        let red = (first * 255.0) as u8;
+        assert_eq!(pixels(&image)[0][0], red, "R from the first plane");
     }
 
     #[test]

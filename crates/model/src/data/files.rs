@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use image::{GrayImage, ImageFormat, imageops::FilterType};
+use image::{DynamicImage, GrayImage, ImageFormat, imageops::FilterType};
 
 use super::{DataError, Digits};
 use crate::net::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Largest image file accepted (16 MiB).
-const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest width or height decoded: a digit needs far less, and a small file declaring a huge
 /// image (a decompression bomb) would otherwise cost seconds to decode and resize.
 const MAX_IMAGE_SIDE: u32 = 2048;
@@ -37,34 +37,7 @@ impl Digits {
     /// Reads every `.png`, `.jpg` and `.jpeg` file of a directory, sorted by name (numbers in
     /// names sort numerically, so `image_10` follows `image_9`).
     pub fn from_image_dir(dir: impl AsRef<Path>, resize: bool) -> Result<Self, DataError> {
-        let dir = dir.as_ref();
-        let io = |source: std::io::Error| match source.kind() {
-            std::io::ErrorKind::NotFound => DataError::NotFound {
-                path: dir.to_path_buf(),
-            },
-            _ => DataError::Io {
-                path: dir.to_path_buf(),
-                source,
-            },
-        };
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            let is_image = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"));
-            if is_image && path.is_file() {
-                paths.push(path);
-            }
-        }
-        if paths.is_empty() {
-            return Err(DataError::Empty {
-                path: dir.to_path_buf(),
-            });
-        }
-        paths.sort_by_key(|p| natural_key(p));
-        Self::from_image_files(&paths, resize)
+        Self::from_image_files(&image_files(dir.as_ref())?, resize)
     }
 
     /// Image `index` as an 8-bit grey image (`round(pixel × 255)`), if it exists.
@@ -114,6 +87,14 @@ fn read_grey(path: &Path, resize: bool) -> Result<GrayImage, DataError> {
 }
 
 fn decode_grey(bytes: Vec<u8>, path: &Path, resize: bool) -> Result<GrayImage, DataError> {
+    let image = decode(bytes, path)?.into_luma8();
+    let side = IMAGE_SIDE as u32;
+    fit(image, path, [side, side], resize, FilterType::Lanczos3)
+}
+
+/// Decodes a PNG or JPEG held in memory, refusing other formats and images beyond
+/// [`MAX_IMAGE_SIDE`] (a decompression bomb).
+pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<DynamicImage, DataError> {
     let decode = |source| DataError::Decode {
         path: path.to_path_buf(),
         source,
@@ -129,25 +110,63 @@ fn decode_grey(bytes: Vec<u8>, path: &Path, resize: bool) -> Result<GrayImage, D
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(64 * 1024 * 1024);
     reader.limits(limits);
-    let image = reader.decode().map_err(decode)?.into_luma8();
-    let (width, height) = image.dimensions();
-    let side = IMAGE_SIDE as u32;
-    if (width, height) == (side, side) {
+    reader.decode().map_err(decode)
+}
+
+/// `image` if it is `[width, height]`; else resized with `filter` when `resize` is set, or an
+/// error naming the file and both sizes.
+pub(super) fn fit<P: image::Pixel + 'static>(
+    image: image::ImageBuffer<P, Vec<P::Subpixel>>,
+    path: &Path,
+    [width, height]: [u32; 2],
+    resize: bool,
+    filter: FilterType,
+) -> Result<image::ImageBuffer<P, Vec<P::Subpixel>>, DataError> {
+    let (found_width, found_height) = image.dimensions();
+    if (found_width, found_height) == (width, height) {
         Ok(image)
     } else if resize {
-        Ok(image::imageops::resize(
-            &image,
-            side,
-            side,
-            FilterType::Lanczos3,
-        ))
+        Ok(image::imageops::resize(&image, width, height, filter))
     } else {
         Err(DataError::ImageSize {
             path: path.to_path_buf(),
-            width,
-            height,
+            width: found_width,
+            height: found_height,
+            expected: [width, height],
         })
     }
+}
+
+/// The `.png`, `.jpg` and `.jpeg` files of a directory, sorted by name (numbers in names sort
+/// numerically).
+pub(super) fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let io = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => DataError::NotFound {
+            path: dir.to_path_buf(),
+        },
+        _ => DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        },
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let is_image = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"));
+        if is_image && path.is_file() {
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        return Err(DataError::Empty {
+            path: dir.to_path_buf(),
+        });
+    }
+    paths.sort_by_key(|p| natural_key(p));
+    Ok(paths)
 }
 
 /// Splits a file name into text and number runs so that `image_10` sorts after `image_9`.

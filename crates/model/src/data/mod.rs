@@ -8,6 +8,7 @@
 //! - Image files ([`Digits::from_image_files`]): PNG or JPEG, converted to 8-bit grey.
 
 mod files;
+mod images;
 mod json;
 mod packed;
 
@@ -17,6 +18,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::net::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
+pub use images::{Images, Normalization};
 pub use json::MAX_JSON_BYTES;
 pub use packed::MAX_PACKED_BYTES;
 
@@ -105,7 +107,9 @@ pub enum DataError {
     },
     /// An image file has the wrong size and resizing was not requested.
     #[error(
-        "{path} is {width}×{height}, expected {IMAGE_SIDE}×{IMAGE_SIDE} (pass resize to scale it)"
+        "{path} is {width}×{height}, expected {}×{} (pass resize to scale it)",
+        expected[0],
+        expected[1]
     )]
     ImageSize {
         /// The image file.
@@ -114,6 +118,16 @@ pub enum DataError {
         width: u32,
         /// Its height.
         height: u32,
+        /// The `[width, height]` expected.
+        expected: [u32; 2],
+    },
+    /// Images were asked for in a channel count other than 1 (grey) or 3 (RGB).
+    #[error("{channels} channels asked of {path}: images are read as 1 (grey) or 3 (RGB)")]
+    Channels {
+        /// The first image file.
+        path: PathBuf,
+        /// The channel count asked for.
+        channels: usize,
     },
     /// An image could not be encoded.
     #[error("cannot encode image {index}")]

@@ -1,0 +1,153 @@
+//! The ResNet exactly as torchvision stores it (convolutions, BatchNorms, `downsample.0/.1`),
+//! loaded from its state dict and folded into the network that runs.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::Device;
+
+use crate::resnet::{Block, BlockKind, ResNet, ResNetConfig, Stem};
+
+/// A convolution without bias (torchvision's `conv3x3` / `conv1x1` / stem).
+fn conv(inputs: usize, outputs: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([inputs, outputs], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        .init(device)
+}
+
+fn norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels).init(device)
+}
+
+/// `downsample = Sequential(conv1x1, BatchNorm2d)`: stored as `downsample.0` / `downsample.1`,
+/// remapped to these field names when loading.
+#[derive(Module, Debug)]
+pub(crate) struct Downsample {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+/// torchvision's `BasicBlock` (`conv3` absent) or `Bottleneck`.
+#[derive(Module, Debug)]
+pub(crate) struct TorchBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    conv3: Option<Conv2d>,
+    bn3: Option<BatchNorm>,
+    downsample: Option<Downsample>,
+}
+
+/// torchvision's `ResNet`: the module its `state_dict` keys name.
+#[derive(Module, Debug)]
+pub(crate) struct TorchResNet {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    layer1: Vec<TorchBlock>,
+    layer2: Vec<TorchBlock>,
+    layer3: Vec<TorchBlock>,
+    layer4: Vec<TorchBlock>,
+    fc: Linear,
+}
+
+impl TorchResNet {
+    /// A freshly initialised network of `config`'s shape (its parameters are then loaded).
+    pub fn init(config: &ResNetConfig, device: &Device) -> Self {
+        let widths = config.widths;
+        let (stem_kernel, stem_stride) = match config.stem {
+            Stem::ImageNet => (7, 2),
+            Stem::Small => (3, 1),
+        };
+        let mut inplanes = widths[0];
+        let [layer1, layer2, layer3, layer4] = std::array::from_fn(|stage| {
+            let (blocks, planes) = (config.blocks[stage], widths[stage]);
+            let stride = if stage == 0 { 1 } else { 2 };
+            let out = planes * config.kind.expansion();
+            let mut layer = Vec::with_capacity(blocks);
+            for index in 0..blocks {
+                let stride = if index == 0 { stride } else { 1 };
+                let downsample =
+                    (index == 0 && (stride != 1 || inplanes != out)).then(|| Downsample {
+                        conv: conv(inplanes, out, 1, stride, device),
+                        bn: norm(out, device),
+                    });
+                layer.push(match config.kind {
+                    BlockKind::Basic => TorchBlock {
+                        conv1: conv(inplanes, planes, 3, stride, device),
+                        bn1: norm(planes, device),
+                        conv2: conv(planes, planes, 3, 1, device),
+                        bn2: norm(planes, device),
+                        conv3: None,
+                        bn3: None,
+                        downsample,
+                    },
+                    BlockKind::Bottleneck => TorchBlock {
+                        conv1: conv(inplanes, planes, 1, 1, device),
+                        bn1: norm(planes, device),
+                        conv2: conv(planes, planes, 3, stride, device),
+                        bn2: norm(planes, device),
+                        conv3: Some(conv(planes, out, 1, 1, device)),
+                        bn3: Some(norm(out, device)),
+                        downsample,
+                    },
+                });
+                inplanes = out;
+            }
+            layer
+        });
+        Self {
+            conv1: conv(
+                config.in_channels,
+                widths[0],
+                stem_kernel,
+                stem_stride,
+                device,
+            ),
+            bn1: norm(widths[0], device),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            fc: LinearConfig::new(inplanes, config.classes).init(device),
+        }
+    }
+
+    /// The network that runs: every BatchNorm (eval mode, running statistics) folded into the
+    /// convolution before it — `w' = w·γ/√(σ² + ε)`, `b' = β − μ·γ/√(σ² + ε)` — exact up to
+    /// float rounding, and one operation fewer per convolution.
+    pub fn fold(self, config: ResNetConfig) -> ResNet {
+        let stages = [self.layer1, self.layer2, self.layer3, self.layer4].map(|layer| {
+            layer
+                .into_iter()
+                .map(|b| Block {
+                    conv1: fold(b.conv1, &b.bn1),
+                    conv2: fold(b.conv2, &b.bn2),
+                    conv3: b.conv3.zip(b.bn3).map(|(c, n)| fold(c, &n)),
+                    downsample: b.downsample.map(|d| fold(d.conv, &d.bn)),
+                })
+                .collect()
+        });
+        ResNet::from_parts(config, fold(self.conv1, &self.bn1), stages, self.fc)
+    }
+}
+
+/// `conv` followed by the eval-mode `bn`, as one convolution with a bias.
+fn fold(conv: Conv2d, bn: &BatchNorm) -> Conv2d {
+    let outputs = conv.weight.dims()[0];
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let weight = conv.weight.val() * scale.clone().reshape([outputs, 1, 1, 1]);
+    let bias = match &conv.bias {
+        Some(bias) => bias.val() * scale + shift,
+        None => shift,
+    };
+    Conv2d {
+        weight: Param::from_tensor(weight),
+        bias: Some(Param::from_tensor(bias)),
+        ..conv
+    }
+}

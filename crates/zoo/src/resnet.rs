@@ -1,0 +1,386 @@
+//! The ResNet family (He et al., 2016) in torchvision's layout: ResNet-18, -34 and -50 and any
+//! other depth, width, stem or class count of the same shape.
+
+use std::path::Path;
+
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor};
+use gradcam_explain::{Explainable, OutputLayer, ReluMode, UnknownName};
+use gradcam_model::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::TorchResNet;
+
+/// torchvision's two residual blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockKind {
+    /// Two 3×3 convolutions (ResNet-18, -34).
+    Basic,
+    /// 1×1, 3×3 (carrying the stride, torchvision's "v1.5"), 1×1 ×4 (ResNet-50 and deeper).
+    Bottleneck,
+}
+
+impl BlockKind {
+    /// Output channels per stage width.
+    pub fn expansion(self) -> usize {
+        match self {
+            Self::Basic => 1,
+            Self::Bottleneck => 4,
+        }
+    }
+}
+
+/// The first layers, before `layer1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stem {
+    /// torchvision's: a 7×7 stride-2 convolution, then a 3×3 stride-2 max-pool (224×224 inputs).
+    ImageNet,
+    /// A 3×3 stride-1 convolution and no max-pool, for small inputs (28×28, 32×32).
+    Small,
+}
+
+/// The shape of a ResNet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    /// The residual block.
+    pub kind: BlockKind,
+    /// Blocks in `layer1`…`layer4`.
+    pub blocks: [usize; 4],
+    /// Stage widths (torchvision: 64, 128, 256, 512; ×4 at a bottleneck's output).
+    pub widths: [usize; 4],
+    /// The stem.
+    pub stem: Stem,
+    /// Input channels (3 for RGB).
+    pub in_channels: usize,
+    /// Input height and width: what [`Explainable::input_shape`] asks for.
+    pub input_size: [usize; 2],
+    /// Classes of the final linear layer.
+    pub classes: usize,
+}
+
+impl ResNetConfig {
+    const IMAGENET: Self = Self {
+        kind: BlockKind::Basic,
+        blocks: [2, 2, 2, 2],
+        widths: [64, 128, 256, 512],
+        stem: Stem::ImageNet,
+        in_channels: 3,
+        input_size: [224, 224],
+        classes: 1000,
+    };
+
+    /// torchvision's `resnet18()`: ImageNet, 1000 classes, 224×224 RGB.
+    pub fn resnet18() -> Self {
+        Self::IMAGENET
+    }
+
+    /// torchvision's `resnet34()`.
+    pub fn resnet34() -> Self {
+        Self {
+            blocks: [3, 4, 6, 3],
+            ..Self::IMAGENET
+        }
+    }
+
+    /// torchvision's `resnet50()`.
+    pub fn resnet50() -> Self {
+        Self {
+            kind: BlockKind::Bottleneck,
+            blocks: [3, 4, 6, 3],
+            ..Self::IMAGENET
+        }
+    }
+
+    /// The repository's Fashion-MNIST model (`data/fashion_resnet.pth`): ResNet-18's blocks,
+    /// widths 16–128, a 1-channel small stem, 28×28 inputs, 10 classes.
+    pub fn fashion() -> Self {
+        Self {
+            widths: [16, 32, 64, 128],
+            stem: Stem::Small,
+            in_channels: 1,
+            input_size: [28, 28],
+            classes: 10,
+            ..Self::IMAGENET
+        }
+    }
+
+    /// The same network with another number of classes.
+    pub fn with_classes(self, classes: usize) -> Self {
+        Self { classes, ..self }
+    }
+
+    /// The same network for inputs of another size.
+    pub fn with_input_size(self, input_size: [usize; 2]) -> Self {
+        Self { input_size, ..self }
+    }
+
+    /// The torchvision name of a standard depth (`resnet18`…`resnet152`), if it is one.
+    pub fn depth_name(kind: BlockKind, blocks: [usize; 4]) -> Option<&'static str> {
+        Some(match (kind, blocks) {
+            (BlockKind::Basic, [2, 2, 2, 2]) => "resnet18",
+            (BlockKind::Basic, [3, 4, 6, 3]) => "resnet34",
+            (BlockKind::Bottleneck, [3, 4, 6, 3]) => "resnet50",
+            (BlockKind::Bottleneck, [3, 4, 23, 3]) => "resnet101",
+            (BlockKind::Bottleneck, [3, 8, 36, 3]) => "resnet152",
+            _ => return None,
+        })
+    }
+
+    /// Every state-dict key torchvision gives this network, with its shape.
+    pub fn state_dict_keys(&self) -> Vec<(String, Vec<usize>)> {
+        let mut keys = Vec::new();
+        let bn = |keys: &mut Vec<(String, Vec<usize>)>, name: &str, channels: usize| {
+            for part in ["weight", "bias", "running_mean", "running_var"] {
+                keys.push((format!("{name}.{part}"), vec![channels]));
+            }
+        };
+        let stem_kernel = match self.stem {
+            Stem::ImageNet => 7,
+            Stem::Small => 3,
+        };
+        let w = self.widths;
+        keys.push((
+            "conv1.weight".into(),
+            vec![w[0], self.in_channels, stem_kernel, stem_kernel],
+        ));
+        bn(&mut keys, "bn1", w[0]);
+        let mut inplanes = w[0];
+        for (stage, (&planes, &blocks)) in w.iter().zip(&self.blocks).enumerate() {
+            let out = planes * self.kind.expansion();
+            for index in 0..blocks {
+                let prefix = format!("layer{}.{index}", stage + 1);
+                let shapes: Vec<(&str, Vec<usize>)> = match self.kind {
+                    BlockKind::Basic => vec![
+                        ("conv1", vec![planes, inplanes, 3, 3]),
+                        ("conv2", vec![planes, planes, 3, 3]),
+                    ],
+                    BlockKind::Bottleneck => vec![
+                        ("conv1", vec![planes, inplanes, 1, 1]),
+                        ("conv2", vec![planes, planes, 3, 3]),
+                        ("conv3", vec![out, planes, 1, 1]),
+                    ],
+                };
+                for (n, (conv, shape)) in shapes.into_iter().enumerate() {
+                    let channels = shape[0];
+                    keys.push((format!("{prefix}.{conv}.weight"), shape));
+                    bn(&mut keys, &format!("{prefix}.bn{}", n + 1), channels);
+                }
+                let stride = if stage > 0 && index == 0 { 2 } else { 1 };
+                if index == 0 && (stride != 1 || inplanes != out) {
+                    keys.push((
+                        format!("{prefix}.downsample.0.weight"),
+                        vec![out, inplanes, 1, 1],
+                    ));
+                    bn(&mut keys, &format!("{prefix}.downsample.1"), out);
+                }
+                inplanes = out;
+            }
+        }
+        keys.push(("fc.weight".into(), vec![self.classes, inplanes]));
+        keys.push(("fc.bias".into(), vec![self.classes]));
+        keys
+    }
+}
+
+/// The ResNet stages a CAM can be taken at, input to output.
+pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
+
+/// One residual block, its BatchNorms folded into its convolutions.
+#[derive(Clone, Debug)]
+pub(crate) struct Block {
+    pub conv1: Conv2d,
+    pub conv2: Conv2d,
+    pub conv3: Option<Conv2d>,
+    pub downsample: Option<Conv2d>,
+}
+
+impl Block {
+    /// `relu(branch(x) + shortcut(x))`, every ReLU through `relu` (torchvision reuses one ReLU
+    /// module twice per block: both uses are routed).
+    fn forward(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        let shortcut = match &self.downsample {
+            Some(conv) => conv.forward(x.clone()),
+            None => x.clone(),
+        };
+        let out = relu.apply(self.conv1.forward(x));
+        let out = match &self.conv3 {
+            None => self.conv2.forward(out),
+            Some(conv3) => conv3.forward(relu.apply(self.conv2.forward(out))),
+        };
+        relu.apply(out + shortcut)
+    }
+}
+
+/// A ResNet in eval mode (BatchNorm folded into the convolutions at load time), explained at
+/// one of its stages ([`ResNet::explained_at`]; `layer4` unless chosen).
+///
+/// ```no_run
+/// use burn::tensor::Device;
+/// use gradcam_zoo::{ResNet, ResNetConfig};
+/// let (net, _) = ResNet::load(ResNetConfig::resnet18(), "resnet18.pth", &Device::default())?;
+/// let net = net.explained_at("layer3").expect("a stage");
+/// # Ok::<(), gradcam_model::LoadError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ResNet {
+    config: ResNetConfig,
+    stem: Conv2d,
+    stages: [Vec<Block>; 4],
+    fc: Linear,
+    /// Index into [`LAYERS`] of the explained stage.
+    explained: usize,
+}
+
+impl ResNet {
+    pub(crate) fn from_parts(
+        config: ResNetConfig,
+        stem: Conv2d,
+        stages: [Vec<Block>; 4],
+        fc: Linear,
+    ) -> Self {
+        Self {
+            config,
+            stem,
+            stages,
+            fc,
+            explained: 3,
+        }
+    }
+
+    /// A network of `config`'s shape with freshly initialised parameters.
+    pub fn init(config: ResNetConfig, device: &Device) -> Self {
+        TorchResNet::init(&config, device).fold(config)
+    }
+
+    /// Loads a torchvision `state_dict` (`torch.save(model.state_dict(), path)`, or the same
+    /// tensors in a `.safetensors` file) strictly: a missing, extra or misshaped key is a
+    /// [`LoadError`] naming it (and saying which ResNet the file holds when it is another
+    /// depth); float64/float16 weights are converted; non-finite values refused.
+    pub fn load(
+        config: ResNetConfig,
+        path: impl AsRef<Path>,
+        device: &Device,
+    ) -> Result<(Self, WeightsReport), LoadError> {
+        let spec = StateDictSpec {
+            keys: config.state_dict_keys(),
+            ignored: |key| key.ends_with(".num_batches_tracked"),
+            remaps: vec![
+                (r"\.downsample\.0\.", ".downsample.conv."),
+                (r"\.downsample\.1\.", ".downsample.bn."),
+            ],
+            explain_mismatch: describe_file,
+        };
+        let module = TorchResNet::init(&config, device);
+        let (module, report) = load_state_dict(module, path.as_ref(), &spec)?;
+        Ok((module.fold(config), report))
+    }
+
+    /// The network's shape.
+    pub fn config(&self) -> &ResNetConfig {
+        &self.config
+    }
+
+    /// The same network, explained at stage `layer` (`"layer1"`…`"layer4"`).
+    pub fn explained_at(mut self, layer: &str) -> Result<Self, UnknownName> {
+        self.explained = UnknownName::find(layer, &[0, 1, 2, 3], |&i| LAYERS[i], "ResNet stage")?;
+        Ok(self)
+    }
+
+    /// The name of the explained stage.
+    pub fn explained_layer(&self) -> &'static str {
+        LAYERS[self.explained]
+    }
+
+    fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        let x = relu.apply(self.stem.forward(x));
+        match self.config.stem {
+            Stem::ImageNet => max_pool2d(
+                x,
+                MaxPoolOptions::new([3, 3])
+                    .with_stride([2, 2])
+                    .with_padding([1, 1]),
+            ),
+            Stem::Small => x,
+        }
+    }
+
+    fn stages(&self, mut x: Tensor<4>, range: std::ops::Range<usize>, relu: ReluMode) -> Tensor<4> {
+        for stage in &self.stages[range] {
+            for block in stage {
+                x = block.forward(x, relu);
+            }
+        }
+        x
+    }
+
+    /// Input → logits `[N, classes]`, as torchvision's `forward`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        let features = Explainable::features(self, input, ReluMode::Standard);
+        Explainable::logits(self, features, ReluMode::Standard)
+    }
+}
+
+impl Explainable for ResNet {
+    fn input_shape(&self) -> [usize; 3] {
+        let [h, w] = self.config.input_size;
+        [self.config.in_channels, h, w]
+    }
+
+    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        let x = self.stem(input, relu);
+        self.stages(x, 0..self.explained + 1, relu)
+    }
+
+    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+        let x = self.stages(features, self.explained + 1..4, relu);
+        self.fc
+            .forward(adaptive_avg_pool2d(x, [1, 1]).flatten::<2>(1, 3))
+    }
+
+    fn output_layer(&self) -> OutputLayer {
+        OutputLayer::Identity
+    }
+
+    fn device(&self) -> Device {
+        self.fc.weight.device()
+    }
+}
+
+/// Which ResNet a state dict's keys describe: "the file holds a resnet34 ([3, 4, 6, 3] basic
+/// blocks)", or nothing when its keys are not a ResNet's.
+fn describe_file(keys: &[&str]) -> String {
+    let mut blocks = [0_usize; 4];
+    let mut bottleneck = false;
+    for key in keys {
+        let mut parts = key.split('.');
+        let (Some(layer), Some(index)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let stage = LAYERS.iter().position(|l| *l == layer);
+        if let (Some(stage), Ok(index)) = (stage, index.parse::<usize>()) {
+            blocks[stage] = blocks[stage].max(index + 1);
+            bottleneck |= parts.next() == Some("conv3");
+        }
+    }
+    if blocks.contains(&0) {
+        return String::new();
+    }
+    let kind = if bottleneck {
+        BlockKind::Bottleneck
+    } else {
+        BlockKind::Basic
+    };
+    let shape = format!(
+        "{blocks:?} {} blocks",
+        if bottleneck { "bottleneck" } else { "basic" }
+    );
+    match ResNetConfig::depth_name(kind, blocks) {
+        Some(name) => format!("the file holds a {name} ({shape})"),
+        None => format!("the file holds a ResNet with {shape}"),
+    }
+}
