@@ -39,7 +39,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import digits  # noqa: E402
 from model import load_model, normalize  # noqa: E402
 
+import torchvision  # noqa: E402
 from captum.attr import GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam  # noqa: E402
+from zoo import imagenet_normalize, no_inplace_relus, reference_images  # noqa: E402
 from pytorch_grad_cam import GradCAM  # noqa: E402
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E402
 
@@ -63,14 +65,16 @@ def cpu_model() -> str:
 
 
 class Peers:
-    def __init__(self, net, pgc_gbp_images: int) -> None:
+    def __init__(self, net, layer_name: str, size: int, pgc_gbp_images: int) -> None:
         self.net = net
-        self.ggc = GuidedGradCam(net, net.conv2)
-        self.lgc = LayerGradCam(net, net.conv2)
+        self.size = size
+        layer = getattr(net, layer_name)
+        self.ggc = GuidedGradCam(net, layer)
+        self.lgc = LayerGradCam(net, layer)
         self.gbp = GuidedBackprop(net)
         # pytorch-grad-cam mutates the model it is given, so it gets a copy.
         self.pgc_net = copy.deepcopy(net)
-        self.pgc_cam = GradCAM(model=self.pgc_net, target_layers=[self.pgc_net.conv2])
+        self.pgc_cam = GradCAM(model=self.pgc_net, target_layers=[getattr(self.pgc_net, layer_name)])
         self.pgc_gbp = GuidedBackpropReLUModel(self.pgc_net, device=torch.device("cpu"))
         self.pgc_gbp_images = pgc_gbp_images
         self.estimated_secs = None
@@ -88,7 +92,8 @@ class Peers:
 
     def captum_layer_gradcam(self, x):
         cam = self.lgc.attribute(x.clone(), target=self.predict(x), relu_attributions=True)
-        return LayerAttribution.interpolate(cam, (28, 28), interpolate_mode="bilinear").detach().numpy()
+        return LayerAttribution.interpolate(cam, (self.size, self.size),
+                                            interpolate_mode="bilinear").detach().numpy()
 
     def captum_guided_backprop(self, x):
         return self.gbp.attribute(x.clone(), target=self.predict(x)).detach().numpy()
@@ -96,15 +101,15 @@ class Peers:
     def pgc_gradcam_guided(self, x):
         """Returns the maps; sets self.estimated_secs when only a subset was run."""
         t0 = time.perf_counter()
-        cam = self.pgc_cam(input_tensor=x, targets=None)  # [N,28,28] numpy, argmax targets
+        cam = self.pgc_cam(input_tensor=x, targets=None)  # [N,H,W] numpy, argmax targets
         pred = self.pgc_cam.outputs.argmax(dim=1)
         t1 = time.perf_counter()
         n = x.shape[0]
         if self.pgc_gbp_images and n > self.pgc_gbp_images:
             n = self.pgc_gbp_images
-        gb = np.stack([self.pgc_gbp(x[i:i + 1].clone(), target_category=int(pred[i]))[:, :, 0]
-                       for i in range(n)])
-        out = cam[:n] * gb
+        gb = np.stack([self.pgc_gbp(x[i:i + 1].clone(), target_category=int(pred[i]))
+                       for i in range(n)])  # [n, H, W, C]
+        out = cam[:n, :, :, None] * gb
         t2 = time.perf_counter()
         if n < x.shape[0]:
             self.estimated_secs = (t1 - t0) + (t2 - t1) * x.shape[0] / n
@@ -134,6 +139,10 @@ def loadavg() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18"],
+                    help="the seed's MNIST CNN on the evaluation digits, or torchvision's resnet18 "
+                         "(random weights, eval mode, explained at layer4) on the committed "
+                         "224x224 images, repeated to the batch size")
     ap.add_argument("--digits", default=digits.EVAL_DIGITS)
     ap.add_argument("--weights", default=os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
     ap.add_argument("--batches", default="1,1000")
@@ -154,14 +163,20 @@ def main() -> None:
         if p not in PEERS:
             ap.error(f"unknown peer {p}")
 
-    _, eval_bytes = digits.read_eval_digits(args.digits)
-    x_all = normalize(torch.from_numpy(digits.bytes_to_pixels(eval_bytes)).reshape(-1, 1, 28, 28))
     need = max([args.batch1_images if b == 1 else b for b in batches])
-    if need > x_all.shape[0]:
-        ap.error(f"need {need} digits, the file has {x_all.shape[0]}")
-
-    net = load_model(args.weights)
-    bench = Peers(net, args.pgc_gbp_images)
+    if args.model == "mnist":
+        _, eval_bytes = digits.read_eval_digits(args.digits)
+        x_all = normalize(torch.from_numpy(digits.bytes_to_pixels(eval_bytes)).reshape(-1, 1, 28, 28))
+        if need > x_all.shape[0]:
+            ap.error(f"need {need} digits, the file has {x_all.shape[0]}")
+        bench = Peers(load_model(args.weights), "conv2", 28, args.pgc_gbp_images)
+    else:
+        torch.manual_seed(18)
+        net = no_inplace_relus(torchvision.models.resnet18().eval())
+        _, pixels = reference_images()
+        x = torch.from_numpy(imagenet_normalize(pixels))
+        x_all = x.repeat((need + len(x) - 1) // len(x), 1, 1, 1)[:need].contiguous()
+        bench = Peers(net, "layer4", 224, args.pgc_gbp_images)
     results = []
     load_start = loadavg()
     t_start = time.perf_counter()
@@ -189,6 +204,7 @@ def main() -> None:
                     f"({time.perf_counter() - t_start:.0f}s)")
 
     doc = {
+        "model": args.model,
         "torch": torch.__version__,
         "captum": version("captum"),
         "grad_cam": version("grad-cam"),

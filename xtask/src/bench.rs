@@ -1,36 +1,44 @@
-//! `cargo xtask bench`: images/second of the Rust methods at batch 1 and batch 1000 on the
-//! committed evaluation digits, per backend, beside the Python peers when their venv exists.
+//! `cargo xtask bench`: images/second of the Rust methods at batch 1 and a large batch, per
+//! backend, beside the Python peers when their venv exists: the MNIST CNN on the committed
+//! evaluation digits (`--model mnist`, batch 1000), or ResNet-18 at 224×224 on the committed RGB
+//! images (`--model resnet18`, batch 16; random weights, as the peers').
 //!
 //! Each figure is the median of repeated passes (the machine is shared and noisy). At batch 1 a
-//! pass explains `--batch1-images` digits one at a time; at batch B a pass is one call on the
-//! first B digits. Every map is copied to the host. Peak RSS is measured in a fresh process per
-//! backend that runs only the batch-1000 Guided Grad-CAM.
+//! pass explains `--batch1-images` images one at a time; at batch B a pass is one call on B
+//! images. Every map is copied to the host. Peak RSS is measured in a fresh process per backend
+//! that runs only the large-batch Guided Grad-CAM.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use burn::tensor::Tensor;
 use burn_gradcam::Backend;
+use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AnyCam, Attribution, GradCam, GuidedBackprop, GuidedGradCam, InputXGradient,
-    IntegratedGradients, Preset, Saliency, Targets,
+    IntegratedGradients, Map, Preset, Saliency, Targets,
 };
-use burn_gradcam::model::{Digits, MnistNet, load_weights, preprocess};
+use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights, preprocess};
+use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    /// The network: mnist (the seed's CNN) or resnet18 (224×224 RGB).
+    #[arg(long, value_enum, default_value = "mnist")]
+    model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// Digits explained one at a time in a batch-1 pass.
-    #[arg(long, default_value_t = 200)]
-    batch1_images: usize,
-    /// Large batch size.
-    #[arg(long, default_value_t = 1000)]
-    batch: usize,
+    /// Images explained one at a time in a batch-1 pass (default: 200 digits, 8 ResNet images).
+    #[arg(long)]
+    batch1_images: Option<usize>,
+    /// Large batch size (default: 1000 digits, 16 ResNet images).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Only these backends (default: every one compiled in).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<Backend>,
@@ -43,6 +51,84 @@ pub struct BenchArgs {
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchModel {
+    Mnist,
+    Resnet18,
+}
+
+impl BenchModel {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Mnist => "mnist",
+            Self::Resnet18 => "resnet18",
+        }
+    }
+
+    /// `(batch-1 images, large batch)` unless given.
+    fn sizes(self, args: &BenchArgs) -> (usize, usize) {
+        let (one, large) = match self {
+            Self::Mnist => (200, 1000),
+            Self::Resnet18 => (8, 16),
+        };
+        (
+            args.batch1_images.unwrap_or(one),
+            args.batch.unwrap_or(large),
+        )
+    }
+
+    /// The methods measured (the ResNet: the four with peers).
+    fn methods(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Mnist => &METHODS,
+            Self::Resnet18 => &METHODS[..4],
+        }
+    }
+}
+
+/// A network and its input, ready to be timed.
+struct Workload {
+    net: Box<dyn Explainable>,
+    forward: Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
+    /// `count` preprocessed images on the device, `[count, C, H, W]`.
+    input: Tensor<4>,
+}
+
+impl Workload {
+    fn new(model: BenchModel, backend: Backend, count: usize) -> Result<Self> {
+        let device = backend.device();
+        Ok(match model {
+            BenchModel::Mnist => {
+                let (net, _) = load_weights("data/mnist_model.pth", &device)?;
+                let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
+                let digits = digits.slice(0..count).ok_or("not enough digits")?;
+                let input = preprocess(&digits, &device);
+                let forward_net = net.clone();
+                Self {
+                    net: Box::new(net),
+                    forward: Box::new(move |x| MnistNet::forward(&forward_net, x)),
+                    input,
+                }
+            }
+            BenchModel::Resnet18 => {
+                device.seed(18);
+                let net = ResNet::init(ResNetConfig::resnet18(), &device);
+                let images = Images::from_dir("data/images", 3, [224, 224], false)?;
+                let one = images.to_tensor(Normalization::ImageNet, &device);
+                // The committed images, repeated to the count needed.
+                let copies = count.div_ceil(images.len());
+                let input = one.repeat_dim(0, copies).narrow(0, 0, count);
+                let forward_net = net.clone();
+                Self {
+                    net: Box::new(net),
+                    forward: Box::new(move |x| forward_net.forward(x)),
+                    input,
+                }
+            }
+        })
+    }
 }
 
 /// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
@@ -87,6 +173,7 @@ struct PeerResult {
 
 #[derive(Serialize)]
 struct Report {
+    model: String,
     date: String,
     cpu: String,
     cores: usize,
@@ -96,8 +183,7 @@ struct Report {
 }
 
 pub fn run(args: &BenchArgs) -> Result {
-    let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
-    if args.repeats == 0 || args.batch == 0 || args.batch1_images == 0 {
+    if args.repeats == 0 || args.batch == Some(0) || args.batch1_images == Some(0) {
         return Err("--repeats, --batch and --batch1-images must be positive".into());
     }
     let backends: Vec<Backend> = if args.backends.is_empty() {
@@ -105,18 +191,18 @@ pub fn run(args: &BenchArgs) -> Result {
     } else {
         args.backends.clone()
     };
+    let (batch1_images, large) = args.model.sizes(args);
     let mut rust = Vec::new();
     for &backend in &backends {
-        let device = backend.device();
-        let (net, _) = load_weights("data/mnist_model.pth", &device)?;
-        for (method, _) in METHODS {
+        let workload = Workload::new(args.model, backend, batch1_images.max(large))?;
+        for (method, _) in args.model.methods() {
             if !args.methods.is_empty() && !args.methods.iter().any(|m| m == method) {
                 continue;
             }
-            for batch in [1, args.batch] {
-                let m = measure(&net, &digits, backend, method, batch, args)?;
+            for batch in [1, large] {
+                let m = measure(&workload, backend, method, batch, batch1_images, args)?;
                 eprintln!(
-                    "{:8} {:16} batch {:5}: {:9.0} images/s",
+                    "{:8} {:16} batch {:5}: {:9.1} images/s",
                     m.backend, m.method, m.batch, m.images_per_s
                 );
                 rust.push(m);
@@ -125,21 +211,26 @@ pub fn run(args: &BenchArgs) -> Result {
     }
     let mut peak_rss_mib = Vec::new();
     for &backend in &backends {
-        peak_rss_mib.push((backend.to_string(), peak_rss_of_child(backend, args.batch)?));
+        peak_rss_mib.push((
+            backend.to_string(),
+            peak_rss_of_child(args.model, backend, large)?,
+        ));
     }
     let peers = if args.no_peers {
         None
     } else {
-        run_peers(args)?
+        run_peers(args, batch1_images, large)?
     };
     print_table(
+        args.model,
         &rust,
         &peak_rss_mib,
         peers.as_ref().map(|(report, _)| report),
-        args.batch,
+        large,
     );
 
     let report = Report {
+        model: args.model.name().to_owned(),
         date: command_output("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default(),
         cpu: cpu_model(),
         cores: std::thread::available_parallelism()
@@ -159,22 +250,21 @@ pub fn run(args: &BenchArgs) -> Result {
 
 /// Times one method: a warm-up pass, then `repeats` passes; images/s of each pass.
 fn measure(
-    net: &MnistNet,
-    digits: &Digits,
+    workload: &Workload,
     backend: Backend,
     method: &str,
     batch: usize,
+    batch1_images: usize,
     args: &BenchArgs,
 ) -> Result<Measurement> {
-    let device = backend.device();
-    let batches: Vec<Digits> = if batch == 1 {
-        (0..args.batch1_images)
-            .filter_map(|i| digits.slice(i..i + 1))
+    let batches: Vec<Tensor<4>> = if batch == 1 {
+        (0..batch1_images)
+            .map(|i| workload.input.clone().narrow(0, i, 1))
             .collect()
     } else {
-        digits.slice(0..batch).into_iter().collect()
+        vec![workload.input.clone().narrow(0, 0, batch)]
     };
-    let images: usize = batches.iter().map(Digits::len).sum();
+    let images = batches.len() * batch;
     // The Captum preset: the same work as the peer.
     let settings = Preset::Captum.cam_settings();
     let cam = |name: &str| -> Result<Box<dyn Attribution>> {
@@ -199,12 +289,17 @@ fn measure(
     };
     let targets = &Targets::predicted();
     let pass = || -> Result {
-        for b in &batches {
-            let input = preprocess(b, &device);
+        for input in &batches {
+            // Every map is copied to the host, as the peers' are.
             match &method {
-                None => drop(net.forward(input).into_data()),
-                // Every map is copied to the host, as the peers' are.
-                Some(method) => drop(method.attribute(net, input, targets)?.to_host()?),
+                None => drop(Map::from_batch(
+                    (workload.forward)(input.clone()).unsqueeze_dims::<4>(&[2, 3]),
+                )?),
+                Some(method) => drop(
+                    method
+                        .attribute(workload.net.as_ref(), input.clone(), targets)?
+                        .to_host()?,
+                ),
             }
         }
         Ok(())
@@ -248,10 +343,12 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// Runs the batch Guided Grad-CAM in a fresh process and reads its peak RSS (MiB).
-fn peak_rss_of_child(backend: Backend, batch: usize) -> Result<f64> {
+fn peak_rss_of_child(model: BenchModel, backend: Backend, batch: usize) -> Result<f64> {
     let output = Command::new(std::env::current_exe()?)
         .args([
             "bench-rss",
+            "--model",
+            model.name(),
             "--backend",
             backend.name(),
             "--batch",
@@ -269,15 +366,12 @@ fn peak_rss_of_child(backend: Backend, batch: usize) -> Result<f64> {
 }
 
 /// The body of `xtask bench-rss`: one batch Guided Grad-CAM, then this process's peak RSS.
-pub fn rss_child(backend: Backend, batch: usize) -> Result {
-    let device = backend.device();
-    let (net, _) = load_weights("data/mnist_model.pth", &device)?;
-    let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
-    let batch = digits.slice(0..batch).ok_or("empty batch")?;
+pub fn rss_child(model: BenchModel, backend: Backend, batch: usize) -> Result {
+    let workload = Workload::new(model, backend, batch)?;
     let images = GuidedGradCam::guided(Preset::Captum.cam_settings())
-        .attribute(&net, preprocess(&batch, &device), &Targets::predicted())?
+        .attribute(workload.net.as_ref(), workload.input, &Targets::predicted())?
         .to_host()?;
-    assert_eq!(images.len(), batch.len());
+    assert_eq!(images.len(), batch);
     println!(
         "{:.1}",
         peak_rss_mib().ok_or("no VmHWM in /proc/self/status")?
@@ -293,14 +387,20 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn run_peers(args: &BenchArgs) -> Result<Option<(PeerReport, serde_json::Value)>> {
+fn run_peers(
+    args: &BenchArgs,
+    batch1_images: usize,
+    large: usize,
+) -> Result<Option<(PeerReport, serde_json::Value)>> {
     let arguments = [
+        "--model".to_owned(),
+        args.model.name().to_owned(),
         "--batches".to_owned(),
-        format!("1,{}", args.batch),
+        format!("1,{large}"),
         "--repeats".to_owned(),
         args.repeats.to_string(),
         "--batch1-images".to_owned(),
-        args.batch1_images.to_string(),
+        batch1_images.to_string(),
     ];
     let Some(raw) = run_python_json("tools/reference/bench_peers.py", &arguments)? else {
         return Ok(None);
@@ -345,6 +445,7 @@ fn best_peer(report: &PeerReport, peer: &str, batch: usize) -> Option<(f64, usiz
 }
 
 fn print_table(
+    model: BenchModel,
     rust: &[Measurement],
     rss: &[(String, f64)],
     peers: Option<&PeerReport>,
@@ -367,7 +468,7 @@ fn print_table(
     }
     println!("{header}");
     println!("|{}", "---|".repeat(header.matches('|').count() - 1));
-    for (method, peer) in METHODS {
+    for &(method, peer) in model.methods() {
         for batch in [1, large] {
             if !rust.iter().any(|m| m.method == method && m.batch == batch) {
                 continue;

@@ -50,6 +50,8 @@ enum Command {
     /// (internal) One batch Guided Grad-CAM, then print this process's peak RSS in MiB.
     #[command(hide = true)]
     BenchRss {
+        #[arg(long, value_enum)]
+        model: bench::BenchModel,
         #[arg(long)]
         backend: burn_gradcam::Backend,
         #[arg(long)]
@@ -64,7 +66,11 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::BenchMetrics(args) => bench_metrics::run(&args),
         Command::Faithfulness(args) => faithfulness::run(&args),
-        Command::BenchRss { backend, batch } => bench::rss_child(backend, batch),
+        Command::BenchRss {
+            model,
+            backend,
+            batch,
+        } => bench::rss_child(model, backend, batch),
     };
     burn_gradcam::cli::exit_code(result)
 }
