@@ -312,7 +312,7 @@ fn run(args: &Args) -> Result {
     }
     let method = method(args);
     let score = args.score.unwrap_or(args.preset.score());
-    let device = args.backend.device();
+    let device = args.backend.device()?;
     let (network, weights) = Network::load(args, &device)?;
     let net = network.explainable();
     let inputs = read_images(args, &network)?;

@@ -12,7 +12,7 @@
 //! use burn_gradcam::explain::{Attribution, GuidedGradCam, Preset, Targets};
 //! use burn_gradcam::model::{Digits, load_weights, preprocess};
 //!
-//! let device = burn_gradcam::Backend::default().device();
+//! let device = burn_gradcam::Backend::default().device()?;
 //! let (net, _) = load_weights("data/mnist_model.pth", &device)?;
 //! let digits = Digits::from_json_file("data/test_images.json")?;
 //! let attributions = GuidedGradCam::guided(Preset::Seed.cam_settings())
@@ -36,72 +36,9 @@ pub mod cli;
 pub mod output;
 pub mod prepare;
 
-use burn::tensor::Device;
+mod backend;
 
-/// The CPU backends this build can run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// burn-flex: gemm + SIMD + rayon; Burn 0.22's recommended CPU backend.
-    #[cfg(feature = "flex")]
-    Flex,
-    /// burn-ndarray: deprecated in Burn 0.22 in favour of flex; kept for comparison.
-    #[cfg(feature = "ndarray")]
-    NdArray,
-}
-
-impl Backend {
-    /// Every backend compiled into this build, the default first.
-    pub const ALL: &'static [Backend] = &[
-        #[cfg(feature = "flex")]
-        Backend::Flex,
-        #[cfg(feature = "ndarray")]
-        Backend::NdArray,
-    ];
-
-    /// A plain (non-autodiff) device of this backend: the explainer makes only the input and
-    /// the feature maps differentiable, so no weight gradient is ever computed.
-    pub fn device(self) -> Device {
-        match self {
-            #[cfg(feature = "flex")]
-            Backend::Flex => Device::flex(),
-            #[cfg(feature = "ndarray")]
-            #[allow(deprecated)]
-            Backend::NdArray => Device::ndarray(),
-        }
-    }
-
-    /// The name used on command lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            #[cfg(feature = "flex")]
-            Backend::Flex => "flex",
-            #[cfg(feature = "ndarray")]
-            Backend::NdArray => "ndarray",
-        }
-    }
-}
-
-impl Default for Backend {
-    /// flex when compiled in (6–16× faster than ndarray on the guided backward, measured by
-    /// `cargo xtask bench`), else ndarray.
-    fn default() -> Self {
-        Self::ALL[0]
-    }
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = explain::UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        explain::UnknownName::find(s, Self::ALL, |b| b.name(), "backend (or not compiled in)")
-    }
-}
+pub use backend::{Backend, BackendError};
 
 /// The README, whose Rust snippets run as doctests so that they cannot drift from the API.
 #[doc = include_str!("../README.md")]

@@ -116,7 +116,9 @@ fn default_run_writes_the_figure_and_all_maps() {
     );
     assert_eq!(file.cam.name(), "grad-cam");
     let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("images");
-    let device = burn_gradcam::Backend::default().device();
+    let device = burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device");
     let net = net(&device);
     let expected = GuidedGradCam::guided(Preset::Seed.cam_settings())
         .attribute(&net, preprocess(&digits, &device), &Targets::predicted())

@@ -219,7 +219,9 @@ fn separate_methods_agree_with_the_combined_pass() {
 #[test]
 fn display_normalisation_is_separate_and_bounded() {
     let fixture = reference();
-    let device = burn_gradcam::Backend::default().device();
+    let device = burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device");
     let net = net(&device);
     let result = GradCam::new()
         .attribute(
@@ -289,7 +291,9 @@ fn methods_read_nothing_from_the_device_until_asked() {
     use burn_gradcam::explain::{
         AnyCam, AnyPixel, CamTimes, IntegratedGradients, Method, device_reads,
     };
-    let device = burn_gradcam::Backend::default().device();
+    let device = burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device");
     let net = net(&device);
     let digits = reference().digits().slice(0..4).expect("4 images");
     let input = preprocess(&digits, &device);

@@ -140,10 +140,13 @@ fn eigen_cam_projection_and_its_sign_convention() {
     }
 }
 
-/// Integrated Gradients' tolerance: 1e-4. Along the path, max-pool windows pass through
-/// near-ties, where a one-ulp difference in the convolution (seen on ndarray) sends one step's
-/// gradient to the neighbouring pixel; flex, which sums like torch, measures about 1e-7.
-const INTEGRATED_GRADIENTS: f32 = 1e-4;
+/// Integrated Gradients' tolerance: 1e-4 on flex and ndarray, 5e-4 on a GPU backend. Along the
+/// path, max-pool windows pass through near-ties, where a one-ulp difference in the convolution
+/// sends one step's gradient to the neighbouring pixel (measured: 1.9e-7 on ndarray, 1.4e-4 on
+/// wgpu); flex, which sums like torch, measures about 1e-7.
+fn integrated_gradients_tolerance(backend: burn_gradcam::Backend) -> f32 {
+    if backend.is_gpu() { 5e-4 } else { 1e-4 }
+}
 
 #[test]
 fn integrated_gradients_equal_captum() {
@@ -169,7 +172,7 @@ fn integrated_gradients_equal_captum() {
                 backend.name(),
                 result.iter().map(|r| &r.map),
                 key,
-                INTEGRATED_GRADIENTS,
+                integrated_gradients_tolerance(backend),
             );
             let deltas: Vec<f32> = result
                 .iter()

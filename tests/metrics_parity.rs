@@ -232,13 +232,14 @@ fn sensitivity_max_equals_captum() {
                 16,
             )
             .expect("sensitivity runs");
-            // ndarray's log-softmax gradient at p ≈ 1 − 1e-6 (images 0–2 are that confident)
-            // carries a few per cent of rounding error (measured: 6.8 % on image 2); flex's is
-            // within 1e-6 of torch's.
-            let relative = if backend.name() == "ndarray" {
-                0.1
-            } else {
+            // The naive log-softmax gradient at p ≈ 1 − 1e-6 (images 0–2 are that confident)
+            // carries a few per cent of rounding error on a backend that rounds the logits
+            // differently from torch (measured on image 2: 6.8 % on ndarray, 1.3 % on wgpu);
+            // flex's is within 1e-6 of torch's.
+            let relative = if backend == burn_gradcam::Backend::Flex {
                 1e-3
+            } else {
+                0.1
             };
             assert_close(
                 &format!("{backend}: {key}"),

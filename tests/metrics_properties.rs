@@ -23,11 +23,18 @@ const BLACK: f32 = (0.0 - MNIST_MEAN) / MNIST_STD;
 fn eval_input(count: usize) -> Tensor<4> {
     let digits = Digits::from_packed_file(repo_path("data/eval_digits.bin.gz")).expect("digits");
     let digits = digits.slice(0..count).expect("enough digits");
-    preprocess(&digits, &burn_gradcam::Backend::default().device())
+    preprocess(
+        &digits,
+        &burn_gradcam::Backend::default()
+            .device()
+            .expect("CPU device"),
+    )
 }
 
 fn setup() -> MnistNet {
-    net(&burn_gradcam::Backend::default().device())
+    net(&burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device"))
 }
 
 /// The CAM settings the metrics' maps use.

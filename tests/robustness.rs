@@ -93,7 +93,7 @@ proptest! {
     fn mutated_weights_never_panic((edits, cut) in edits()) {
         let file = tempfile::NamedTempFile::new().expect("temp");
         std::fs::write(file.path(), mutate(sample("data/mnist_model.pth"), &edits, cut)).expect("write");
-        let device = burn_gradcam::Backend::default().device();
+        let device = burn_gradcam::Backend::default().device().expect("CPU device");
         if let Ok((net, _)) = load_weights(file.path(), &device) {
             // Whatever loaded must also run.
             let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("json");

@@ -29,7 +29,9 @@ fn status_kib(field: &str) -> u64 {
 fn repeated_explanations_keep_memory_flat_and_results_identical() {
     let digits =
         Digits::from_packed_file(repo_path("data/eval_digits.bin.gz")).expect("evaluation set");
-    let device = burn_gradcam::Backend::default().device();
+    let device = burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device");
     let net = net(&device);
     let method = GuidedGradCam::guided(Preset::Seed.cam_settings());
     let mut fingerprints = Vec::new();

@@ -7,7 +7,9 @@ use burn_gradcam::model::{LoadError, MnistNet, load_weights, preprocess};
 use common::{max_abs_diff, reference, repo_path};
 
 fn device() -> Device {
-    burn_gradcam::Backend::default().device()
+    burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device")
 }
 
 fn load_fixture(name: &str) -> Result<MnistNet, LoadError> {

@@ -9,7 +9,9 @@ use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{repo_path, seeded_safetensors};
 
 fn device() -> Device {
-    burn_gradcam::Backend::default().device()
+    burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device")
 }
 
 fn load(config: ResNetConfig, file: &str) -> Result<ResNet, LoadError> {

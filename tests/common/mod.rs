@@ -20,9 +20,23 @@ pub fn net(device: &Device) -> MnistNet {
         .0
 }
 
-/// Every backend compiled in, with a plain device.
+/// Every backend compiled in that has a device here, with a plain device. A GPU backend without
+/// a device is skipped with a note, unless `GRADCAM_REQUIRE_BACKENDS` (a comma-separated list of
+/// backend names, as CI sets it) names it: then its absence fails the test.
 pub fn devices() -> Vec<(Backend, Device)> {
-    Backend::ALL.iter().map(|b| (*b, b.device())).collect()
+    let required = std::env::var("GRADCAM_REQUIRE_BACKENDS").unwrap_or_default();
+    let required: Vec<&str> = required.split(',').map(str::trim).collect();
+    Backend::ALL
+        .iter()
+        .filter_map(|backend| match backend.device() {
+            Ok(device) => Some((*backend, device)),
+            Err(error) if required.contains(&backend.name()) => panic!("{error}"),
+            Err(error) => {
+                eprintln!("skipping {backend}: {error}");
+                None
+            }
+        })
+        .collect()
 }
 
 /// A safetensors fixture written by `tools/reference/reference.py`.
@@ -102,8 +116,32 @@ pub fn max_abs_diff(actual: &[f32], expected: &[f32]) -> f32 {
         .fold(0.0, |m, (a, e)| m.max((a - e).abs()))
 }
 
-/// Asserts `max|actual − expected| ≤ tolerance · max(1, max|expected|)` per image (the error is
-/// relative to the map's scale for large maps, absolute for small ones).
+/// The worst per-image error `max|actual − expected| / max(1, max|expected|)` (relative to the
+/// map's scale for large maps, absolute for small ones): the image, the error and its scale.
+pub fn worst_error_per_image(
+    what: &str,
+    actual: &[f32],
+    expected: &[f32],
+    images: usize,
+) -> (usize, f32, f32) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    let per_image = expected.len() / images;
+    actual
+        .chunks(per_image)
+        .zip(expected.chunks(per_image))
+        .enumerate()
+        .map(|(i, (a, e))| {
+            let scale = e.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+            (i, max_abs_diff(a, e) / scale, scale)
+        })
+        .fold(
+            (0, 0.0, 1.0),
+            |worst, next| if next.1 > worst.1 { next } else { worst },
+        )
+}
+
+/// Asserts `max|actual − expected| ≤ tolerance · max(1, max|expected|)` per image and returns
+/// the worst error.
 pub fn assert_close_per_image(
     what: &str,
     actual: &[f32],
@@ -111,23 +149,12 @@ pub fn assert_close_per_image(
     images: usize,
     tolerance: f32,
 ) -> f32 {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
-    let per_image = expected.len() / images;
-    let mut worst = 0.0_f32;
-    for (i, (a, e)) in actual
-        .chunks(per_image)
-        .zip(expected.chunks(per_image))
-        .enumerate()
-    {
-        let scale = e.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
-        let error = max_abs_diff(a, e) / scale;
-        worst = worst.max(error);
-        assert!(
-            error <= tolerance,
-            "{what}: image {i} differs by {error:e} (relative to max(1, |max|) = {scale}), tolerance {tolerance:e}"
-        );
-    }
-    worst
+    let (i, error, scale) = worst_error_per_image(what, actual, expected, images);
+    assert!(
+        error <= tolerance,
+        "{what}: image {i} differs by {error:e} (relative to max(1, |max|) = {scale}), tolerance {tolerance:e}"
+    );
+    error
 }
 
 impl Fixture {

@@ -98,7 +98,7 @@ struct Workload {
 
 impl Workload {
     fn new(model: BenchModel, backend: Backend, count: usize) -> Result<Self> {
-        let device = backend.device();
+        let device = backend.device()?;
         Ok(match model {
             BenchModel::Mnist => {
                 let (net, _) = load_weights("data/mnist_model.pth", &device)?;

@@ -76,7 +76,7 @@ pub fn run(args: &BenchMetricsArgs) -> Result {
     if args.repeats == 0 || args.images == 0 {
         return Err("--repeats and --images must be positive".into());
     }
-    let device = args.backend.device();
+    let device = args.backend.device()?;
     let (net, _) = load_weights("data/mnist_model.pth", &device)?;
     let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
     let digits = digits

@@ -121,7 +121,7 @@ struct Settings {
 
 pub fn run(args: &FaithfulnessArgs) -> Result {
     let started = Instant::now();
-    let device = args.backend.device();
+    let device = args.backend.device()?;
     let (net, _) = load_weights(&args.weights, &device)?;
     let digits = Digits::from_packed_file(&args.digits)?;
     let count = args.limit.clamp(1, digits.len());

@@ -10,7 +10,10 @@
 // backend; the extension macro names it, so the deprecation is acknowledged here once.
 #![allow(deprecated)]
 // Built without a backend, the extension has no implementation to use its inputs.
-#![cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused))]
+#![cfg_attr(
+    not(any(feature = "flex", feature = "ndarray", feature = "cube")),
+    allow(unused)
+)]
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -25,7 +28,8 @@ use burn::tensor::Tensor;
 #[backend_extension(
     Autodiff,
     Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray")
+    NdArray: cfg(feature = "ndarray"),
+    Cube: cfg(feature = "cube")
 )]
 pub trait GuidedReluBackend: Backend {
     /// Forward `relu(x)`; under autodiff, records the guided backward.
@@ -56,6 +60,12 @@ impl GuidedReluBackend for burn::backend::Flex {
 
 #[cfg(feature = "ndarray")]
 impl GuidedReluBackend for burn::backend::NdArray {}
+
+/// Every CubeCL runtime (wgpu, Vulkan, Metal, CUDA, ROCm; with or without Burn's fusion): the
+/// default bodies, built from `Backend` primitives, so the guided gradient is one `relu_backward`
+/// and one `relu` kernel there.
+#[cfg(feature = "cube")]
+impl GuidedReluBackend for burn::backend::Cube {}
 
 #[derive(Debug)]
 struct GuidedReluBackward;
@@ -115,6 +125,8 @@ pub(crate) fn is_supported_device(device: &burn::tensor::Device) -> bool {
         DispatchDevice::Flex(_) => true,
         #[cfg(feature = "ndarray")]
         DispatchDevice::NdArray(_) => true,
+        #[cfg(feature = "cube")]
+        DispatchDevice::Cube(_) => true,
         _ => false,
     }
 }

@@ -1,8 +1,7 @@
 //! The one upsampler and the one normaliser, both tensor operations on the maps' device.
 
-use burn::tensor::Tensor;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Tensor, TensorData};
 
 use crate::settings::{Interpolation, Upsampling};
 
@@ -52,13 +51,89 @@ pub(crate) fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling
             maps
         }
     };
-    // Burn's bilinear default is the align_corners=True convention; PyTorch's default (and the
-    // peers') is half-pixel centres, so the convention is chosen here, once.
-    let options = match upsampling.interpolation {
-        Interpolation::Bilinear => {
-            InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false)
-        }
-        Interpolation::Nearest => InterpolateOptions::new(InterpolateMode::Nearest),
+    let kernel = match upsampling.interpolation {
+        Interpolation::Bilinear => Kernel::Bilinear {
+            align_corners: false,
+        },
+        Interpolation::Nearest => Kernel::Nearest,
     };
-    rescale(interpolate(rescale(cam), options.with_output_size(size)))
+    rescale(resample(rescale(cam), size, kernel))
+}
+
+/// How a resampled pixel is read from the source grid, each rule as PyTorch's
+/// `F.interpolate` computes its source coordinate (scale `in / out` in `f32`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Kernel {
+    /// `mode="nearest"`: source `min(floor(dst · scale), in − 1)`.
+    Nearest,
+    /// `mode="bilinear"`: half-pixel centres clamped at 0 (`align_corners=False`, PyTorch's
+    /// default), or the corner pixels aligned (`align_corners=True`).
+    Bilinear {
+        /// PyTorch's `align_corners`.
+        align_corners: bool,
+    },
+}
+
+/// Every map of `[N, C, h, w]` resampled to `size`, as `Wy · map · Wxᵀ` with the interpolation
+/// matrices built on the host (they depend on the sizes only). Two small matrix products run on
+/// every backend with the same rule: Burn's own bilinear kernel on CubeCL devices reads taps
+/// outside the grid as zeros where PyTorch clamps the coordinate, which darkens the border.
+pub(crate) fn resample(maps: Tensor<4>, size: [usize; 2], kernel: Kernel) -> Tensor<4> {
+    let [_, _, height, width] = maps.dims();
+    if [height, width] == size {
+        return maps;
+    }
+    let device = maps.device();
+    let matrix = |input: usize, output: usize, transposed: bool| {
+        let weights = interpolation_matrix(input, output, kernel);
+        let data = if transposed {
+            let mut t = vec![0.0_f32; weights.len()];
+            for (row, chunk) in weights.chunks_exact(input).enumerate() {
+                for (col, &w) in chunk.iter().enumerate() {
+                    t[col * output + row] = w;
+                }
+            }
+            TensorData::new(t, [1, 1, input, output])
+        } else {
+            TensorData::new(weights, [1, 1, output, input])
+        };
+        Tensor::<4>::from_data(data, &device)
+    };
+    let rows = matrix(height, size[0], false);
+    let columns = matrix(width, size[1], true);
+    rows.matmul(maps.matmul(columns))
+}
+
+/// The `[output, input]` matrix whose row `dst` holds the source weights of output pixel `dst`.
+fn interpolation_matrix(input: usize, output: usize, kernel: Kernel) -> Vec<f32> {
+    let mut weights = vec![0.0_f32; output * input];
+    let last = input.saturating_sub(1);
+    for dst in 0..output {
+        let row = &mut weights[dst * input..(dst + 1) * input];
+        match kernel {
+            Kernel::Nearest => {
+                let scale = input as f32 / output as f32;
+                row[((dst as f32 * scale).floor() as usize).min(last)] = 1.0;
+            }
+            Kernel::Bilinear { align_corners } => {
+                let source = if align_corners {
+                    let scale = if output > 1 {
+                        last as f32 / (output - 1) as f32
+                    } else {
+                        0.0
+                    };
+                    scale * dst as f32
+                } else {
+                    let scale = input as f32 / output as f32;
+                    (scale * (dst as f32 + 0.5) - 0.5).max(0.0)
+                };
+                let low = (source as usize).min(last);
+                let high = (low + 1).min(last);
+                let upper = source - low as f32;
+                row[low] += 1.0 - upper;
+                row[high] += upper;
+            }
+        }
+    }
+    weights
 }

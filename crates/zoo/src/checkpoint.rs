@@ -1,11 +1,12 @@
 //! The ResNet exactly as torchvision stores it (convolutions, BatchNorms, `downsample.0/.1`),
 //! loaded from its state dict and folded into the network that runs.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Device;
 
+use crate::conv::ZooConv;
 use crate::resnet::{Block, BlockKind, ResNet, ResNetConfig, Stem};
 
 /// A convolution without bias (torchvision's `conv3x3` / `conv1x1` / stem).
@@ -136,7 +137,7 @@ impl TorchResNet {
 }
 
 /// `conv` followed by the eval-mode `bn`, as one convolution with a bias.
-fn fold(conv: Conv2d, bn: &BatchNorm) -> Conv2d {
+fn fold(conv: Conv2d, bn: &BatchNorm) -> ZooConv {
     let outputs = conv.weight.dims()[0];
     let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
     let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
@@ -145,9 +146,10 @@ fn fold(conv: Conv2d, bn: &BatchNorm) -> Conv2d {
         Some(bias) => bias.val() * scale + shift,
         None => shift,
     };
-    Conv2d {
-        weight: Param::from_tensor(weight),
-        bias: Some(Param::from_tensor(bias)),
-        ..conv
-    }
+    // Every convolution here is square with symmetric padding (`conv` above builds them).
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, ..) => top,
+        _ => conv.kernel_size[0] / 2,
+    };
+    ZooConv::new(weight, bias, conv.stride[0], padding)
 }

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod conv;
 mod resnet;
 
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use burn::nn::Linear;
-use burn::nn::conv::Conv2d;
 use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
@@ -13,6 +12,7 @@ use gradcam_model::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::TorchResNet;
+use crate::conv::ZooConv;
 
 /// torchvision's two residual blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,10 +193,10 @@ pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 /// One residual block, its BatchNorms folded into its convolutions.
 #[derive(Clone, Debug)]
 pub(crate) struct Block {
-    pub conv1: Conv2d,
-    pub conv2: Conv2d,
-    pub conv3: Option<Conv2d>,
-    pub downsample: Option<Conv2d>,
+    pub conv1: ZooConv,
+    pub conv2: ZooConv,
+    pub conv3: Option<ZooConv>,
+    pub downsample: Option<ZooConv>,
 }
 
 impl Block {
@@ -229,7 +229,7 @@ impl Block {
 #[derive(Clone, Debug)]
 pub struct ResNet {
     config: ResNetConfig,
-    stem: Conv2d,
+    stem: ZooConv,
     stages: [Vec<Block>; 4],
     fc: Linear,
     /// Index into [`LAYERS`] of the explained stage.
@@ -239,7 +239,7 @@ pub struct ResNet {
 impl ResNet {
     pub(crate) fn from_parts(
         config: ResNetConfig,
-        stem: Conv2d,
+        stem: ZooConv,
         stages: [Vec<Block>; 4],
         fc: Linear,
     ) -> Self {

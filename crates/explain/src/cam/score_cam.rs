@@ -2,11 +2,10 @@
 
 use burn::config::Config;
 use burn::tensor::activation;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::cam::{Cam, CamWeights, Layer};
 use crate::error::{Result, SettingError};
+use crate::resize::{Kernel, resample};
 use crate::settings::CamSettings;
 
 /// Score-CAM's epsilon in the mask normalisation (pytorch-grad-cam's value).
@@ -51,11 +50,12 @@ impl Cam for ScoreCam {
         let [n, c, height, width] = input.dims();
         let activations = layer.activations();
         let k = activations.dims()[1];
-        let upsampled = interpolate(
+        let upsampled = resample(
             activations.clone(),
-            InterpolateOptions::new(InterpolateMode::Bilinear)
-                .with_align_corners(true)
-                .with_output_size([height, width]),
+            [height, width],
+            Kernel::Bilinear {
+                align_corners: true,
+            },
         );
         let mins = upsampled.clone().min_dims(&[2, 3]);
         let maxs = upsampled.clone().max_dims(&[2, 3]);

@@ -1,0 +1,659 @@
+//! The zoo's convolution: a square-kernel, symmetric-stride, symmetric-padding 2-D convolution
+//! with a bias (every torchvision ResNet convolution once its BatchNorm is folded in), as a
+//! backend extension with its own input gradient.
+//!
+//! Why an extension of our own: on Flex, Burn 0.22's convolution converts the whole input to NHWC
+//! on one thread, re-lays the weights on every call, multiplies each tile into a temporary and
+//! scatters it into the output, and its input gradient goes through a transposed convolution
+//! that scatters again. The kernel here multiplies straight from NCHW into the output (gemm
+//! writing the output's rows, the bias already in place) from cache-sized im2col tiles, in
+//! parallel over images × tiles, and for stride 1 computes the input gradient with the same
+//! kernel on the flipped weights (kept from load time). Only the input is differentiated: the
+//! zoo's networks run in eval mode and explain, they are not trained.
+//!
+//! Other backends take Burn's own `conv2d` and its input gradient (the trait's default bodies).
+
+// burn-ndarray is deprecated in Burn 0.22 but kept as a comparison backend (see guided.rs).
+#![allow(deprecated)]
+// Built without a backend, the extension has no implementation to use its inputs.
+#![cfg_attr(
+    not(any(feature = "flex", feature = "ndarray", feature = "cube")),
+    allow(unused)
+)]
+
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Tensor};
+
+/// Backends that run the zoo's convolution.
+#[backend_extension(
+    Autodiff,
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray"),
+    Cube: cfg(feature = "cube")
+)]
+pub trait ZooConvBackend: Backend {
+    /// `conv2d(x, weight) + bias` with `stride` and `padding` on both axes.
+    fn zoo_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, Some(bias), options(stride, padding))
+    }
+
+    /// The same convolution at stride 1, carrying `flipped` ([`flip_weight`] of `weight`) for
+    /// its input gradient.
+    fn zoo_conv2d_flipped(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let _ = flipped;
+        Self::zoo_conv2d(x, weight, bias, 1, padding)
+    }
+
+    /// The gradient w.r.t. the convolution's `[_, _, height, width]` input, given the output's
+    /// gradient `grad`.
+    fn zoo_conv2d_input_grad(
+        grad: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        height: usize,
+        width: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        transposed::<Self>(grad, weight, height, width, stride, padding)
+    }
+
+    /// The input gradient of a stride-1 convolution: the convolution of `grad` with the
+    /// flipped, transposed weights, padded by `kernel - 1 - padding`.
+    fn zoo_conv2d_flipped_grad(
+        grad: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let kernel = flipped.shape()[2];
+        Self::conv2d(grad, flipped, None, options(1, kernel - 1 - padding))
+    }
+}
+
+fn options(stride: usize, padding: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1)
+}
+
+/// The input gradient as Burn computes it: a transposed convolution, its output padding chosen
+/// so that it has the input's size.
+fn transposed<B: Backend>(
+    grad: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    height: usize,
+    width: usize,
+    stride: usize,
+    padding: usize,
+) -> FloatTensor<B> {
+    let kernel = weight.shape()[2];
+    let [out_h, out_w] = [grad.shape()[2], grad.shape()[3]];
+    // The rows and columns the forward's floor division dropped come back as output padding.
+    let extra = |size: usize, out: usize| (size + 2 * padding - kernel) - (out - 1) * stride;
+    B::conv_transpose2d(
+        grad,
+        weight,
+        None,
+        ConvTransposeOptions::new(
+            [stride; 2],
+            [padding; 2],
+            [extra(height, out_h), extra(width, out_w)],
+            [1, 1],
+            1,
+        ),
+    )
+}
+
+#[cfg(feature = "ndarray")]
+impl ZooConvBackend for burn::backend::NdArray {}
+
+#[cfg(feature = "cube")]
+impl ZooConvBackend for burn::backend::Cube {}
+
+#[cfg(feature = "flex")]
+impl ZooConvBackend for burn::backend::Flex {
+    fn zoo_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        flex::conv2d(x, weight, Some(bias), stride, padding)
+    }
+
+    fn zoo_conv2d_flipped_grad(
+        grad: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let kernel = flipped.layout().shape()[2];
+        flex::conv2d(grad, flipped, None, 1, kernel - 1 - padding)
+    }
+}
+
+/// The input gradient's recipe: Burn's (a transposed convolution) or, at stride 1 with the
+/// flipped weights at hand, the forward kernel again.
+#[derive(Clone, Debug)]
+enum InputGrad<B: Backend> {
+    Transposed {
+        weight: FloatTensor<B>,
+        size: [usize; 2],
+        stride: usize,
+        padding: usize,
+    },
+    Flipped {
+        flipped: FloatTensor<B>,
+        padding: usize,
+    },
+}
+
+#[derive(Debug)]
+struct ZooConvBackward;
+
+impl<B: ZooConvBackend> Backward<B, 1> for ZooConvBackward {
+    type State = InputGrad<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| match state {
+            InputGrad::Transposed {
+                weight,
+                size: [height, width],
+                stride,
+                padding,
+            } => B::zoo_conv2d_input_grad(grad, weight, height, width, stride, padding),
+            InputGrad::Flipped { flipped, padding } => {
+                B::zoo_conv2d_flipped_grad(grad, flipped, padding)
+            }
+        });
+    }
+}
+
+/// Records the convolution `forward` computes on `x`, differentiated w.r.t. `x` only: the
+/// parameters are constants here (the zoo's networks live on a plain device).
+fn record<B: ZooConvBackend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    state: impl FnOnce([usize; 2]) -> InputGrad<B>,
+    forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let size = [x.primitive().shape()[2], x.primitive().shape()[3]];
+    let node = x.node();
+    let x = x.into_primitive();
+    match ZooConvBackward
+        .prepare::<C>([node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state(size), forward(x)),
+        OpsKind::UnTracked(prep) => prep.finish(forward(x)),
+    }
+}
+
+impl<B: ZooConvBackend, C: CheckpointStrategy> ZooConvBackend for Autodiff<B, C> {
+    fn zoo_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let (weight, bias) = (weight.into_primitive(), bias.into_primitive());
+        let kept = weight.clone();
+        record::<B, C>(
+            x,
+            |size| InputGrad::Transposed {
+                weight: kept,
+                size,
+                stride,
+                padding,
+            },
+            |x| B::zoo_conv2d(x, weight, bias, stride, padding),
+        )
+    }
+
+    fn zoo_conv2d_flipped(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let (weight, bias) = (weight.into_primitive(), bias.into_primitive());
+        let flipped = flipped.into_primitive();
+        record::<B, C>(
+            x,
+            |_| InputGrad::Flipped { flipped, padding },
+            |x| B::zoo_conv2d(x, weight, bias, 1, padding),
+        )
+    }
+}
+
+/// The weights `[out, in, k, k]` of a stride-1 convolution's input gradient: `[in, out, k, k]`,
+/// each kernel rotated by 180°.
+pub fn flip_weight(weight: Tensor<4>) -> Tensor<4> {
+    weight.swap_dims(0, 1).flip([2, 3])
+}
+
+/// One folded convolution of a zoo network: weights `[out, in, k, k]`, a bias, a symmetric
+/// stride and padding, and (on a backend with the zoo's kernel) the flipped weights of its
+/// stride-1 input gradient.
+#[derive(Clone, Debug)]
+pub(crate) struct ZooConv {
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    flipped: Option<Tensor<4>>,
+    stride: usize,
+    padding: usize,
+}
+
+impl ZooConv {
+    pub(crate) fn new(weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize) -> Self {
+        let kernel = weight.dims()[2];
+        // Materialised once here: Burn's flip is a strided view, which the kernel would
+        // otherwise copy into a contiguous buffer on every backward.
+        let flipped = (stride == 1 && padding < kernel && has_kernel(&weight.device()))
+            .then(|| Tensor::from_data(flip_weight(weight.clone()).into_data(), &weight.device()));
+        Self {
+            weight,
+            bias,
+            flipped,
+            stride,
+            padding,
+        }
+    }
+
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (x, weight) = (x.into_dispatch(), self.weight.clone().into_dispatch());
+        let bias = self.bias.clone().into_dispatch();
+        Tensor::from_dispatch(match &self.flipped {
+            Some(flipped) => <Dispatch as ZooConvBackend>::zoo_conv2d_flipped(
+                x,
+                weight,
+                bias,
+                flipped.clone().into_dispatch(),
+                self.padding,
+            ),
+            None => {
+                <Dispatch as ZooConvBackend>::zoo_conv2d(x, weight, bias, self.stride, self.padding)
+            }
+        })
+    }
+}
+
+/// Whether this device's backend has the zoo's own kernel (Flex); the others run Burn's.
+fn has_kernel(device: &Device) -> bool {
+    use burn::backend::DispatchDevice;
+    #[allow(unreachable_patterns)]
+    match device.clone().inner().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    //! The Flex kernel: im2col tiles from NCHW, gemm into the output.
+
+    use std::cell::RefCell;
+
+    use burn::backend::flex::FlexTensor;
+    use burn::backend::ops::ModuleOps;
+    use burn::tensor::{DType, TensorData};
+    use rayon::prelude::*;
+
+    use super::options;
+
+    /// im2col tiles of about this many bytes: they stay in the L2 cache between being written
+    /// and being multiplied.
+    const TILE_BYTES: usize = 256 * 1024;
+    /// Output positions per tile, at least and at most.
+    const TILE_COLUMNS: std::ops::RangeInclusive<usize> = 64..=1024;
+
+    thread_local! {
+        /// Each thread's im2col tile, reused across calls (no allocation, no zeroing).
+        static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The output pointer shared by the tasks; each writes its own (image, tile) block.
+    #[derive(Clone, Copy)]
+    struct Output(*mut f32);
+    // SAFETY: tasks write disjoint blocks of the output and nothing reads it until they finish.
+    unsafe impl Send for Output {}
+    unsafe impl Sync for Output {}
+
+    /// The geometry of one convolution.
+    #[derive(Clone, Copy)]
+    struct Geometry {
+        channels: usize,
+        height: usize,
+        width: usize,
+        outputs: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        out_h: usize,
+        out_w: usize,
+    }
+
+    impl Geometry {
+        fn positions(&self) -> usize {
+            self.out_h * self.out_w
+        }
+
+        fn depth(&self) -> usize {
+            self.channels * self.kernel * self.kernel
+        }
+
+        /// A 1×1, stride-1, unpadded convolution multiplies the input planes as they are.
+        fn is_pointwise(&self) -> bool {
+            self.kernel == 1 && self.stride == 1 && self.padding == 0
+        }
+    }
+
+    /// `conv2d(x, weight) + bias` for `f32` NCHW tensors; Burn's convolution for anything else.
+    pub(super) fn conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: Option<FlexTensor>,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
+        let x_shape = x.layout().shape().to_vec();
+        let w_shape = weight.layout().shape().to_vec();
+        let square = w_shape.len() == 4 && w_shape[2] == w_shape[3];
+        let fits = x_shape.len() == 4
+            && square
+            && x_shape[1] == w_shape[1]
+            && x_shape[2] + 2 * padding >= w_shape[2]
+            && x_shape[3] + 2 * padding >= w_shape[3]
+            && stride > 0;
+        let all_f32 = [x.dtype(), weight.dtype()]
+            .into_iter()
+            .chain(bias.as_ref().map(|b| b.dtype()))
+            .all(|d| d == DType::F32);
+        if !fits || !all_f32 {
+            return burn::backend::Flex::conv2d(x, weight, bias, options(stride, padding));
+        }
+        let (kernel, [batch, channels, height, width]) =
+            (w_shape[2], [x_shape[0], x_shape[1], x_shape[2], x_shape[3]]);
+        let out = |size: usize| (size + 2 * padding - kernel) / stride + 1;
+        let geometry = Geometry {
+            channels,
+            height,
+            width,
+            outputs: w_shape[0],
+            kernel,
+            stride,
+            padding,
+            out_h: out(height),
+            out_w: out(width),
+        };
+        let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+        let bias = bias.map(|b| b.to_contiguous());
+        let output = run(
+            x.storage(),
+            batch,
+            weight.storage(),
+            bias.as_ref().map(|b| b.storage()),
+            geometry,
+        );
+        FlexTensor::from_data(TensorData::new(
+            output,
+            [batch, geometry.outputs, geometry.out_h, geometry.out_w],
+        ))
+    }
+
+    fn run(x: &[f32], batch: usize, weight: &[f32], bias: Option<&[f32]>, g: Geometry) -> Vec<f32> {
+        let (positions, depth) = (g.positions(), g.depth());
+        let mut output = vec![0.0_f32; batch * g.outputs * positions];
+        if output.is_empty() {
+            return output;
+        }
+        let columns = (TILE_BYTES / (4 * depth)).clamp(*TILE_COLUMNS.start(), *TILE_COLUMNS.end());
+        let tiles = positions.div_ceil(columns);
+        let columns = positions.div_ceil(tiles);
+        let tasks = batch * tiles;
+        let threads = rayon::current_num_threads();
+        let out = Output(output.as_mut_ptr());
+        let task = |index: usize, parallelism: gemm::Parallelism| {
+            let (image, tile) = (index / tiles, index % tiles);
+            let start = tile * columns;
+            let end = (start + columns).min(positions);
+            let input =
+                &x[image * g.channels * g.height * g.width..][..g.channels * g.height * g.width];
+            // SAFETY: this task alone writes columns start..end of this image's output rows.
+            unsafe { tile_product(input, weight, bias, g, start, end, out, image, parallelism) };
+        };
+        if tasks >= 2 * threads {
+            (0..tasks)
+                .into_par_iter()
+                .for_each(|index| task(index, gemm::Parallelism::None));
+        } else {
+            // Too few tiles to share out: gemm splits each product over the threads instead.
+            let parallelism = if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            };
+            (0..tasks).for_each(|index| task(index, parallelism));
+        }
+        output
+    }
+
+    /// Output columns `start..end` of one image: `weight [outputs, depth] · col [depth, n]`
+    /// (+ bias), written into the output rows in place.
+    ///
+    /// # Safety
+    /// `out` points to a `[batch, outputs, positions]` buffer of which this call alone writes
+    /// columns `start..end` of `image`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_product(
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        g: Geometry,
+        start: usize,
+        end: usize,
+        out: Output,
+        image: usize,
+        parallelism: gemm::Parallelism,
+    ) {
+        let (positions, depth, n) = (g.positions(), g.depth(), end - start);
+        // SAFETY: in bounds: image < batch, start < positions (the caller's contract).
+        let dst = unsafe { out.0.add(image * g.outputs * positions + start) };
+        if let Some(bias) = bias {
+            for (row, &b) in bias.iter().enumerate() {
+                // SAFETY: row < outputs and start + n <= positions; no other task writes here.
+                unsafe { std::slice::from_raw_parts_mut(dst.add(row * positions), n) }.fill(b);
+            }
+        }
+        let multiply = |rhs: *const f32, rhs_rs: usize| {
+            // SAFETY: lhs is [outputs, depth] row-major, rhs [depth, n] with row stride rhs_rs,
+            // dst [outputs, n] with row stride `positions`; all in bounds.
+            unsafe {
+                gemm::gemm(
+                    g.outputs,
+                    n,
+                    depth,
+                    dst,
+                    1,
+                    positions as isize,
+                    bias.is_some(),
+                    weight.as_ptr(),
+                    1,
+                    depth as isize,
+                    rhs,
+                    1,
+                    rhs_rs as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                )
+            }
+        };
+        if g.is_pointwise() {
+            // SAFETY: start < positions, so the offset stays in the image's planes.
+            multiply(unsafe { input.as_ptr().add(start) }, positions);
+            return;
+        }
+        SCRATCH.with_borrow_mut(|col| {
+            if col.len() < depth * n {
+                col.resize(depth * n, 0.0);
+            }
+            im2col(input, g, start, end, &mut col[..depth * n]);
+            multiply(col.as_ptr(), n);
+        });
+    }
+
+    /// Rows `(channel, ky, kx)`, columns the output positions `start..end`: the input pixel
+    /// each kernel tap sees, 0 in the padding.
+    fn im2col(input: &[f32], g: Geometry, start: usize, end: usize, col: &mut [f32]) {
+        let n = end - start;
+        let plane_len = g.height * g.width;
+        for (r, row) in col.chunks_exact_mut(n).enumerate() {
+            let (channel, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
+            let (ky, kx) = (tap / g.kernel, tap % g.kernel);
+            let plane = &input[channel * plane_len..][..plane_len];
+            let mut position = start;
+            while position < end {
+                let (oy, ox) = (position / g.out_w, position % g.out_w);
+                let run = (end - position).min(g.out_w - ox);
+                let dst = &mut row[position - start..][..run];
+                position += run;
+                let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                if iy < 0 || iy >= g.height as isize {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let line = &plane[iy as usize * g.width..][..g.width];
+                // The input column of the run's first tap.
+                let first = (ox * g.stride + kx) as isize - g.padding as isize;
+                if g.stride == 1 {
+                    let lo = (-first).clamp(0, run as isize) as usize;
+                    let hi = (g.width as isize - first).clamp(lo as isize, run as isize) as usize;
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    let from = (first + lo as isize) as usize;
+                    dst[lo..hi].copy_from_slice(&line[from..from + (hi - lo)]);
+                } else {
+                    for (j, value) in dst.iter_mut().enumerate() {
+                        let ix = first + (j * g.stride) as isize;
+                        *value = if ix >= 0 && ix < g.width as isize {
+                            line[ix as usize]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::{ZooConv, options};
+
+    /// The zoo's convolution and its input gradient against Burn's `conv2d` on the same
+    /// device, for every kernel, stride and padding the ResNet family uses and a few more
+    /// (odd sizes, a 1-pixel image, outputs that drop the last row).
+    fn check(device: &Device, shapes: &[([usize; 4], usize, usize, usize, usize)]) {
+        for &(x_shape, outputs, kernel, stride, padding) in shapes {
+            let [_, channels, ..] = x_shape;
+            let weight = Tensor::<4>::random(
+                [outputs, channels, kernel, kernel],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            );
+            let bias = Tensor::<1>::random([outputs], Distribution::Normal(0.0, 1.0), device);
+            let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), device);
+            let conv = ZooConv::new(weight.clone(), bias.clone(), stride, padding);
+
+            let gradient = |zoo: bool| {
+                let x = x.clone().autodiff().require_grad();
+                let y = if zoo {
+                    conv.forward(x.clone())
+                } else {
+                    conv2d(
+                        x.clone(),
+                        weight.clone(),
+                        Some(bias.clone()),
+                        options(stride, padding),
+                    )
+                };
+                // A fixed, non-uniform upstream gradient (a seeded function of the position).
+                let count = y.shape().num_elements();
+                let upstream: Vec<f32> = (0..count).map(|i| (i as f32).sin()).collect();
+                let upstream =
+                    Tensor::<1>::from_floats(upstream.as_slice(), &y.device()).reshape(y.dims());
+                let grads = (y.clone() * upstream).sum().backward();
+                (
+                    y.detach().without_autodiff(),
+                    x.grad(&grads).expect("input gradient"),
+                )
+            };
+            let (y, dx) = gradient(true);
+            let (y_ref, dx_ref) = gradient(false);
+            let label =
+                format!("x {x_shape:?}, {outputs} outputs, k {kernel}, s {stride}, p {padding}");
+            assert_eq!(y.dims(), y_ref.dims(), "{label}");
+            let scale = |t: &Tensor<4>| t.clone().abs().max().into_scalar::<f32>().max(1.0);
+            let forward = (y - y_ref.clone()).abs().max().into_scalar::<f32>() / scale(&y_ref);
+            let backward = (dx - dx_ref.clone()).abs().max().into_scalar::<f32>() / scale(&dx_ref);
+            assert!(forward < 1e-5, "{label}: forward differs by {forward:e}");
+            assert!(
+                backward < 1e-5,
+                "{label}: input gradient differs by {backward:e}"
+            );
+        }
+    }
+
+    const SHAPES: &[([usize; 4], usize, usize, usize, usize)] = &[
+        ([2, 3, 23, 19], 8, 7, 2, 3),   // the ImageNet stem, odd sizes
+        ([3, 16, 14, 14], 16, 3, 1, 1), // a basic block's convolutions
+        ([2, 16, 15, 13], 32, 3, 2, 1), // the first block of a stage
+        ([2, 16, 15, 13], 32, 1, 2, 0), // its downsample
+        ([1, 32, 7, 7], 24, 1, 1, 0),   // a bottleneck's 1×1
+        ([1, 8, 1, 1], 4, 3, 1, 1),     // a 1-pixel image
+        ([2, 4, 9, 9], 6, 3, 1, 0),     // no padding: the output shrinks
+        ([1, 4, 8, 8], 5, 2, 2, 0),     // an even kernel
+        ([1, 600, 6, 6], 8, 3, 1, 1),   // a deep input: tiles of the minimum width
+        ([2, 64, 30, 30], 16, 3, 1, 1), // many tiles: the parallel path
+        ([3, 64, 30, 30], 16, 1, 1, 0), // many pointwise tiles
+    ];
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_kernel_equals_burn_conv2d_and_its_input_gradient() {
+        check(&Device::flex(), SHAPES);
+    }
+
+    #[test]
+    fn default_device_equals_burn_conv2d_and_its_input_gradient() {
+        check(&Device::default(), &SHAPES[..3]);
+    }
+}

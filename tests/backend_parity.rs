@@ -1,0 +1,136 @@
+//! Every method gives the same maps on every backend compiled in: each backend against flex, on
+//! the seed's MNIST network and on the trained Fashion-MNIST ResNet (the zoo's convolution
+//! kernel on flex, Burn's convolution elsewhere), within 1e-4 relative to max(1, the map's
+//! largest magnitude). On a CPU-only build this compares ndarray with flex; with a GPU feature
+//! (`wgpu`, `cuda`, …) and a device it compares the GPU too (CI runs wgpu on a software Vulkan
+//! driver). The peers' fixtures, in the other parity tests, run on every backend as well.
+
+mod common;
+
+use burn::tensor::{Device, Tensor};
+use burn_gradcam::Backend;
+use burn_gradcam::explain::{
+    AnyCam, AnyPixel, Attribution, Explainable, Method, Preset, SmoothGrad, Targets,
+};
+use burn_gradcam::model::{Images, Normalization, preprocess};
+use burn_gradcam::zoo::{ResNet, ResNetConfig};
+use common::{devices, net, repo_path, worst_error_per_image};
+
+/// The bound for every method but two.
+const TOLERANCE: f32 = 1e-4;
+
+/// The bound for the two ill-conditioned methods, measured: Grad-CAM++ divides by
+/// `2g² + Σ a·g³`, which multiplies the gradients' rounding differences between backends (1.5e-4
+/// on wgpu, 4e-5 on ndarray); Integrated Gradients sums 50 input gradients along a path from the
+/// black baseline, where activations near zero take the other side of a ReLU on one backend
+/// (on the ResNet: 2.2e-4 on ndarray, 6.7e-4 on wgpu).
+const ILL_CONDITIONED_TOLERANCE: f32 = 1e-3;
+
+fn tolerance(label: &str) -> f32 {
+    if label == "Grad-CAM++" || label == "Integrated Gradients" {
+        ILL_CONDITIONED_TOLERANCE
+    } else {
+        TOLERANCE
+    }
+}
+
+/// Every built-in method: each CAM, each pixel method, SmoothGrad and Guided Grad-CAM.
+fn methods() -> Vec<Method> {
+    let settings = Preset::PytorchGradCam.cam_settings();
+    let mut methods: Vec<Method> = AnyCam::NAMES
+        .iter()
+        .map(|name| Method::Cam(AnyCam::from_name(name).unwrap().with_settings(settings)))
+        .collect();
+    methods.extend(
+        AnyPixel::NAMES
+            .iter()
+            .map(|name| Method::Pixel(AnyPixel::from_name(name).unwrap())),
+    );
+    methods.push(Method::Pixel(AnyPixel::SmoothGrad(Box::new(
+        SmoothGrad::new(AnyPixel::from_name("saliency").unwrap()).with_samples(4),
+    ))));
+    methods.push(Method::guided_grad_cam());
+    methods
+}
+
+/// Each method's maps on `device`, on the host, image after image.
+fn maps(model: &dyn Explainable, input: Tensor<4>) -> Vec<(String, Vec<f32>)> {
+    methods()
+        .iter()
+        .map(|method| {
+            let attributions = method
+                .attribute(model, input.clone(), &Targets::predicted())
+                .and_then(|a| a.to_host())
+                .unwrap_or_else(|e| panic!("{}: {e}", method.label()));
+            let values = attributions
+                .iter()
+                .flat_map(|a| a.map.values.iter().copied())
+                .collect();
+            (method.label(), values)
+        })
+        .collect()
+}
+
+fn compare(what: &str, images: usize, mut run: impl FnMut(&Device) -> Vec<(String, Vec<f32>)>) {
+    let devices = devices();
+    let (reference_backend, reference_device) = &devices[0];
+    assert_eq!(*reference_backend, Backend::Flex, "flex is the reference");
+    let reference = run(reference_device);
+    // Every comparison is printed before any failure is reported, so one run shows them all.
+    let mut failures = Vec::new();
+    for (backend, device) in &devices[1..] {
+        for ((label, actual), (_, expected)) in run(device).iter().zip(&reference) {
+            let what = format!("{what}, {backend} vs flex: {label}");
+            let (image, worst, scale) = worst_error_per_image(&what, actual, expected, images);
+            println!("{what}: worst {worst:.1e} (image {image}, scale {scale})");
+            if worst > tolerance(label) {
+                failures.push(format!("{what}: {worst:e} > {:e}", tolerance(label)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn every_method_on_the_mnist_network_equals_flex_on_every_backend() {
+    let digits = common::reference().digits();
+    let digits = digits.slice(0..6).expect("six digits");
+    compare("MNIST CNN", digits.len(), |device| {
+        maps(&net(device), preprocess(&digits, device))
+    });
+}
+
+#[test]
+fn every_method_on_the_fashion_resnet_equals_flex_on_every_backend() {
+    let images =
+        Images::from_dir(repo_path("data/fashion"), 1, [28, 28], false).expect("bundled images");
+    compare("Fashion ResNet", images.len(), |device| {
+        let (net, _) = ResNet::load(
+            ResNetConfig::fashion(),
+            repo_path("data/fashion_resnet.pth"),
+            device,
+        )
+        .expect("the committed weights load");
+        let net = net.explained_at("layer3").expect("a stage");
+        maps(&net, images.to_tensor(Normalization::FashionMnist, device))
+    });
+}
+
+#[test]
+fn a_backend_not_compiled_in_or_unknown_is_a_typed_error() {
+    for backend in Backend::EVERY {
+        if !backend.is_compiled() {
+            let error = backend.device().unwrap_err();
+            assert!(
+                error.to_string().contains(&format!("--features {backend}")),
+                "{error}"
+            );
+            assert!(backend.name().parse::<Backend>().is_err());
+        }
+    }
+    let error = "tpu".parse::<Backend>().unwrap_err().to_string();
+    assert!(
+        error.contains("unknown backend `tpu`") && error.contains("wgpu"),
+        "{error}"
+    );
+}
