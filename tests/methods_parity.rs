@@ -54,6 +54,8 @@ fn cam_family_equals_pytorch_grad_cam() {
             ("layer-cam", "pgc_layercam"),
             ("score-cam", "pgc_scorecam"),
             ("eigen-cam", "pgc_eigencam"),
+            ("eigen-grad-cam", "pgc_eigengradcam"),
+            ("grad-cam-element-wise", "pgc_gradcam_elementwise"),
         ] {
             let method = AnyCam::from_name(name)
                 .expect("a CAM")

@@ -2,8 +2,10 @@
 
 Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py:
 
-  pgc_<method>             pytorch-grad-cam GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM and
-                           LayerCAM on conv2, [M,28,28]. The model returns logits (the paper's
+  pgc_<method>             pytorch-grad-cam GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM,
+                           LayerCAM, GradCAMElementWise and EigenGradCAM (its SVD sign pinned by
+                           pytorch-grad-cam's own sign correction, as for EigenCAM below) on
+                           conv2, [M,28,28]. The model returns logits (the paper's
                            score): the log-probability's gradient of a confident prediction is at
                            float32's rounding floor, which pytorch-grad-cam's min-max rescaling
                            would magnify.
@@ -39,15 +41,26 @@ from model import LogitsNet, load_model, normalize  # noqa: E402
 from reference import build_images, write_safetensors  # noqa: E402
 
 from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency  # noqa: E402
-from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,  # noqa: E402
-                              XGradCAM)
+from pytorch_grad_cam import (EigenGradCAM, GradCAM, GradCAMElementWise,  # noqa: E402
+                              GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
 from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
     get_2d_projection, get_2d_projection_with_sign_correction)
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
+
+
+class PinnedEigenGradCAM(EigenGradCAM):
+    """EigenGradCAM whose SVD sign is pinned by pytorch-grad-cam's sign correction (LAPACK's sign
+    is arbitrary); everything else is BaseCAM's."""
+
+    def get_cam_image(self, input_tensor, target_layer, targets, activations, grads, eigen_smooth):
+        return get_2d_projection_with_sign_correction(grads * activations)
+
+
 CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGradCAM,
-        "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM}
+        "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM,
+        "gradcam_elementwise": GradCAMElementWise, "eigengradcam": PinnedEigenGradCAM}
 BLACK = (0.0 - 0.1307) / 0.3081  # a black pixel after normalisation
 SMOOTHGRAD_SEED, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 5, 5, 0.5
 

@@ -133,7 +133,7 @@ impl Workload {
 
 /// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
 /// peer: measured on the Rust side only).
-const METHODS: [(&str, &str); 10] = [
+const METHODS: [(&str, &str); 12] = [
     ("forward", "forward"),
     ("grad_cam", "captum_layer_gradcam"),
     ("guided_backprop", "captum_guided_backprop"),
@@ -141,6 +141,8 @@ const METHODS: [(&str, &str); 10] = [
     ("grad_cam_plus_plus", ""),
     ("score_cam", ""),
     ("eigen_cam", ""),
+    ("eigen_grad_cam", ""),
+    ("grad_cam_element_wise", ""),
     ("saliency", ""),
     ("input_x_gradient", ""),
     ("integrated_gradients", ""),
@@ -279,6 +281,8 @@ fn measure(
         "grad_cam_plus_plus" => Some(cam("grad-cam-plus-plus")?),
         "score_cam" => Some(cam("score-cam")?),
         "eigen_cam" => Some(cam("eigen-cam")?),
+        "eigen_grad_cam" => Some(cam("eigen-grad-cam")?),
+        "grad_cam_element_wise" => Some(cam("grad-cam-element-wise")?),
         "saliency" => Some(Box::new(Saliency::new())),
         "input_x_gradient" => Some(Box::new(InputXGradient)),
         // Captum runs all path points at once by default; here at most 1,000 images per pass.

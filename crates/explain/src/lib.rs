@@ -8,7 +8,8 @@
 //! ([`Attributions::to_host`]).
 //!
 //! - CAMs ([`Cam`]: a CAM is its weighting): [`GradCam`], [`GradCamPlusPlus`], [`XGradCam`],
-//!   [`HiResCam`], [`LayerCam`], [`ScoreCam`], [`EigenCam`], sharing [`CamSettings`]
+//!   [`HiResCam`], [`LayerCam`], [`ScoreCam`], [`EigenCam`], [`EigenGradCam`],
+//!   [`GradCamElementWise`], sharing [`CamSettings`]
 //!   ([`Preset`]s reproduce the seed report, the paper, Captum and pytorch-grad-cam);
 //! - pixel methods: [`GuidedBackprop`], [`Saliency`], [`InputXGradient`],
 //!   [`IntegratedGradients`];

@@ -53,8 +53,9 @@ impl Cam for EigenCam {
     }
 }
 
-/// The sign-pinned projection `[N, 1, h, w]` of activations `[N, K, h, w]`.
-fn projection(activations: Tensor<4>) -> Tensor<4> {
+/// The sign-pinned projection `[N, 1, h, w]` of activations `[N, K, h, w]` (pytorch-grad-cam's
+/// `get_2d_projection`).
+pub(crate) fn projection(activations: Tensor<4>) -> Tensor<4> {
     let [n, k, h, w] = activations.dims();
     let cells = h * w;
     let x = activations.reshape([n, k, cells]);

@@ -3,7 +3,9 @@
 //! (pytorch-grad-cam's `BaseCAM`).
 
 mod eigen_cam;
+mod eigen_grad_cam;
 mod grad_cam;
+mod grad_cam_element_wise;
 mod grad_cam_plus_plus;
 mod hires_cam;
 mod layer_cam;
@@ -11,7 +13,9 @@ mod score_cam;
 mod xgrad_cam;
 
 pub use eigen_cam::EigenCam;
+pub use eigen_grad_cam::EigenGradCam;
 pub use grad_cam::GradCam;
+pub use grad_cam_element_wise::GradCamElementWise;
 pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use hires_cam::HiResCam;
 pub use layer_cam::LayerCam;
@@ -290,6 +294,8 @@ any_cam! {
     LayerCam => "layer-cam",
     ScoreCam => "score-cam",
     EigenCam => "eigen-cam",
+    EigenGradCam => "eigen-grad-cam",
+    GradCamElementWise => "grad-cam-element-wise",
 }
 
 impl Cam for AnyCam {
