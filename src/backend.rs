@@ -140,14 +140,7 @@ impl Backend {
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
             Backend::NdArray => Ok(Device::ndarray()),
-            #[cfg(any(
-                feature = "wgpu",
-                feature = "vulkan",
-                feature = "metal",
-                feature = "webgpu",
-                feature = "cuda",
-                feature = "rocm"
-            ))]
+            #[cfg(feature = "cube")]
             gpu => gpu::device(gpu),
             #[allow(unreachable_patterns)]
             other => Err(BackendError::NotCompiled { backend: other }),
@@ -155,14 +148,7 @@ impl Backend {
     }
 }
 
-#[cfg(any(
-    feature = "wgpu",
-    feature = "vulkan",
-    feature = "metal",
-    feature = "webgpu",
-    feature = "cuda",
-    feature = "rocm"
-))]
+#[cfg(feature = "cube")]
 mod gpu {
     use std::sync::OnceLock;
 

@@ -120,10 +120,7 @@ fn explain(
     model: &dyn Explainable,
     input: Tensor<4>,
 ) -> Vec<burn_gradcam::explain::ImageAttribution> {
-    method
-        .attribute(model, input, &Targets::predicted())
-        .and_then(|a| a.to_host())
-        .expect("explains")
+    common::explain(method, model, input, &Targets::predicted())
 }
 
 #[test]

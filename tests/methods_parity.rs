@@ -10,29 +10,15 @@
 mod common;
 
 use burn_gradcam::explain::{
-    AnyCam, Attribution, Combination, EigenCam, ExplainError, ImageAttribution, InputXGradient,
-    IntegratedGradients, Integration, NoiseAggregation, Preset, Saliency, Score, ScoreGradient,
-    SmoothGrad, Targets,
+    AnyCam, Attribution, Combination, EigenCam, ExplainError, InputXGradient, IntegratedGradients,
+    Integration, NoiseAggregation, Preset, Saliency, Score, ScoreGradient, SmoothGrad, Targets,
 };
-use burn_gradcam::model::{MnistNet, preprocess};
-use common::{Fixture, assert_close_per_image, devices, net};
+use burn_gradcam::model::preprocess;
+use common::{Fixture, assert_close_per_image, devices, explain, net};
 
 /// The peers' targets: the predicted classes, the gradient with the peers' rounding.
 fn peers() -> Targets {
     Targets::predicted().with_gradient(ScoreGradient::Naive)
-}
-
-/// `method` on `input`, read to the host.
-fn explain(
-    method: &dyn Attribution,
-    net: &MnistNet,
-    input: burn::tensor::Tensor<4>,
-    targets: &Targets,
-) -> Vec<ImageAttribution> {
-    method
-        .attribute(net, input, targets)
-        .and_then(|a| a.to_host())
-        .expect("explains")
 }
 
 fn methods() -> Fixture {

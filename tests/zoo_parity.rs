@@ -14,12 +14,13 @@ mod common;
 
 use burn::tensor::Device;
 use burn_gradcam::explain::{
-    AnyCam, Attribution, Combination, GradCam, GuidedBackprop, GuidedGradCam, ImageAttribution,
-    Map, Preset, ScoreCam, Targets,
+    AnyCam, Combination, GradCam, GuidedBackprop, GuidedGradCam, Map, Preset, ScoreCam, Targets,
 };
 use burn_gradcam::model::{Images, Normalization};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
-use common::{Fixture, devices, repo_path, seeded_safetensors};
+use common::{
+    Fixture, devices, explain, repo_path, seeded_safetensors, worst_error_per_image_above,
+};
 
 const TOLERANCE: f32 = 1e-4;
 /// Guided backprop on ResNet-18 crosses 50 ReLUs: where one pre-activation is within float32
@@ -61,40 +62,14 @@ fn check_within(
     images: usize,
     tolerance: f32,
 ) -> f32 {
-    assert_eq!(actual.len(), expected.len(), "{what}: sizes");
-    let per_image = expected.len() / images;
-    let mut worst = 0.0_f32;
-    for (i, (a, e)) in actual
-        .chunks(per_image)
-        .zip(expected.chunks(per_image))
-        .enumerate()
-    {
-        let scale = e.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
-        let error = a
-            .iter()
-            .zip(e)
-            .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs()))
-            / scale.max(f32::MIN_POSITIVE);
-        worst = worst.max(error);
-        assert!(
-            error <= tolerance,
-            "{what}: image {i} differs by {error:e} of its maximum"
-        );
-    }
+    let (i, worst, _) =
+        worst_error_per_image_above(what, actual, expected, images, f32::MIN_POSITIVE);
+    assert!(
+        worst <= tolerance,
+        "{what}: image {i} differs by {worst:e} of its maximum"
+    );
     println!("{what}: worst {worst:.2e} of the map's maximum");
     worst
-}
-
-fn explain(
-    method: &dyn Attribution,
-    net: &ResNet,
-    input: burn::tensor::Tensor<4>,
-    targets: &Targets,
-) -> Vec<ImageAttribution> {
-    method
-        .attribute(net, input, targets)
-        .and_then(|a| a.to_host())
-        .expect("explains")
 }
 
 fn resnet18(device: &Device) -> ResNet {

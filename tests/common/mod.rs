@@ -39,6 +39,19 @@ pub fn devices() -> Vec<(Backend, Device)> {
         .collect()
 }
 
+/// `method` on `input` for `targets`, read to the host.
+pub fn explain(
+    method: &dyn burn_gradcam::explain::Attribution,
+    model: &dyn burn_gradcam::explain::Explainable,
+    input: burn::tensor::Tensor<4>,
+    targets: &burn_gradcam::explain::Targets,
+) -> Vec<burn_gradcam::explain::ImageAttribution> {
+    method
+        .attribute(model, input, targets)
+        .and_then(|a| a.to_host())
+        .expect("explains")
+}
+
 /// A safetensors fixture written by `tools/reference/reference.py`.
 pub struct Fixture {
     bytes: Vec<u8>,
@@ -124,6 +137,18 @@ pub fn worst_error_per_image(
     expected: &[f32],
     images: usize,
 ) -> (usize, f32, f32) {
+    worst_error_per_image_above(what, actual, expected, images, 1.0)
+}
+
+/// The worst per-image error `max|actual − expected| / max(floor, max|expected|)`: the image,
+/// the error and its scale.
+pub fn worst_error_per_image_above(
+    what: &str,
+    actual: &[f32],
+    expected: &[f32],
+    images: usize,
+    floor: f32,
+) -> (usize, f32, f32) {
     assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
     let per_image = expected.len() / images;
     actual
@@ -131,12 +156,14 @@ pub fn worst_error_per_image(
         .zip(expected.chunks(per_image))
         .enumerate()
         .map(|(i, (a, e))| {
-            let scale = e.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+            let scale = e.iter().fold(floor, |m, v| m.max(v.abs()));
             (i, max_abs_diff(a, e) / scale, scale)
         })
         .fold(
-            (0, 0.0, 1.0),
-            |worst, next| if next.1 > worst.1 { next } else { worst },
+            (0, 0.0, floor),
+            |worst, next| {
+                if next.1 > worst.1 { next } else { worst }
+            },
         )
 }
 
