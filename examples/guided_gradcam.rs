@@ -14,7 +14,7 @@ use burn_gradcam::Backend;
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, CamSettings, CamTimes, Combination, ImageAttribution,
-    Interpolation, Map, Preset, Score, ScoreGradient, Targets, normalize,
+    Interpolation, Map, MultiLayerCam, Preset, Score, ScoreGradient, Targets, normalize,
 };
 use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -58,16 +58,29 @@ struct Args {
     #[arg(long, default_value = "seed")]
     preset: Preset,
     /// CAM method of the Grad-CAM row: grad-cam, grad-cam-plus-plus, xgrad-cam, hires-cam,
-    /// layer-cam, score-cam or eigen-cam.
+    /// layer-cam, score-cam, eigen-cam, eigen-grad-cam, grad-cam-element-wise or ablation-cam.
     #[arg(long, default_value = "grad-cam")]
     cam_method: AnyCam,
     /// Pixel method of the third row (the fourth is its product with the CAM): guided-backprop
-    /// (Guided Grad-CAM), saliency, input-x-gradient or integrated-gradients.
+    /// (Guided Grad-CAM), saliency, input-x-gradient, integrated-gradients or deconvolution.
     #[arg(long, default_value = "guided-backprop")]
     pixel_method: AnyPixel,
     /// Wrap the pixel method in SmoothGrad (5 noisy copies, noise stdev 1.0, seed 0).
     #[arg(long)]
     smooth_grad: bool,
+    /// Also take the CAM at these earlier layers and average the maps, as pytorch-grad-cam does
+    /// with several target_layers (comma-separated: layer1…layer3 of a ResNet explained at
+    /// layer4; conv1 of the MNIST net).
+    #[arg(long, value_delimiter = ',')]
+    extra_layers: Vec<String>,
+    /// pytorch-grad-cam's eigen_smooth: project the CAM's weighted activations on their first
+    /// principal component instead of summing them.
+    #[arg(long)]
+    eigen_smooth: bool,
+    /// pytorch-grad-cam's aug_smooth: average the CAM over left–right flips × intensity
+    /// factors 0.9, 1, 1.1 (six times the work).
+    #[arg(long)]
+    aug_smooth: bool,
     /// Override the preset's channel combination: per-channel, after-sum or signed.
     #[arg(long)]
     relu: Option<Combination>,
@@ -109,6 +122,9 @@ struct Args {
     #[arg(long, default_value_t = Backend::default())]
     backend: Backend,
 }
+
+/// The figure's method: a pixel method times a CAM (over one or several layers).
+type Method = CamTimes<MultiLayerCam<AnyCam>, AnyPixel>;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -219,20 +235,20 @@ fn cam_settings(args: &Args) -> CamSettings {
     if let Some(interpolation) = args.interpolation {
         settings.upsampling.interpolation = interpolation;
     }
+    settings.eigen_smooth = args.eigen_smooth;
+    settings.aug_smooth = args.aug_smooth;
     settings
 }
 
 /// The figure's method: the pixel method (smoothed if asked) times the CAM.
-fn method(args: &Args) -> CamTimes<AnyCam, AnyPixel> {
+fn method(args: &Args) -> Method {
     let pixel = if args.smooth_grad {
         args.pixel_method.clone().smoothed()
     } else {
         args.pixel_method.clone()
     };
-    CamTimes::new(
-        args.cam_method.clone().with_settings(cam_settings(args)),
-        pixel,
-    )
+    let cam = args.cam_method.clone().with_settings(cam_settings(args));
+    CamTimes::new(MultiLayerCam::new(cam, args.extra_layers.clone()), pixel)
 }
 
 fn read_images(args: &Args, network: &Network) -> Result<Inputs> {
@@ -373,7 +389,7 @@ fn run(args: &Args) -> Result {
         "{product} — preset {} ({})",
         args.preset,
         describe(
-            &method.cam,
+            &method.cam.cam,
             network.layer(),
             &settings,
             score,
@@ -462,7 +478,7 @@ fn pixel(image: &ImageAttribution) -> Result<&Map> {
 fn render_figure(
     inputs: &Inputs,
     images: &[Explained],
-    method: &CamTimes<AnyCam, AnyPixel>,
+    method: &Method,
     title: &str,
     args: &Args,
     style: SignedStyle,
@@ -545,6 +561,8 @@ struct MapsFile<'a> {
     preset: String,
     method: String,
     cam: &'a AnyCam,
+    /// The earlier layers whose CAMs are averaged with the explained layer's.
+    cam_layers: &'a [String],
     pixel: &'a AnyPixel,
     score: Score,
     score_gradient: ScoreGradient,
@@ -575,7 +593,7 @@ impl<'a> MapsFile<'a> {
         args: &'a Args,
         network: &Network,
         weights: &'a Path,
-        method: &'a CamTimes<AnyCam, AnyPixel>,
+        method: &'a Method,
         score: Score,
         inputs: &'a Inputs,
         images: &'a [Explained],
@@ -603,7 +621,8 @@ impl<'a> MapsFile<'a> {
             normalization: network.normalization(args).to_string(),
             preset: args.preset.to_string(),
             method: method.label(),
-            cam: &method.cam,
+            cam: &method.cam.cam,
+            cam_layers: &method.cam.layers,
             pixel: &method.pixel,
             score,
             score_gradient: args.score_gradient,

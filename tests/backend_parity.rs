@@ -10,7 +10,7 @@ mod common;
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    AnyCam, AnyPixel, Attribution, Explainable, Method, Preset, SmoothGrad, Targets,
+    AnyCam, AnyPixel, Attribution, Explainable, Method, Occlusion, Preset, SmoothGrad, Targets,
 };
 use burn_gradcam::model::{Images, Normalization, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -34,18 +34,31 @@ fn tolerance(label: &str) -> f32 {
     }
 }
 
-/// Every built-in method: each CAM, each pixel method, SmoothGrad and Guided Grad-CAM.
+/// Every built-in method: each CAM, Grad-CAM with each smoothing, each pixel method,
+/// SmoothGrad and Guided Grad-CAM.
 fn methods() -> Vec<Method> {
     let settings = Preset::PytorchGradCam.cam_settings();
+    let cam = |name: &str, settings| {
+        Method::Cam(AnyCam::from_name(name).unwrap().with_settings(settings))
+    };
     let mut methods: Vec<Method> = AnyCam::NAMES
         .iter()
-        .map(|name| Method::Cam(AnyCam::from_name(name).unwrap().with_settings(settings)))
+        .map(|name| cam(name, settings))
         .collect();
-    methods.extend(
-        AnyPixel::NAMES
-            .iter()
-            .map(|name| Method::Pixel(AnyPixel::from_name(name).unwrap())),
-    );
+    methods.push(cam("grad-cam", settings.with_eigen_smooth(true)));
+    methods.push(cam("grad-cam", settings.with_aug_smooth(true)));
+    methods.extend(AnyPixel::NAMES.iter().map(|name| {
+        Method::Pixel(match AnyPixel::from_name(name).unwrap() {
+            // Sixteen 7×7 windows: every forward pass of Occlusion, few enough for a GPU
+            // emulated on the CPU.
+            AnyPixel::Occlusion(_) => AnyPixel::Occlusion(
+                Occlusion::new()
+                    .with_window([1, 7, 7])
+                    .with_strides([1, 7, 7]),
+            ),
+            method => method,
+        })
+    }));
     methods.push(Method::Pixel(AnyPixel::SmoothGrad(Box::new(
         SmoothGrad::new(AnyPixel::from_name("saliency").unwrap()).with_samples(4),
     ))));

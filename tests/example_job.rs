@@ -168,6 +168,7 @@ fn flags_select_preset_targets_images_and_panels() {
         "--pixel-method",
         "saliency",
         "--smooth-grad",
+        "--eigen-smooth",
     ]);
     assert!(
         output.status.success(),
@@ -183,14 +184,17 @@ fn flags_select_preset_targets_images_and_panels() {
         file.cam,
         AnyCam::from_name("layer-cam")
             .expect("a CAM")
-            .with_settings(Preset::Captum.cam_settings())
+            .with_settings(Preset::Captum.cam_settings().with_eigen_smooth(true))
     );
     assert_eq!(
         file.pixel,
         AnyPixel::Saliency(Saliency::new()).smoothed(),
         "saliency in SmoothGrad"
     );
-    assert_eq!(file.method, "SmoothGrad(Saliency) ⊙ LayerCAM");
+    assert_eq!(
+        file.method,
+        "SmoothGrad(Saliency) ⊙ LayerCAM (eigen-smooth)"
+    );
     assert!(
         file.images
             .iter()
@@ -299,6 +303,9 @@ fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
         "fashion-resnet",
         "--layer",
         "layer3",
+        "--extra-layers",
+        "layer1,layer2",
+        "--aug-smooth",
         "--panels",
     ]);
     assert!(
@@ -311,6 +318,12 @@ fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
             .expect("parses");
     assert_eq!(file["model"], "fashion-resnet");
     assert_eq!(file["layer"], "layer3");
+    assert_eq!(file["cam_layers"], serde_json::json!(["layer1", "layer2"]));
+    assert_eq!(file["cam"]["grad-cam"]["settings"]["aug_smooth"], true);
+    assert_eq!(
+        file["method"],
+        "Guided Grad-CAM (+layer1, +layer2) (aug-smooth)"
+    );
     assert_eq!(file["normalization"], "fashion-mnist");
     let images = file["images"].as_array().expect("images");
     assert_eq!(images.len(), 10);
@@ -329,6 +342,17 @@ fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
         (
             vec!["--model", "fashion-resnet", "--layer", "layer5"],
             "unknown ResNet stage \"layer5\"",
+        ),
+        (
+            vec![
+                "--model",
+                "fashion-resnet",
+                "--layer",
+                "layer2",
+                "--extra-layers",
+                "layer3",
+            ],
+            "no layer \"layer3\" before its explained layer; it taps layer1",
         ),
         (
             vec![

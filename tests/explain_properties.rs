@@ -323,3 +323,45 @@ fn methods_read_nothing_from_the_device_until_asked() {
         }
     }
 }
+
+/// pytorch-grad-cam's `aug_smooth` averages an image's flipped and unflipped copies (each map
+/// mirrored back), so mirroring the image mirrors its map; in a product, the augmented CAM is
+/// the factor.
+#[test]
+fn aug_smooth_is_mirror_equivariant_and_composes() {
+    for (backend, device) in devices() {
+        device.seed(3);
+        let model = OtherCnn::new(&device);
+        let settings = Preset::PytorchGradCam.cam_settings().with_aug_smooth(true);
+        let cam = GradCam::new().with_settings(settings);
+        let targets = Targets::class(2);
+        let input = other_input(&device);
+        let values = |maps: Tensor<4>| -> Vec<f32> {
+            let maps = Map::from_batch(maps).expect("maps");
+            maps.into_iter().flat_map(|m| m.values).collect()
+        };
+        let maps = |x: Tensor<4>| {
+            let maps = cam.attribute(&model, x, &targets).expect("aug-smoothed");
+            maps.map().clone()
+        };
+        let direct = values(maps(input.clone()).flip([3]));
+        let mirrored = values(maps(input.clone().flip([3])));
+        let worst = max_abs_diff(&direct, &mirrored);
+        assert!(
+            worst <= 1e-5,
+            "{backend}: mirrored image's map differs by {worst:e}"
+        );
+        let product = GuidedGradCam::new(cam.clone(), GuidedBackprop)
+            .attribute(&model, input.clone(), &targets)
+            .and_then(|a| a.to_host())
+            .expect("a product");
+        let alone = common::explain(&cam, &model, input, &targets);
+        for (p, c) in product.iter().zip(&alone) {
+            assert_eq!(p.cam.as_ref().expect("a CAM factor").values, c.map.values);
+        }
+        assert_eq!(
+            GuidedGradCam::new(cam.clone(), GuidedBackprop).label(),
+            "Guided Grad-CAM (aug-smooth)"
+        );
+    }
+}

@@ -5,13 +5,14 @@
 //! min-max normalises its maps, which would magnify the rounding noise of a confident
 //! prediction's log-probability gradient. Tolerances (relative to max(1, the map's largest
 //! magnitude)): 1e-4 for the CAMs, which OpenCV resizes with its own arithmetic (measured ≤ 1e-5),
-//! 1e-5 for the pixel methods.
+//! 1e-5 for the pixel methods (Deconvolution included).
 
 mod common;
 
 use burn_gradcam::explain::{
-    AnyCam, Attribution, Combination, EigenCam, ExplainError, InputXGradient, IntegratedGradients,
-    Integration, NoiseAggregation, Preset, Saliency, Score, ScoreGradient, SmoothGrad, Targets,
+    AnyCam, Attribution, CamSettings, Combination, Deconvolution, EigenCam, ExplainError,
+    InputXGradient, IntegratedGradients, Integration, MultiLayerCam, NoiseAggregation, Occlusion, Preset,
+    Saliency, Score, ScoreGradient, SmoothGrad, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, explain, net};
@@ -42,6 +43,7 @@ fn cam_family_equals_pytorch_grad_cam() {
             ("eigen-cam", "pgc_eigencam"),
             ("eigen-grad-cam", "pgc_eigengradcam"),
             ("grad-cam-element-wise", "pgc_gradcam_elementwise"),
+            ("ablation-cam", "pgc_ablationcam"),
         ] {
             let method = AnyCam::from_name(name)
                 .expect("a CAM")
@@ -59,17 +61,93 @@ fn cam_family_equals_pytorch_grad_cam() {
     }
 }
 
+/// `eigen_smooth` and `aug_smooth` equal pytorch-grad-cam's (the projection's sign pinned by its
+/// sign correction, as for Eigen-CAM): around Grad-CAM (per-channel weights) and element-wise
+/// Grad-CAM (per-cell products).
+#[test]
+fn cam_smoothing_equals_pytorch_grad_cam() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let logits = Targets::predicted().with_score(Score::Logit);
+    let peer = Preset::PytorchGradCam.cam_settings();
+    let eigen: fn(CamSettings, bool) -> CamSettings = CamSettings::with_eigen_smooth;
+    let aug: fn(CamSettings, bool) -> CamSettings = CamSettings::with_aug_smooth;
+    for (backend, device) in devices() {
+        let net = net(&device);
+        for (name, smoothing, key) in [
+            ("grad-cam", eigen, "pgc_gradcam_eigen_smooth"),
+            (
+                "grad-cam-element-wise",
+                eigen,
+                "pgc_gradcam_elementwise_eigen_smooth",
+            ),
+            ("grad-cam", aug, "pgc_gradcam_aug_smooth"),
+        ] {
+            let method = AnyCam::from_name(name)
+                .expect("a CAM")
+                .with_settings(smoothing(peer, true));
+            let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
+            let targets: Vec<usize> = cams.iter().map(|c| c.prediction.target).collect();
+            assert_eq!(targets, fixture.classes("target"));
+            fixture.check_maps(
+                &format!("{backend}: {}", method.label()),
+                cams.iter().map(|c| &c.map),
+                key,
+                1e-4,
+            );
+        }
+    }
+}
+
+/// A CAM over conv1 and conv2 equals pytorch-grad-cam's with `target_layers=[conv1, conv2]`:
+/// for a gradient CAM (the backward reaches conv1 through conv2's segment), a per-cell one and a
+/// gradient-free one. A layer the model does not tap is a typed error naming the ones it does.
+#[test]
+fn cams_over_several_layers_equal_pytorch_grad_cam() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let logits = Targets::predicted().with_score(Score::Logit);
+    let peer = Preset::PytorchGradCam.cam_settings();
+    for (backend, device) in devices() {
+        let net = net(&device);
+        for (name, key) in [
+            ("grad-cam", "pgc_gradcam_conv1_conv2"),
+            ("hires-cam", "pgc_hirescam_conv1_conv2"),
+            ("score-cam", "pgc_scorecam_conv1_conv2"),
+        ] {
+            let cam = AnyCam::from_name(name).expect("a CAM").with_settings(peer);
+            let method = MultiLayerCam::new(cam, ["conv1"]);
+            let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
+            fixture.check_maps(
+                &format!("{backend}: {}", method.label()),
+                cams.iter().map(|c| &c.map),
+                key,
+                1e-4,
+            );
+        }
+        let unknown = MultiLayerCam::new(AnyCam::from_name("grad-cam").expect("a CAM"), ["fc1"]);
+        let error = unknown
+            .attribute(&net, preprocess(&digits, &device), &logits)
+            .expect_err("no such layer");
+        assert_eq!(
+            error.to_string(),
+            "the model has no layer \"fc1\" before its explained layer; it taps conv1"
+        );
+    }
+}
+
 #[test]
 fn pixel_methods_equal_captum() {
     let fixture = methods();
     let digits = common::reference().digits();
-    let cases: [(&str, &dyn Attribution); 3] = [
+    let cases: [(&str, &dyn Attribution); 4] = [
         ("captum_saliency", &Saliency::new()),
         (
             "captum_saliency_signed",
             &Saliency::new().with_absolute(false),
         ),
         ("captum_input_x_gradient", &InputXGradient),
+        ("captum_deconvolution", &Deconvolution),
     ];
     for (backend, device) in devices() {
         let net = net(&device);
@@ -78,6 +156,48 @@ fn pixel_methods_equal_captum() {
             fixture.check_maps(backend.name(), result.iter().map(|p| &p.map), key, 1e-5);
         }
     }
+}
+
+/// Occlusion equals Captum's `Occlusion`: a window cut at the border (3×3 by 2 over 28 pixels)
+/// with the zero baseline, and a tiling (4×4 by 4) with the black baseline. Forward passes only;
+/// the score drops reach 10 (log-probabilities), so the bound is relative to the map's scale.
+#[test]
+fn occlusion_equals_captum() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let black = (0.0 - burn_gradcam::model::MNIST_MEAN) / burn_gradcam::model::MNIST_STD;
+    let cases = [
+        (
+            "captum_occlusion_3x3_s2",
+            Occlusion::new()
+                .with_strides([1, 2, 2])
+                .with_batch_size(100),
+        ),
+        (
+            "captum_occlusion_4x4_black",
+            Occlusion::new()
+                .with_window([1, 4, 4])
+                .with_strides([1, 4, 4])
+                .with_baseline(black),
+        ),
+    ];
+    for (backend, device) in devices() {
+        let net = net(&device);
+        for (key, method) in &cases {
+            let result = explain(method, &net, preprocess(&digits, &device), &peers());
+            fixture.check_maps(backend.name(), result.iter().map(|r| &r.map), key, 1e-5);
+        }
+    }
+    let error = Occlusion::new()
+        .with_window([1, 3, 3])
+        .with_strides([1, 4, 4])
+        .attribute(
+            &net(&burn::tensor::Device::default()),
+            preprocess(&digits, &burn::tensor::Device::default()),
+            &peers(),
+        )
+        .expect_err("a stride beyond the window");
+    assert!(error.to_string().contains("Occlusion.strides"), "{error}");
 }
 
 /// Eigen-CAM's projection equals pytorch-grad-cam's `get_2d_projection_with_sign_correction`

@@ -14,7 +14,8 @@ mod common;
 
 use burn::tensor::Device;
 use burn_gradcam::explain::{
-    AnyCam, Combination, GradCam, GuidedBackprop, GuidedGradCam, Map, Preset, ScoreCam, Targets,
+    AnyCam, Combination, GradCam, GuidedBackprop, GuidedGradCam, Map, MultiLayerCam, Preset,
+    ScoreCam, Targets,
 };
 use burn_gradcam::model::{Images, Normalization};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -153,6 +154,12 @@ fn resnet18_equals_torchvision_captum_and_pytorch_grad_cam() {
             &fixture.f32("r18_pgc_gradcam").1,
             n,
         );
+        // Two target layers: the backward reaches layer3 through layer4's blocks.
+        let two_layers = MultiLayerCam::new(GradCam::new().with_settings(pgc), ["layer3"]);
+        let cams = explain(&two_layers, &net, input.clone(), &targets);
+        let maps: Vec<&Map> = cams.iter().map(|c| &c.map).collect();
+        let key = "r18_pgc_gradcam_layer3_layer4";
+        check(&what(key), &sampled(&maps), &fixture.f32(key).1, n);
         // pytorch-grad-cam's guided backprop is [H, W, C]: compare channel-major.
         let gbp = explain(&GuidedBackprop, &net, input.clone(), &targets);
         let maps: Vec<&Map> = gbp.iter().map(|g| &g.map).collect();
@@ -231,9 +238,17 @@ fn the_trained_fashion_resnet_equals_captum_and_pytorch_grad_cam_at_two_stages()
             }
         }
         let score_cam = ScoreCam::new().with_settings(Preset::PytorchGradCam.cam_settings());
-        let result = explain(&score_cam, &net, input, &targets);
+        let result = explain(&score_cam, &net, input.clone(), &targets);
         let maps: Vec<f32> = result.iter().flat_map(|r| r.map.values.clone()).collect();
         let key = "fashion_pgc_scorecam_layer4";
+        check(&format!("{backend}: {key}"), &maps, &fixture.f32(key).1, n);
+        let two_layers = MultiLayerCam::new(
+            GradCam::new().with_settings(Preset::PytorchGradCam.cam_settings()),
+            ["layer3"],
+        );
+        let result = explain(&two_layers, &net, input, &targets);
+        let maps: Vec<f32> = result.iter().flat_map(|r| r.map.values.clone()).collect();
+        let key = "fashion_pgc_gradcam_layer3_layer4";
         check(&format!("{backend}: {key}"), &maps, &fixture.f32(key).1, n);
     }
 }

@@ -6,6 +6,14 @@ Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth):
   captum_layer_gradcam    prediction forward + Captum LayerGradCam (ReLU) +
                           LayerAttribution.interpolate to 28x28 (bilinear)
   captum_guided_backprop  prediction forward + Captum GuidedBackprop
+  captum_deconvolution    prediction forward + Captum Deconvolution
+  captum_occlusion        prediction forward + Captum Occlusion, window (1,4,4), strides
+                          (1,4,4), perturbations_per_eval = 256 // batch (at most 256 images
+                          per forward, as the Rust side)
+  pgc_gradcam             pytorch-grad-cam GradCAM (batched, it predicts the target itself)
+  pgc_gradcam_eigen_smooth, pgc_gradcam_aug_smooth
+                          the same with eigen_smooth=True / aug_smooth=True
+  pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32)
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
                           per call, as that API requires) + their product
@@ -40,13 +48,15 @@ import digits  # noqa: E402
 from model import load_model, normalize  # noqa: E402
 
 import torchvision  # noqa: E402
-from captum.attr import GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam  # noqa: E402
+from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam,  # noqa: E402
+                         LayerAttribution, LayerGradCam, Occlusion)
 from zoo import imagenet_normalize, no_inplace_relus, reference_images  # noqa: E402
-from pytorch_grad_cam import GradCAM  # noqa: E402
+from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E402
 
 PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop",
-         "pgc_gradcam_guided"]
+         "pgc_gradcam_guided", "captum_deconvolution", "pgc_gradcam", "pgc_gradcam_eigen_smooth",
+         "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion"]
 
 
 def log(*a) -> None:
@@ -72,9 +82,13 @@ class Peers:
         self.ggc = GuidedGradCam(net, layer)
         self.lgc = LayerGradCam(net, layer)
         self.gbp = GuidedBackprop(net)
+        self.deconvolution = Deconvolution(net)
+        self.occlusion = Occlusion(net)
         # pytorch-grad-cam mutates the model it is given, so it gets a copy.
         self.pgc_net = copy.deepcopy(net)
         self.pgc_cam = GradCAM(model=self.pgc_net, target_layers=[getattr(self.pgc_net, layer_name)])
+        self.pgc_ablation = AblationCAM(model=self.pgc_net,
+                                        target_layers=[getattr(self.pgc_net, layer_name)])
         self.pgc_gbp = GuidedBackpropReLUModel(self.pgc_net, device=torch.device("cpu"))
         self.pgc_gbp_images = pgc_gbp_images
         self.estimated_secs = None
@@ -97,6 +111,27 @@ class Peers:
 
     def captum_guided_backprop(self, x):
         return self.gbp.attribute(x.clone(), target=self.predict(x)).detach().numpy()
+
+    def captum_deconvolution(self, x):
+        return self.deconvolution.attribute(x.clone(), target=self.predict(x)).detach().numpy()
+
+    def captum_occlusion(self, x):
+        return self.occlusion.attribute(
+            x.clone(), target=self.predict(x), sliding_window_shapes=(x.shape[1], 4, 4),
+            strides=(x.shape[1], 4, 4), perturbations_per_eval=max(1, 256 // x.shape[0])
+        ).detach().numpy()
+
+    def pgc_gradcam(self, x):
+        return self.pgc_cam(input_tensor=x, targets=None)
+
+    def pgc_gradcam_eigen_smooth(self, x):
+        return self.pgc_cam(input_tensor=x, targets=None, eigen_smooth=True)
+
+    def pgc_gradcam_aug_smooth(self, x):
+        return self.pgc_cam(input_tensor=x, targets=None, aug_smooth=True)
+
+    def pgc_ablationcam(self, x):
+        return self.pgc_ablation(input_tensor=x, targets=None)
 
     def pgc_gradcam_guided(self, x):
         """Returns the maps; sets self.estimated_secs when only a subset was run."""

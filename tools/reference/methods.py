@@ -3,12 +3,22 @@
 Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py:
 
   pgc_<method>             pytorch-grad-cam GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM,
-                           LayerCAM, GradCAMElementWise and EigenGradCAM (its SVD sign pinned by
+                           LayerCAM, GradCAMElementWise, AblationCAM and EigenGradCAM (its SVD sign pinned by
                            pytorch-grad-cam's own sign correction, as for EigenCAM below) on
                            conv2, [M,28,28]. The model returns logits (the paper's
                            score): the log-probability's gradient of a confident prediction is at
                            float32's rounding floor, which pytorch-grad-cam's min-max rescaling
                            would magnify.
+  pgc_gradcam_eigen_smooth, pgc_gradcam_elementwise_eigen_smooth
+                           GradCAM and GradCAMElementWise with eigen_smooth=True (the projection's
+                           sign pinned by pytorch-grad-cam's sign correction), [M,28,28]
+  pgc_<method>_conv1_conv2 GradCAM, HiResCAM and ScoreCAM with target_layers=[conv1, conv2]
+                           (each layer's map normalised and resized, averaged), [M,28,28]
+  pgc_gradcam_aug_smooth   GradCAM with aug_smooth=True (ttach's flips x [0.9, 1, 1.1]), [M,28,28]
+  captum_deconvolution     Captum Deconvolution on the log-softmax model, [M,1,28,28]
+  captum_occlusion_3x3_s2  Captum Occlusion, window (1,3,3), strides (1,2,2), baseline 0 (the last
+                           window of each row and column cut at the border), [M,1,28,28]
+  captum_occlusion_4x4_black  window (1,4,4), strides (1,4,4), black baseline
   captum_saliency          Captum Saliency (abs=True) on the log-softmax model, [M,1,28,28]
   captum_saliency_signed   Saliency with abs=False
   captum_input_x_gradient  Captum InputXGradient
@@ -26,6 +36,10 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
   target                   the predicted classes used, int64 [M]
 
     tools/reference/.venv/bin/python tools/reference/methods.py
+
+torch's CPU kernels round differently on different processors (measured up to 6e-5 on
+Integrated Gradients between two x86 machines): a key already in the file is kept as it is, so
+regenerating adds keys without moving the committed ones; delete the file to rewrite them all.
 """
 
 import os
@@ -40,8 +54,11 @@ import digits  # noqa: E402
 from model import LogitsNet, load_model, normalize  # noqa: E402
 from reference import build_images, write_safetensors  # noqa: E402
 
-from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency  # noqa: E402
-from pytorch_grad_cam import (EigenGradCAM, GradCAM, GradCAMElementWise,  # noqa: E402
+from captum.attr import (Deconvolution, InputXGradient, IntegratedGradients,  # noqa: E402
+                         NoiseTunnel, Occlusion, Saliency)
+import pytorch_grad_cam.base_cam  # noqa: E402
+import pytorch_grad_cam.grad_cam_elementwise  # noqa: E402
+from pytorch_grad_cam import (AblationCAM, EigenGradCAM, GradCAM, GradCAMElementWise,  # noqa: E402
                               GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
 from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
@@ -60,7 +77,8 @@ class PinnedEigenGradCAM(EigenGradCAM):
 
 CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGradCAM,
         "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM,
-        "gradcam_elementwise": GradCAMElementWise, "eigengradcam": PinnedEigenGradCAM}
+        "gradcam_elementwise": GradCAMElementWise, "eigengradcam": PinnedEigenGradCAM,
+        "ablationcam": AblationCAM}
 BLACK = (0.0 - 0.1307) / 0.3081  # a black pixel after normalisation
 SMOOTHGRAD_SEED, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 5, 5, 0.5
 
@@ -93,6 +111,31 @@ def main() -> None:
     for name, cls in CAMS.items():
         cam = cls(model=logits_model, target_layers=[logits_model.net.conv2])
         out[f"pgc_{name}"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
+
+    for name in ("gradcam", "hirescam", "scorecam"):
+        cam = CAMS[name](model=logits_model, target_layers=[logits_model.net.conv1, logits_model.net.conv2])
+        out[f"pgc_{name}_conv1_conv2"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
+
+    # eigen_smooth projects with get_2d_projection, whose SVD sign LAPACK leaves arbitrary; the
+    # fixtures pin it with pytorch-grad-cam's own sign correction, as for EigenCAM below.
+    pinned = get_2d_projection_with_sign_correction
+    pytorch_grad_cam.base_cam.get_2d_projection = pinned
+    pytorch_grad_cam.grad_cam_elementwise.get_2d_projection = pinned
+    for name, cls in (("gradcam", GradCAM), ("gradcam_elementwise", GradCAMElementWise)):
+        cam = cls(model=logits_model, target_layers=[logits_model.net.conv2])
+        out[f"pgc_{name}_eigen_smooth"] = np.asarray(
+            cam(input_tensor=x.clone(), targets=targets, eigen_smooth=True), dtype=np.float32)
+    cam = GradCAM(model=logits_model, target_layers=[logits_model.net.conv2])
+    out["pgc_gradcam_aug_smooth"] = np.asarray(
+        cam(input_tensor=x.clone(), targets=targets, aug_smooth=True), dtype=np.float32)
+    occlusion = Occlusion(net)
+    out["captum_occlusion_3x3_s2"] = occlusion.attribute(
+        x.clone(), target=target, sliding_window_shapes=(1, 3, 3), strides=(1, 2, 2),
+        perturbations_per_eval=16).detach().numpy()
+    out["captum_occlusion_4x4_black"] = occlusion.attribute(
+        x.clone(), target=target, sliding_window_shapes=(1, 4, 4), strides=(1, 4, 4),
+        baselines=BLACK).detach().numpy()
+    out["captum_deconvolution"] = Deconvolution(net).attribute(x.clone(), target=target).detach().numpy()
 
     with torch.no_grad():
         acts = net.conv2(net.relu1(torch.nn.functional.max_pool2d(net.conv1(x), 2))).numpy()
@@ -130,6 +173,9 @@ def main() -> None:
             "version_torch": torch.__version__, "version_captum": version("captum"),
             "version_grad_cam": version("grad-cam")}
     path = os.path.join(digits.REPO_ROOT, "tests", "fixtures", "methods.safetensors")
+    if os.path.exists(path):
+        from safetensors.numpy import load_file
+        out.update({k: v for k, v in load_file(path).items() if k in out})
     write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
     for k in sorted(out):

@@ -11,6 +11,7 @@
     r18_captum_guided_gradcam  Captum GuidedGradCam [3, 3, 56, 56] *
     r18_pgc_gradcam            pytorch-grad-cam GradCAM [3, 56, 56] *
     r18_pgc_guided_backprop    pytorch-grad-cam GuidedBackpropReLUModel [3, 56, 56, 3] *
+    r18_pgc_gradcam_layer3_layer4  pytorch-grad-cam GradCAM, target_layers=[layer3, layer4] [3, 56, 56] *
     r18_pgc_<cam>_layer        pytorch-grad-cam's Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM and
                                Eigen-CAM weighting at layer4, relu(sum_k w_k A_k) [3, 7, 7]
   and tests/fixtures/weights/{resnet34,resnet50,fashion}_keys.pth: those networks' keys with
@@ -22,6 +23,10 @@
     fashion_captum_guided_gradcam_layer4 / _layer3   Captum GuidedGradCam [10, 1, 28, 28]
     fashion_captum_layer_gradcam_layer3              Captum LayerGradCam (ReLU) [10, 1, 7, 7]
     fashion_pgc_scorecam_layer4                      pytorch-grad-cam ScoreCAM [10, 28, 28]
+    fashion_pgc_gradcam_layer3_layer4                GradCAM, target_layers=[layer3, layer4]
+
+torch's CPU kernels round differently on different processors: a key already in the file is
+kept as it is, so regenerating adds keys without moving the committed ones.
 
     tools/reference/.venv/bin/python tools/reference/resnet.py
 """
@@ -107,6 +112,9 @@ def resnet18_fixtures() -> dict:
     with GradCAM(model=pgc_model, target_layers=[pgc_model.layer4]) as cam:
         t["r18_pgc_gradcam"] = sample(torch.from_numpy(cam(
             input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
+    with GradCAM(model=pgc_model, target_layers=[pgc_model.layer3, pgc_model.layer4]) as cam:
+        t["r18_pgc_gradcam_layer3_layer4"] = sample(torch.from_numpy(cam(
+            input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
     gbp = GuidedBackpropReLUModel(copy.deepcopy(model), device=torch.device("cpu"))
     t["r18_pgc_guided_backprop"] = np.stack([
         gbp(x[i:i + 1].clone(), target_category=int(target[i]))[::STEP, ::STEP]
@@ -139,6 +147,9 @@ def fashion_fixtures() -> dict:
     with ScoreCAM(model=pgc_model, target_layers=[pgc_model.layer4]) as cam:
         t["fashion_pgc_scorecam_layer4"] = torch.from_numpy(cam(
             input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target]))
+    with GradCAM(model=pgc_model, target_layers=[pgc_model.layer3, pgc_model.layer4]) as cam:
+        t["fashion_pgc_gradcam_layer3_layer4"] = torch.from_numpy(cam(
+            input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target]))
     return t
 
 
@@ -170,6 +181,9 @@ def main() -> None:
         v = np.ascontiguousarray(v)
         out[k] = v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
     path = os.path.join(REPO_ROOT, "tests", "fixtures", "resnet.safetensors")
+    if os.path.exists(path):
+        from safetensors.numpy import load_file
+        out.update({k: v for k, v in load_file(path).items() if k in out})
     write_safetensors(path, out, {"torch": torch.__version__, "torchvision": torchvision.__version__,
                                   "seed": SEED, "sample_step": STEP,
                                   "script": "tools/reference/resnet.py"})

@@ -16,8 +16,8 @@ use burn::tensor::Tensor;
 use burn_gradcam::Backend;
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
-    AnyCam, Attribution, GradCam, GuidedBackprop, GuidedGradCam, InputXGradient,
-    IntegratedGradients, Map, Preset, Saliency, Targets,
+    AblationCam, AnyCam, Attribution, Deconvolution, GradCam, GuidedBackprop, GuidedGradCam,
+    InputXGradient, IntegratedGradients, Map, Occlusion, Preset, Saliency, Targets,
 };
 use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -42,7 +42,9 @@ pub struct BenchArgs {
     /// Only these backends (default: every one compiled in).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<Backend>,
-    /// Only these methods: forward, grad_cam, guided_backprop, guided_grad_cam (default: all).
+    /// Only these methods (default: all): forward, grad_cam, guided_backprop, guided_grad_cam,
+    /// deconvolution, pgc_grad_cam, grad_cam_eigen_smooth, grad_cam_aug_smooth, … (the table's
+    /// names); only their peers run.
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
     /// Skip the Python peers even when their venv exists.
@@ -133,16 +135,23 @@ impl Workload {
 
 /// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
 /// peer: measured on the Rust side only).
-const METHODS: [(&str, &str); 12] = [
+const METHODS: [(&str, &str); 18] = [
     ("forward", "forward"),
     ("grad_cam", "captum_layer_gradcam"),
     ("guided_backprop", "captum_guided_backprop"),
     ("guided_grad_cam", "captum_guided_gradcam"),
+    ("deconvolution", "captum_deconvolution"),
+    ("occlusion", "captum_occlusion"),
+    // pytorch-grad-cam's GradCAM plain and with each smoothing (min-max, bilinear: its preset).
+    ("pgc_grad_cam", "pgc_gradcam"),
+    ("grad_cam_eigen_smooth", "pgc_gradcam_eigen_smooth"),
+    ("grad_cam_aug_smooth", "pgc_gradcam_aug_smooth"),
     ("grad_cam_plus_plus", ""),
     ("score_cam", ""),
     ("eigen_cam", ""),
     ("eigen_grad_cam", ""),
     ("grad_cam_element_wise", ""),
+    ("ablation_cam", "pgc_ablationcam"),
     ("saliency", ""),
     ("input_x_gradient", ""),
     ("integrated_gradients", ""),
@@ -184,6 +193,15 @@ struct Report {
     peers: Option<serde_json::Value>,
 }
 
+impl BenchArgs {
+    /// The model's methods that `--methods` selects (all of them when it is not given).
+    fn selected_methods(&self) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+        self.model.methods().iter().filter(|(method, _)| {
+            self.methods.is_empty() || self.methods.iter().any(|m| m == method)
+        })
+    }
+}
+
 pub fn run(args: &BenchArgs) -> Result {
     if args.repeats == 0 || args.batch == Some(0) || args.batch1_images == Some(0) {
         return Err("--repeats, --batch and --batch1-images must be positive".into());
@@ -197,10 +215,7 @@ pub fn run(args: &BenchArgs) -> Result {
     let mut rust = Vec::new();
     for &backend in &backends {
         let workload = Workload::new(args.model, backend, batch1_images.max(large))?;
-        for (method, _) in args.model.methods() {
-            if !args.methods.is_empty() && !args.methods.iter().any(|m| m == method) {
-                continue;
-            }
+        for (method, _) in args.selected_methods() {
             for batch in [1, large] {
                 let m = measure(&workload, backend, method, batch, batch1_images, args)?;
                 eprintln!(
@@ -269,6 +284,7 @@ fn measure(
     let images = batches.len() * batch;
     // The Captum preset: the same work as the peer.
     let settings = Preset::Captum.cam_settings();
+    let pgc = Preset::PytorchGradCam.cam_settings();
     let cam = |name: &str| -> Result<Box<dyn Attribution>> {
         Ok(Box::new(AnyCam::from_name(name)?.with_settings(settings)))
     };
@@ -278,11 +294,27 @@ fn measure(
         "grad_cam" => Some(Box::new(GradCam::new().with_settings(settings))),
         "guided_backprop" => Some(Box::new(GuidedBackprop)),
         "guided_grad_cam" => Some(Box::new(GuidedGradCam::guided(settings))),
+        "deconvolution" => Some(Box::new(Deconvolution)),
+        // 49 windows of 4×4, at most 256 occluded images per pass (the peer's bound too).
+        "occlusion" => Some(Box::new(
+            Occlusion::new()
+                .with_window([1, 4, 4])
+                .with_strides([1, 4, 4]),
+        )),
+        "pgc_grad_cam" => Some(Box::new(GradCam::new().with_settings(pgc))),
+        "grad_cam_eigen_smooth" => Some(Box::new(
+            GradCam::new().with_settings(pgc.with_eigen_smooth(true)),
+        )),
+        "grad_cam_aug_smooth" => Some(Box::new(
+            GradCam::new().with_settings(pgc.with_aug_smooth(true)),
+        )),
         "grad_cam_plus_plus" => Some(cam("grad-cam-plus-plus")?),
         "score_cam" => Some(cam("score-cam")?),
         "eigen_cam" => Some(cam("eigen-cam")?),
         "eigen_grad_cam" => Some(cam("eigen-grad-cam")?),
         "grad_cam_element_wise" => Some(cam("grad-cam-element-wise")?),
+        // pytorch-grad-cam's settings and ablation batch, as the peer.
+        "ablation_cam" => Some(Box::new(AblationCam::new().with_settings(pgc))),
         "saliency" => Some(Box::new(Saliency::new())),
         "input_x_gradient" => Some(Box::new(InputXGradient)),
         // Captum runs all path points at once by default; here at most 1,000 images per pass.
@@ -396,7 +428,21 @@ fn run_peers(
     batch1_images: usize,
     large: usize,
 ) -> Result<Option<(PeerReport, serde_json::Value)>> {
+    let mut peers: Vec<&str> = args
+        .selected_methods()
+        .filter(|(_, peer)| !peer.is_empty())
+        .map(|(_, peer)| *peer)
+        .collect();
+    // Guided Grad-CAM is also compared with pytorch-grad-cam's composition.
+    if peers.contains(&"captum_guided_gradcam") {
+        peers.push("pgc_gradcam_guided");
+    }
+    if peers.is_empty() {
+        return Ok(None);
+    }
     let arguments = [
+        "--peers".to_owned(),
+        peers.join(","),
         "--model".to_owned(),
         args.model.name().to_owned(),
         "--batches".to_owned(),

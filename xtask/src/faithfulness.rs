@@ -66,8 +66,9 @@ fn methods() -> Vec<Method> {
     let integrated = IntegratedGradients::new().with_internal_batch_size(Some(4096));
     // The sanity plot draws one series per method and holds at most `gradcam_viz::MAX_SERIES`
     // (12, each with its own colour and marker): Eigen-CAM's and HiResCAM's variants
-    // (Eigen-Grad-CAM, element-wise Grad-CAM) are left out of the report.
-    const NOT_REPORTED: [&str; 2] = ["eigen-grad-cam", "grad-cam-element-wise"];
+    // (Eigen-Grad-CAM, element-wise Grad-CAM) and Ablation-CAM (Score-CAM's gradient-free
+    // sibling) are left out of the report.
+    const NOT_REPORTED: [&str; 3] = ["eigen-grad-cam", "grad-cam-element-wise", "ablation-cam"];
     let mut methods: Vec<Method> = AnyCam::NAMES
         .iter()
         .filter(|name| !NOT_REPORTED.contains(name))

@@ -107,6 +107,17 @@ pub enum ExplainError {
         /// The shape that was returned.
         found: Vec<usize>,
     },
+    /// A CAM over several layers names a layer the model does not tap.
+    #[error(
+        "the model has no layer {layer:?} before its explained layer; it taps {}",
+        if available.is_empty() { "none (it does not implement Explainable::features_tapped)".to_owned() } else { available.join(", ") }
+    )]
+    UnknownLayer {
+        /// The layer asked for.
+        layer: String,
+        /// The layers the model's forward taps, in order.
+        available: Vec<String>,
+    },
     /// The guided ReLU has no implementation for the tensors' backend.
     #[error(
         "guided backpropagation is not implemented for device {device}: use a Flex or NdArray device (enable the matching feature)"

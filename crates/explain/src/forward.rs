@@ -13,7 +13,11 @@ pub(crate) fn checked_features(
     relu: ReluMode,
 ) -> Result<Tensor<4>> {
     let batch = input.dims()[0];
-    let features = model.features(input, relu);
+    check_features(batch, model.features(input, relu))
+}
+
+/// Features of a batch of `batch` images, refused unless `[batch, K, h, w]` with `K, h, w > 0`.
+pub(crate) fn check_features(batch: usize, features: Tensor<4>) -> Result<Tensor<4>> {
     let dims = features.dims();
     if dims[0] != batch || dims[1..].contains(&0) {
         return Err(ExplainError::ModelOutput {
@@ -46,7 +50,7 @@ pub(crate) fn checked_logits(
 
 /// A plain batch as a differentiable leaf, on a device whose backend implements `relu`.
 pub(crate) fn differentiable(input: &Tensor<4>, relu: ReluMode) -> Result<Tensor<4>> {
-    if relu == ReluMode::Guided && !guided::is_supported_device(&input.device()) {
+    if relu != ReluMode::Standard && !guided::is_supported_device(&input.device()) {
         return Err(ExplainError::UnsupportedDevice {
             device: format!("{:?}", input.device()),
         });

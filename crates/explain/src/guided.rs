@@ -1,10 +1,12 @@
-//! The guided ReLU as a custom autodiff operation.
+//! The guided and the deconvolution ReLU as custom autodiff operations.
 //!
-//! Forward: `relu(x)`. Backward: `relu(grad) · 1[x > 0]` — only positive gradients flow back,
-//! and only through units that were active (Springenberg et al., "Striving for Simplicity", 2015).
-//! It is declared as a backend extension so the backward is a real autodiff node, not a hook or a
-//! gradient edited after the fact. Inner backends implement only the forward (an ordinary ReLU);
-//! `Autodiff<B>` records the guided backward.
+//! Both have the forward `relu(x)`. The guided backward is `relu(grad) · 1[x > 0]`: only
+//! positive gradients flow back, and only through units that were active (Springenberg et al.,
+//! "Striving for Simplicity", 2015). The deconvolution backward is `relu(grad)` whatever the
+//! input's sign (Zeiler and Fergus, "Visualizing and Understanding Convolutional Networks",
+//! 2014, as Captum's `Deconvolution` implements it). They are declared as a backend extension so
+//! each backward is a real autodiff node, not a hook or a gradient edited after the fact. Inner
+//! backends implement only the forward (an ordinary ReLU); `Autodiff<B>` records the backward.
 
 // burn-ndarray is deprecated in Burn 0.22 (in favour of burn-flex) but kept as a comparison
 // backend; the extension macro names it, so the deprecation is acknowledged here once.
@@ -24,7 +26,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
-/// Backends that can run the guided ReLU.
+/// Backends that can run the guided and the deconvolution ReLU.
 #[backend_extension(
     Autodiff,
     Flex: cfg(feature = "flex"),
@@ -40,6 +42,24 @@ pub trait GuidedReluBackend: Backend {
     /// The guided gradient `relu(grad) · 1[x > 0]` for the ReLU input `x`.
     fn guided_relu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu(Self::relu_backward(x, grad))
+    }
+
+    /// Forward `relu(x)`; under autodiff, records the deconvolution backward.
+    fn deconvolution_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu(x)
+    }
+
+    /// Forward `y` unchanged; under autodiff, the incoming gradient is clipped to `relu(grad)`
+    /// before it flows on into `y`'s graph (the guided rule around any activation).
+    fn positive_gradient(y: FloatTensor<Self>) -> FloatTensor<Self> {
+        y
+    }
+
+    /// Forward `y` (an activation of `x`); under autodiff, `relu(grad)` flows straight to `x`,
+    /// nothing through `y` (the deconvolution rule around any activation).
+    fn positive_gradient_to(x: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self> {
+        drop(x);
+        y
     }
 }
 
@@ -87,7 +107,47 @@ impl<B: Backend + GuidedReluBackend> Backward<B, 1> for GuidedReluBackward {
     }
 }
 
+/// The deconvolution rule's backward, `relu(grad)`: it needs nothing from the forward.
+#[derive(Debug)]
+struct DeconvolutionReluBackward;
+
+impl<B: Backend> Backward<B, 1> for DeconvolutionReluBackward {
+    type State = ();
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        unary::<B, _>(ops.parents, ops.node, grads, B::relu);
+    }
+}
+
 impl<B: Backend + GuidedReluBackend, C: CheckpointStrategy> GuidedReluBackend for Autodiff<B, C> {
+    fn deconvolution_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        DeconvolutionReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateless(B::relu(x.into_primitive()))
+    }
+
+    fn positive_gradient(y: FloatTensor<Self>) -> FloatTensor<Self> {
+        // `relu(grad)` needs nothing from the forward: the deconvolution rule's backward.
+        let node = y.node();
+        DeconvolutionReluBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateless(y.into_primitive())
+    }
+
+    fn positive_gradient_to(x: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self> {
+        DeconvolutionReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateless(y.into_primitive())
+    }
+
     fn guided_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         // Compute-bound: keep the input rather than re-running the forward during backward.
         match GuidedReluBackward
@@ -115,7 +175,32 @@ pub(crate) fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-/// Whether the guided ReLU is implemented for this device's backend.
+/// Applies the deconvolution ReLU (forward `relu(x)`, backward `relu(grad)`); the same
+/// contract as [`guided_relu`].
+pub(crate) fn deconvolution_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::deconvolution_relu(
+        x.into_dispatch(),
+    ))
+}
+
+/// `y` with the guided rule's gradient clipping in front of it (see
+/// [`GuidedReluBackend::positive_gradient`]).
+pub(crate) fn positive_gradient<const D: usize>(y: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::positive_gradient(
+        y.into_dispatch(),
+    ))
+}
+
+/// `y`, its gradient `relu(grad)` sent straight to `x` (see
+/// [`GuidedReluBackend::positive_gradient_to`]).
+pub(crate) fn positive_gradient_to<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::positive_gradient_to(
+        x.into_dispatch(),
+        y.into_dispatch(),
+    ))
+}
+
+/// Whether the guided and the deconvolution ReLU are implemented for this device's backend.
 pub(crate) fn is_supported_device(device: &burn::tensor::Device) -> bool {
     use burn::backend::DispatchDevice;
     let inner = device.clone().inner();

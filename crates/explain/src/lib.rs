@@ -9,10 +9,11 @@
 //!
 //! - CAMs ([`Cam`]: a CAM is its weighting): [`GradCam`], [`GradCamPlusPlus`], [`XGradCam`],
 //!   [`HiResCam`], [`LayerCam`], [`ScoreCam`], [`EigenCam`], [`EigenGradCam`],
-//!   [`GradCamElementWise`], sharing [`CamSettings`]
+//!   [`GradCamElementWise`], [`AblationCam`], sharing [`CamSettings`] (with pytorch-grad-cam's
+//!   `eigen_smooth` and `aug_smooth`)
 //!   ([`Preset`]s reproduce the seed report, the paper, Captum and pytorch-grad-cam);
-//! - pixel methods: [`GuidedBackprop`], [`Saliency`], [`InputXGradient`],
-//!   [`IntegratedGradients`];
+//! - pixel methods: [`GuidedBackprop`], [`Deconvolution`], [`Saliency`], [`InputXGradient`],
+//!   [`IntegratedGradients`], [`Occlusion`];
 //! - compositions: [`SmoothGrad`] around any method (Captum's `NoiseTunnel`), [`CamTimes`] of
 //!   any CAM and any pixel method ([`GuidedGradCam`]), one forward pass where possible;
 //! - [`AnyCam`], [`AnyPixel`] and [`Method`]: every built-in method as a value, by name.
@@ -88,8 +89,8 @@ pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode};
 pub use pixel::{
-    AnyPixel, GradientRule, GuidedBackprop, InputXGradient, IntegratedGradients, Integration,
-    Saliency,
+    AnyPixel, Deconvolution, GradientRule, GuidedBackprop, InputXGradient, IntegratedGradients,
+    Integration, Occlusion, Saliency,
 };
 pub use product::{CamTimes, GuidedGradCam};
 pub use resize::normalize;

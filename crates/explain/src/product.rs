@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::{Attribution, Attributions, Input};
-use crate::cam::{Cam, GradCam, layer_cam};
+use crate::cam::{Cam, GradCam, layer_cam, smoothed_label};
 use crate::error::Result;
 use crate::forward::{checked_features, differentiable};
 use crate::model::Explainable;
@@ -56,7 +56,7 @@ impl GuidedGradCam {
 
 impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
     fn label(&self) -> String {
-        let cam = Cam::label(&self.cam);
+        let cam = smoothed_label(&self.cam);
         if self.pixel.gradient_rule() == Some(GradientRule::GUIDED) {
             format!("Guided {cam}")
         } else {
@@ -72,8 +72,15 @@ impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
     ) -> Result<Attributions> {
         let x = input.tensor();
         let [_, _, height, width] = x.dims();
-        let upsampling = &self.cam.settings().upsampling;
-        let (predictions, layer, cam, pixel) = match self.pixel.gradient_rule() {
+        // An augmented CAM runs on its own copies of the images, and a CAM over several layers
+        // taps its own forward: no pass to share.
+        let settings = self.cam.settings();
+        let shared = self
+            .pixel
+            .gradient_rule()
+            .filter(|_| !settings.aug_smooth && self.cam.extra_layers().is_empty());
+        let upsampling = &settings.upsampling;
+        let (predictions, layer, cam, pixel) = match shared {
             Some(rule) => {
                 let leaf = differentiable(x, rule.relu())?;
                 let features = checked_features(model, leaf.clone(), rule.relu())?;

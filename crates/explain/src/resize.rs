@@ -38,12 +38,18 @@ fn min_max(maps: Tensor<4>, eps: f32) -> Tensor<4> {
 /// [`Upsampling::min_max_around_resize`], min-max normalised before and after the resize
 /// (pytorch-grad-cam's order).
 pub(crate) fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling) -> Tensor<4> {
+    upsample_layers(vec![cam], size, upsampling)
+}
+
+/// The maps of several layers `[N, 1, h_l, w_l]` each brought to `size` as [`upsample`] does
+/// but for its last normalisation, averaged, then normalised once (pytorch-grad-cam's
+/// aggregation of several target layers; with one layer, exactly [`upsample`]).
+pub(crate) fn upsample_layers(
+    cams: Vec<Tensor<4>>,
+    size: [usize; 2],
+    upsampling: &Upsampling,
+) -> Tensor<4> {
     let p = upsampling.pad;
-    let cam = if p > 0 {
-        cam.pad((p, p, p, p), PadMode::Constant(0.0))
-    } else {
-        cam
-    };
     let rescale = |maps: Tensor<4>| {
         if upsampling.min_max_around_resize {
             min_max(maps, PYTORCH_GRAD_CAM_EPSILON)
@@ -57,7 +63,25 @@ pub(crate) fn upsample(cam: Tensor<4>, size: [usize; 2], upsampling: &Upsampling
         },
         Interpolation::Nearest => Kernel::Nearest,
     };
-    rescale(resample(rescale(cam), size, kernel))
+    let mut resized: Vec<Tensor<4>> = cams
+        .into_iter()
+        .map(|cam| {
+            let cam = if p > 0 {
+                cam.pad((p, p, p, p), PadMode::Constant(0.0))
+            } else {
+                cam
+            };
+            resample(rescale(cam), size, kernel)
+        })
+        .collect();
+    let mean = if resized.len() == 1 {
+        resized.swap_remove(0)
+    } else {
+        Tensor::stack::<5>(resized, 0)
+            .mean_dim(0)
+            .squeeze_dim::<4>(0)
+    };
+    rescale(mean)
 }
 
 /// How a resampled pixel is read from the source grid, each rule as PyTorch's

@@ -93,6 +93,19 @@ pub struct CamSettings {
     /// Layer map → input-size map.
     #[config(default = "Upsampling::new().with_pad(1)")]
     pub upsampling: Upsampling,
+    /// pytorch-grad-cam's `eigen_smooth`: the weighted activations `α_k·A_k` are projected on
+    /// their first principal component (as [`crate::EigenCam`] projects the activations, its
+    /// sign pinned the same way) instead of summed over the channels; the combination's ReLU
+    /// applies to the projection. Methods whose map is already a projection (Eigen-CAM,
+    /// Eigen-Grad-CAM) ignore it, as pytorch-grad-cam does.
+    #[config(default = false)]
+    pub eigen_smooth: bool,
+    /// pytorch-grad-cam's `aug_smooth`: the CAM of six copies of each image — unflipped and
+    /// mirrored left–right, each with its intensities scaled by 0.9, 1 and 1.1
+    /// ([`crate::AUG_SMOOTH_FACTORS`]) — each copy's map mirrored back, averaged. Six times the
+    /// work, in one batch. Every copy is explained for the image's own class.
+    #[config(default = false)]
+    pub aug_smooth: bool,
 }
 
 /// Named settings matching the seed report, the paper and the Python peers: CAM settings and
@@ -144,6 +157,8 @@ impl Preset {
                 interpolation,
                 min_max_around_resize,
             },
+            eigen_smooth: false,
+            aug_smooth: false,
         }
     }
 

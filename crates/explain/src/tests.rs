@@ -146,6 +146,47 @@ fn guided_relu_backward_matches_hand_computation() {
     };
     assert_eq!(gradient(ReluMode::Guided), [0.0, 0.0, 5.0, 0.0]);
     assert_eq!(gradient(ReluMode::Standard), [0.0, -4.0, 5.0, 0.0]);
+    // Deconvolution ignores the input's sign: the negative x = -1 passes its positive gradient.
+    assert_eq!(gradient(ReluMode::Deconvolution), [3.0, 0.0, 5.0, 0.0]);
+}
+
+/// The rules around any activation: for ReLU they are exactly the ReLU ops; for a leaky ReLU
+/// (slope 0.1) guided keeps the slope and zeroes the negative incoming gradient, and
+/// deconvolution passes `relu(grad)` whatever the slope.
+#[test]
+fn activation_rules_match_hand_computation() {
+    let device = Device::default().autodiff();
+    let gradient = |mode: ReluMode, leaky: bool| {
+        let x = Tensor::<1>::from_floats([-1.0, 0.5, 2.0, 3.0], &device).require_grad();
+        let upstream = Tensor::<1>::from_floats([3.0, -4.0, 5.0, 0.0], &device);
+        let y = if leaky {
+            mode.activation(x.clone(), |x| burn::tensor::activation::leaky_relu(x, 0.1))
+        } else {
+            mode.activation(x.clone(), burn::tensor::activation::relu)
+        };
+        let grads = (y * upstream).sum().backward();
+        let grad = x.grad(&grads).unwrap().reshape([1, 1, 1, 4]);
+        Map::from_batch(grad).unwrap()[0].values.clone()
+    };
+    assert_eq!(gradient(ReluMode::Standard, false), [0.0, -4.0, 5.0, 0.0]);
+    assert_eq!(gradient(ReluMode::Guided, false), [0.0, 0.0, 5.0, 0.0]);
+    assert_eq!(
+        gradient(ReluMode::Deconvolution, false),
+        [3.0, 0.0, 5.0, 0.0]
+    );
+    let close = |a: Vec<f32>, b: [f32; 4]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-6);
+    assert!(close(
+        gradient(ReluMode::Standard, true),
+        [0.3, -4.0, 5.0, 0.0]
+    ));
+    assert!(close(
+        gradient(ReluMode::Guided, true),
+        [0.3, 0.0, 5.0, 0.0]
+    ));
+    assert!(close(
+        gradient(ReluMode::Deconvolution, true),
+        [3.0, 0.0, 5.0, 0.0]
+    ));
 }
 
 #[test]

@@ -68,8 +68,7 @@ impl MnistNet {
     }
 
     fn features_with(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let x = relu.apply(pool2(self.conv1.forward(input)));
-        self.conv2.forward(x)
+        self.features_tapped(input, relu, &mut |_, x| x)
     }
 
     fn logits_with(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
@@ -90,6 +89,17 @@ impl Explainable for MnistNet {
 
     fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         self.features_with(input, relu)
+    }
+
+    /// conv1's output `[N, 10, 24, 24]` is tapped as `"conv1"`.
+    fn features_tapped(
+        &self,
+        input: Tensor<4>,
+        relu: ReluMode,
+        tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<4> {
+        let x = tap("conv1", self.conv1.forward(input));
+        self.conv2.forward(relu.apply(pool2(x)))
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {

@@ -332,8 +332,21 @@ impl Explainable for ResNet {
     }
 
     fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let x = self.stem(input, relu);
-        self.stages(x, 0..self.explained + 1, relu)
+        self.features_tapped(input, relu, &mut |_, x| x)
+    }
+
+    /// The output of each stage before the explained one is tapped by its name (`"layer1"`…).
+    fn features_tapped(
+        &self,
+        input: Tensor<4>,
+        relu: ReluMode,
+        tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<4> {
+        let mut x = self.stem(input, relu);
+        for stage in 0..self.explained {
+            x = tap(LAYERS[stage], self.stages(x, stage..stage + 1, relu));
+        }
+        self.stages(x, self.explained..self.explained + 1, relu)
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {

@@ -28,6 +28,6 @@ impl Cam for GradCamElementWise {
 
     fn weights(&self, layer: &Layer<'_>) -> Result<CamWeights> {
         let products = activation::relu(layer.gradients() * layer.activations().clone());
-        Ok(CamWeights::Map(products.sum_dim(1)))
+        Ok(CamWeights::Weighted(products))
     }
 }

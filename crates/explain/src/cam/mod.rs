@@ -2,6 +2,8 @@
 //! score's gradients at them); capture, combination, upsampling and checks are shared here
 //! (pytorch-grad-cam's `BaseCAM`).
 
+mod ablation_cam;
+mod aug_smooth;
 mod eigen_cam;
 mod eigen_grad_cam;
 mod grad_cam;
@@ -9,9 +11,12 @@ mod grad_cam_element_wise;
 mod grad_cam_plus_plus;
 mod hires_cam;
 mod layer_cam;
+mod multi_layer;
 mod score_cam;
 mod xgrad_cam;
 
+pub use ablation_cam::AblationCam;
+pub use aug_smooth::AUG_SMOOTH_FACTORS;
 pub use eigen_cam::EigenCam;
 pub use eigen_grad_cam::EigenGradCam;
 pub use grad_cam::GradCam;
@@ -19,6 +24,7 @@ pub use grad_cam_element_wise::GradCamElementWise;
 pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use hires_cam::HiResCam;
 pub use layer_cam::LayerCam;
+pub use multi_layer::MultiLayerCam;
 pub use score_cam::ScoreCam;
 pub use xgrad_cam::XGradCam;
 
@@ -26,10 +32,11 @@ use burn::tensor::{Int, Tensor, activation};
 
 use crate::attribution::{Attribution, Attributions, Input, Predictions};
 use crate::checks::Checks;
-use crate::error::{Result, Stage};
-use crate::forward::{checked_features, checked_logits};
+use crate::error::{ExplainError, Result, Stage};
+
+use crate::forward::{check_features, checked_features, checked_logits, gradient_of};
 use crate::model::{Explainable, ReluMode};
-use crate::resize::upsample;
+use crate::resize::upsample_layers;
 use crate::settings::{CamSettings, Combination};
 use crate::targets::{Score, Targets};
 
@@ -70,6 +77,12 @@ pub trait Cam {
 
     /// The method's weighting.
     fn weights(&self, layer: &Layer<'_>) -> Result<CamWeights>;
+
+    /// Layers before the explained one whose maps are averaged with its map (the names the
+    /// model's [`Explainable::features_tapped`] gives them); none but [`MultiLayerCam`]'s.
+    fn extra_layers(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// What a [`Cam`] returns.
@@ -78,6 +91,10 @@ pub enum CamWeights {
     /// Weights `α` `[N, K, 1, 1]` (one per channel) or `[N, K, h, w]` (one per cell), combined
     /// with the activations by the settings' [`Combination`].
     PerChannel(Tensor<4>),
+    /// Weighted activations `[N, K, h, w]` already combined per cell (element-wise Grad-CAM's
+    /// `ReLU(G ⊙ A)`): summed over the channels (or projected, under
+    /// [`CamSettings::eigen_smooth`]), then the combination's ReLU, if any.
+    Weighted(Tensor<4>),
     /// A finished one-channel map `[N, 1, h, w]` (Eigen-CAM's projection); the combination's
     /// ReLU, if any, still applies.
     Map(Tensor<4>),
@@ -126,17 +143,39 @@ impl Layer<'_> {
         classes: Tensor<1, Int>,
         batch_size: usize,
     ) -> Result<Tensor<1>> {
-        let m = images.dims()[0];
+        self.scored(images, classes, batch_size, |images, len| {
+            let features = checked_features(self.model, images, ReluMode::Standard)?;
+            checked_logits(self.model, features, ReluMode::Standard, len)
+        })
+    }
+
+    /// The same from (modified) activations of this layer `[M, K, h, w]`: only the rest of the
+    /// network runs (for ablation methods such as Ablation-CAM).
+    pub fn head_scores(
+        &self,
+        activations: Tensor<4>,
+        classes: Tensor<1, Int>,
+        batch_size: usize,
+    ) -> Result<Tensor<1>> {
+        self.scored(activations, classes, batch_size, |activations, len| {
+            checked_logits(self.model, activations, ReluMode::Standard, len)
+        })
+    }
+
+    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `logits` running one pass.
+    fn scored(
+        &self,
+        batch: Tensor<4>,
+        classes: Tensor<1, Int>,
+        batch_size: usize,
+        logits: impl Fn(Tensor<4>, usize) -> Result<Tensor<2>>,
+    ) -> Result<Tensor<1>> {
+        let m = batch.dims()[0];
         let per_pass = batch_size.max(1);
         let mut scores = Vec::with_capacity(m.div_ceil(per_pass));
         for start in (0..m).step_by(per_pass) {
             let len = per_pass.min(m - start);
-            let features = checked_features(
-                self.model,
-                images.clone().narrow(0, start, len),
-                ReluMode::Standard,
-            )?;
-            let logits = checked_logits(self.model, features, ReluMode::Standard, len)?;
+            let logits = logits(batch.clone().narrow(0, start, len), len)?;
             let classes = classes.clone().narrow(0, start, len);
             scores.push(self.score.of(self.model.output_layer(), logits, &classes));
         }
@@ -144,15 +183,20 @@ impl Layer<'_> {
     }
 }
 
-/// Combines activations `A` `[N, K, h, w]` with weights `α` (`[N, K, 1, 1]` or `[N, K, h, w]`)
-/// into one map per image, `[N, 1, h, w]`.
-fn combine(alpha: Tensor<4>, activations: Tensor<4>, combination: Combination) -> Tensor<4> {
-    let weighted = activations * alpha;
-    match combination {
-        Combination::PerChannelRelu => activation::relu(weighted).sum_dim(1),
-        Combination::ReluAfterSum => activation::relu(weighted.sum_dim(1)),
-        Combination::Signed => weighted.sum_dim(1),
-    }
+/// Combines weighted activations `α_k·A_k` `[N, K, h, w]` into one map per image,
+/// `[N, 1, h, w]`: summed over the channels, or under `eigen_smooth` projected on their first
+/// principal component (pytorch-grad-cam's `get_2d_projection`).
+fn combine(weighted: Tensor<4>, settings: &CamSettings) -> Tensor<4> {
+    let weighted = match settings.combination {
+        Combination::PerChannelRelu => activation::relu(weighted),
+        Combination::ReluAfterSum | Combination::Signed => weighted,
+    };
+    let map = if settings.eigen_smooth {
+        eigen_cam::projection(weighted)
+    } else {
+        weighted.sum_dim(1)
+    };
+    relu_of(settings.combination, map)
 }
 
 /// The combination's ReLU on a map that is already one channel.
@@ -172,6 +216,19 @@ pub(crate) fn layer_cam<C: Cam + ?Sized>(
     features: Tensor<4>,
     targets: &Targets,
 ) -> Result<(Predictions, Tensor<4>)> {
+    let (predictions, activations, gradients) = head(cam, model, features, targets)?;
+    let (map, checks) = layer_map(cam, model, input, &predictions, activations, gradients)?;
+    Ok((predictions.with_checks(checks), map))
+}
+
+/// The head of the network from a fresh leaf at the explained layer's output: the
+/// predictions, the plain activations and (if the method reads them) the score's gradients.
+fn head<C: Cam + ?Sized>(
+    cam: &C,
+    model: &dyn Explainable,
+    features: Tensor<4>,
+    targets: &Targets,
+) -> Result<(Predictions, Tensor<4>, Option<Tensor<4>>)> {
     let batch = features.dims()[0];
     // A fresh leaf: the head's backward stops here.
     let activations = features.detach().autodiff().require_grad();
@@ -179,36 +236,49 @@ pub(crate) fn layer_cam<C: Cam + ?Sized>(
     let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
     let gradients = cam.needs_gradients().then(|| {
         let total = targets.total(model.output_layer(), logits, predictions.classes());
-        let gradients = total.backward();
-        activations
-            .grad(&gradients)
-            .unwrap_or_else(|| activations.zeros_like().without_autodiff())
+        gradient_of(&activations, total)
     });
-    let activations = activations.detach().without_autodiff();
+    Ok((
+        predictions,
+        activations.detach().without_autodiff(),
+        gradients,
+    ))
+}
+
+/// One layer's map `[N, 1, h, w]` from its plain activations and gradients, and the checks of
+/// both.
+fn layer_map<C: Cam + ?Sized>(
+    cam: &C,
+    model: &dyn Explainable,
+    input: &Tensor<4>,
+    predictions: &Predictions,
+    activations: Tensor<4>,
+    gradients: Option<Tensor<4>>,
+) -> Result<(Tensor<4>, Checks)> {
     let mut checks = Checks::finite(Stage::Features, &activations, 1);
     if let Some(gradients) = &gradients {
         checks = checks.and(Checks::finite(Stage::Gradient, gradients, 1));
     }
-    let predictions = predictions.with_checks(checks);
     let layer = Layer {
         activations,
         gradients,
         model,
         input,
         classes: predictions.classes(),
-        score: targets.score(),
+        score: predictions.score_kind(),
     };
-    let combination = cam.settings().combination;
+    let settings = cam.settings();
     let map = match cam.weights(&layer)? {
-        CamWeights::PerChannel(alpha) => combine(alpha, layer.activations, combination),
-        CamWeights::Map(map) => relu_of(combination, map),
+        CamWeights::PerChannel(alpha) => combine(layer.activations * alpha, settings),
+        CamWeights::Weighted(weighted) => combine(weighted, settings),
+        CamWeights::Map(map) => relu_of(settings.combination, map),
     };
-    Ok((predictions, map))
+    Ok((map, checks))
 }
 
 impl<C: Cam> Attribution for C {
     fn label(&self) -> String {
-        Cam::label(self)
+        smoothed_label(self)
     }
 
     fn attribute_input(
@@ -217,13 +287,82 @@ impl<C: Cam> Attribution for C {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let x = input.tensor();
-        let [_, _, height, width] = x.dims();
-        let features = checked_features(model, x.clone(), ReluMode::Standard)?;
-        let (predictions, layer) = layer_cam(self, model, x, features, targets)?;
-        let map = upsample(layer.clone(), [height, width], &self.settings().upsampling);
-        Ok(Attributions::new(map, predictions, input).with_layer_cam(layer))
+        if self.settings().aug_smooth {
+            aug_smooth::aug_smooth(self, model, input, targets)
+        } else {
+            cam_attribution(self, model, input, targets)
+        }
     }
+}
+
+/// The CAM's label, with its smoothings named ("Grad-CAM (eigen-smooth, aug-smooth)").
+pub(crate) fn smoothed_label<C: Cam + ?Sized>(cam: &C) -> String {
+    let settings = cam.settings();
+    let smoothings: Vec<&str> = [
+        (settings.eigen_smooth, "eigen-smooth"),
+        (settings.aug_smooth, "aug-smooth"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if smoothings.is_empty() {
+        cam.label()
+    } else {
+        format!("{} ({})", cam.label(), smoothings.join(", "))
+    }
+}
+
+/// The CAM of one batch, upsampled to the input (no augmentation): at the explained layer, and
+/// at each of the method's [`Cam::extra_layers`], whose maps are averaged with it. One forward
+/// pass taps every layer; the backward runs once, segment by segment, from the score down to
+/// the earliest layer.
+fn cam_attribution<C: Cam + ?Sized>(
+    cam: &C,
+    model: &dyn Explainable,
+    input: &Input,
+    targets: &Targets,
+) -> Result<Attributions> {
+    let x = input.tensor();
+    let [batch, _, height, width] = x.dims();
+    let wanted = cam.extra_layers();
+    let mut seen = Vec::new();
+    // Each tapped layer's output, and the leaf the forward continued from.
+    let mut taps: Vec<(Tensor<4>, Tensor<4>)> = Vec::new();
+    let features = model.features_tapped(x.clone(), ReluMode::Standard, &mut |name, output| {
+        seen.push(name.to_owned());
+        if wanted.iter().any(|w| w == name) {
+            let leaf = output.clone().detach().autodiff().require_grad();
+            taps.push((output, leaf.clone()));
+            leaf
+        } else {
+            output
+        }
+    });
+    if let Some(layer) = wanted.iter().find(|w| !seen.contains(w)) {
+        return Err(ExplainError::UnknownLayer {
+            layer: layer.clone(),
+            available: seen,
+        });
+    }
+    let features = check_features(batch, features)?;
+    let (predictions, activations, gradients) = head(cam, model, features.clone(), targets)?;
+    let (layer, mut checks) =
+        layer_map(cam, model, x, &predictions, activations, gradients.clone())?;
+    let mut maps = vec![layer.clone()];
+    // The gradient at each earlier layer: the vector-Jacobian product of the segment above it.
+    let (mut above, mut gradient) = (features, gradients);
+    for (output, leaf) in taps.into_iter().rev() {
+        let below = gradient.map(|g| gradient_of(&leaf, (above * g.autodiff()).sum()));
+        let activations = output.clone().detach().without_autodiff();
+        let (map, more) = layer_map(cam, model, x, &predictions, activations, below.clone())?;
+        maps.push(map);
+        checks = checks.and(more);
+        (above, gradient) = (output, below);
+    }
+    // Input to output, the order pytorch-grad-cam averages its target layers in.
+    maps.reverse();
+    let map = upsample_layers(maps, [height, width], &cam.settings().upsampling);
+    Ok(Attributions::new(map, predictions.with_checks(checks), input).with_layer_cam(layer))
 }
 
 /// Every built-in CAM method, chosen by name at run time (the command line, reports).
@@ -296,6 +435,7 @@ any_cam! {
     EigenCam => "eigen-cam",
     EigenGradCam => "eigen-grad-cam",
     GradCamElementWise => "grad-cam-element-wise",
+    AblationCam => "ablation-cam",
 }
 
 impl Cam for AnyCam {

@@ -2,14 +2,18 @@
 //! A gradient method is its [`GradientRule`]: which ReLU rule the backward takes, and what is
 //! done with the gradient.
 
+mod deconvolution;
 mod guided_backprop;
 mod input_x_gradient;
 mod integrated_gradients;
+mod occlusion;
 mod saliency;
 
+pub use deconvolution::Deconvolution;
 pub use guided_backprop::GuidedBackprop;
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{IntegratedGradients, Integration};
+pub use occlusion::Occlusion;
 pub use saliency::Saliency;
 
 use burn::tensor::Tensor;
@@ -43,6 +47,12 @@ impl GradientRule {
     /// Guided backpropagation: every ReLU guided, the gradient itself.
     pub(crate) const GUIDED: Self = Self {
         relu: ReluMode::Guided,
+        finish: Finish::Gradient,
+    };
+
+    /// Deconvolution: every ReLU's backward `relu(grad)`, the gradient itself.
+    pub(crate) const DECONVOLUTION: Self = Self {
+        relu: ReluMode::Deconvolution,
         finish: Finish::Gradient,
     };
 
@@ -114,6 +124,10 @@ pub enum AnyPixel {
     InputXGradient(InputXGradient),
     /// [`IntegratedGradients`].
     IntegratedGradients(IntegratedGradients),
+    /// [`Deconvolution`].
+    Deconvolution(Deconvolution),
+    /// [`Occlusion`].
+    Occlusion(Occlusion),
     /// [`SmoothGrad`] around another pixel method.
     SmoothGrad(Box<SmoothGrad<AnyPixel>>),
 }
@@ -125,6 +139,8 @@ impl AnyPixel {
         "saliency",
         "input-x-gradient",
         "integrated-gradients",
+        "deconvolution",
+        "occlusion",
     ];
 
     /// The method named `name` (one of [`AnyPixel::NAMES`]) with default settings.
@@ -134,6 +150,8 @@ impl AnyPixel {
             Self::Saliency(Saliency::new()),
             Self::InputXGradient(InputXGradient),
             Self::IntegratedGradients(IntegratedGradients::new()),
+            Self::Deconvolution(Deconvolution),
+            Self::Occlusion(Occlusion::new()),
         ];
         crate::UnknownName::find(name, &all, Self::name, "pixel method")
     }
@@ -145,6 +163,8 @@ impl AnyPixel {
             Self::Saliency(_) => Self::NAMES[1],
             Self::InputXGradient(_) => Self::NAMES[2],
             Self::IntegratedGradients(_) => Self::NAMES[3],
+            Self::Deconvolution(_) => Self::NAMES[4],
+            Self::Occlusion(_) => Self::NAMES[5],
             Self::SmoothGrad(_) => "smooth-grad",
         }
     }
@@ -160,6 +180,8 @@ impl AnyPixel {
             Self::Saliency(m) => m,
             Self::InputXGradient(m) => m,
             Self::IntegratedGradients(m) => m,
+            Self::Deconvolution(m) => m,
+            Self::Occlusion(m) => m,
             Self::SmoothGrad(m) => m.as_ref(),
         }
     }
