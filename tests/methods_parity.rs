@@ -11,8 +11,8 @@ mod common;
 
 use burn_gradcam::explain::{
     AnyCam, Attribution, CamSettings, Combination, Deconvolution, EigenCam, ExplainError,
-    InputXGradient, IntegratedGradients, Integration, MultiLayerCam, NoiseAggregation, Occlusion, Preset,
-    Saliency, Score, ScoreGradient, SmoothGrad, Targets,
+    InputXGradient, IntegratedGradients, Integration, MultiLayerCam, NoiseAggregation, Occlusion,
+    Preset, Saliency, Score, ScoreGradient, SmoothGrad, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, explain, net};

@@ -343,8 +343,8 @@ impl Explainable for ResNet {
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
         let mut x = self.stem(input, relu);
-        for stage in 0..self.explained {
-            x = tap(LAYERS[stage], self.stages(x, stage..stage + 1, relu));
+        for (stage, name) in LAYERS.iter().enumerate().take(self.explained) {
+            x = tap(name, self.stages(x, stage..stage + 1, relu));
         }
         self.stages(x, self.explained..self.explained + 1, relu)
     }
