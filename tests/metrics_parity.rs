@@ -233,21 +233,16 @@ fn sensitivity_max_equals_captum() {
             )
             .expect("sensitivity runs");
             // The naive log-softmax gradient at p ≈ 1 − 1e-6 (images 0–2 are that confident)
-            // carries a few per cent of rounding error on a backend that rounds the logits
-            // differently from torch (measured on image 2: 6.8 % on ndarray, 1.3 % on wgpu);
-            // flex's is within 1e-6 of torch's.
-            let relative = if backend == burn_gradcam::Backend::Flex {
-                1e-3
-            } else {
-                0.1
-            };
-            assert_close(
-                &format!("{backend}: {key}"),
-                &values,
-                &fixture.f32(key).1,
-                1e-4,
-                relative,
-            );
+            // carries a few per cent of rounding error wherever the logits round differently
+            // from torch's (measured on image 2: 6.8 % on ndarray, 1.3 % on wgpu, 1.3 % on flex
+            // on an AMD EPYC; within 1e-6 on flex on an AVX-512 Xeon, where flex and torch
+            // round alike): those images are held to 10 %; the others, whose maxima over the
+            // perturbations inherit the gradients' rounding too (2.1e-3 relative on wgpu), to
+            // 1 %.
+            let expected = fixture.f32(key).1;
+            let what = format!("{backend}: {key}");
+            assert_close(&what, &values[..3], &expected[..3], 1e-4, 0.1);
+            assert_close(&what, &values[3..], &expected[3..], 1e-4, 1e-2);
         }
     }
 }
