@@ -9,12 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use burn_gradcam::Backend;
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
-    AnyCam, AnyPixel, Attribution, CamSettings, CamTimes, Combination, ImageAttribution,
-    Interpolation, Map, MultiLayerCam, Preset, Score, ScoreGradient, Targets, normalize,
+    AnyCam, AnyPixel, Attribution, BinaryOutput, CamSettings, CamTimes, ClassSum, Combination,
+    FinerWeighted, ImageAttribution, Interpolation, Map, MultiLayerCam, Preset, RawScores, ReSt,
+    Score, ScoreGradient, Target, Targets, normalize,
 };
 use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights};
 use burn_gradcam::output::{ensure_dir, write_atomic};
@@ -102,6 +104,12 @@ struct Args {
     /// commas (e.g. `3,1,4`).
     #[arg(long, default_value = "predicted")]
     target: String,
+    /// Explain another score than the target class's: `sum:3,8` (multi-label: the --score of
+    /// each listed class, summed), `binary:positive` or `binary:negative` (a one-output model's
+    /// output or its negation), `raw-scores` (the sum of the outputs), `rest` (logit plus
+    /// log-probability) or `finer:3,5,8` (Finer-CAM against those classes, alpha 1).
+    #[arg(long)]
+    objective: Option<String>,
     /// Images per forward/backward pass.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
@@ -315,6 +323,35 @@ fn parse_targets(text: &str, count: usize, score: Score) -> Result<Targets> {
     Ok(targets.with_score(score))
 }
 
+/// The `--objective` flag: a target other than the class's score.
+fn parse_objective(text: &str, score: Score) -> Result<Arc<dyn Target>> {
+    let classes = |list: &str| {
+        list.split(',')
+            .map(|c| {
+                c.trim()
+                    .parse::<usize>()
+                    .map_err(|e| format!("--objective: {c:?} is not a class number ({e})"))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+    };
+    let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
+    Ok(match (kind, rest) {
+        ("sum", list) => Arc::new(ClassSum::new(classes(list)?, score)),
+        ("finer", list) => Arc::new(FinerWeighted::new(classes(list)?, 1.0)),
+        ("binary", "positive") => Arc::new(BinaryOutput { positive: true }),
+        ("binary", "negative") => Arc::new(BinaryOutput { positive: false }),
+        ("raw-scores", "") => Arc::new(RawScores),
+        ("rest", "") => Arc::new(ReSt),
+        _ => {
+            return Err(format!(
+                "--objective {text:?}: expected sum:<classes>, finer:<classes>, \
+                 binary:positive, binary:negative, raw-scores or rest"
+            )
+            .into());
+        }
+    })
+}
+
 /// What is explained and drawn for each image.
 struct Explained {
     image: ImageAttribution,
@@ -333,8 +370,11 @@ fn run(args: &Args) -> Result {
     let net = network.explainable();
     let inputs = read_images(args, &network)?;
     let normalization = network.normalization(args);
-    let targets =
+    let mut targets =
         parse_targets(&args.target, inputs.images.len(), score)?.with_gradient(args.score_gradient);
+    if let Some(objective) = &args.objective {
+        targets = targets.with_shared_target(parse_objective(objective, score)?);
+    }
     // Check the output location before computing anything.
     ensure_dir(&args.out)?;
 
@@ -392,13 +432,15 @@ fn run(args: &Args) -> Result {
             &method.cam.cam,
             network.layer(),
             &settings,
-            score,
+            targets.target().as_ref(),
             net.output_layer()
         )
     );
     let style = signed_style(args, &inputs);
     let (figure, svg) = render_figure(&inputs, &images, &method, &title, args, style)?;
-    let file = MapsFile::new(args, &network, &weights, &method, score, &inputs, &images)?;
+    let file = MapsFile::new(
+        args, &network, &weights, &method, &targets, &inputs, &images,
+    )?;
     let maps = serde_json::to_vec(&file)?;
     let panels = if args.panels {
         render_panels(&images, args, style)?
@@ -430,7 +472,7 @@ fn describe(
     cam: &AnyCam,
     layer: &str,
     settings: &CamSettings,
-    score: Score,
+    target: &dyn Target,
     output: burn_gradcam::explain::OutputLayer,
 ) -> String {
     use burn_gradcam::explain::OutputLayer;
@@ -439,10 +481,12 @@ fn describe(
         Combination::ReluAfterSum => "ReLU(Σ αA)",
         Combination::Signed => "Σ αA",
     };
-    let score = match (score, output) {
-        (Score::ModelOutput, OutputLayer::LogSoftmax) => "log-prob",
-        (Score::ModelOutput, OutputLayer::Identity) | (Score::Logit, _) => "logit",
-        (Score::ModelOutput, OutputLayer::Softmax) | (Score::Probability, _) => "probability",
+    let name = target.label();
+    let score = match (name.as_str(), output) {
+        ("output", OutputLayer::LogSoftmax) => "log-prob",
+        ("output", OutputLayer::Identity) => "logit",
+        ("output", OutputLayer::Softmax) => "probability",
+        _ => name.as_str(),
     };
     format!(
         "{cam} at {layer}: {combination}, pad {}, {}, {score}",
@@ -565,6 +609,8 @@ struct MapsFile<'a> {
     cam_layers: &'a [String],
     pixel: &'a AnyPixel,
     score: Score,
+    /// What was differentiated: the score of the target class, or the `--objective`.
+    objective: String,
     score_gradient: ScoreGradient,
     backend: String,
     weights: &'a Path,
@@ -594,7 +640,7 @@ impl<'a> MapsFile<'a> {
         network: &Network,
         weights: &'a Path,
         method: &'a Method,
-        score: Score,
+        targets: &Targets,
         inputs: &'a Inputs,
         images: &'a [Explained],
     ) -> Result<Self> {
@@ -624,7 +670,8 @@ impl<'a> MapsFile<'a> {
             cam: &method.cam.cam,
             cam_layers: &method.cam.layers,
             pixel: &method.pixel,
-            score,
+            score: args.score.unwrap_or(args.preset.score()),
+            objective: targets.target().label(),
             score_gradient: args.score_gradient,
             backend: args.backend.to_string(),
             weights,

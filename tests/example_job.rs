@@ -41,6 +41,7 @@ struct MapsFile {
     method: String,
     cam: AnyCam,
     pixel: AnyPixel,
+    objective: String,
     images: Vec<Entry>,
 }
 
@@ -227,6 +228,38 @@ fn one_target_explains_every_image_for_that_class() {
             .expect("parses");
     assert_eq!(file.images.len(), 8);
     assert!(file.images.iter().all(|e| e.prediction.target == 3));
+    assert_eq!(file.objective, "output");
+}
+
+#[test]
+fn an_objective_replaces_the_class_score() {
+    let out = tempfile::tempdir().expect("dir");
+    let output = run(&[
+        "--out",
+        out.path().to_str().expect("utf-8"),
+        "--objective",
+        "sum:3,8",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file: MapsFile =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file.objective, "sum of output at classes 3, 8");
+    // The score read back is the objective's: log p_3 + log p_8 of each image.
+    for entry in &file.images {
+        let p = &entry.prediction;
+        let expected = p.probabilities[3].ln() + p.probabilities[8].ln();
+        assert!(
+            (p.score - expected).abs() <= 1e-4 * expected.abs().max(1.0),
+            "image {}: {} vs {expected}",
+            entry.index,
+            p.score
+        );
+    }
 }
 
 #[test]
@@ -251,6 +284,11 @@ fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
         ),
         (vec!["--target", "12,1,1,1,1,1,1,1"], "out of range"),
         (vec!["--target", "12"], "out of range"),
+        (
+            vec!["--objective", "sum:3,12"],
+            "reads output 12, but the model has 10 outputs",
+        ),
+        (vec!["--objective", "binary"], "expected sum:<classes>"),
         (
             vec!["--weights", "tests/fixtures/weights/nan.pth"],
             "conv1.weight holds NaN at index 7",

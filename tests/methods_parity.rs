@@ -9,10 +9,14 @@
 
 mod common;
 
+use std::sync::Arc;
+
+use burn::tensor::{Device, Tensor};
 use burn_gradcam::explain::{
-    AnyCam, Attribution, CamSettings, Combination, Deconvolution, EigenCam, ExplainError,
-    InputXGradient, IntegratedGradients, Integration, MultiLayerCam, NoiseAggregation, Occlusion,
-    Preset, Saliency, Score, ScoreGradient, SmoothGrad, Targets,
+    AnyCam, Attribution, BinaryOutput, CamSettings, ClassSum, Combination, Deconvolution, EigenCam,
+    ExplainError, Explainable, InputXGradient, IntegratedGradients, Integration, MultiLayerCam,
+    NoiseAggregation, Occlusion, OutputLayer, Preset, RawScores, ReSt, ReluMode, Saliency, Score,
+    ScoreGradient, SmoothGrad, Target, TargetFn, Targets,
 };
 use burn_gradcam::model::preprocess;
 use common::{Fixture, assert_close_per_image, devices, explain, net};
@@ -133,6 +137,136 @@ fn cams_over_several_layers_equal_pytorch_grad_cam() {
             error.to_string(),
             "the model has no layer \"fc1\" before its explained layer; it taps conv1"
         );
+        // Ablation runs the head from the layer: only the explained layer has one.
+        let ablation =
+            MultiLayerCam::new(AnyCam::from_name("ablation-cam").expect("a CAM"), ["conv1"]);
+        match ablation.attribute(&net, preprocess(&digits, &device), &logits) {
+            Err(ExplainError::NoHead { layer }) => assert_eq!(layer, "conv1"),
+            other => panic!("expected NoHead, got {:?}", other.err()),
+        }
+    }
+}
+
+/// A one-output (binary) model over the MNIST net: logit 3 minus logit 8, `[N, 1]` (the
+/// fixture's `ThreeVersusEight`).
+struct ThreeVersusEight<'a>(&'a dyn Explainable);
+
+impl Explainable for ThreeVersusEight<'_> {
+    fn input_shape(&self) -> [usize; 3] {
+        self.0.input_shape()
+    }
+
+    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        self.0.features(input, relu)
+    }
+
+    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+        let z = self.0.logits(features, relu);
+        z.clone().narrow(1, 3, 1) - z.narrow(1, 8, 1)
+    }
+
+    fn output_layer(&self) -> OutputLayer {
+        OutputLayer::Identity
+    }
+
+    fn device(&self) -> Device {
+        self.0.device()
+    }
+}
+
+/// A CAM's name, the target it explains and the fixture key of the peer's maps.
+type TargetCase = (&'static str, Arc<dyn Target>, &'static str);
+
+/// Targets other than one class's logit equal pytorch-grad-cam's `model_targets` (and a
+/// multi-label lambda): through a gradient CAM, and through Score-CAM, which scores perturbed
+/// images by the same target. A closure equals the ready target it spells out. (The targets that
+/// differentiate probabilities, the class probability and Finer's weighting, are checked on the
+/// ViT, `tests/vit_parity.rs`: this net's confident predictions put `p(1 − p)` at float32's
+/// rounding floor, in the peer too.)
+#[test]
+fn targets_equal_pytorch_grad_cam() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let peer = Preset::PytorchGradCam.cam_settings();
+    let predicted = Targets::predicted().with_gradient(ScoreGradient::Naive);
+    let sum = ClassSum::new([3, 8], Score::Logit);
+    let spelled_out = TargetFn::new("logit 3 + logit 8", |outputs, _| {
+        let [n, _] = outputs.dims();
+        let z = outputs.logits();
+        (z.clone().narrow(1, 3, 1) + z.narrow(1, 8, 1)).reshape([n])
+    });
+    let on_classes: [TargetCase; 4] = [
+        (
+            "grad-cam",
+            Arc::new(sum.clone()),
+            "pgc_gradcam_target_sum_3_8",
+        ),
+        (
+            "grad-cam",
+            Arc::new(spelled_out),
+            "pgc_gradcam_target_sum_3_8",
+        ),
+        ("score-cam", Arc::new(sum), "pgc_scorecam_target_sum_3_8"),
+        ("grad-cam", Arc::new(ReSt), "pgc_gradcam_target_rest"),
+    ];
+    let binary: [TargetCase; 2] = [
+        (
+            "grad-cam",
+            Arc::new(BinaryOutput { positive: false }),
+            "pgc_gradcam_target_binary_0",
+        ),
+        (
+            "grad-cam",
+            Arc::new(RawScores),
+            "pgc_gradcam_target_raw_scores",
+        ),
+    ];
+    for (backend, device) in devices() {
+        let net = net(&device);
+        let three_versus_eight = ThreeVersusEight(&net);
+        let models: [(&dyn Explainable, &[TargetCase]); 2] =
+            [(&net, &on_classes), (&three_versus_eight, &binary)];
+        for (model, cases) in models {
+            for (name, target, key) in cases {
+                let method = AnyCam::from_name(name).expect("a CAM").with_settings(peer);
+                let targets = predicted.clone().with_shared_target(target.clone());
+                let cams = explain(&method, model, preprocess(&digits, &device), &targets);
+                fixture.check_maps(
+                    &format!("{backend}: {name} for {}", target.label()),
+                    cams.iter().map(|c| &c.map),
+                    key,
+                    1e-4,
+                );
+            }
+        }
+    }
+}
+
+/// A target that reads a class the model lacks, or scores the wrong number of images, is a
+/// typed error before any map is made.
+#[test]
+fn bad_targets_are_typed_errors() {
+    let digits = common::reference().digits();
+    let device = burn_gradcam::Backend::Flex.device().expect("flex");
+    let net = net(&device);
+    let method = AnyCam::from_name("grad-cam").expect("a CAM");
+    let input = || preprocess(&digits, &device);
+    let too_far = Targets::predicted().with_target(ClassSum::new([3, 10], Score::Logit));
+    match method.attribute(&net, input(), &too_far) {
+        Err(ExplainError::TargetOutput {
+            output: 10,
+            outputs: 10,
+            ..
+        }) => {}
+        other => panic!("expected TargetOutput, got {:?}", other.err()),
+    }
+    let one_score = TargetFn::new("one score", |outputs, _| outputs.logits().sum());
+    let wrong = Targets::predicted().with_target(one_score);
+    match method.attribute(&net, input(), &wrong) {
+        Err(ExplainError::TargetShape { batch, found, .. }) => {
+            assert_eq!((batch, found), (digits.len(), vec![1]));
+        }
+        other => panic!("expected TargetShape, got {:?}", other.err()),
     }
 }
 

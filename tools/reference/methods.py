@@ -15,6 +15,13 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
   pgc_<method>_conv1_conv2 GradCAM, HiResCAM and ScoreCAM with target_layers=[conv1, conv2]
                            (each layer's map normalised and resized, averaged), [M,28,28]
   pgc_gradcam_aug_smooth   GradCAM with aug_smooth=True (ttach's flips x [0.9, 1, 1.1]), [M,28,28]
+  pgc_gradcam_target_<t>   GradCAM on conv2 for targets other than the class's logit: sum_3_8
+                           (a multi-label lambda, output[3] + output[8]), rest
+                           (ClassifierOutputReST);
+                           binary_0 (BinaryClassifierOutputTarget(0)) and raw_scores
+                           (RawScoresOutputTarget) on a one-output model, logit 3 minus logit 8,
+                           [M,28,28]
+  pgc_scorecam_target_sum_3_8  ScoreCAM for output[3] + output[8], [M,28,28]
   captum_deconvolution     Captum Deconvolution on the log-softmax model, [M,1,28,28]
   captum_occlusion_3x3_s2  Captum Occlusion, window (1,3,3), strides (1,2,2), baseline 0 (the last
                            window of each row and column cut at the border), [M,1,28,28]
@@ -63,8 +70,22 @@ from pytorch_grad_cam import (AblationCAM, EigenGradCAM, GradCAM, GradCAMElement
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
 from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
     get_2d_projection, get_2d_projection_with_sign_correction)
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import (  # noqa: E402
+    BinaryClassifierOutputTarget, ClassifierOutputReST, ClassifierOutputTarget, RawScoresOutputTarget)
 
+
+
+class ThreeVersusEight(torch.nn.Module):
+    """A one-output (binary) model: logit 3 minus logit 8 of the logits model, [N, 1]."""
+
+    def __init__(self, logits_model):
+        super().__init__()
+        self.net = logits_model.net
+        self.logits_model = logits_model
+
+    def forward(self, x):
+        z = self.logits_model(x)
+        return z[:, 3:4] - z[:, 8:9]
 
 
 class PinnedEigenGradCAM(EigenGradCAM):
@@ -128,6 +149,21 @@ def main() -> None:
     cam = GradCAM(model=logits_model, target_layers=[logits_model.net.conv2])
     out["pgc_gradcam_aug_smooth"] = np.asarray(
         cam(input_tensor=x.clone(), targets=targets, aug_smooth=True), dtype=np.float32)
+    # Targets other than one class's logit.
+    def conv2_cam(cls, model, cam_targets):
+        cam = cls(model=model, target_layers=[model.net.conv2])
+        return np.asarray(cam(input_tensor=x.clone(), targets=cam_targets), dtype=np.float32)
+
+    n = len(target)
+    sum_3_8 = [lambda o: o[3] + o[8]] * n
+    out["pgc_gradcam_target_sum_3_8"] = conv2_cam(GradCAM, logits_model, sum_3_8)
+    out["pgc_scorecam_target_sum_3_8"] = conv2_cam(ScoreCAM, logits_model, sum_3_8)
+    out["pgc_gradcam_target_rest"] = conv2_cam(
+        GradCAM, logits_model, [ClassifierOutputReST(int(t)) for t in target])
+    binary = ThreeVersusEight(logits_model).eval()
+    out["pgc_gradcam_target_binary_0"] = conv2_cam(GradCAM, binary, [BinaryClassifierOutputTarget(0)] * n)
+    out["pgc_gradcam_target_raw_scores"] = conv2_cam(GradCAM, binary, [RawScoresOutputTarget()] * n)
+
     occlusion = Occlusion(net)
     out["captum_occlusion_3x3_s2"] = occlusion.attribute(
         x.clone(), target=target, sliding_window_shapes=(1, 3, 3), strides=(1, 2, 2),

@@ -1,6 +1,8 @@
 //! The one shape of every method: `attribute(model, input, targets)` → [`Attributions`] on the
 //! model's device.
 
+use std::sync::Arc;
+
 use burn::tensor::{Int, Tensor, activation};
 
 use crate::checks::Checks;
@@ -10,6 +12,7 @@ use crate::host::Read;
 use crate::maps::{ImageAttribution, Map, Prediction};
 use crate::model::{Explainable, OutputLayer, ReluMode};
 use crate::pixel::GradientRule;
+use crate::target::{Outputs, Target, scores_of};
 use crate::targets::{Score, ScoreGradient, Targets, predicted};
 
 /// An explanation method: Captum's `attribute(inputs, target)` for a Burn model.
@@ -143,7 +146,7 @@ pub struct Predictions {
     logits: Tensor<2>,
     output_layer: OutputLayer,
     classes: Tensor<1, Int>,
-    score: Score,
+    target: Arc<dyn Target>,
     gradient: ScoreGradient,
     /// The checks of the pass that computed the logits (logits, feature maps, gradients).
     checks: Checks,
@@ -152,7 +155,7 @@ pub struct Predictions {
 impl Predictions {
     /// The predictions of `model`'s logits `[N, classes]` for `targets`: the targets are
     /// resolved (the predicted classes found on the device, or the given ones checked against
-    /// the batch size and the number of classes).
+    /// the batch size and the number of classes; the target checked against the outputs).
     pub fn from_logits(
         model: &dyn Explainable,
         logits: Tensor<2>,
@@ -160,14 +163,28 @@ impl Predictions {
     ) -> Result<Self> {
         let logits = logits.detach().without_autodiff();
         let classes = targets.resolve(&logits)?;
-        Ok(Self {
+        let predictions = Self {
             checks: Checks::finite(Stage::Logits, &logits, 1),
             logits,
             output_layer: model.output_layer(),
             classes,
-            score: targets.score(),
+            target: targets.target().clone(),
             gradient: targets.gradient(),
-        })
+        };
+        // Once here, so that `scores` cannot meet a target that scores the wrong count.
+        predictions.scores_of(predictions.logits.clone(), &predictions.classes)?;
+        Ok(predictions)
+    }
+
+    /// The target's scores `[M]` of other logits `[M, classes]` of the same model, image `i`
+    /// scored at `classes[i]` (perturbed or ablated copies of the images).
+    pub(crate) fn scores_of(
+        &self,
+        logits: Tensor<2>,
+        classes: &Tensor<1, Int>,
+    ) -> Result<Tensor<1>> {
+        let outputs = Outputs::new(logits, self.output_layer);
+        scores_of(self.target.as_ref(), &outputs, classes, None)
     }
 
     /// The predictions of a plain forward pass of `model` on a checked batch.
@@ -220,29 +237,29 @@ impl Predictions {
         &self.classes
     }
 
-    /// Each image's score at its class, `[N]` (per [`Predictions::score_kind`]).
+    /// Each image's target score, `[N]` (per [`Predictions::target`]).
     pub fn scores(&self) -> Tensor<1> {
-        self.score
-            .of(self.output_layer, self.logits.clone(), &self.classes)
+        let outputs = Outputs::new(self.logits.clone(), self.output_layer);
+        self.target.scores(&outputs, &self.classes)
     }
 
-    /// Which score [`Predictions::scores`] gives.
-    pub fn score_kind(&self) -> Score {
-        self.score
+    /// The target [`Predictions::scores`] gives.
+    pub fn target(&self) -> &Arc<dyn Target> {
+        &self.target
     }
 
-    /// The same predictions scored by another [`Score`] (no forward pass).
+    /// The same predictions scored by another [`Score`] of their classes (no forward pass).
     pub fn with_score(&self, score: Score) -> Self {
         Self {
-            score,
+            target: Arc::new(score),
             ..self.clone()
         }
     }
 
     /// These classes as targets for another method or another batch of the same images,
-    /// with the same score and gradient: every method then explains the same class.
+    /// with the same target and gradient: every method then explains the same thing.
     pub fn targets(&self) -> Targets {
-        Targets::resolved(self.classes.clone(), self.score, self.gradient)
+        Targets::resolved(self.classes.clone(), self.target.clone(), self.gradient)
     }
 
     /// Number of images.

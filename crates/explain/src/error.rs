@@ -85,6 +85,28 @@ pub enum ExplainError {
         /// Number of classes the model outputs.
         classes: usize,
     },
+    /// A target reads a class the model does not output.
+    #[error("the target {target:?} reads output {output}, but the model has {outputs} outputs")]
+    TargetOutput {
+        /// The target's name.
+        target: String,
+        /// The output it reads.
+        output: usize,
+        /// Number of outputs of the model.
+        outputs: usize,
+    },
+    /// A target did not return one score per image.
+    #[error(
+        "the target {target:?} returned shape {found:?} for a batch of {batch}: one score per image expected"
+    )]
+    TargetShape {
+        /// The target's name.
+        target: String,
+        /// Images in the batch.
+        batch: usize,
+        /// The shape it returned.
+        found: Vec<usize>,
+    },
     /// The number of explicit targets differs from the batch size.
     #[error(
         "{} given for a batch of {}",
@@ -106,6 +128,15 @@ pub enum ExplainError {
         batch: usize,
         /// The shape that was returned.
         found: Vec<usize>,
+    },
+    /// A method that runs the rest of the network from modified activations (Ablation-CAM) was
+    /// asked to at a layer the model only taps.
+    #[error(
+        "the rest of the network cannot run from the tapped layer {layer:?}: Ablation-CAM works on the model's explained layer only"
+    )]
+    NoHead {
+        /// The tapped layer.
+        layer: String,
     },
     /// A CAM over several layers names a layer the model does not tap.
     #[error(

@@ -61,6 +61,7 @@ macro_rules! named {
     )*};
 }
 
+mod activation;
 mod attribution;
 mod cam;
 mod checks;
@@ -77,8 +78,11 @@ mod product;
 mod resize;
 mod settings;
 mod smooth;
+mod target;
 mod targets;
+mod view;
 
+pub use activation::gelu;
 pub use attribution::{Attribution, Attributions, Input, Predictions};
 // Every CAM method of `cam` (so that adding one touches only that module).
 pub use cam::*;
@@ -96,7 +100,11 @@ pub use product::{CamTimes, GuidedGradCam};
 pub use resize::normalize;
 pub use settings::{CamSettings, Combination, Interpolation, Preset, Upsampling};
 pub use smooth::{NoiseAggregation, SmoothGrad};
+pub use target::{
+    BinaryOutput, ClassSum, FinerWeighted, Outputs, RawScores, ReSt, Target, TargetFn,
+};
 pub use targets::{Score, ScoreGradient, Targets};
+pub use view::{LayerView, TokenGrid};
 
 #[cfg(test)]
 mod tests;

@@ -97,7 +97,7 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
     /// The class whose score was differentiated.
     pub target: usize,
-    /// The differentiated score (per [`crate::Score`]).
+    /// The differentiated score (per the [`crate::Target`]).
     pub score: f32,
 }
 

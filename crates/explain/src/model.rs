@@ -3,6 +3,7 @@
 use burn::tensor::{Device, Tensor, activation};
 
 use crate::guided::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
+use crate::view::LayerView;
 
 /// How a model applies its ReLUs during an explanation.
 ///
@@ -165,6 +166,13 @@ pub trait Explainable {
     ) -> Tensor<4> {
         let _ = tap;
         self.features(input, relu)
+    }
+
+    /// How a CAM sees the explained layer's output, when it is not a feature map (pytorch-grad-cam's
+    /// `reshape_transform`: a vision transformer's tokens as a grid, [`crate::TokenGrid`]).
+    /// `None`, the default, for a CNN: the features are the map.
+    fn layer_view(&self) -> Option<&dyn LayerView> {
+        None
     }
 
     /// What the forward pass applies to the logits.

@@ -1,10 +1,13 @@
 //! What is explained for each image: a class, and which scalar of the model's output at it.
 
+use std::sync::Arc;
+
 use burn::tensor::{Int, Tensor, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ExplainError, Result};
 use crate::model::OutputLayer;
+use crate::target::{Outputs, Target, scores_of};
 
 /// Which scalar per image is differentiated (and scored by the metrics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -135,20 +138,22 @@ fn stable_log_probability(logits: Tensor<2>, classes: &Tensor<1, Int>) -> Tensor
     (-(shift.clone() + (others + (-shift).exp()).log())).reshape([n])
 }
 
-/// The class each image is explained for, and the [`Score`] of it that is differentiated.
+/// The class each image is explained for, and the [`Target`] differentiated: a [`Score`] of
+/// that class (the default, [`Score::ModelOutput`]) or any other score of the model's output.
 ///
 /// ```
-/// use gradcam_explain::{Score, Targets};
+/// use gradcam_explain::{ClassSum, Score, Targets};
 /// let predicted = Targets::predicted(); // the class the model predicts, its model output
 /// let three = Targets::class(3).with_score(Score::Logit); // class 3 for every image
 /// let each = Targets::classes([3, 1, 4]); // one class per image
-/// assert_eq!(three.score(), Score::Logit);
-/// # let _ = (predicted, each);
+/// let both = Targets::predicted().with_target(ClassSum::new([3, 8], Score::Logit)); // multi-label
+/// assert_eq!(three.target().label(), "logit");
+/// # let _ = (predicted, each, both);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Targets {
     classes: Classes,
-    score: Score,
+    target: Arc<dyn Target>,
     gradient: ScoreGradient,
 }
 
@@ -177,7 +182,7 @@ impl Targets {
     fn of(classes: Classes) -> Self {
         Self {
             classes,
-            score: Score::ModelOutput,
+            target: Arc::new(Score::ModelOutput),
             gradient: ScoreGradient::Stable,
         }
     }
@@ -192,9 +197,20 @@ impl Targets {
         Self::of(Classes::Each(classes.into()))
     }
 
-    /// The same classes, with another score.
+    /// The same classes, with another score of them.
     pub fn with_score(self, score: Score) -> Self {
-        Self { score, ..self }
+        self.with_target(score)
+    }
+
+    /// The same classes, with another target (a sum over several classes, a binary or
+    /// regression output, a closure: see [`Target`]).
+    pub fn with_target(self, target: impl Target + 'static) -> Self {
+        self.with_shared_target(Arc::new(target))
+    }
+
+    /// [`Targets::with_target`] for a target already shared.
+    pub fn with_shared_target(self, target: Arc<dyn Target>) -> Self {
+        Self { target, ..self }
     }
 
     /// The same classes and score, the gradient computed as `gradient` says
@@ -203,9 +219,9 @@ impl Targets {
         Self { gradient, ..self }
     }
 
-    /// The score differentiated.
-    pub fn score(&self) -> Score {
-        self.score
+    /// The target differentiated.
+    pub fn target(&self) -> &Arc<dyn Target> {
+        &self.target
     }
 
     /// How its gradient is computed.
@@ -220,10 +236,9 @@ impl Targets {
         output_layer: OutputLayer,
         logits: Tensor<2>,
         classes: &Tensor<1, Int>,
-    ) -> Tensor<1> {
-        self.score
-            .differentiable(self.gradient, output_layer, logits, classes)
-            .sum()
+    ) -> Result<Tensor<1>> {
+        let outputs = Outputs::new(logits, output_layer);
+        Ok(scores_of(self.target.as_ref(), &outputs, classes, Some(self.gradient))?.sum())
     }
 
     /// The targets of images `start..start + len` of the batch these targets are for (a list
@@ -249,7 +264,7 @@ impl Targets {
         };
         Self {
             classes,
-            score: self.score,
+            target: self.target.clone(),
             gradient: self.gradient,
         }
     }
@@ -277,7 +292,7 @@ impl Targets {
         };
         Self {
             classes,
-            score: self.score,
+            target: self.target.clone(),
             gradient: self.gradient,
         }
     }
@@ -293,24 +308,30 @@ impl Targets {
         };
         Self {
             classes,
-            score: self.score,
+            target: self.target.clone(),
             gradient: self.gradient,
         }
     }
 
     /// Checked classes on the device from targets already on it.
-    pub(crate) fn resolved(classes: Tensor<1, Int>, score: Score, gradient: ScoreGradient) -> Self {
+    pub(crate) fn resolved(
+        classes: Tensor<1, Int>,
+        target: Arc<dyn Target>,
+        gradient: ScoreGradient,
+    ) -> Self {
         Self {
             classes: Classes::Resolved(Box::new(classes)),
-            score,
+            target,
             gradient,
         }
     }
 
     /// Each image's class `[N]` on the logits' device: the predicted class (computed there) or
-    /// the given ones, checked against the batch size and the number of classes.
+    /// the given ones, checked against the batch size and the number of classes (and the
+    /// target against the number of outputs).
     pub(crate) fn resolve(&self, logits: &Tensor<2>) -> Result<Tensor<1, Int>> {
         let [batch, classes] = logits.dims();
+        self.target.check(classes)?;
         let device = logits.device();
         let upload = |values: Vec<usize>| {
             let values: Vec<i64> = values.into_iter().map(|c| c as i64).collect();

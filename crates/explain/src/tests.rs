@@ -379,3 +379,79 @@ fn the_stable_gradient_keeps_the_target_term_of_a_sure_prediction() {
     let naive = gradient(Score::ModelOutput, ScoreGradient::Naive);
     assert_eq!(naive[0], 0.0, "{naive:?}");
 }
+
+#[test]
+fn each_target_differentiates_its_own_score() {
+    use crate::{BinaryOutput, ClassSum, RawScores, ReSt, Saliency, Score, TargetFn};
+    // `Logits`: z = the input, the model output log softmax(z); class 1 is predicted.
+    let z = [1.0_f64, 2.0, 0.5];
+    let input = Tensor::<4>::from_data(
+        TensorData::new(z.map(|v| v as f32).to_vec(), [1, 3, 1, 1]),
+        &Device::default(),
+    );
+    let total: f64 = z.iter().map(|v| v.exp()).sum();
+    let p = z.map(|v| v.exp() / total);
+    let explain = |targets: Targets| {
+        let result = Saliency::new()
+            .with_absolute(false)
+            .attribute(&Logits, input.clone(), &targets)
+            .and_then(|a| a.to_host())
+            .unwrap();
+        (result[0].map.values.clone(), result[0].prediction.score)
+    };
+    let close = |(gradient, score): (Vec<f32>, f32), expected: [f64; 3], value: f64| {
+        for (a, e) in gradient.iter().zip(expected) {
+            assert!(
+                (f64::from(*a) - e).abs() <= 1e-6,
+                "{gradient:?} vs {expected:?}"
+            );
+        }
+        assert!(
+            (f64::from(score) - value).abs() <= 1e-5,
+            "{score} vs {value}"
+        );
+    };
+    let predicted = Targets::predicted();
+    let log_p = p.map(f64::ln);
+    // Multi-label: logit 0 + logit 2.
+    close(
+        explain(
+            predicted
+                .clone()
+                .with_target(ClassSum::new([0, 2], Score::Logit)),
+        ),
+        [1.0, 0.0, 1.0],
+        z[0] + z[2],
+    );
+    // Raw scores: Σ_k log p_k, whose gradient is 1 − 3 p_j; the negative side of a binary
+    // output is its negation.
+    let raw = p.map(|pj| 1.0 - 3.0 * pj);
+    let sum: f64 = log_p.iter().sum();
+    close(explain(predicted.clone().with_target(RawScores)), raw, sum);
+    close(
+        explain(
+            predicted
+                .clone()
+                .with_target(BinaryOutput { positive: false }),
+        ),
+        raw.map(|g| -g),
+        -sum,
+    );
+    // ReST at the predicted class 1: z_1 + log p_1, gradient 2·e_1 − p.
+    close(
+        explain(predicted.clone().with_target(ReSt)),
+        [-p[0], 2.0 - p[1], -p[2]],
+        z[1] + log_p[1],
+    );
+    // A closure: z_0 − z_2.
+    let margin = TargetFn::new("0 over 2", |outputs, _| {
+        let [n, _] = outputs.dims();
+        let z = outputs.logits();
+        (z.clone().narrow(1, 0, 1) - z.narrow(1, 2, 1)).reshape([n])
+    });
+    close(
+        explain(predicted.with_target(margin)),
+        [1.0, 0.0, -1.0],
+        z[0] - z[2],
+    );
+}

@@ -63,7 +63,9 @@ impl Cam for AblationCam {
         let [n, k, h, w] = activations.dims();
         let device = activations.device();
         let classes = layer.classes();
-        let original = layer.head_scores(activations.clone(), classes.clone(), self.batch_size)?;
+        let own = Tensor::<1, Int>::arange(0..n as i64, &device);
+        let original =
+            layer.head_scores(activations.clone(), classes.clone(), own, self.batch_size)?;
         let minimum = activations.clone().min_dims(&[1, 2, 3]);
         let fill = minimum
             .clone()
@@ -93,7 +95,8 @@ impl Cam for AblationCam {
                 .expand([len, k, h, w]);
             scores.push(layer.head_scores(
                 copies.mask_where(ablated_channel, values),
-                classes.clone().select(0, images),
+                classes.clone().select(0, images.clone()),
+                images,
                 len,
             )?);
         }

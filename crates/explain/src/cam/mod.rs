@@ -38,7 +38,7 @@ use crate::forward::{check_features, checked_features, checked_logits, gradient_
 use crate::model::{Explainable, ReluMode};
 use crate::resize::upsample_layers;
 use crate::settings::{CamSettings, Combination};
-use crate::targets::{Score, Targets};
+use crate::targets::Targets;
 
 /// A CAM method: how the explained layer's activations `A` (and the score's gradients
 /// `G = ∂y/∂A`) become per-channel or per-cell weights, or directly a map.
@@ -100,14 +100,23 @@ pub enum CamWeights {
     Map(Tensor<4>),
 }
 
+/// Where a [`Layer`]'s activations come from.
+pub(crate) enum Source {
+    /// The explained layer: the model's own output there (which its [`crate::LayerView`], if
+    /// any, sees as the activations), from which the head runs.
+    Explained(Box<Tensor<4>>),
+    /// An earlier layer a [`MultiLayerCam`] tapped, by name: the head does not run from it.
+    Tapped(String),
+}
+
 /// The explained layer of one batch, as a [`Cam`] sees it.
 pub struct Layer<'a> {
     activations: Tensor<4>,
     gradients: Option<Tensor<4>>,
+    source: Source,
     model: &'a dyn Explainable,
     input: &'a Tensor<4>,
-    classes: &'a Tensor<1, Int>,
-    score: Score,
+    predictions: &'a Predictions,
 }
 
 impl Layer<'_> {
@@ -131,7 +140,7 @@ impl Layer<'_> {
 
     /// The class explained for each image, `[N]`.
     pub fn classes(&self) -> &Tensor<1, Int> {
-        self.classes
+        self.predictions.classes()
     }
 
     /// Each image's target score for a batch of (perturbed) images `[M, C, H, W]`, without
@@ -143,41 +152,66 @@ impl Layer<'_> {
         classes: Tensor<1, Int>,
         batch_size: usize,
     ) -> Result<Tensor<1>> {
-        self.scored(images, classes, batch_size, |images, len| {
+        self.scored(images, classes, batch_size, |images, _, len| {
             let features = checked_features(self.model, images, ReluMode::Standard)?;
             checked_logits(self.model, features, ReluMode::Standard, len)
         })
     }
 
-    /// The same from (modified) activations of this layer `[M, K, h, w]`: only the rest of the
-    /// network runs (for ablation methods such as Ablation-CAM).
+    /// The same from (modified) activations of this layer `[M, K, h, w]`, row `i` a copy of
+    /// image `images[i]` (`[M]`): only the rest of the network runs (for ablation methods such
+    /// as Ablation-CAM). Only the explained layer has a rest of the network to run: from a
+    /// layer a [`MultiLayerCam`] tapped, an error.
     pub fn head_scores(
         &self,
         activations: Tensor<4>,
         classes: Tensor<1, Int>,
+        images: Tensor<1, Int>,
         batch_size: usize,
     ) -> Result<Tensor<1>> {
-        self.scored(activations, classes, batch_size, |activations, len| {
-            checked_logits(self.model, activations, ReluMode::Standard, len)
-        })
+        let features = match &self.source {
+            Source::Explained(features) => features.as_ref(),
+            Source::Tapped(layer) => {
+                return Err(ExplainError::NoHead {
+                    layer: layer.clone(),
+                });
+            }
+        };
+        let view = self.model.layer_view();
+        self.scored(
+            activations,
+            classes,
+            batch_size,
+            |activations, start, len| {
+                let activations = match view {
+                    Some(view) => {
+                        let own = images.clone().narrow(0, start, len);
+                        view.unview(activations, features.clone().select(0, own))
+                    }
+                    None => activations,
+                };
+                checked_logits(self.model, activations, ReluMode::Standard, len)
+            },
+        )
     }
 
-    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `logits` running one pass.
+    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `logits` running one pass
+    /// on rows `start..start + len`.
     fn scored(
         &self,
         batch: Tensor<4>,
         classes: Tensor<1, Int>,
         batch_size: usize,
-        logits: impl Fn(Tensor<4>, usize) -> Result<Tensor<2>>,
+        logits: impl Fn(Tensor<4>, usize, usize) -> Result<Tensor<2>>,
     ) -> Result<Tensor<1>> {
         let m = batch.dims()[0];
         let per_pass = batch_size.max(1);
         let mut scores = Vec::with_capacity(m.div_ceil(per_pass));
         for start in (0..m).step_by(per_pass) {
             let len = per_pass.min(m - start);
-            let logits = logits(batch.clone().narrow(0, start, len), len)?;
+            let logits = logits(batch.clone().narrow(0, start, len), start, len)?;
             let classes = classes.clone().narrow(0, start, len);
-            scores.push(self.score.of(self.model.output_layer(), logits, &classes));
+            scores.push(self.predictions.scores_of(logits, &classes)?);
         }
         Ok(Tensor::cat(scores, 0))
     }
@@ -217,7 +251,15 @@ pub(crate) fn layer_cam<C: Cam + ?Sized>(
     targets: &Targets,
 ) -> Result<(Predictions, Tensor<4>)> {
     let (predictions, activations, gradients) = head(cam, model, features, targets)?;
-    let (map, checks) = layer_map(cam, model, input, &predictions, activations, gradients)?;
+    let source = Source::Explained(Box::new(activations.clone()));
+    let (map, checks) = layer_map(
+        cam,
+        model,
+        input,
+        &predictions,
+        (activations, gradients),
+        source,
+    )?;
     Ok((predictions.with_checks(checks), map))
 }
 
@@ -234,10 +276,12 @@ fn head<C: Cam + ?Sized>(
     let activations = features.detach().autodiff().require_grad();
     let logits = checked_logits(model, activations.clone(), ReluMode::Standard, batch)?;
     let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
-    let gradients = cam.needs_gradients().then(|| {
-        let total = targets.total(model.output_layer(), logits, predictions.classes());
-        gradient_of(&activations, total)
-    });
+    let gradients = if cam.needs_gradients() {
+        let total = targets.total(model.output_layer(), logits, predictions.classes())?;
+        Some(gradient_of(&activations, total))
+    } else {
+        None
+    };
     Ok((
         predictions,
         activations.detach().without_autodiff(),
@@ -252,20 +296,26 @@ fn layer_map<C: Cam + ?Sized>(
     model: &dyn Explainable,
     input: &Tensor<4>,
     predictions: &Predictions,
-    activations: Tensor<4>,
-    gradients: Option<Tensor<4>>,
+    (activations, gradients): (Tensor<4>, Option<Tensor<4>>),
+    source: Source,
 ) -> Result<(Tensor<4>, Checks)> {
     let mut checks = Checks::finite(Stage::Features, &activations, 1);
     if let Some(gradients) = &gradients {
         checks = checks.and(Checks::finite(Stage::Gradient, gradients, 1));
     }
+    let (activations, gradients) = match (&source, model.layer_view()) {
+        (Source::Explained(_), Some(view)) => {
+            (view.view(activations), gradients.map(|g| view.view(g)))
+        }
+        _ => (activations, gradients),
+    };
     let layer = Layer {
         activations,
         gradients,
+        source,
         model,
         input,
-        classes: predictions.classes(),
-        score: predictions.score_kind(),
+        predictions,
     };
     let settings = cam.settings();
     let map = match cam.weights(&layer)? {
@@ -327,12 +377,12 @@ fn cam_attribution<C: Cam + ?Sized>(
     let wanted = cam.extra_layers();
     let mut seen = Vec::new();
     // Each tapped layer's output, and the leaf the forward continued from.
-    let mut taps: Vec<(Tensor<4>, Tensor<4>)> = Vec::new();
+    let mut taps: Vec<(String, Tensor<4>, Tensor<4>)> = Vec::new();
     let features = model.features_tapped(x.clone(), ReluMode::Standard, &mut |name, output| {
         seen.push(name.to_owned());
         if wanted.iter().any(|w| w == name) {
             let leaf = output.clone().detach().autodiff().require_grad();
-            taps.push((output, leaf.clone()));
+            taps.push((name.to_owned(), output, leaf.clone()));
             leaf
         } else {
             output
@@ -346,15 +396,29 @@ fn cam_attribution<C: Cam + ?Sized>(
     }
     let features = check_features(batch, features)?;
     let (predictions, activations, gradients) = head(cam, model, features.clone(), targets)?;
-    let (layer, mut checks) =
-        layer_map(cam, model, x, &predictions, activations, gradients.clone())?;
+    let source = Source::Explained(Box::new(activations.clone()));
+    let (layer, mut checks) = layer_map(
+        cam,
+        model,
+        x,
+        &predictions,
+        (activations, gradients.clone()),
+        source,
+    )?;
     let mut maps = vec![layer.clone()];
     // The gradient at each earlier layer: the vector-Jacobian product of the segment above it.
     let (mut above, mut gradient) = (features, gradients);
-    for (output, leaf) in taps.into_iter().rev() {
+    for (name, output, leaf) in taps.into_iter().rev() {
         let below = gradient.map(|g| gradient_of(&leaf, (above * g.autodiff()).sum()));
         let activations = output.clone().detach().without_autodiff();
-        let (map, more) = layer_map(cam, model, x, &predictions, activations, below.clone())?;
+        let (map, more) = layer_map(
+            cam,
+            model,
+            x,
+            &predictions,
+            (activations, below.clone()),
+            Source::Tapped(name),
+        )?;
         maps.push(map);
         checks = checks.and(more);
         (above, gradient) = (output, below);

@@ -105,7 +105,7 @@ pub(crate) fn head_gradient(
     let feature_checks = Checks::finite(Stage::Features, &features, 1);
     let logits = checked_logits(model, features, relu, leaf.dims()[0])?;
     let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
-    let total = targets.total(model.output_layer(), logits, predictions.classes());
+    let total = targets.total(model.output_layer(), logits, predictions.classes())?;
     let gradient = gradient_of(leaf, total);
     let checks = feature_checks.and(Checks::finite(Stage::Gradient, &gradient, 1));
     Ok((predictions.with_checks(checks), gradient))

@@ -135,10 +135,7 @@ impl Attribution for Occlusion {
             let features = checked_features(model, occluded, ReluMode::Standard)?;
             let logits = checked_logits(model, features, ReluMode::Standard, len * n)?;
             let classes = predictions.classes().clone().repeat_dim(0, len);
-            let scores = predictions
-                .score_kind()
-                .of(model.output_layer(), logits, &classes)
-                .reshape([len, n]);
+            let scores = predictions.scores_of(logits, &classes)?.reshape([len, n]);
             let drops = initial.clone() - scores;
             total = total + drops.swap_dims(0, 1).matmul(masks);
         }

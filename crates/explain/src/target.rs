@@ -1,0 +1,413 @@
+//! What is explained, as a function of the model's output: the [`Target`] trait and the ready
+//! targets (pytorch-grad-cam's `model_targets`, and multi-label sums).
+
+use std::fmt;
+use std::sync::Arc;
+
+use burn::tensor::{Int, Tensor, activation};
+
+use crate::error::{ExplainError, Result};
+use crate::model::OutputLayer;
+use crate::targets::{Score, ScoreGradient};
+
+/// The model's output for a batch, as a [`Target`] reads it: the logits `[N, K]` and the
+/// output layer the model applies to them.
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    logits: Tensor<2>,
+    output_layer: OutputLayer,
+}
+
+impl Outputs {
+    /// The outputs of logits `[N, K]` under `output_layer`.
+    pub fn new(logits: Tensor<2>, output_layer: OutputLayer) -> Self {
+        Self {
+            logits,
+            output_layer,
+        }
+    }
+
+    /// The pre-softmax logits `[N, K]`.
+    pub fn logits(&self) -> Tensor<2> {
+        self.logits.clone()
+    }
+
+    /// What the model returns, `output_layer(logits)` `[N, K]` (pytorch-grad-cam's
+    /// `model_output`; for the MNIST net the log-probabilities).
+    pub fn output(&self) -> Tensor<2> {
+        self.output_layer.apply(self.logits.clone())
+    }
+
+    /// The softmax probabilities `[N, K]`.
+    pub fn probabilities(&self) -> Tensor<2> {
+        activation::softmax(self.logits.clone(), 1)
+    }
+
+    /// The output layer the model applies to its logits.
+    pub fn output_layer(&self) -> OutputLayer {
+        self.output_layer
+    }
+
+    /// `[N, K]`: images and outputs.
+    pub fn dims(&self) -> [usize; 2] {
+        self.logits.dims()
+    }
+}
+
+/// One score per image from the model's output: what a method differentiates (and what Score-CAM,
+/// Ablation-CAM, Occlusion and the metrics score perturbed images by).
+///
+/// `classes` `[N]` is each image's class: the predicted one unless the [`crate::Targets`] name
+/// others; a target that is not about one class (a multi-label sum, a regression output) ignores
+/// it. Implement it for any score of `[N, K]` outputs, or pass a closure ([`TargetFn`]).
+///
+/// ```
+/// use burn::tensor::{Int, Tensor};
+/// use gradcam_explain::{Outputs, Target};
+///
+/// /// The margin of the image's class over class 0.
+/// #[derive(Debug)]
+/// struct MarginOverZero;
+/// impl Target for MarginOverZero {
+///     fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
+///         let [n, _] = outputs.dims();
+///         let logits = outputs.logits();
+///         let own = logits.clone().gather(1, classes.clone().reshape([n, 1]));
+///         (own - logits.narrow(1, 0, 1)).reshape([n])
+///     }
+///     fn label(&self) -> String { "margin over class 0".into() }
+/// }
+/// ```
+pub trait Target: fmt::Debug + Send + Sync {
+    /// Each image's score `[N]`.
+    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1>;
+
+    /// The score as it is differentiated, its gradient computed as `gradient` says (the class
+    /// scores of [`Score`] have a form without cancellation; a target without one returns
+    /// [`Target::scores`], the default).
+    fn differentiable(
+        &self,
+        outputs: &Outputs,
+        classes: &Tensor<1, Int>,
+        gradient: ScoreGradient,
+    ) -> Tensor<1> {
+        let _ = gradient;
+        self.scores(outputs, classes)
+    }
+
+    /// Checks the target against a model with `outputs` outputs (before any score is taken):
+    /// a class it reads must exist.
+    fn check(&self, outputs: usize) -> Result<()> {
+        let _ = outputs;
+        Ok(())
+    }
+
+    /// A short name for captions and reports ("logit", "sum of classes 3, 8").
+    fn label(&self) -> String;
+}
+
+impl Target for Score {
+    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
+        self.of(outputs.output_layer, outputs.logits(), classes)
+    }
+
+    fn differentiable(
+        &self,
+        outputs: &Outputs,
+        classes: &Tensor<1, Int>,
+        gradient: ScoreGradient,
+    ) -> Tensor<1> {
+        Score::differentiable(
+            *self,
+            gradient,
+            outputs.output_layer,
+            outputs.logits(),
+            classes,
+        )
+    }
+
+    fn label(&self) -> String {
+        Score::name(*self).to_owned()
+    }
+}
+
+/// Every class of `classes` must be one of the model's `outputs`.
+fn check_classes(name: &str, classes: &[usize], outputs: usize) -> Result<()> {
+    match classes.iter().find(|&&c| c >= outputs) {
+        Some(&class) => Err(ExplainError::TargetOutput {
+            target: name.to_owned(),
+            output: class,
+            outputs,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The same class for every image, `[N]`.
+fn fixed_class(class: usize, outputs: &Outputs) -> Tensor<1, Int> {
+    let [n, _] = outputs.dims();
+    Tensor::<1, Int>::full([n], class as i64, &outputs.logits.device())
+}
+
+/// A sum of several classes' scores (multi-label explanations: what pytorch-grad-cam users write
+/// as `lambda output: output[3] + output[8]`, Captum's target list summed).
+///
+/// ```
+/// use gradcam_explain::{ClassSum, Score, Targets};
+/// let both = Targets::predicted().with_target(ClassSum::new([3, 8], Score::Logit));
+/// # let _ = both;
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassSum {
+    classes: Vec<usize>,
+    score: Score,
+}
+
+impl ClassSum {
+    /// The sum of `score` at each of `classes`.
+    pub fn new(classes: impl Into<Vec<usize>>, score: Score) -> Self {
+        Self {
+            classes: classes.into(),
+            score,
+        }
+    }
+
+    /// The classes summed.
+    pub fn classes(&self) -> &[usize] {
+        &self.classes
+    }
+
+    fn sum(&self, outputs: &Outputs, score: impl Fn(&Tensor<1, Int>) -> Tensor<1>) -> Tensor<1> {
+        let [n, _] = outputs.dims();
+        self.classes
+            .iter()
+            .map(|&c| score(&fixed_class(c, outputs)))
+            .reduce(|a, b| a + b)
+            .unwrap_or_else(|| Tensor::zeros([n], &outputs.logits.device()))
+    }
+}
+
+impl Target for ClassSum {
+    fn scores(&self, outputs: &Outputs, _: &Tensor<1, Int>) -> Tensor<1> {
+        self.sum(outputs, |class| self.score.scores(outputs, class))
+    }
+
+    fn differentiable(
+        &self,
+        outputs: &Outputs,
+        _: &Tensor<1, Int>,
+        gradient: ScoreGradient,
+    ) -> Tensor<1> {
+        self.sum(outputs, |class| {
+            Target::differentiable(&self.score, outputs, class, gradient)
+        })
+    }
+
+    fn check(&self, outputs: usize) -> Result<()> {
+        check_classes(&self.label(), &self.classes, outputs)
+    }
+
+    fn label(&self) -> String {
+        let classes: Vec<String> = self.classes.iter().map(usize::to_string).collect();
+        format!("sum of {} at classes {}", self.score, classes.join(", "))
+    }
+}
+
+/// The sum of every model output (pytorch-grad-cam's `RawScoresOutputTarget`): for a regression
+/// model with one output, that output. (One output of several is [`Score::ModelOutput`] at a
+/// fixed class: `Targets::class(i)`.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawScores;
+
+impl Target for RawScores {
+    fn scores(&self, outputs: &Outputs, _: &Tensor<1, Int>) -> Tensor<1> {
+        let [n, _] = outputs.dims();
+        outputs.output().sum_dim(1).reshape([n])
+    }
+
+    fn label(&self) -> String {
+        "raw scores".to_owned()
+    }
+}
+
+/// A binary classifier's output for one side (pytorch-grad-cam's
+/// `BinaryClassifierOutputTarget`): the model output for the positive category, its negation for
+/// the negative one. Meant for a model with one output; with several, their sum (as the peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BinaryOutput {
+    /// Explain the positive category (category 1 in pytorch-grad-cam), else the negative one.
+    pub positive: bool,
+}
+
+impl Target for BinaryOutput {
+    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
+        let raw = RawScores.scores(outputs, classes);
+        if self.positive { raw } else { -raw }
+    }
+
+    fn label(&self) -> String {
+        let side = if self.positive {
+            "positive"
+        } else {
+            "negative"
+        };
+        format!("binary output, {side}")
+    }
+}
+
+/// The class's logit plus its log-probability, `z_c + log softmax(z)_c` (pytorch-grad-cam's
+/// `ClassifierOutputReST`: pre- and post-softmax together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReSt;
+
+impl Target for ReSt {
+    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
+        let [n, _] = outputs.dims();
+        let both = outputs.logits() + activation::log_softmax(outputs.logits(), 1);
+        both.gather(1, classes.clone().reshape([n, 1])).reshape([n])
+    }
+
+    fn label(&self) -> String {
+        "ReST".to_owned()
+    }
+}
+
+/// The class's logit against similar classes, weighted by their probabilities (Finer-CAM;
+/// pytorch-grad-cam's `FinerWeightedTarget`):
+/// `Σ_j p_j (z_c − α z_j) / (Σ_j p_j + 1e-9)` over the comparison classes `j`, the
+/// probabilities differentiated too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinerWeighted {
+    comparisons: Vec<usize>,
+    alpha: f32,
+}
+
+impl FinerWeighted {
+    /// The image's class compared with `comparisons` at strength `alpha` (pytorch-grad-cam's
+    /// Finer-CAM uses 1).
+    pub fn new(comparisons: impl Into<Vec<usize>>, alpha: f32) -> Self {
+        Self {
+            comparisons: comparisons.into(),
+            alpha,
+        }
+    }
+}
+
+impl Target for FinerWeighted {
+    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
+        let [n, _] = outputs.dims();
+        let logits = outputs.logits();
+        let probabilities = outputs.probabilities();
+        let at = |t: &Tensor<2>, class: &Tensor<1, Int>| {
+            t.clone()
+                .gather(1, class.clone().reshape([n, 1]))
+                .reshape([n])
+        };
+        let own = at(&logits, classes);
+        let zeros = Tensor::<1>::zeros([n], &logits.device());
+        let (numerator, denominator) =
+            self.comparisons
+                .iter()
+                .fold((zeros.clone(), zeros), |(numerator, denominator), &j| {
+                    let j = fixed_class(j, outputs);
+                    let weight = at(&probabilities, &j);
+                    let difference = own.clone() - at(&logits, &j) * self.alpha;
+                    (
+                        numerator + weight.clone() * difference,
+                        denominator + weight,
+                    )
+                });
+        numerator / (denominator + 1e-9)
+    }
+
+    fn check(&self, outputs: usize) -> Result<()> {
+        check_classes(&self.label(), &self.comparisons, outputs)
+    }
+
+    fn label(&self) -> String {
+        let classes: Vec<String> = self.comparisons.iter().map(usize::to_string).collect();
+        format!(
+            "Finer (alpha {}) against {}",
+            self.alpha,
+            classes.join(", ")
+        )
+    }
+}
+
+/// A target from a closure over the outputs and the classes (pytorch-grad-cam accepts any
+/// callable as a target).
+///
+/// ```
+/// use gradcam_explain::{Targets, TargetFn};
+/// // The logit margin of class 3 over class 5, for every image.
+/// let margin = TargetFn::new("3 over 5", |outputs, _classes| {
+///     let [n, _] = outputs.dims();
+///     let z = outputs.logits();
+///     (z.clone().narrow(1, 3, 1) - z.narrow(1, 5, 1)).reshape([n])
+/// });
+/// let targets = Targets::predicted().with_target(margin);
+/// # let _ = targets;
+/// ```
+#[derive(Clone)]
+pub struct TargetFn {
+    name: String,
+    score: Arc<ScoreFn>,
+}
+
+type ScoreFn = dyn Fn(&Outputs, &Tensor<1, Int>) -> Tensor<1> + Send + Sync;
+
+impl TargetFn {
+    /// The target `score`, called `name` in captions. The closure must return `[N]` and keep to
+    /// the outputs the model has (it is not checked).
+    pub fn new(
+        name: impl Into<String>,
+        score: impl Fn(&Outputs, &Tensor<1, Int>) -> Tensor<1> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            score: Arc::new(score),
+        }
+    }
+}
+
+impl fmt::Debug for TargetFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TargetFn")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target for TargetFn {
+    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
+        (self.score)(outputs, classes)
+    }
+
+    fn label(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// `target`'s scores `[N]` of `outputs` (differentiable with `gradient` when given), checked
+/// to be one per image: a [`TargetFn`] is the user's code.
+pub(crate) fn scores_of(
+    target: &dyn Target,
+    outputs: &Outputs,
+    classes: &Tensor<1, Int>,
+    gradient: Option<ScoreGradient>,
+) -> Result<Tensor<1>> {
+    let scores = match gradient {
+        Some(gradient) => target.differentiable(outputs, classes, gradient),
+        None => target.scores(outputs, classes),
+    };
+    let [batch, _] = outputs.dims();
+    if scores.dims() == [batch] {
+        Ok(scores)
+    } else {
+        Err(ExplainError::TargetShape {
+            target: target.label(),
+            batch,
+            found: scores.dims().to_vec(),
+        })
+    }
+}

@@ -1,0 +1,361 @@
+//! CAMs on a vision transformer equal pytorch-grad-cam's with its ViT `reshape_transform`: a
+//! small ViT written with `burn::nn` (patch embedding, class token, two attention blocks), the
+//! weights of its torch twin, explained at the first block's output seen as a 4×4 grid of
+//! patch tokens ([`TokenGrid`]). Fixture: `tools/reference/vit.py`.
+//!
+//! Tolerance 1e-4 of the min-max-normalised maps, as for the CNNs (OpenCV resizes with its own
+//! arithmetic). HiResCAM is left out: at a pre-norm block's output the patch tokens reach the
+//! class token only through LayerNorms, whose invariances make each token's gradient orthogonal
+//! to the token and sum to zero, so `Σ_k G_k A_k` is 0 up to rounding (about 1e-7 here, for
+//! either library) and its normalised map is noise.
+
+mod common;
+
+use burn::module::Param;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, TensorData, activation};
+use burn_gradcam::explain::{
+    AnyCam, Attribution, CamTimes, Explainable, FinerWeighted, GuidedBackprop, LayerView,
+    OutputLayer, Preset, ReluMode, Score, ScoreGradient, Targets, TokenGrid, gelu,
+};
+use common::{Fixture, devices, explain};
+
+const WIDTH: usize = 32;
+const HEADS: usize = 4;
+const HIDDEN: usize = 64;
+const GRID: usize = 4;
+const PATCH: usize = 8;
+const CLASSES: usize = 10;
+
+fn fixture() -> Fixture {
+    Fixture::load("tests/fixtures/vit.safetensors")
+}
+
+/// The fixture's tensors, by torch name.
+struct Weights<'a> {
+    fixture: &'a Fixture,
+    device: &'a Device,
+}
+
+impl Weights<'_> {
+    fn tensor<const D: usize>(&self, name: &str) -> Tensor<D> {
+        let (shape, values) = self.fixture.f32(&format!("vit_{name}"));
+        Tensor::from_data(TensorData::new(values, shape), self.device)
+    }
+
+    /// A torch `Linear` (`[out, in]` weights) as Burn's (`[in, out]`).
+    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Linear {
+        let mut linear = LinearConfig::new(d_in, d_out).init(self.device);
+        linear.weight = Param::from_tensor(self.tensor::<2>(&format!("{name}.weight")).transpose());
+        linear.bias = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"))));
+        linear
+    }
+
+    fn norm(&self, name: &str) -> LayerNorm {
+        let mut norm = LayerNormConfig::new(WIDTH).init(self.device);
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight")));
+        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"))));
+        norm
+    }
+}
+
+/// A pre-norm transformer block.
+struct Block {
+    norm1: LayerNorm,
+    attention: MultiHeadAttention,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Block {
+    fn load(weights: &Weights<'_>, index: usize) -> Self {
+        let name = |part: &str| format!("blocks.{index}.{part}");
+        let mut attention = MultiHeadAttentionConfig::new(WIDTH, HEADS)
+            .with_dropout(0.0)
+            .init(weights.device);
+        attention.query = weights.linear(&name("attn.query"), WIDTH, WIDTH);
+        attention.key = weights.linear(&name("attn.key"), WIDTH, WIDTH);
+        attention.value = weights.linear(&name("attn.value"), WIDTH, WIDTH);
+        attention.output = weights.linear(&name("attn.output"), WIDTH, WIDTH);
+        Self {
+            norm1: weights.norm(&name("norm1")),
+            attention,
+            norm2: weights.norm(&name("norm2")),
+            fc1: weights.linear(&name("fc1"), WIDTH, HIDDEN),
+            fc2: weights.linear(&name("fc2"), HIDDEN, WIDTH),
+        }
+    }
+
+    /// Its GELU goes through `relu`, so guided backpropagation reaches it; the crate's `gelu`,
+    /// whose gradient is exact on every backend (Burn's own differentiates the tanh
+    /// approximation on ndarray and the CubeCL backends).
+    fn forward(&self, x: Tensor<3>, relu: ReluMode) -> Tensor<3> {
+        let attended = self
+            .attention
+            .forward(MhaInput::self_attn(self.norm1.forward(x.clone())))
+            .context;
+        let x = x + attended;
+        let hidden = relu.activation(self.fc1.forward(self.norm2.forward(x.clone())), gelu);
+        x + self.fc2.forward(hidden)
+    }
+}
+
+/// The ViT of `tools/reference/vit.py`, split after its first block.
+struct SmallVit {
+    patch: Conv2d,
+    class_token: Tensor<3>,
+    positions: Tensor<3>,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    head: Linear,
+    grid: TokenGrid,
+}
+
+impl SmallVit {
+    fn load(fixture: &Fixture, device: &Device) -> Self {
+        let weights = Weights { fixture, device };
+        let mut patch = Conv2dConfig::new([3, WIDTH], [PATCH, PATCH])
+            .with_stride([PATCH, PATCH])
+            .init(device);
+        patch.weight = Param::from_tensor(weights.tensor("patch.weight"));
+        patch.bias = Some(Param::from_tensor(weights.tensor("patch.bias")));
+        Self {
+            patch,
+            class_token: weights.tensor("cls"),
+            positions: weights.tensor("pos"),
+            blocks: (0..2).map(|i| Block::load(&weights, i)).collect(),
+            norm: weights.norm("norm"),
+            head: weights.linear("head", WIDTH, CLASSES),
+            grid: TokenGrid {
+                prefix: 1,
+                height: GRID,
+                width: GRID,
+            },
+        }
+    }
+}
+
+impl Explainable for SmallVit {
+    fn input_shape(&self) -> [usize; 3] {
+        [3, GRID * PATCH, GRID * PATCH]
+    }
+
+    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        let n = input.dims()[0];
+        let patches = self.patch.forward(input).flatten::<3>(2, 3).swap_dims(1, 2);
+        let class = self.class_token.clone().expand([n, 1, WIDTH]);
+        let tokens = Tensor::cat(vec![class, patches], 1) + self.positions.clone();
+        TokenGrid::carry(self.blocks[0].forward(tokens, relu))
+    }
+
+    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+        let tokens = self.blocks[1].forward(TokenGrid::tokens(features), relu);
+        let n = tokens.dims()[0];
+        let class = self
+            .norm
+            .forward(tokens)
+            .narrow(1, 0, 1)
+            .reshape([n, WIDTH]);
+        self.head.forward(class)
+    }
+
+    fn layer_view(&self) -> Option<&dyn LayerView> {
+        Some(&self.grid)
+    }
+
+    fn output_layer(&self) -> OutputLayer {
+        OutputLayer::Identity
+    }
+
+    fn device(&self) -> Device {
+        self.class_token.device()
+    }
+}
+
+fn images(fixture: &Fixture, device: &Device) -> Tensor<4> {
+    let (shape, values) = fixture.f32("images");
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+#[test]
+fn the_burn_vit_computes_the_torch_logits() {
+    let fixture = fixture();
+    for (backend, device) in devices() {
+        let vit = SmallVit::load(&fixture, &device);
+        let logits = vit.logits(
+            vit.features(images(&fixture, &device), ReluMode::Standard),
+            ReluMode::Standard,
+        );
+        let actual = logits.into_data().try_to_vec::<f32>().expect("f32");
+        let (_, expected) = fixture.f32("logits");
+        let worst = common::max_abs_diff(&actual, &expected);
+        assert!(worst <= 1e-5, "{backend}: logits differ by {worst:e}");
+    }
+}
+
+#[test]
+fn cams_on_a_vit_equal_pytorch_grad_cam() {
+    let fixture = fixture();
+    let targets = Targets::predicted().with_gradient(ScoreGradient::Naive);
+    for (backend, device) in devices() {
+        let vit = SmallVit::load(&fixture, &device);
+        let probability = targets.clone().with_score(Score::Probability);
+        let finer = targets
+            .clone()
+            .with_target(FinerWeighted::new([3, 5, 8], 1.0));
+        for (name, key, targets) in [
+            ("grad-cam", "pgc_gradcam", &targets),
+            ("grad-cam", "pgc_gradcam_target_softmax", &probability),
+            ("grad-cam", "pgc_gradcam_target_finer_3_5_8", &finer),
+            ("grad-cam-plus-plus", "pgc_gradcam_plusplus", &targets),
+            ("xgrad-cam", "pgc_xgradcam", &targets),
+            ("layer-cam", "pgc_layercam", &targets),
+            ("grad-cam-element-wise", "pgc_gradcam_elementwise", &targets),
+            ("score-cam", "pgc_scorecam", &targets),
+        ] {
+            let method = AnyCam::from_name(name)
+                .expect("a CAM")
+                .with_settings(Preset::PytorchGradCam.cam_settings());
+            let cams = explain(&method, &vit, images(&fixture, &device), targets);
+            let predicted: Vec<usize> = cams.iter().map(|c| c.prediction.target).collect();
+            assert_eq!(predicted, fixture.classes("target"), "{backend}: {name}");
+            assert_eq!(
+                cams[0].layer_cam.as_ref().expect("a CAM").shape,
+                [1, GRID, GRID]
+            );
+            fixture.check_maps(
+                &format!("{backend}: {name} on the ViT"),
+                cams.iter().map(|c| &c.map),
+                key,
+                1e-4,
+            );
+        }
+    }
+}
+
+/// Ablation-CAM ablates a channel of the grid (the patch tokens; the class token is kept, where
+/// pytorch-grad-cam's `AblationLayerVit` also ablates it, at a value that depends on the
+/// ablation batch) and runs the second block on the tokens put back together: equal to ablating
+/// by hand. Guided Grad-CAM runs through the GELUs' guided rule (no peer has one).
+#[test]
+fn ablation_and_guided_methods_run_through_the_token_grid() {
+    let fixture = fixture();
+    let device = burn_gradcam::Backend::Flex.device().expect("flex");
+    let vit = SmallVit::load(&fixture, &device);
+    let x = images(&fixture, &device).narrow(0, 0, 2);
+    let settings = Preset::PytorchGradCam.cam_settings();
+    let ablation = AnyCam::from_name("ablation-cam")
+        .expect("a CAM")
+        .with_settings(settings);
+    let result = ablation
+        .attribute(&vit, x.clone(), &Targets::predicted())
+        .expect("ablation on the grid");
+    let maps = result.to_host().expect("maps");
+    assert_eq!(maps.len(), 2);
+    assert!(
+        maps.iter()
+            .all(|m| m.map.values.iter().all(|v| v.is_finite()))
+    );
+
+    // By hand, image 0: each channel of the grid set to its minimum − 1e7 in turn, the class
+    // token kept; weight = relative drop of the score; map = ReLU(Σ_k w_k A_k) on the grid.
+    let features = vit.features(x.clone().narrow(0, 0, 1), ReluMode::Standard);
+    let class = maps[0].prediction.target;
+    let score = |features: Tensor<4>| {
+        let logits = vit.logits(features, ReluMode::Standard);
+        logits
+            .narrow(1, class, 1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32")[0]
+    };
+    let view = vit.grid.view(features.clone());
+    let minimum = view
+        .clone()
+        .min()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32")[0];
+    let original = score(features.clone());
+    let mut expected = Tensor::<4>::zeros([1, 1, GRID, GRID], &device);
+    for k in 0..WIDTH {
+        let channel = Tensor::<4>::zeros([1, WIDTH, GRID, GRID], &device)
+            .slice_assign(
+                [0..1, k..k + 1, 0..GRID, 0..GRID],
+                Tensor::ones([1, 1, GRID, GRID], &device),
+            )
+            .equal_elem(1.0);
+        let ablated = vit.grid.unview(
+            view.clone().mask_fill(channel, minimum - 1e7),
+            features.clone(),
+        );
+        let weight = (original - score(ablated)) / original;
+        expected = expected + view.clone().narrow(1, k, 1) * weight;
+    }
+    let expected = activation::relu(expected)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
+    let actual = &maps[0].layer_cam.as_ref().expect("a CAM").values;
+    let scale = expected.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+    let worst = common::max_abs_diff(actual, &expected);
+    assert!(
+        worst <= 1e-3 * scale,
+        "Ablation-CAM on the grid differs by {worst:e}"
+    );
+
+    let guided = CamTimes::new(
+        AnyCam::from_name("grad-cam")
+            .expect("a CAM")
+            .with_settings(settings),
+        GuidedBackprop,
+    );
+    let maps = guided
+        .attribute(&vit, x, &Targets::predicted())
+        .and_then(|a| a.to_host())
+        .expect("guided Grad-CAM on the ViT");
+    assert_eq!(maps[0].map.shape, [3, 32, 32]);
+    assert!(maps.iter().all(|m| m.map.max_abs() > 0.0));
+}
+
+/// `erf` to 1e-15 for |x| ≤ 3, by its Taylor series.
+fn erf(x: f64) -> f64 {
+    let (mut sum, mut term) = (0.0, x);
+    for n in 0..200 {
+        sum += term / f64::from(2 * n + 1);
+        term *= -x * x / f64::from(n + 1);
+    }
+    std::f64::consts::FRAC_2_SQRT_PI * sum
+}
+
+/// The crate's GELU and its gradient are exact on every backend (Burn 0.22's own backward is
+/// the tanh approximation's derivative on ndarray and wgpu, up to 8.7e-4 off).
+#[test]
+fn gelu_and_its_gradient_are_exact_on_every_backend() {
+    let values: Vec<f32> = (0..31).map(|i| -3.0 + 0.2 * i as f32).collect();
+    for (backend, device) in devices() {
+        let x = Tensor::<1>::from_data(TensorData::new(values.clone(), [31]), &device.autodiff())
+            .require_grad();
+        let y = gelu(x.clone());
+        let grads = y.clone().sum().backward();
+        let slope = x.grad(&grads).expect("a gradient").into_data();
+        let slope = slope.try_to_vec::<f32>().expect("f32");
+        let y = y.into_data().try_to_vec::<f32>().expect("f32");
+        for (i, v) in values.iter().map(|&v| f64::from(v)).enumerate() {
+            let cdf = 0.5 * (1.0 + erf(v * std::f64::consts::FRAC_1_SQRT_2));
+            let pdf = (-v * v / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            assert!(
+                (f64::from(y[i]) - v * cdf).abs() < 1e-6,
+                "{backend}: gelu({v})"
+            );
+            let exact = cdf + v * pdf;
+            assert!(
+                (f64::from(slope[i]) - exact).abs() < 1e-6,
+                "{backend}: gelu'({v})"
+            );
+        }
+    }
+}
