@@ -1,7 +1,8 @@
 //! CAMs on a vision transformer equal pytorch-grad-cam's with its ViT `reshape_transform`: a
 //! small ViT written with `burn::nn` (patch embedding, class token, two attention blocks), the
 //! weights of its torch twin, explained at the first block's output seen as a 4×4 grid of
-//! patch tokens ([`TokenGrid`]). Fixture: `tools/reference/vit.py`.
+//! patch tokens ([`TokenGrid`]); guided backpropagation and deconvolution through its GELUs.
+//! Fixture: `tools/reference/vit.py`.
 //!
 //! Tolerance 1e-4 of the min-max-normalised maps, as for the CNNs (OpenCV resizes with its own
 //! arithmetic). HiResCAM is left out: at a pre-norm block's output the patch tokens reach the
@@ -17,8 +18,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use burn_gradcam::explain::{
-    AnyCam, Attribution, CamTimes, Explainable, FinerWeighted, GuidedBackprop, LayerView,
-    OutputLayer, Preset, ReluMode, Score, ScoreGradient, Targets, TokenGrid, gelu,
+    AnyCam, Attribution, CamTimes, Deconvolution, Explainable, FinerWeighted, GuidedBackprop,
+    LayerView, OutputLayer, Preset, ReluMode, Score, ScoreGradient, Targets, TokenGrid, gelu,
 };
 use common::{Fixture, devices, explain};
 
@@ -231,6 +232,32 @@ fn cams_on_a_vit_equal_pytorch_grad_cam() {
                 cams.iter().map(|c| &c.map),
                 key,
                 1e-4,
+            );
+        }
+    }
+}
+
+/// Guided backpropagation and deconvolution through the GELUs (`ReluMode::activation`) equal a
+/// plain torch transcription of the rules (a custom autograd function per rule): Captum and
+/// pytorch-grad-cam replace only `nn.ReLU`, which this network has none of.
+#[test]
+fn guided_rules_through_gelu_equal_a_torch_transcription() {
+    let fixture = fixture();
+    let targets = Targets::predicted().with_gradient(ScoreGradient::Naive);
+    for (backend, device) in devices() {
+        let vit = SmallVit::load(&fixture, &device);
+        let methods: [(&dyn Attribution, &str); 2] = [
+            (&GuidedBackprop, "guided_backprop_gelu"),
+            (&Deconvolution, "deconvolution_gelu"),
+        ];
+        for (method, key) in methods {
+            let maps = explain(method, &vit, images(&fixture, &device), &targets);
+            fixture.check_maps(
+                &format!("{backend}: {} on the ViT", method.label()),
+                maps.iter().map(|m| &m.map),
+                key,
+                // The maps peak at 5e-3 to 8e-3: 1e-7 is at most 2e-5 of their scale.
+                1e-7,
             );
         }
     }

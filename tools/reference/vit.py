@@ -20,6 +20,12 @@ block, ``target_layers=[model.blocks[0]]``, with the ``reshape_transform`` of it
                             differentiate probabilities, well conditioned here, where the MNIST
                             net's confident predictions put p(1 - p) at float32's rounding floor,
                             [6,32,32]
+  guided_backprop_gelu, deconvolution_gelu
+                            the input gradient of the predicted logit with every GELU's backward
+                            replaced by the guided rule, relu(grad) * gelu'(x), or by the
+                            deconvolution rule, relu(grad) (a plain torch transcription: Captum's
+                            and pytorch-grad-cam's guided models replace only nn.ReLU, which this
+                            network has none of), [6,3,32,32]
 
 A key already in the file is kept as it is (torch's CPU kernels round differently on different
 processors); delete the file to rewrite them all.
@@ -50,6 +56,37 @@ SIDE, PATCH, WIDTH, HEADS, HIDDEN, BLOCKS, CLASSES, IMAGES = 32, 8, 32, 4, 64, 2
 GRID = SIDE // PATCH
 
 
+class GuidedGelu(torch.autograd.Function):
+    """GELU whose backward keeps its own derivative and zeroes the negative incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.gelu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+        pdf = torch.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+        return grad.clamp(min=0) * (cdf + x * pdf)
+
+
+class DeconvolutionGelu(torch.autograd.Function):
+    """GELU whose backward is relu(grad), whatever the input."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return F.gelu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp(min=0)
+
+
+ACTIVATION = [F.gelu]  # the rule every block's GELU runs under (swapped for the references)
+
+
 class Attention(nn.Module):
     def __init__(self):
         super().__init__()
@@ -71,7 +108,7 @@ class Block(nn.Module):
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x + self.fc2(ACTIVATION[0](self.fc1(self.norm2(x))))
 
 
 class SmallViT(nn.Module):
@@ -126,6 +163,14 @@ def main() -> None:
         cam = GradCAM(model=model, target_layers=[model.blocks[0]], reshape_transform=reshape_transform)
         out[f"pgc_gradcam_target_{key}"] = np.asarray(
             cam(input_tensor=images.clone(), targets=cam_targets), dtype=np.float32)
+
+    for key, rule in (("guided_backprop_gelu", GuidedGelu.apply),
+                      ("deconvolution_gelu", DeconvolutionGelu.apply)):
+        ACTIVATION[0] = rule
+        x = images.clone().requires_grad_(True)
+        model(x).gather(1, target[:, None]).sum().backward()
+        out[key] = x.grad.detach().numpy()
+    ACTIVATION[0] = F.gelu
 
     from importlib.metadata import version
     meta = {"description": "CAMs on a small ViT (pytorch-grad-cam, reshape_transform)",
