@@ -13,7 +13,7 @@ Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth):
   pgc_gradcam             pytorch-grad-cam GradCAM (batched, it predicts the target itself)
   pgc_gradcam_eigen_smooth, pgc_gradcam_aug_smooth
                           the same with eigen_smooth=True / aug_smooth=True
-  pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32)
+  pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32) on the logits
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
                           per call, as that API requires) + their product
@@ -45,7 +45,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import digits  # noqa: E402
-from model import load_model, normalize  # noqa: E402
+from model import LogitsNet, load_model, normalize  # noqa: E402
 
 import torchvision  # noqa: E402
 from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam,  # noqa: E402
@@ -87,8 +87,13 @@ class Peers:
         # pytorch-grad-cam mutates the model it is given, so it gets a copy.
         self.pgc_net = copy.deepcopy(net)
         self.pgc_cam = GradCAM(model=self.pgc_net, target_layers=[getattr(self.pgc_net, layer_name)])
-        self.pgc_ablation = AblationCAM(model=self.pgc_net,
-                                        target_layers=[getattr(self.pgc_net, layer_name)])
+        # Ablation-CAM divides by the clean score: the logit's, as the Rust row, since the
+        # log-probability of a certain prediction is 0.
+        ablation_net = copy.deepcopy(net)
+        ablation_layer = getattr(ablation_net, layer_name)
+        if hasattr(ablation_net, "logits"):
+            ablation_net = LogitsNet(ablation_net)
+        self.pgc_ablation = AblationCAM(model=ablation_net, target_layers=[ablation_layer])
         self.pgc_gbp = GuidedBackpropReLUModel(self.pgc_net, device=torch.device("cpu"))
         self.pgc_gbp_images = pgc_gbp_images
         self.estimated_secs = None

@@ -17,7 +17,7 @@ use burn_gradcam::Backend;
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AblationCam, AnyCam, Attribution, Deconvolution, GradCam, GuidedBackprop, GuidedGradCam,
-    InputXGradient, IntegratedGradients, Map, Occlusion, Preset, Saliency, Targets,
+    InputXGradient, IntegratedGradients, Map, Occlusion, Preset, Saliency, Score, Targets,
 };
 use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -323,7 +323,12 @@ fn measure(
         )),
         other => return Err(format!("unknown method {other}").into()),
     };
-    let targets = &Targets::predicted();
+    // Ablation-CAM divides by the clean score: the logit's (the log-probability of a certain
+    // prediction is 0, and its map not finite), as the peer's row.
+    let targets = &match name {
+        "ablation_cam" => Targets::predicted().with_score(Score::Logit),
+        _ => Targets::predicted(),
+    };
     let pass = || -> Result {
         for input in &batches {
             // Every map is copied to the host, as the peers' are.
