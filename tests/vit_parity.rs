@@ -1,7 +1,7 @@
-//! CAMs on a vision transformer equal pytorch-grad-cam's with its ViT `reshape_transform`: a
-//! small ViT written with `burn::nn` (patch embedding, class token, two attention blocks), the
-//! weights of its torch twin, explained at the first block's output seen as a 4×4 grid of
-//! patch tokens ([`TokenGrid`]); guided backpropagation and deconvolution through its GELUs.
+//! CAMs on a vision transformer equal pytorch-grad-cam's with its ViT `reshape_transform`: the
+//! zoo's `VisionTransformer` (written with `burn::nn`: patch embedding, class token, two
+//! attention blocks) with the weights of its torch twin, explained at the first block's output seen as a 4×4 grid of
+//! patch tokens (`TokenGrid`); guided backpropagation and deconvolution through its GELUs.
 //! Fixture: `tools/reference/vit.py`.
 //!
 //! Tolerance 1e-4 of the min-max-normalised maps, as for the CNNs (OpenCV resizes with its own
@@ -12,168 +12,39 @@
 
 mod common;
 
-use burn::module::Param;
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use burn_gradcam::explain::{
     AnyCam, Attribution, CamTimes, Deconvolution, Explainable, FinerWeighted, GuidedBackprop,
-    LayerView, OutputLayer, Preset, ReluMode, Score, ScoreGradient, Targets, TokenGrid, gelu,
+    Preset, ReluMode, Score, ScoreGradient, Targets, gelu,
 };
+use burn_gradcam::model::LoadError;
+use burn_gradcam::zoo::{VisionTransformer, VitConfig};
 use common::{Fixture, devices, explain};
 
 const WIDTH: usize = 32;
-const HEADS: usize = 4;
-const HIDDEN: usize = 64;
 const GRID: usize = 4;
-const PATCH: usize = 8;
-const CLASSES: usize = 10;
+
+/// The shape of `tools/reference/vit.py`'s network.
+const CONFIG: VitConfig = VitConfig {
+    channels: 3,
+    image_size: 32,
+    patch_size: 8,
+    width: WIDTH,
+    heads: 4,
+    mlp_width: 64,
+    blocks: 2,
+    classes: 10,
+};
 
 fn fixture() -> Fixture {
     Fixture::load("tests/fixtures/vit.safetensors")
 }
 
-/// The fixture's tensors, by torch name.
-struct Weights<'a> {
-    fixture: &'a Fixture,
-    device: &'a Device,
-}
-
-impl Weights<'_> {
-    fn tensor<const D: usize>(&self, name: &str) -> Tensor<D> {
-        let (shape, values) = self.fixture.f32(&format!("vit_{name}"));
-        Tensor::from_data(TensorData::new(values, shape), self.device)
-    }
-
-    /// A torch `Linear` (`[out, in]` weights) as Burn's (`[in, out]`).
-    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Linear {
-        let mut linear = LinearConfig::new(d_in, d_out).init(self.device);
-        linear.weight = Param::from_tensor(self.tensor::<2>(&format!("{name}.weight")).transpose());
-        linear.bias = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"))));
-        linear
-    }
-
-    fn norm(&self, name: &str) -> LayerNorm {
-        let mut norm = LayerNormConfig::new(WIDTH).init(self.device);
-        norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight")));
-        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"))));
-        norm
-    }
-}
-
-/// A pre-norm transformer block.
-struct Block {
-    norm1: LayerNorm,
-    attention: MultiHeadAttention,
-    norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
-}
-
-impl Block {
-    fn load(weights: &Weights<'_>, index: usize) -> Self {
-        let name = |part: &str| format!("blocks.{index}.{part}");
-        let mut attention = MultiHeadAttentionConfig::new(WIDTH, HEADS)
-            .with_dropout(0.0)
-            .init(weights.device);
-        attention.query = weights.linear(&name("attn.query"), WIDTH, WIDTH);
-        attention.key = weights.linear(&name("attn.key"), WIDTH, WIDTH);
-        attention.value = weights.linear(&name("attn.value"), WIDTH, WIDTH);
-        attention.output = weights.linear(&name("attn.output"), WIDTH, WIDTH);
-        Self {
-            norm1: weights.norm(&name("norm1")),
-            attention,
-            norm2: weights.norm(&name("norm2")),
-            fc1: weights.linear(&name("fc1"), WIDTH, HIDDEN),
-            fc2: weights.linear(&name("fc2"), HIDDEN, WIDTH),
-        }
-    }
-
-    /// Its GELU goes through `relu`, so guided backpropagation reaches it; the crate's `gelu`,
-    /// whose gradient is exact on every backend (Burn's own differentiates the tanh
-    /// approximation on ndarray and the CubeCL backends).
-    fn forward(&self, x: Tensor<3>, relu: ReluMode) -> Tensor<3> {
-        let attended = self
-            .attention
-            .forward(MhaInput::self_attn(self.norm1.forward(x.clone())))
-            .context;
-        let x = x + attended;
-        let hidden = relu.activation(self.fc1.forward(self.norm2.forward(x.clone())), gelu);
-        x + self.fc2.forward(hidden)
-    }
-}
-
-/// The ViT of `tools/reference/vit.py`, split after its first block.
-struct SmallVit {
-    patch: Conv2d,
-    class_token: Tensor<3>,
-    positions: Tensor<3>,
-    blocks: Vec<Block>,
-    norm: LayerNorm,
-    head: Linear,
-    grid: TokenGrid,
-}
-
-impl SmallVit {
-    fn load(fixture: &Fixture, device: &Device) -> Self {
-        let weights = Weights { fixture, device };
-        let mut patch = Conv2dConfig::new([3, WIDTH], [PATCH, PATCH])
-            .with_stride([PATCH, PATCH])
-            .init(device);
-        patch.weight = Param::from_tensor(weights.tensor("patch.weight"));
-        patch.bias = Some(Param::from_tensor(weights.tensor("patch.bias")));
-        Self {
-            patch,
-            class_token: weights.tensor("cls"),
-            positions: weights.tensor("pos"),
-            blocks: (0..2).map(|i| Block::load(&weights, i)).collect(),
-            norm: weights.norm("norm"),
-            head: weights.linear("head", WIDTH, CLASSES),
-            grid: TokenGrid {
-                prefix: 1,
-                height: GRID,
-                width: GRID,
-            },
-        }
-    }
-}
-
-impl Explainable for SmallVit {
-    fn input_shape(&self) -> [usize; 3] {
-        [3, GRID * PATCH, GRID * PATCH]
-    }
-
-    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let n = input.dims()[0];
-        let patches = self.patch.forward(input).flatten::<3>(2, 3).swap_dims(1, 2);
-        let class = self.class_token.clone().expand([n, 1, WIDTH]);
-        let tokens = Tensor::cat(vec![class, patches], 1) + self.positions.clone();
-        TokenGrid::carry(self.blocks[0].forward(tokens, relu))
-    }
-
-    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
-        let tokens = self.blocks[1].forward(TokenGrid::tokens(features), relu);
-        let n = tokens.dims()[0];
-        let class = self
-            .norm
-            .forward(tokens)
-            .narrow(1, 0, 1)
-            .reshape([n, WIDTH]);
-        self.head.forward(class)
-    }
-
-    fn layer_view(&self) -> Option<&dyn LayerView> {
-        Some(&self.grid)
-    }
-
-    fn output_layer(&self) -> OutputLayer {
-        OutputLayer::Identity
-    }
-
-    fn device(&self) -> Device {
-        self.class_token.device()
-    }
+/// The torch twin's weights, explained at the first block's output.
+fn load(device: &Device) -> VisionTransformer {
+    let path = common::repo_path("tests/fixtures/vit_weights.safetensors");
+    let (vit, _) = VisionTransformer::load(CONFIG, path, device).expect("the committed weights");
+    vit.explained_at(0).expect("block 0")
 }
 
 fn images(fixture: &Fixture, device: &Device) -> Tensor<4> {
@@ -185,7 +56,7 @@ fn images(fixture: &Fixture, device: &Device) -> Tensor<4> {
 fn the_burn_vit_computes_the_torch_logits() {
     let fixture = fixture();
     for (backend, device) in devices() {
-        let vit = SmallVit::load(&fixture, &device);
+        let vit = load(&device);
         let logits = vit.logits(
             vit.features(images(&fixture, &device), ReluMode::Standard),
             ReluMode::Standard,
@@ -202,7 +73,7 @@ fn cams_on_a_vit_equal_pytorch_grad_cam() {
     let fixture = fixture();
     let targets = Targets::predicted().with_gradient(ScoreGradient::Naive);
     for (backend, device) in devices() {
-        let vit = SmallVit::load(&fixture, &device);
+        let vit = load(&device);
         let probability = targets.clone().with_score(Score::Probability);
         let finer = targets
             .clone()
@@ -245,7 +116,7 @@ fn guided_rules_through_gelu_equal_a_torch_transcription() {
     let fixture = fixture();
     let targets = Targets::predicted().with_gradient(ScoreGradient::Naive);
     for (backend, device) in devices() {
-        let vit = SmallVit::load(&fixture, &device);
+        let vit = load(&device);
         let methods: [(&dyn Attribution, &str); 2] = [
             (&GuidedBackprop, "guided_backprop_gelu"),
             (&Deconvolution, "deconvolution_gelu"),
@@ -271,7 +142,7 @@ fn guided_rules_through_gelu_equal_a_torch_transcription() {
 fn ablation_and_guided_methods_run_through_the_token_grid() {
     let fixture = fixture();
     let device = burn_gradcam::Backend::Flex.device().expect("flex");
-    let vit = SmallVit::load(&fixture, &device);
+    let vit = load(&device);
     let x = images(&fixture, &device).narrow(0, 0, 2);
     let settings = Preset::PytorchGradCam.cam_settings();
     let ablation = AnyCam::from_name("ablation-cam")
@@ -299,7 +170,8 @@ fn ablation_and_guided_methods_run_through_the_token_grid() {
             .try_to_vec::<f32>()
             .expect("f32")[0]
     };
-    let view = vit.grid.view(features.clone());
+    let grid = vit.layer_view().expect("a token grid");
+    let view = grid.view(features.clone());
     let minimum = view
         .clone()
         .min()
@@ -315,7 +187,7 @@ fn ablation_and_guided_methods_run_through_the_token_grid() {
                 Tensor::ones([1, 1, GRID, GRID], &device),
             )
             .equal_elem(1.0);
-        let ablated = vit.grid.unview(
+        let ablated = grid.unview(
             view.clone().mask_fill(channel, minimum - 1e7),
             features.clone(),
         );
@@ -385,4 +257,36 @@ fn gelu_and_its_gradient_are_exact_on_every_backend() {
             );
         }
     }
+}
+
+/// The loader is strict: a file of another shape names the key at fault.
+#[test]
+fn weights_of_another_shape_are_refused_by_key() {
+    let device = burn_gradcam::Backend::Flex.device().expect("flex");
+    let path = common::repo_path("tests/fixtures/vit_weights.safetensors");
+    let deeper = VitConfig {
+        blocks: 3,
+        ..CONFIG
+    };
+    match VisionTransformer::load(deeper, &path, &device) {
+        Err(LoadError::MissingKeys { keys, .. }) => {
+            assert!(
+                keys.iter().any(|k| k == "blocks.2.attn.query.weight"),
+                "{keys:?}"
+            );
+        }
+        other => panic!("expected MissingKeys, got {:?}", other.err()),
+    }
+    let wider = VitConfig {
+        mlp_width: 128,
+        ..CONFIG
+    };
+    match VisionTransformer::load(wider, &path, &device) {
+        Err(LoadError::Shape { key, .. }) => assert!(key.starts_with("blocks.0.fc"), "{key}"),
+        other => panic!("expected Shape, got {:?}", other.err()),
+    }
+    assert!(
+        load(&device).explained_at(2).is_none(),
+        "two blocks: 0 and 1"
+    );
 }

@@ -1,6 +1,7 @@
 """Benchmarks the Python peers of the Rust crate (images per second).
 
-Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth):
+Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth; --model resnet18 and --model vit
+for the others):
   forward                 model forward only (torch.no_grad)
   captum_guided_gradcam   prediction forward + Captum GuidedGradCam(model, conv2)
   captum_layer_gradcam    prediction forward + Captum LayerGradCam (ReLU) +
@@ -33,6 +34,7 @@ Prints one JSON document on stdout; progress goes to stderr.
 import argparse
 import copy
 import json
+import operator
 import os
 import statistics
 import sys
@@ -75,10 +77,11 @@ def cpu_model() -> str:
 
 
 class Peers:
-    def __init__(self, net, layer_name: str, size: int, pgc_gbp_images: int) -> None:
+    def __init__(self, net, layer_name: str, size: int, pgc_gbp_images: int,
+                 reshape_transform=None) -> None:
         self.net = net
         self.size = size
-        layer = getattr(net, layer_name)
+        layer = operator.attrgetter(layer_name)(net)
         self.ggc = GuidedGradCam(net, layer)
         self.lgc = LayerGradCam(net, layer)
         self.gbp = GuidedBackprop(net)
@@ -86,11 +89,13 @@ class Peers:
         self.occlusion = Occlusion(net)
         # pytorch-grad-cam mutates the model it is given, so it gets a copy.
         self.pgc_net = copy.deepcopy(net)
-        self.pgc_cam = GradCAM(model=self.pgc_net, target_layers=[getattr(self.pgc_net, layer_name)])
+        self.pgc_cam = GradCAM(model=self.pgc_net,
+                               target_layers=[operator.attrgetter(layer_name)(self.pgc_net)],
+                               reshape_transform=reshape_transform)
         # Ablation-CAM divides by the clean score: the logit's, as the Rust row, since the
         # log-probability of a certain prediction is 0.
         ablation_net = copy.deepcopy(net)
-        ablation_layer = getattr(ablation_net, layer_name)
+        ablation_layer = operator.attrgetter(layer_name)(ablation_net)
         if hasattr(ablation_net, "logits"):
             ablation_net = LogitsNet(ablation_net)
         self.pgc_ablation = AblationCAM(model=ablation_net, target_layers=[ablation_layer])
@@ -179,10 +184,12 @@ def loadavg() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18"],
-                    help="the seed's MNIST CNN on the evaluation digits, or torchvision's resnet18 "
+    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "vit"],
+                    help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
                          "(random weights, eval mode, explained at layer4) on the committed "
-                         "224x224 images, repeated to the batch size")
+                         "224x224 images, repeated to the batch size, or the tests' small ViT "
+                         "(tests/fixtures/vit_weights.safetensors, explained at blocks[0] with "
+                         "its reshape_transform) on seeded N(0, 1) 32x32 images")
     ap.add_argument("--digits", default=digits.EVAL_DIGITS)
     ap.add_argument("--weights", default=os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
     ap.add_argument("--batches", default="1,1000")
@@ -210,6 +217,16 @@ def main() -> None:
         if need > x_all.shape[0]:
             ap.error(f"need {need} digits, the file has {x_all.shape[0]}")
         bench = Peers(load_model(args.weights), "conv2", 28, args.pgc_gbp_images)
+    elif args.model == "vit":
+        import vit
+        from safetensors.torch import load_file
+        net = vit.SmallViT().eval()
+        net.load_state_dict(load_file(os.path.join(digits.REPO_ROOT, "tests", "fixtures",
+                                                   "vit_weights.safetensors")))
+        torch.manual_seed(7)
+        x_all = torch.randn(need, 3, vit.SIDE, vit.SIDE)
+        bench = Peers(net, "blocks.0", vit.SIDE, args.pgc_gbp_images,
+                      reshape_transform=vit.reshape_transform)
     else:
         torch.manual_seed(18)
         net = no_inplace_relus(torchvision.models.resnet18().eval())

@@ -1,6 +1,7 @@
-"""Parity fixtures for CAMs on a vision transformer: tests/fixtures/vit.safetensors.
+"""Parity fixtures for CAMs on a vision transformer: tests/fixtures/vit.safetensors, and the
+network's weights, tests/fixtures/vit_weights.safetensors (its state dict, torch's names).
 
-A small ViT (the torch twin of the one in tests/vit_parity.rs): 3x32x32 images, 8x8 patches
+A small ViT (the torch twin of gradcam_zoo::VisionTransformer): 3x32x32 images, 8x8 patches
 (a 4x4 grid), width 32, a class token and learned position embeddings, two pre-norm blocks
 (4-head self-attention, a GELU MLP of width 64), a final LayerNorm and a linear head on the class
 token (10 outputs, logits). Seeded random weights (no training: parity needs only a fixed
@@ -8,7 +9,6 @@ function) and six seeded N(0, 1) images. pytorch-grad-cam explains the output of
 block, ``target_layers=[model.blocks[0]]``, with the ``reshape_transform`` of its ViT tutorial
 (class token dropped, ``[N, 1 + 4*4, 32]`` -> ``[N, 32, 4, 4]``), for the predicted classes:
 
-  vit_<name>                every tensor of the model, torch layout (Linear weights [out, in])
   images [6,3,32,32], logits [6,10], target int64 [6]
   pgc_<cam>                 GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, GradCAMElementWise
                             and ScoreCAM, [6,32,32] (not HiResCAM: at a pre-norm block's output
@@ -149,8 +149,10 @@ def main() -> None:
     with torch.no_grad():
         logits = model(images)
     target = logits.argmax(dim=1)
-    out = {f"vit_{k}": v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    out.update(images=images.numpy(), logits=logits.numpy(), target=target.numpy().astype(np.int64))
+    weights = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    weights_path = os.path.join(digits.REPO_ROOT, "tests", "fixtures", "vit_weights.safetensors")
+    write_safetensors(weights_path, weights, {"description": "SmallViT of tools/reference/vit.py, seed 0"})
+    out = {"images": images.numpy(), "logits": logits.numpy(), "target": target.numpy().astype(np.int64)}
     targets = [ClassifierOutputTarget(int(t)) for t in target]
     for name, cls in CAMS.items():
         cam = cls(model=model, target_layers=[model.blocks[0]], reshape_transform=reshape_transform)

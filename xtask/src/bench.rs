@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: images/second of the Rust methods at batch 1 and a large batch, per
 //! backend, beside the Python peers when their venv exists: the MNIST CNN on the committed
 //! evaluation digits (`--model mnist`, batch 1000), or ResNet-18 at 224×224 on the committed RGB
-//! images (`--model resnet18`, batch 16; random weights, as the peers').
+//! images (`--model resnet18`, batch 16; random weights, as the peers'), or the tests' small ViT
+//! on seeded 32×32 images (`--model vit`, batch 1000; Grad-CAM through its token grid).
 //!
 //! Each figure is the median of repeated passes (the machine is shared and noisy). At batch 1 a
 //! pass explains `--batch1-images` images one at a time; at batch B a pass is one call on B
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Distribution, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
@@ -20,14 +21,14 @@ use burn_gradcam::explain::{
     InputXGradient, IntegratedGradients, Map, Occlusion, Preset, Saliency, Score, Targets,
 };
 use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights, preprocess};
-use burn_gradcam::zoo::{ResNet, ResNetConfig};
+use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The network: mnist (the seed's CNN) or resnet18 (224×224 RGB).
+    /// The network: mnist (the seed's CNN), resnet18 (224×224 RGB) or vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -59,6 +60,7 @@ pub struct BenchArgs {
 pub enum BenchModel {
     Mnist,
     Resnet18,
+    Vit,
 }
 
 impl BenchModel {
@@ -66,6 +68,7 @@ impl BenchModel {
         match self {
             Self::Mnist => "mnist",
             Self::Resnet18 => "resnet18",
+            Self::Vit => "vit",
         }
     }
 
@@ -74,6 +77,7 @@ impl BenchModel {
         let (one, large) = match self {
             Self::Mnist => (200, 1000),
             Self::Resnet18 => (8, 16),
+            Self::Vit => (200, 1000),
         };
         (
             args.batch1_images.unwrap_or(one),
@@ -86,6 +90,7 @@ impl BenchModel {
         match self {
             Self::Mnist => &METHODS,
             Self::Resnet18 => &METHODS[..4],
+            Self::Vit => &VIT_METHODS,
         }
     }
 }
@@ -129,9 +134,44 @@ impl Workload {
                     input,
                 }
             }
+            BenchModel::Vit => {
+                let (net, _) = VisionTransformer::load(
+                    VIT,
+                    "tests/fixtures/vit_weights.safetensors",
+                    &device,
+                )?;
+                let net = net.explained_at(0).ok_or("the ViT has no block 0")?;
+                device.seed(7);
+                let input = Tensor::<4>::random(
+                    [count, 3, 32, 32],
+                    Distribution::Normal(0.0, 1.0),
+                    &device,
+                );
+                let forward_net = net.clone();
+                Self {
+                    net: Box::new(net),
+                    forward: Box::new(move |x| forward_net.forward(x)),
+                    input,
+                }
+            }
         })
     }
 }
+
+/// The tests' small ViT (`tools/reference/vit.py`).
+const VIT: VitConfig = VitConfig {
+    channels: 3,
+    image_size: 32,
+    patch_size: 8,
+    width: 32,
+    heads: 4,
+    mlp_width: 64,
+    blocks: 2,
+    classes: 10,
+};
+
+/// The ViT's: the forward pass and pytorch-grad-cam's Grad-CAM through its `reshape_transform`.
+const VIT_METHODS: [(&str, &str); 2] = [("forward", "forward"), ("pgc_grad_cam", "pgc_gradcam")];
 
 /// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
 /// peer: measured on the Rust side only).

@@ -2,7 +2,8 @@
 //! torchvision's layout (ResNet-18, -34, -50, and any depth, width, stem or class count of that
 //! shape), loaded from a torchvision `state_dict`, BatchNorm folded into the convolutions, every
 //! ReLU routed through [`gradcam_explain::ReluMode`] and the forward split at any stage
-//! (`layer1`…`layer4`).
+//! (`layer1`…`layer4`); and a vision transformer ([`VisionTransformer`]) explained at a block's
+//! output through pytorch-grad-cam's token reshape.
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Tensor};
@@ -23,5 +24,7 @@
 mod checkpoint;
 mod conv;
 mod resnet;
+mod vit;
 
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
+pub use vit::{VisionTransformer, VitConfig};
