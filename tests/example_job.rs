@@ -209,23 +209,22 @@ fn flags_select_preset_targets_images_and_panels() {
     );
 }
 
-#[test]
-fn one_target_explains_every_image_for_that_class() {
+/// A successful run with `args` into a fresh directory: its `maps.json`.
+fn maps_of(args: &[&str]) -> MapsFile {
     let out = tempfile::tempdir().expect("dir");
-    let output = run(&[
-        "--out",
-        out.path().to_str().expect("utf-8"),
-        "--target",
-        "3",
-    ]);
+    let output = run(&[&["--out", out.path().to_str().expect("utf-8")][..], args].concat());
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let file: MapsFile =
-        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
-            .expect("parses");
+    serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+        .expect("parses")
+}
+
+#[test]
+fn one_target_explains_every_image_for_that_class() {
+    let file = maps_of(&["--target", "3"]);
     assert_eq!(file.images.len(), 8);
     assert!(file.images.iter().all(|e| e.prediction.target == 3));
     assert_eq!(file.objective, "output");
@@ -233,21 +232,7 @@ fn one_target_explains_every_image_for_that_class() {
 
 #[test]
 fn an_objective_replaces_the_class_score() {
-    let out = tempfile::tempdir().expect("dir");
-    let output = run(&[
-        "--out",
-        out.path().to_str().expect("utf-8"),
-        "--objective",
-        "sum:3,8",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let file: MapsFile =
-        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
-            .expect("parses");
+    let file = maps_of(&["--objective", "sum:3,8"]);
     assert_eq!(file.objective, "sum of output at classes 3, 8");
     // The score read back is the objective's: log p_3 + log p_8 of each image.
     for entry in &file.images {
