@@ -15,6 +15,7 @@ for the others):
   pgc_gradcam_eigen_smooth, pgc_gradcam_aug_smooth
                           the same with eigen_smooth=True / aug_smooth=True
   pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32) on the logits
+  pgc_gradcam_conv1_conv2 pytorch-grad-cam GradCAM with target_layers=[conv1, conv2]
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
                           per call, as that API requires) + their product
@@ -58,7 +59,7 @@ from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E4
 
 PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop",
          "pgc_gradcam_guided", "captum_deconvolution", "pgc_gradcam", "pgc_gradcam_eigen_smooth",
-         "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion"]
+         "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2"]
 
 
 def log(*a) -> None:
@@ -99,6 +100,9 @@ class Peers:
         if hasattr(ablation_net, "logits"):
             ablation_net = LogitsNet(ablation_net)
         self.pgc_ablation = AblationCAM(model=ablation_net, target_layers=[ablation_layer])
+        # The MNIST net over two layers (pytorch-grad-cam's list of target layers).
+        self.pgc_cam_two = GradCAM(model=self.pgc_net, target_layers=[
+            self.pgc_net.conv1, self.pgc_net.conv2]) if layer_name == "conv2" else None
         self.pgc_gbp = GuidedBackpropReLUModel(self.pgc_net, device=torch.device("cpu"))
         self.pgc_gbp_images = pgc_gbp_images
         self.estimated_secs = None
@@ -139,6 +143,9 @@ class Peers:
 
     def pgc_gradcam_aug_smooth(self, x):
         return self.pgc_cam(input_tensor=x, targets=None, aug_smooth=True)
+
+    def pgc_gradcam_conv1_conv2(self, x):
+        return self.pgc_cam_two(input_tensor=x, targets=None)
 
     def pgc_ablationcam(self, x):
         return self.pgc_ablation(input_tensor=x, targets=None)

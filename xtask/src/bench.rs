@@ -18,7 +18,8 @@ use burn_gradcam::Backend;
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AblationCam, AnyCam, Attribution, Deconvolution, GradCam, GuidedBackprop, GuidedGradCam,
-    InputXGradient, IntegratedGradients, Map, Occlusion, Preset, Saliency, Score, Targets,
+    InputXGradient, IntegratedGradients, Map, MultiLayerCam, Occlusion, Preset, Saliency, Score,
+    Targets,
 };
 use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
@@ -175,7 +176,7 @@ const VIT_METHODS: [(&str, &str); 2] = [("forward", "forward"), ("pgc_grad_cam",
 
 /// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
 /// peer: measured on the Rust side only).
-const METHODS: [(&str, &str); 18] = [
+const METHODS: [(&str, &str); 19] = [
     ("forward", "forward"),
     ("grad_cam", "captum_layer_gradcam"),
     ("guided_backprop", "captum_guided_backprop"),
@@ -186,6 +187,8 @@ const METHODS: [(&str, &str); 18] = [
     ("pgc_grad_cam", "pgc_gradcam"),
     ("grad_cam_eigen_smooth", "pgc_gradcam_eigen_smooth"),
     ("grad_cam_aug_smooth", "pgc_gradcam_aug_smooth"),
+    // Grad-CAM over conv1 and conv2, pytorch-grad-cam's `target_layers=[conv1, conv2]`.
+    ("multi_layer_grad_cam", "pgc_gradcam_conv1_conv2"),
     ("grad_cam_plus_plus", ""),
     ("score_cam", ""),
     ("eigen_cam", ""),
@@ -355,6 +358,10 @@ fn measure(
         "grad_cam_element_wise" => Some(cam("grad-cam-element-wise")?),
         // pytorch-grad-cam's settings and ablation batch, as the peer.
         "ablation_cam" => Some(Box::new(AblationCam::new().with_settings(pgc))),
+        "multi_layer_grad_cam" => Some(Box::new(MultiLayerCam::new(
+            GradCam::new().with_settings(pgc),
+            ["conv1"],
+        ))),
         "saliency" => Some(Box::new(Saliency::new())),
         "input_x_gradient" => Some(Box::new(InputXGradient)),
         // Captum runs all path points at once by default; here at most 1,000 images per pass.
