@@ -251,14 +251,13 @@ pub(crate) fn layer_cam<C: Cam + ?Sized>(
     targets: &Targets,
 ) -> Result<(Predictions, Tensor<4>)> {
     let (predictions, activations, gradients) = head(cam, model, features, targets)?;
-    let source = Source::Explained(Box::new(activations.clone()));
     let (map, checks) = layer_map(
         cam,
         model,
         input,
         &predictions,
         (activations, gradients),
-        source,
+        None,
     )?;
     Ok((predictions.with_checks(checks), map))
 }
@@ -290,24 +289,31 @@ fn head<C: Cam + ?Sized>(
 }
 
 /// One layer's map `[N, 1, h, w]` from its plain activations and gradients, and the checks of
-/// both.
+/// both: the explained layer's (seen through the model's view, if any), or the layer `tapped`.
 fn layer_map<C: Cam + ?Sized>(
     cam: &C,
     model: &dyn Explainable,
     input: &Tensor<4>,
     predictions: &Predictions,
     (activations, gradients): (Tensor<4>, Option<Tensor<4>>),
-    source: Source,
+    tapped: Option<String>,
 ) -> Result<(Tensor<4>, Checks)> {
     let mut checks = Checks::finite(Stage::Features, &activations, 1);
     if let Some(gradients) = &gradients {
         checks = checks.and(Checks::finite(Stage::Gradient, gradients, 1));
     }
-    let (activations, gradients) = match (&source, model.layer_view()) {
-        (Source::Explained(_), Some(view)) => {
-            (view.view(activations), gradients.map(|g| view.view(g)))
-        }
-        _ => (activations, gradients),
+    let (source, activations, gradients) = match (tapped, model.layer_view()) {
+        (Some(name), _) => (Source::Tapped(name), activations, gradients),
+        (None, Some(view)) => (
+            Source::Explained(Box::new(activations.clone())),
+            view.view(activations),
+            gradients.map(|g| view.view(g)),
+        ),
+        (None, None) => (
+            Source::Explained(Box::new(activations.clone())),
+            activations,
+            gradients,
+        ),
     };
     let layer = Layer {
         activations,
@@ -396,14 +402,13 @@ fn cam_attribution<C: Cam + ?Sized>(
     }
     let features = check_features(batch, features)?;
     let (predictions, activations, gradients) = head(cam, model, features.clone(), targets)?;
-    let source = Source::Explained(Box::new(activations.clone()));
     let (layer, mut checks) = layer_map(
         cam,
         model,
         x,
         &predictions,
         (activations, gradients.clone()),
-        source,
+        None,
     )?;
     let mut maps = vec![layer.clone()];
     // The gradient at each earlier layer: the vector-Jacobian product of the segment above it.
@@ -417,7 +422,7 @@ fn cam_attribution<C: Cam + ?Sized>(
             x,
             &predictions,
             (activations, below.clone()),
-            Source::Tapped(name),
+            Some(name),
         )?;
         maps.push(map);
         checks = checks.and(more);
