@@ -250,9 +250,15 @@ fn window_max_pooling_equals_burn_s_pooling_and_its_gradient() {
     use burn_gradcam::model::ops::max_pool2d;
 
     for (backend, device) in devices() {
-        for (shape, kernel) in [([3, 4, 24, 24], [2, 2]), ([2, 3, 13, 11], [3, 2])] {
-            // Few distinct values: many ties inside the windows; odd sizes drop the remainder.
-            let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 3.0), &device).floor();
+        for (shape, kernel, low) in [
+            ([3, 4, 24, 24], [2, 2], 0.0),
+            ([2, 5, 9, 7], [2, 2], -3.0),
+            ([2, 3, 13, 11], [3, 2], 0.0),
+            ([1, 2, 7, 10], [3, 3], -2.0),
+        ] {
+            // Few distinct values: many ties inside the windows; odd sizes drop the remainder;
+            // negative windows check that no zero sneaks in as an initial maximum.
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(low, 3.0), &device).floor();
             let ours = max_pool2d(x.clone(), kernel);
             let theirs = burn_max_pool2d(x.clone(), MaxPoolOptions::new(kernel));
             assert_eq!(

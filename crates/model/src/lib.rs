@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+mod conv;
 pub mod data;
 mod net;
 mod pool;
@@ -14,7 +15,9 @@ pub use net::{IMAGE_PIXELS, IMAGE_SIDE, MnistNet, NUM_CLASSES};
 pub use state_dict::{StateDictSpec, load_state_dict};
 pub use weights::{LoadError, WeightsReport, load_weights};
 
-/// Speed kernels the network runs on (each equal to a Burn operation, faster where it applies).
+/// Speed kernels the networks run on, each with its input gradient (each equal to a Burn
+/// operation, faster where it applies: on Flex).
 pub mod ops {
+    pub use crate::conv::{SquareConv2d, flip_weight, square_conv2d};
     pub use crate::pool::max_pool2d;
 }

@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use gradcam_explain::{Explainable, OutputLayer, Reinitialize, ReluMode, noise};
 
+use crate::conv::square_conv2d;
 use crate::pool::max_pool2d;
 
 /// Side of an MNIST image, in pixels.
@@ -82,6 +83,16 @@ fn pool2(x: Tensor<4>) -> Tensor<4> {
     max_pool2d(x, [2, 2])
 }
 
+/// A layer of the network (stride 1, no padding) through the square-convolution kernel, which
+/// keeps one digit on the calling thread; its parameters stay `burn::nn`'s, so loading and
+/// re-initialising are unchanged.
+fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match &layer.bias {
+        Some(bias) => square_conv2d(x, layer.weight.val(), bias.val(), 1, 0),
+        None => layer.forward(x),
+    }
+}
+
 impl Explainable for MnistNet {
     fn input_shape(&self) -> [usize; 3] {
         [1, IMAGE_SIDE, IMAGE_SIDE]
@@ -98,8 +109,8 @@ impl Explainable for MnistNet {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        let x = tap("conv1", self.conv1.forward(input));
-        self.conv2.forward(relu.apply(pool2(x)))
+        let x = tap("conv1", conv(&self.conv1, input));
+        conv(&self.conv2, relu.apply(pool2(x)))
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {

@@ -1,92 +1,348 @@
-//! A speed kernel: max pooling over non-overlapping windows, faster for plain tensors.
+//! A speed kernel: max pooling over non-overlapping windows, with its gradient.
 //!
-//! Burn 0.22's CPU pooling is written for the general case (padding, dilation, 3-D) and always
-//! computes an index tensor for the backward, even on a plain tensor. The faithfulness metrics
-//! run millions of gradient-free forward passes, so for PyTorch's common `F.max_pool2d(x, k)`
-//! (stride = kernel, no padding, floor mode) on a plain Flex tensor a direct kernel computes the
-//! values only. Differentiable tensors keep Burn's pooling and its indexed backward.
+//! Burn 0.22's CPU pooling is written for the general case (padding, dilation, 3-D), always
+//! computes an index tensor, and hands every call to rayon's pool, even for one MNIST digit,
+//! where the hand-off costs more than the work. For PyTorch's common `F.max_pool2d(x, k)`
+//! (stride = kernel, no padding, floor mode) on Flex a direct kernel computes the values only;
+//! its gradient finds each window's maximum again from the kept input (one pass over it, no
+//! index tensor to store) and routes the output's gradient there. Small work stays on the
+//! calling thread.
 
 // burn-ndarray is deprecated in Burn 0.22 but kept as a comparison backend (see guided.rs).
 #![allow(deprecated)]
 // Built without a backend, the extension has no implementation to use its inputs.
-#![cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused))]
+#![cfg_attr(
+    not(any(feature = "flex", feature = "ndarray", feature = "cube")),
+    allow(unused)
+)]
 
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, backend_extension, get_or_init_device_settings};
 use burn::tensor::Tensor;
 use burn::tensor::module::max_pool2d as burn_max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
 /// Backends with the window max pooling.
-#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"))]
+#[backend_extension(
+    Autodiff,
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray"),
+    Cube: cfg(feature = "cube")
+)]
 pub trait WindowPoolBackend: Backend {
     /// Max over `kernel`-sized windows with stride `kernel`.
     fn window_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
         Self::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false)
+    }
+
+    /// The gradient w.r.t. `x` of [`WindowPoolBackend::window_max_pool2d`], given the output's
+    /// gradient `grad`: each window's gradient goes to its first maximum (a NaN counts as the
+    /// maximum), as in PyTorch; the rest of the input gets 0.
+    fn window_max_pool2d_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: [usize; 2],
+    ) -> FloatTensor<Self> {
+        indexed_grad::<Self>(x, grad, kernel)
+    }
+}
+
+/// Burn's gradient of the window pooling: its indexed pooling again, then its backward.
+fn indexed_grad<B: Backend>(
+    x: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    kernel: [usize; 2],
+) -> FloatTensor<B> {
+    let int_dtype = get_or_init_device_settings::<B>(&x.device()).int_dtype;
+    let pooled =
+        B::max_pool2d_with_indices(x.clone(), kernel, kernel, [0, 0], [1, 1], false, int_dtype);
+    B::max_pool2d_with_indices_backward(
+        x,
+        kernel,
+        kernel,
+        [0, 0],
+        [1, 1],
+        false,
+        grad,
+        pooled.indices,
+    )
+    .x_grad
+}
+
+#[derive(Debug)]
+struct WindowPoolBackward;
+
+impl<B: WindowPoolBackend> Backward<B, 1> for WindowPoolBackward {
+    /// The pooled input and the window.
+    type State = (FloatTensor<B>, [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, kernel) = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            B::window_max_pool2d_grad(x, grad, kernel)
+        });
+    }
+}
+
+impl<B: WindowPoolBackend, C: CheckpointStrategy> WindowPoolBackend for Autodiff<B, C> {
+    fn window_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
+        match WindowPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                prep.finish((x.clone(), kernel), B::window_max_pool2d(x, kernel))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::window_max_pool2d(x.into_primitive(), kernel))
+            }
+        }
     }
 }
 
 #[cfg(feature = "flex")]
 impl WindowPoolBackend for burn::backend::Flex {
     fn window_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
-        use burn::backend::flex::FlexTensor;
-        use burn::backend::ops::ModuleOps;
-        use burn::tensor::{DType, TensorData};
-        use rayon::prelude::*;
-
-        /// Planes per parallel task: small batches stay on one thread.
-        const PLANES_PER_TASK: usize = 64;
-
-        let shape = x.layout().shape();
-        if x.dtype() != DType::F32 || shape.num_dims() != 4 {
-            return Self::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false);
+        match flex::Planes::of(&x, kernel) {
+            Some(planes) => planes.pool(x),
+            None => <Self as burn::backend::ops::ModuleOps<Self>>::max_pool2d(
+                x,
+                kernel,
+                kernel,
+                [0, 0],
+                [1, 1],
+                false,
+            ),
         }
-        let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
-        let (rows, cols) = (h / kernel[0], w / kernel[1]);
-        let x = x.to_contiguous();
-        let input: &[f32] = x.storage();
-        let mut output = vec![0.0_f32; n * c * rows * cols];
-        if rows * cols > 0 {
-            output
-                .par_chunks_mut(rows * cols * PLANES_PER_TASK)
-                .zip(input.par_chunks(h * w * PLANES_PER_TASK))
-                .for_each(|(out, planes)| {
-                    for (out, plane) in out.chunks_mut(rows * cols).zip(planes.chunks(h * w)) {
-                        for row in 0..rows {
-                            for col in 0..cols {
-                                out[row * cols + col] =
-                                    window_max(plane, w, row * kernel[0], col * kernel[1], kernel);
-                            }
-                        }
-                    }
-                });
+    }
+
+    fn window_max_pool2d_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: [usize; 2],
+    ) -> FloatTensor<Self> {
+        use burn::tensor::DType;
+
+        match flex::Planes::of(&x, kernel) {
+            Some(planes) if grad.dtype() == DType::F32 => planes.route(x, grad),
+            _ => indexed_grad::<Self>(x, grad, kernel),
         }
-        FlexTensor::from_data(TensorData::new(output, [n, c, rows, cols]))
     }
 }
 
-/// The window's maximum; a NaN propagates, as in PyTorch.
 #[cfg(feature = "flex")]
-#[inline(always)]
-fn window_max(plane: &[f32], width: usize, top: usize, left: usize, kernel: [usize; 2]) -> f32 {
-    let mut value = f32::NEG_INFINITY;
-    for row in top..top + kernel[0] {
-        for &v in &plane[row * width + left..row * width + left + kernel[1]] {
-            if v > value || v.is_nan() {
-                value = v;
+mod flex {
+    //! The Flex kernels: one scan for each window's maximum, shared by the values and the
+    //! gradient.
+
+    use burn::backend::flex::FlexTensor;
+    use burn::backend::tensor::FloatTensor;
+    use burn::tensor::{DType, TensorData};
+    use rayon::prelude::*;
+
+    /// Planes per parallel task: small batches stay on the calling thread.
+    const PLANES_PER_TASK: usize = 64;
+
+    /// The geometry of an `f32` `[n, c, h, w]` input pooled by `kernel`.
+    #[derive(Clone, Copy)]
+    pub(super) struct Planes {
+        shape: [usize; 4],
+        kernel: [usize; 2],
+        rows: usize,
+        cols: usize,
+    }
+
+    impl Planes {
+        /// The geometry, if the kernel applies (`f32`, 4-D).
+        pub(super) fn of(x: &FlexTensor, kernel: [usize; 2]) -> Option<Self> {
+            let shape = x.layout().shape();
+            if x.dtype() != DType::F32 || shape.num_dims() != 4 {
+                return None;
+            }
+            let [h, w] = [shape[2], shape[3]];
+            Some(Self {
+                shape: [shape[0], shape[1], h, w],
+                kernel,
+                rows: h / kernel[0],
+                cols: w / kernel[1],
+            })
+        }
+
+        fn plane_len(&self) -> usize {
+            self.shape[2] * self.shape[3]
+        }
+
+        fn pooled_len(&self) -> usize {
+            self.rows * self.cols
+        }
+
+        fn planes(&self) -> usize {
+            self.shape[0] * self.shape[1]
+        }
+
+        /// The offset in its plane of window `(row, col)`'s first maximum (any window size).
+        #[inline(always)]
+        fn argmax(&self, plane: &[f32], row: usize, col: usize) -> usize {
+            let ([kh, kw], width) = (self.kernel, self.shape[3]);
+            let mut best = (f32::NEG_INFINITY, (row * kh) * width + col * kw);
+            for y in row * kh..(row + 1) * kh {
+                for x in col * kw..(col + 1) * kw {
+                    best = scan(best, plane[y * width + x], y * width + x);
+                }
+            }
+            best.1
+        }
+
+        /// One task's planes: their window maxima.
+        #[inline(never)]
+        fn pool_task(&self, out: &mut [f32], planes: &[f32]) {
+            let pairs = out.chunks_mut(self.pooled_len());
+            for (out, plane) in pairs.zip(planes.chunks(self.plane_len())) {
+                for (row, out) in out.chunks_exact_mut(self.cols).enumerate() {
+                    if self.kernel == [2, 2] {
+                        let [top, bottom] = self.row_pair(plane, row);
+                        let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                        for (o, (t, b)) in out.iter_mut().zip(windows) {
+                            *o = scan4([t[0], t[1], b[0], b[1]]).1;
+                        }
+                    } else {
+                        for (col, o) in out.iter_mut().enumerate() {
+                            *o = plane[self.argmax(plane, row, col)];
+                        }
+                    }
+                }
             }
         }
+
+        /// One task's planes: each window's gradient at its maximum (the rest stays 0).
+        #[inline(never)]
+        fn route_task(&self, out: &mut [f32], planes: &[f32], grads: &[f32]) {
+            let planes = planes.chunks(self.plane_len());
+            let grads = grads.chunks(self.pooled_len());
+            for ((out, plane), grad) in out.chunks_mut(self.plane_len()).zip(planes).zip(grads) {
+                for (row, grad) in grad.chunks_exact(self.cols).enumerate() {
+                    if self.kernel == [2, 2] {
+                        let [top, bottom] = self.row_pair(plane, row);
+                        let width = self.shape[3];
+                        let (out_top, out_bottom) = out[2 * row * width..].split_at_mut(width);
+                        let n = self.cols;
+                        let (out_top, out_bottom) =
+                            (&mut out_top[..2 * n], &mut out_bottom[..2 * n]);
+                        let grad = &grad[..n];
+                        for i in 0..n {
+                            // All four written, branch-free: the window's maximum is random.
+                            let window =
+                                [top[2 * i], top[2 * i + 1], bottom[2 * i], bottom[2 * i + 1]];
+                            let [t1, t2, t3] = scan4(window).0;
+                            let at = |wins: bool| select(wins, grad[i], 0.0);
+                            out_top[2 * i] = at(!(t1 | t2 | t3));
+                            out_top[2 * i + 1] = at(t1 & !(t2 | t3));
+                            out_bottom[2 * i] = at(t2 & !t3);
+                            out_bottom[2 * i + 1] = at(t3);
+                        }
+                    } else {
+                        for (col, &g) in grad.iter().enumerate() {
+                            out[self.argmax(plane, row, col)] = g;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// The two input rows under output row `row` of a 2×2 pooling, cut to the windows.
+        #[inline(always)]
+        fn row_pair<'a>(&self, plane: &'a [f32], row: usize) -> [&'a [f32]; 2] {
+            let width = self.shape[3];
+            let line = |y: usize| &plane[y * width..][..2 * self.cols];
+            [line(2 * row), line(2 * row + 1)]
+        }
+
+        /// The window maxima `[n, c, rows, cols]`.
+        pub(super) fn pool(self, x: FloatTensor<burn::backend::Flex>) -> FlexTensor {
+            let x = x.to_contiguous();
+            let input: &[f32] = x.storage();
+            let mut output = vec![0.0_f32; self.planes() * self.pooled_len()];
+            if self.pooled_len() > 0 {
+                output
+                    .par_chunks_mut(self.pooled_len() * PLANES_PER_TASK)
+                    .zip(input.par_chunks(self.plane_len() * PLANES_PER_TASK))
+                    .for_each(|(out, planes)| self.pool_task(out, planes));
+            }
+            let [n, c, ..] = self.shape;
+            FlexTensor::from_data(TensorData::new(output, [n, c, self.rows, self.cols]))
+        }
+
+        /// The input's gradient `[n, c, h, w]`: `grad` (`[n, c, rows, cols]`) at each window's
+        /// maximum, 0 elsewhere.
+        pub(super) fn route(
+            self,
+            x: FloatTensor<burn::backend::Flex>,
+            grad: FloatTensor<burn::backend::Flex>,
+        ) -> FlexTensor {
+            let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+            let (input, grad): (&[f32], &[f32]) = (x.storage(), grad.storage());
+            let mut output = vec![0.0_f32; self.planes() * self.plane_len()];
+            if self.pooled_len() > 0 {
+                output
+                    .par_chunks_mut(self.plane_len() * PLANES_PER_TASK)
+                    .zip(input.par_chunks(self.plane_len() * PLANES_PER_TASK))
+                    .zip(grad.par_chunks(self.pooled_len() * PLANES_PER_TASK))
+                    .for_each(|((out, planes), grads)| self.route_task(out, planes, grads));
+            }
+            FlexTensor::from_data(TensorData::new(output, self.shape))
+        }
     }
-    value
+
+    /// One step of PyTorch's window scan over `(value, index)`: a larger value or a NaN takes
+    /// over, so the first maximum wins and a NaN propagates. Branch-free (selects).
+    #[inline(always)]
+    fn scan(best: (f32, usize), value: f32, index: usize) -> (f32, usize) {
+        let take = value > best.0 || value.is_nan();
+        (
+            if take { value } else { best.0 },
+            if take { index } else { best.1 },
+        )
+    }
+
+    /// The same scan over a 2×2 window (row-major): whether each of its last three values
+    /// takes over, and the maximum. Flags, not an index, so that a row of windows vectorises.
+    #[inline(always)]
+    fn scan4(window: [f32; 4]) -> ([bool; 3], f32) {
+        // `|`, not `||`, and bit selects: no branch for the compiler to keep.
+        let takes = |value: f32, max: f32| (value > max) | value.is_nan();
+        let t1 = takes(window[1], window[0]);
+        let m1 = select(t1, window[1], window[0]);
+        let t2 = takes(window[2], m1);
+        let m2 = select(t2, window[2], m1);
+        let t3 = takes(window[3], m2);
+        ([t1, t2, t3], select(t3, window[3], m2))
+    }
+
+    /// `if take { a } else { b }` as a bit mask, which vectorises.
+    #[inline(always)]
+    fn select(take: bool, a: f32, b: f32) -> f32 {
+        let mask = u32::from(take).wrapping_neg();
+        f32::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+    }
 }
 
 #[cfg(feature = "ndarray")]
 impl WindowPoolBackend for burn::backend::NdArray {}
 
+#[cfg(feature = "cube")]
+impl WindowPoolBackend for burn::backend::Cube {}
+
 /// Max pooling over non-overlapping `kernel` windows (stride = kernel, no padding, the rows and
-/// columns that do not fill a window dropped): PyTorch's `F.max_pool2d(x, kernel)`. A plain
-/// tensor on Flex takes a direct kernel; a differentiable tensor, or another backend, Burn's
-/// pooling (whose gradient goes to each window's first maximum, as PyTorch's).
+/// columns that do not fill a window dropped): PyTorch's `F.max_pool2d(x, kernel)`, its gradient
+/// going to each window's first maximum, as PyTorch's. Flex takes the direct kernels, plain or
+/// differentiable; another backend, Burn's pooling.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -98,7 +354,7 @@ impl WindowPoolBackend for burn::backend::NdArray {}
 /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![5.0, 9.0]);
 /// ```
 pub fn max_pool2d(x: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-    if kernel.contains(&0) || x.is_autodiff() || !has_kernel(&x.device()) {
+    if kernel.contains(&0) || !has_kernel(&x.device()) {
         return burn_max_pool2d(x, MaxPoolOptions::new(kernel));
     }
     Tensor::from_dispatch(<Dispatch as WindowPoolBackend>::window_max_pool2d(
@@ -114,8 +370,6 @@ fn has_kernel(device: &burn::tensor::Device) -> bool {
     match device.clone().inner().as_dispatch() {
         #[cfg(feature = "flex")]
         DispatchDevice::Flex(_) => true,
-        #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => true,
         _ => false,
     }
 }

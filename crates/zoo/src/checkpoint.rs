@@ -6,8 +6,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Device;
 
-use crate::conv::ZooConv;
 use crate::resnet::{Block, BlockKind, ResNet, ResNetConfig, Stem};
+use gradcam_model::ops::SquareConv2d;
 
 /// A convolution without bias (torchvision's `conv3x3` / `conv1x1` / stem).
 fn conv(inputs: usize, outputs: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
@@ -137,7 +137,7 @@ impl TorchResNet {
 }
 
 /// `conv` followed by the eval-mode `bn`, as one convolution with a bias.
-fn fold(conv: Conv2d, bn: &BatchNorm) -> ZooConv {
+fn fold(conv: Conv2d, bn: &BatchNorm) -> SquareConv2d {
     let outputs = conv.weight.dims()[0];
     let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
     let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
@@ -151,5 +151,5 @@ fn fold(conv: Conv2d, bn: &BatchNorm) -> ZooConv {
         PaddingConfig2d::Explicit(top, ..) => top,
         _ => conv.kernel_size[0] / 2,
     };
-    ZooConv::new(weight, bias, conv.stride[0], padding)
+    SquareConv2d::new(weight, bias, conv.stride[0], padding)
 }

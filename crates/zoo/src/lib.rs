@@ -22,7 +22,6 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
-mod conv;
 mod resnet;
 mod vit;
 

@@ -12,7 +12,7 @@ use gradcam_model::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::TorchResNet;
-use crate::conv::ZooConv;
+use gradcam_model::ops::SquareConv2d;
 
 /// torchvision's two residual blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,10 +193,10 @@ pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 /// One residual block, its BatchNorms folded into its convolutions.
 #[derive(Clone, Debug)]
 pub(crate) struct Block {
-    pub conv1: ZooConv,
-    pub conv2: ZooConv,
-    pub conv3: Option<ZooConv>,
-    pub downsample: Option<ZooConv>,
+    pub conv1: SquareConv2d,
+    pub conv2: SquareConv2d,
+    pub conv3: Option<SquareConv2d>,
+    pub downsample: Option<SquareConv2d>,
 }
 
 impl Block {
@@ -229,7 +229,7 @@ impl Block {
 #[derive(Clone, Debug)]
 pub struct ResNet {
     config: ResNetConfig,
-    stem: ZooConv,
+    stem: SquareConv2d,
     stages: [Vec<Block>; 4],
     fc: Linear,
     /// Index into [`LAYERS`] of the explained stage.
@@ -239,7 +239,7 @@ pub struct ResNet {
 impl ResNet {
     pub(crate) fn from_parts(
         config: ResNetConfig,
-        stem: ZooConv,
+        stem: SquareConv2d,
         stages: [Vec<Block>; 4],
         fc: Linear,
     ) -> Self {

@@ -1,15 +1,17 @@
-//! The zoo's convolution: a square-kernel, symmetric-stride, symmetric-padding 2-D convolution
-//! with a bias (every torchvision ResNet convolution once its BatchNorm is folded in), as a
-//! backend extension with its own input gradient.
+//! A speed kernel: a square-kernel, symmetric-stride, symmetric-padding 2-D convolution with a
+//! bias (the MNIST network's, and every torchvision ResNet convolution once its BatchNorm is
+//! folded in), as a backend extension with its own input gradient.
 //!
 //! Why an extension of our own: on Flex, Burn 0.22's convolution converts the whole input to NHWC
 //! on one thread, re-lays the weights on every call, multiplies each tile into a temporary and
 //! scatters it into the output, and its input gradient goes through a transposed convolution
 //! that scatters again. The kernel here multiplies straight from NCHW into the output (gemm
 //! writing the output's rows, the bias already in place) from cache-sized im2col tiles, in
-//! parallel over images × tiles, and for stride 1 computes the input gradient with the same
-//! kernel on the flipped weights (kept from load time). Only the input is differentiated: the
-//! zoo's networks run in eval mode and explain, they are not trained.
+//! parallel over images × tiles, and for stride 1 over enough channels computes the input
+//! gradient with the same kernel on the flipped weights (Burn's transposed convolution
+//! otherwise, see [`FLIPPED_MIN_CHANNELS`]). Only the input is differentiated: the networks run in eval
+//! mode and explain, they are not trained. Small work (one MNIST digit) stays on the calling
+//! thread: handing a few microseconds of work to rayon's pool costs more than the work.
 //!
 //! Other backends take Burn's own `conv2d` and its input gradient (the trait's default bodies).
 
@@ -31,16 +33,16 @@ use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor};
 
-/// Backends that run the zoo's convolution.
+/// Backends with the square convolution.
 #[backend_extension(
     Autodiff,
     Flex: cfg(feature = "flex"),
     NdArray: cfg(feature = "ndarray"),
     Cube: cfg(feature = "cube")
 )]
-pub trait ZooConvBackend: Backend {
+pub trait SquareConvBackend: Backend {
     /// `conv2d(x, weight) + bias` with `stride` and `padding` on both axes.
-    fn zoo_conv2d(
+    fn square_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -52,7 +54,7 @@ pub trait ZooConvBackend: Backend {
 
     /// The same convolution at stride 1, carrying `flipped` ([`flip_weight`] of `weight`) for
     /// its input gradient.
-    fn zoo_conv2d_flipped(
+    fn square_conv2d_flipped(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -60,12 +62,12 @@ pub trait ZooConvBackend: Backend {
         padding: usize,
     ) -> FloatTensor<Self> {
         let _ = flipped;
-        Self::zoo_conv2d(x, weight, bias, 1, padding)
+        Self::square_conv2d(x, weight, bias, 1, padding)
     }
 
     /// The gradient w.r.t. the convolution's `[_, _, height, width]` input, given the output's
     /// gradient `grad`.
-    fn zoo_conv2d_input_grad(
+    fn square_conv2d_input_grad(
         grad: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         height: usize,
@@ -78,7 +80,7 @@ pub trait ZooConvBackend: Backend {
 
     /// The input gradient of a stride-1 convolution: the convolution of `grad` with the
     /// flipped, transposed weights, padded by `kernel - 1 - padding`.
-    fn zoo_conv2d_flipped_grad(
+    fn square_conv2d_flipped_grad(
         grad: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
         padding: usize,
@@ -121,14 +123,14 @@ fn transposed<B: Backend>(
 }
 
 #[cfg(feature = "ndarray")]
-impl ZooConvBackend for burn::backend::NdArray {}
+impl SquareConvBackend for burn::backend::NdArray {}
 
 #[cfg(feature = "cube")]
-impl ZooConvBackend for burn::backend::Cube {}
+impl SquareConvBackend for burn::backend::Cube {}
 
 #[cfg(feature = "flex")]
-impl ZooConvBackend for burn::backend::Flex {
-    fn zoo_conv2d(
+impl SquareConvBackend for burn::backend::Flex {
+    fn square_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -138,7 +140,7 @@ impl ZooConvBackend for burn::backend::Flex {
         flex::conv2d(x, weight, Some(bias), stride, padding)
     }
 
-    fn zoo_conv2d_flipped_grad(
+    fn square_conv2d_flipped_grad(
         grad: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
         padding: usize,
@@ -165,9 +167,9 @@ enum InputGrad<B: Backend> {
 }
 
 #[derive(Debug)]
-struct ZooConvBackward;
+struct SquareConvBackward;
 
-impl<B: ZooConvBackend> Backward<B, 1> for ZooConvBackward {
+impl<B: SquareConvBackend> Backward<B, 1> for SquareConvBackward {
     type State = InputGrad<B>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -178,17 +180,17 @@ impl<B: ZooConvBackend> Backward<B, 1> for ZooConvBackward {
                 size: [height, width],
                 stride,
                 padding,
-            } => B::zoo_conv2d_input_grad(grad, weight, height, width, stride, padding),
+            } => B::square_conv2d_input_grad(grad, weight, height, width, stride, padding),
             InputGrad::Flipped { flipped, padding } => {
-                B::zoo_conv2d_flipped_grad(grad, flipped, padding)
+                B::square_conv2d_flipped_grad(grad, flipped, padding)
             }
         });
     }
 }
 
 /// Records the convolution `forward` computes on `x`, differentiated w.r.t. `x` only: the
-/// parameters are constants here (the zoo's networks live on a plain device).
-fn record<B: ZooConvBackend, C: CheckpointStrategy>(
+/// parameters are constants here (the networks live on a plain device).
+fn record<B: SquareConvBackend, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     state: impl FnOnce([usize; 2]) -> InputGrad<B>,
     forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
@@ -196,7 +198,7 @@ fn record<B: ZooConvBackend, C: CheckpointStrategy>(
     let size = [x.primitive().shape()[2], x.primitive().shape()[3]];
     let node = x.node();
     let x = x.into_primitive();
-    match ZooConvBackward
+    match SquareConvBackward
         .prepare::<C>([node])
         .compute_bound()
         .stateful()
@@ -206,8 +208,8 @@ fn record<B: ZooConvBackend, C: CheckpointStrategy>(
     }
 }
 
-impl<B: ZooConvBackend, C: CheckpointStrategy> ZooConvBackend for Autodiff<B, C> {
-    fn zoo_conv2d(
+impl<B: SquareConvBackend, C: CheckpointStrategy> SquareConvBackend for Autodiff<B, C> {
+    fn square_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -224,11 +226,11 @@ impl<B: ZooConvBackend, C: CheckpointStrategy> ZooConvBackend for Autodiff<B, C>
                 stride,
                 padding,
             },
-            |x| B::zoo_conv2d(x, weight, bias, stride, padding),
+            |x| B::square_conv2d(x, weight, bias, stride, padding),
         )
     }
 
-    fn zoo_conv2d_flipped(
+    fn square_conv2d_flipped(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -240,7 +242,7 @@ impl<B: ZooConvBackend, C: CheckpointStrategy> ZooConvBackend for Autodiff<B, C>
         record::<B, C>(
             x,
             |_| InputGrad::Flipped { flipped, padding },
-            |x| B::zoo_conv2d(x, weight, bias, 1, padding),
+            |x| B::square_conv2d(x, weight, bias, 1, padding),
         )
     }
 }
@@ -251,11 +253,27 @@ pub fn flip_weight(weight: Tensor<4>) -> Tensor<4> {
     weight.swap_dims(0, 1).flip([2, 3])
 }
 
-/// One folded convolution of a zoo network: weights `[out, in, k, k]`, a bias, a symmetric
-/// stride and padding, and (on a backend with the zoo's kernel) the flipped weights of its
-/// stride-1 input gradient.
+/// A convolution with weights `[out, in, k, k]`, a bias, a symmetric stride and padding, and (on
+/// a backend with the kernel) the flipped weights of its stride-1 input gradient, materialised
+/// once when it is built.
+///
+/// ```
+/// use burn::tensor::module::conv2d;
+/// use burn::tensor::ops::ConvOptions;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use gradcam_model::ops::SquareConv2d;
+///
+/// let device = Device::default();
+/// let weight = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
+/// let bias = Tensor::<1>::random([4], Distribution::Default, &device);
+/// let x = Tensor::<4>::random([2, 3, 9, 9], Distribution::Default, &device);
+/// let conv = SquareConv2d::new(weight.clone(), bias.clone(), 2, 1);
+/// let burn = conv2d(x.clone(), weight, Some(bias), ConvOptions::new([2, 2], [1, 1], [1, 1], 1));
+/// let difference = (conv.forward(x) - burn).abs().max().into_scalar::<f32>();
+/// assert!(difference < 1e-5);
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) struct ZooConv {
+pub struct SquareConv2d {
     weight: Tensor<4>,
     bias: Tensor<1>,
     flipped: Option<Tensor<4>>,
@@ -263,12 +281,13 @@ pub(crate) struct ZooConv {
     padding: usize,
 }
 
-impl ZooConv {
-    pub(crate) fn new(weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize) -> Self {
-        let kernel = weight.dims()[2];
+impl SquareConv2d {
+    /// The convolution `weight` (`[out, in, k, k]`, square), `bias` (`[out]`), `stride` and
+    /// `padding` on both axes.
+    pub fn new(weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize) -> Self {
         // Materialised once here: Burn's flip is a strided view, which the kernel would
         // otherwise copy into a contiguous buffer on every backward.
-        let flipped = (stride == 1 && padding < kernel && has_kernel(&weight.device()))
+        let flipped = flips(&weight, stride, padding)
             .then(|| Tensor::from_data(flip_weight(weight.clone()).into_data(), &weight.device()));
         Self {
             weight,
@@ -279,25 +298,78 @@ impl ZooConv {
         }
     }
 
-    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let (x, weight) = (x.into_dispatch(), self.weight.clone().into_dispatch());
-        let bias = self.bias.clone().into_dispatch();
-        Tensor::from_dispatch(match &self.flipped {
-            Some(flipped) => <Dispatch as ZooConvBackend>::zoo_conv2d_flipped(
-                x,
-                weight,
-                bias,
-                flipped.clone().into_dispatch(),
-                self.padding,
-            ),
-            None => {
-                <Dispatch as ZooConvBackend>::zoo_conv2d(x, weight, bias, self.stride, self.padding)
-            }
-        })
+    /// `[N, in, H, W]` → `[N, out, H', W']`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        apply(
+            x,
+            self.weight.clone(),
+            self.bias.clone(),
+            self.flipped.clone(),
+            self.stride,
+            self.padding,
+        )
     }
 }
 
-/// Whether this device's backend has the zoo's own kernel (Flex); the others run Burn's.
+/// `conv2d(x, weight) + bias`, square kernel, `stride` and `padding` on both axes, through the
+/// kernel where the backend has it (Burn's `conv2d` elsewhere). For weights that change between
+/// calls (a `burn::nn` layer's parameters): the flipped weights of the input gradient, where it
+/// takes them, are a strided view here, copied by the backward, where [`SquareConv2d`] keeps
+/// them.
+pub fn square_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    let flipped = flips(&weight, stride, padding).then(|| flip_weight(weight.clone()));
+    apply(x, weight, bias, flipped, stride, padding)
+}
+
+fn apply(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    flipped: Option<Tensor<4>>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    let (x, weight, bias) = (
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    );
+    Tensor::from_dispatch(match flipped {
+        Some(flipped) => <Dispatch as SquareConvBackend>::square_conv2d_flipped(
+            x,
+            weight,
+            bias,
+            flipped.into_dispatch(),
+            padding,
+        ),
+        None => <Dispatch as SquareConvBackend>::square_conv2d(x, weight, bias, stride, padding),
+    })
+}
+
+/// Input channels from which the input gradient is the forward kernel on the flipped weights.
+/// Below, that product has too few rows for gemm's microkernel (the gradient of a one-channel
+/// input is a matrix-vector product behind a 25-fold im2col), and Burn's transposed convolution
+/// is faster: measured on the MNIST network (1 and 10 channels, 5×5) and ResNet-18 (64 a tie,
+/// 128 and up faster flipped).
+const FLIPPED_MIN_CHANNELS: usize = 32;
+
+/// Whether the input gradient takes the flipped weights: stride 1, a padding the flipped
+/// convolution can express, enough input channels, a backend with the kernel.
+fn flips(weight: &Tensor<4>, stride: usize, padding: usize) -> bool {
+    let [_, channels, kernel, _] = weight.dims();
+    stride == 1
+        && padding < kernel
+        && channels >= FLIPPED_MIN_CHANNELS
+        && has_kernel(&weight.device())
+}
+
+/// Whether this device's backend has the kernel (Flex); the others run Burn's.
 fn has_kernel(device: &Device) -> bool {
     use burn::backend::DispatchDevice;
     #[allow(unreachable_patterns)]
@@ -576,9 +648,9 @@ mod tests {
     use burn::tensor::module::conv2d;
     use burn::tensor::{Device, Distribution, Tensor};
 
-    use super::{ZooConv, options};
+    use super::{SquareConv2d, options};
 
-    /// The zoo's convolution and its input gradient against Burn's `conv2d` on the same
+    /// The square convolution and its input gradient against Burn's `conv2d` on the same
     /// device, for every kernel, stride and padding the ResNet family uses and a few more
     /// (odd sizes, a 1-pixel image, outputs that drop the last row).
     fn check(device: &Device, shapes: &[([usize; 4], usize, usize, usize, usize)]) {
@@ -591,11 +663,11 @@ mod tests {
             );
             let bias = Tensor::<1>::random([outputs], Distribution::Normal(0.0, 1.0), device);
             let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), device);
-            let conv = ZooConv::new(weight.clone(), bias.clone(), stride, padding);
+            let conv = SquareConv2d::new(weight.clone(), bias.clone(), stride, padding);
 
-            let gradient = |zoo: bool| {
+            let gradient = |ours: bool| {
                 let x = x.clone().autodiff().require_grad();
-                let y = if zoo {
+                let y = if ours {
                     conv.forward(x.clone())
                 } else {
                     conv2d(
