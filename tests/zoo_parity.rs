@@ -41,6 +41,12 @@ fn fixture() -> Fixture {
     Fixture::load("tests/fixtures/resnet.safetensors")
 }
 
+/// The fixture `key`'s values (`of` images, the same count each) of the first `n` images.
+fn first_images(fixture: &Fixture, key: &str, of: usize, n: usize) -> Vec<f32> {
+    let values = fixture.f32(key).1;
+    values[..values.len() / of * n].to_vec()
+}
+
 /// Every `STEP`th row and column of each plane of each map, row-major.
 fn sampled(maps: &[&Map]) -> Vec<f32> {
     let mut out = Vec::new();
@@ -106,11 +112,7 @@ fn resnet18_equals_torchvision_captum_and_pytorch_grad_cam() {
             .expect("committed images")
             .to_tensor(Normalization::ImageNet, &device);
         let targets = Targets::classes(classes[..n].to_vec());
-        // The fixture's values of the first `n` images.
-        let expected = |key: &str| {
-            let values = fixture.f32(key).1;
-            values[..values.len() / images.len() * n].to_vec()
-        };
+        let expected = |key: &str| first_images(&fixture, key, images.len(), n);
         let what = |m: &str| format!("{backend}: resnet18 {m}");
 
         let logits = net.forward(input.clone());
@@ -228,10 +230,7 @@ fn the_trained_fashion_resnet_equals_captum_and_pytorch_grad_cam_at_two_stages()
         } else {
             3
         };
-        let expected = |key: &str| {
-            let values = fixture.f32(key).1;
-            values[..values.len() / images.len() * n].to_vec()
-        };
+        let expected = |key: &str| first_images(&fixture, key, images.len(), n);
         let (net, _) = ResNet::load(
             ResNetConfig::fashion(),
             repo_path("data/fashion_resnet.pth"),
