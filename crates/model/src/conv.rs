@@ -30,8 +30,8 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Device, Tensor};
 
 /// Backends with the square convolution.
 #[backend_extension(
@@ -366,18 +366,7 @@ fn flips(weight: &Tensor<4>, stride: usize, padding: usize) -> bool {
     stride == 1
         && padding < kernel
         && channels >= FLIPPED_MIN_CHANNELS
-        && has_kernel(&weight.device())
-}
-
-/// Whether this device's backend has the kernel (Flex); the others run Burn's.
-fn has_kernel(device: &Device) -> bool {
-    use burn::backend::DispatchDevice;
-    #[allow(unreachable_patterns)]
-    match device.clone().inner().as_dispatch() {
-        #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
-        _ => false,
-    }
+        && crate::has_flex_kernels(&weight.device())
 }
 
 #[cfg(feature = "flex")]

@@ -21,3 +21,15 @@ pub mod ops {
     pub use crate::conv::{SquareConv2d, flip_weight, square_conv2d};
     pub use crate::pool::max_pool2d;
 }
+
+/// Whether `device`'s backend runs this crate's own kernels (`ops`: Flex); the others take
+/// Burn's operations.
+fn has_flex_kernels(device: &burn::tensor::Device) -> bool {
+    use burn::backend::DispatchDevice;
+    #[allow(unreachable_patterns)]
+    match device.clone().inner().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        _ => false,
+    }
+}

@@ -354,22 +354,11 @@ impl WindowPoolBackend for burn::backend::Cube {}
 /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![5.0, 9.0]);
 /// ```
 pub fn max_pool2d(x: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-    if kernel.contains(&0) || !has_kernel(&x.device()) {
+    if kernel.contains(&0) || !crate::has_flex_kernels(&x.device()) {
         return burn_max_pool2d(x, MaxPoolOptions::new(kernel));
     }
     Tensor::from_dispatch(<Dispatch as WindowPoolBackend>::window_max_pool2d(
         x.into_dispatch(),
         kernel,
     ))
-}
-
-/// Whether the window kernel is implemented for this device's backend.
-fn has_kernel(device: &burn::tensor::Device) -> bool {
-    use burn::backend::DispatchDevice;
-    #[allow(unreachable_patterns)]
-    match device.clone().inner().as_dispatch() {
-        #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
-        _ => false,
-    }
 }
