@@ -140,6 +140,17 @@ impl SquareConvBackend for burn::backend::Flex {
         flex::conv2d(x, weight, Some(bias), stride, padding)
     }
 
+    fn square_conv2d_input_grad(
+        grad: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        height: usize,
+        width: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        flex::input_grad(grad, weight, [height, width], stride, padding)
+    }
+
     fn square_conv2d_flipped_grad(
         grad: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
@@ -380,13 +391,17 @@ mod flex {
     use burn::tensor::{DType, TensorData};
     use rayon::prelude::*;
 
-    use super::options;
+    use super::{options, transposed};
 
     /// im2col tiles of about this many bytes: they stay in the L2 cache between being written
     /// and being multiplied.
     const TILE_BYTES: usize = 256 * 1024;
     /// Output positions per tile, at least and at most.
     const TILE_COLUMNS: std::ops::RangeInclusive<usize> = 64..=1024;
+
+    /// Multiply-adds below which an input gradient stays on the calling thread (one MNIST
+    /// digit's are about 150 000): handing them to rayon costs more than it saves.
+    const PARALLEL_WORK: usize = 1 << 20;
 
     thread_local! {
         /// Each thread's im2col tile, reused across calls (no allocation, no zeroing).
@@ -517,6 +532,191 @@ mod flex {
             (0..tasks).for_each(|index| task(index, parallelism));
         }
         output
+    }
+
+    /// The gradient w.r.t. an `f32` NCHW input of `[_, _, height, width]`, given the output's
+    /// gradient `grad` and the `weight` of the convolution (Burn's transposed convolution for
+    /// anything else): per image, `weightᵀ · grad` in cache-sized tiles of output positions, each
+    /// column added back to the input pixel its tap saw (col2im), one input row at a time.
+    pub(super) fn input_grad(
+        grad: FlexTensor,
+        weight: FlexTensor,
+        [height, width]: [usize; 2],
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
+        let g_shape = grad.layout().shape().to_vec();
+        let w_shape = weight.layout().shape().to_vec();
+        let out = |size: usize, kernel: usize| {
+            (size + 2 * padding)
+                .checked_sub(kernel)
+                .map(|span| span / stride.max(1) + 1)
+        };
+        let fits = g_shape.len() == 4
+            && w_shape.len() == 4
+            && w_shape[2] == w_shape[3]
+            && g_shape[1] == w_shape[0]
+            && stride > 0
+            && out(height, w_shape[2]) == Some(g_shape[2])
+            && out(width, w_shape[3]) == Some(g_shape[3])
+            && grad.dtype() == DType::F32
+            && weight.dtype() == DType::F32;
+        if !fits {
+            return transposed::<burn::backend::Flex>(grad, weight, height, width, stride, padding);
+        }
+        let geometry = Geometry {
+            channels: w_shape[1],
+            height,
+            width,
+            outputs: w_shape[0],
+            kernel: w_shape[2],
+            stride,
+            padding,
+            out_h: g_shape[2],
+            out_w: g_shape[3],
+        };
+        let (grad, weight) = (grad.to_contiguous(), weight.to_contiguous());
+        let batch = g_shape[0];
+        let dx = run_input_grad(grad.storage(), batch, weight.storage(), geometry);
+        FlexTensor::from_data(TensorData::new(
+            dx,
+            [batch, geometry.channels, height, width],
+        ))
+    }
+
+    fn run_input_grad(grad: &[f32], batch: usize, weight: &[f32], g: Geometry) -> Vec<f32> {
+        let plane = g.height * g.width;
+        let mut dx = vec![0.0_f32; batch * g.channels * plane];
+        if dx.is_empty() || g.positions() == 0 || g.outputs == 0 {
+            return dx;
+        }
+        let threads = rayon::current_num_threads();
+        let large = batch * g.outputs * g.depth() * g.positions() >= PARALLEL_WORK;
+        let image_grad = |image: usize| &grad[image * g.outputs * g.positions()..];
+        if large && batch * g.channels >= 2 * threads {
+            // Tasks write disjoint input planes: blocks of channels of one image, enough of
+            // them to share out when the batch alone is not.
+            let blocks = (2 * threads).div_ceil(batch).min(g.channels);
+            let block = g.channels.div_ceil(blocks) * plane;
+            dx.par_chunks_mut(g.channels * plane)
+                .enumerate()
+                .for_each(|(image, planes)| {
+                    planes
+                        .par_chunks_mut(block)
+                        .enumerate()
+                        .for_each(|(index, planes)| {
+                            let first = index * block / plane;
+                            let parallelism = gemm::Parallelism::None;
+                            channels_grad(image_grad(image), weight, g, first, planes, parallelism);
+                        });
+                });
+        } else {
+            // Too few planes to share out: gemm splits each product over the threads instead.
+            let parallelism = if large && threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            };
+            for (image, planes) in dx.chunks_mut(g.channels * plane).enumerate() {
+                channels_grad(image_grad(image), weight, g, 0, planes, parallelism);
+            }
+        }
+        dx
+    }
+
+    /// The gradient of one image's input planes `first..` (as many as `planes` holds) from the
+    /// output's gradient `grad` (`[outputs, positions]`, the image's).
+    fn channels_grad(
+        grad: &[f32],
+        weight: &[f32],
+        g: Geometry,
+        first: usize,
+        planes: &mut [f32],
+        parallelism: gemm::Parallelism,
+    ) {
+        let (positions, depth, taps) = (g.positions(), g.depth(), g.kernel * g.kernel);
+        let rows = planes.len() / (g.height * g.width) * taps;
+        let columns = (TILE_BYTES / (4 * rows)).clamp(*TILE_COLUMNS.start(), *TILE_COLUMNS.end());
+        let tiles = positions.div_ceil(columns);
+        let columns = positions.div_ceil(tiles);
+        SCRATCH.with_borrow_mut(|col| {
+            if col.len() < rows * columns {
+                col.resize(rows * columns, 0.0);
+            }
+            for start in (0..positions).step_by(columns) {
+                let n = columns.min(positions - start);
+                let col = &mut col[..rows * n];
+                // SAFETY: lhs is the weight's columns `first * taps..` read transposed
+                // (`[rows, outputs]`, column stride `depth`), rhs the gradient's columns
+                // `start..start + n` (`[outputs, n]`, row stride `positions`), dst `col`
+                // (`[rows, n]`); all in bounds.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        g.outputs,
+                        col.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        weight.as_ptr().add(first * taps),
+                        depth as isize,
+                        1,
+                        grad.as_ptr().add(start),
+                        1,
+                        positions as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    )
+                };
+                col2im(col, g, start, start + n, planes);
+            }
+        });
+    }
+
+    /// im2col's inverse, adding: each row `(channel, ky, kx)` of `col` (columns: the output
+    /// positions `start..end`) into the input pixels that tap saw; the padding's are dropped.
+    fn col2im(col: &[f32], g: Geometry, start: usize, end: usize, planes: &mut [f32]) {
+        let n = end - start;
+        let plane_len = g.height * g.width;
+        for (r, row) in col.chunks_exact(n).enumerate() {
+            let (channel, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
+            let (ky, kx) = (tap / g.kernel, tap % g.kernel);
+            let plane = &mut planes[channel * plane_len..][..plane_len];
+            let mut position = start;
+            while position < end {
+                let (oy, ox) = (position / g.out_w, position % g.out_w);
+                let run = (end - position).min(g.out_w - ox);
+                let src = &row[position - start..][..run];
+                position += run;
+                let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                if iy < 0 || iy >= g.height as isize {
+                    continue;
+                }
+                let line = &mut plane[iy as usize * g.width..][..g.width];
+                let first = (ox * g.stride + kx) as isize - g.padding as isize;
+                if g.stride == 1 {
+                    let lo = (-first).clamp(0, run as isize) as usize;
+                    let hi = (g.width as isize - first).clamp(lo as isize, run as isize) as usize;
+                    let from = (first + lo as isize) as usize;
+                    let line = &mut line[from..from + (hi - lo)];
+                    for (pixel, value) in line.iter_mut().zip(&src[lo..hi]) {
+                        *pixel += value;
+                    }
+                } else {
+                    for (j, value) in src.iter().enumerate() {
+                        let ix = first + (j * g.stride) as isize;
+                        if ix >= 0 && ix < g.width as isize {
+                            line[ix as usize] += value;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Output columns `start..end` of one image: `weight [outputs, depth] · col [depth, n]`
@@ -705,6 +905,11 @@ mod tests {
         ([1, 600, 6, 6], 8, 3, 1, 1),   // a deep input: tiles of the minimum width
         ([2, 64, 30, 30], 16, 3, 1, 1), // many tiles: the parallel path
         ([3, 64, 30, 30], 16, 1, 1, 0), // many pointwise tiles
+        // The col2im input gradient's parallel paths: over images, over blocks of one image's
+        // channels (10 in uneven blocks), and inside gemm (too few planes to share out).
+        ([4, 8, 30, 30], 16, 3, 2, 1),
+        ([1, 10, 40, 40], 32, 3, 2, 1),
+        ([1, 3, 64, 64], 16, 7, 2, 3),
     ];
 
     #[cfg(feature = "flex")]
