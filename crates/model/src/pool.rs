@@ -229,24 +229,9 @@ mod flex {
             for ((out, plane), grad) in out.chunks_mut(self.plane_len()).zip(planes).zip(grads) {
                 for (row, grad) in grad.chunks_exact(self.cols).enumerate() {
                     if self.kernel == [2, 2] {
-                        let [top, bottom] = self.row_pair(plane, row);
                         let width = self.shape[3];
                         let (out_top, out_bottom) = out[2 * row * width..].split_at_mut(width);
-                        let n = self.cols;
-                        let (out_top, out_bottom) =
-                            (&mut out_top[..2 * n], &mut out_bottom[..2 * n]);
-                        let grad = &grad[..n];
-                        for i in 0..n {
-                            // All four written, branch-free: the window's maximum is random.
-                            let window =
-                                [top[2 * i], top[2 * i + 1], bottom[2 * i], bottom[2 * i + 1]];
-                            let [t1, t2, t3] = scan4(window).0;
-                            let at = |wins: bool| select(wins, grad[i], 0.0);
-                            out_top[2 * i] = at(!(t1 | t2 | t3));
-                            out_top[2 * i + 1] = at(t1 & !(t2 | t3));
-                            out_bottom[2 * i] = at(t2 & !t3);
-                            out_bottom[2 * i + 1] = at(t3);
-                        }
+                        route_row_pair(self.row_pair(plane, row), [out_top, out_bottom], grad);
                     } else {
                         for (col, &g) in grad.iter().enumerate() {
                             out[self.argmax(plane, row, col)] = g;
@@ -297,6 +282,30 @@ mod flex {
                     .for_each(|((out, planes), grads)| self.route_task(out, planes, grads));
             }
             FlexTensor::from_data(TensorData::new(output, self.shape))
+        }
+    }
+
+    /// One row of 2×2 windows (`grad`'s length of them, over the input rows `top` and
+    /// `bottom`): each window's gradient at its maximum, written into all four of its places
+    /// (the rest 0). Branch-free over arrays of pairs, so that it vectorises: the window's
+    /// maximum is random, and a branch on it mispredicts half the time.
+    #[inline(never)]
+    fn route_row_pair(
+        [top, bottom]: [&[f32]; 2],
+        [out_top, out_bottom]: [&mut [f32]; 2],
+        grad: &[f32],
+    ) {
+        let n = grad.len();
+        let (top, _) = top[..2 * n].as_chunks::<2>();
+        let (bottom, _) = bottom[..2 * n].as_chunks::<2>();
+        let (out_top, _) = out_top[..2 * n].as_chunks_mut::<2>();
+        let (out_bottom, _) = out_bottom[..2 * n].as_chunks_mut::<2>();
+        for i in 0..n {
+            let ([t0, t1], [b0, b1]) = (top[i], bottom[i]);
+            let [w1, w2, w3] = scan4([t0, t1, b0, b1]).0;
+            let at = |wins: bool| select(wins, grad[i], 0.0);
+            out_top[i] = [at(!(w1 | w2 | w3)), at(w1 & !(w2 | w3))];
+            out_bottom[i] = [at(w2 & !w3), at(w3)];
         }
     }
 
