@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Int, Tensor, TensorData, activation};
+use burn::tensor::{Bool, Int, Tensor, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ExplainError, Result};
@@ -122,6 +122,17 @@ named! {
 /// `log softmax(logits)` at each row's class, `[N]`, written in the differences `z_j − z_c`
 /// so that no gradient term cancels: the class's own column never feeds the sum (it is masked
 /// out, not subtracted), and `z_c` receives only the sum of the other columns' gradients.
+/// `[n, k]`, true at `(i, indices[i])`: Burn's `one_hot` without its round trip through the
+/// host (it reads the indices back to check them), which is a sync on a GPU and most of the
+/// operation's time for one image. The indices are already checked against `k` here.
+pub(crate) fn one_hot_mask(indices: Tensor<1, Int>, k: usize) -> Tensor<2, Bool> {
+    let n = indices.dims()[0];
+    let columns = Tensor::<1, Int>::arange(0..k as i64, &indices.device())
+        .reshape([1, k])
+        .expand([n, k]);
+    columns.equal(indices.reshape([n, 1]).expand([n, k]))
+}
+
 fn stable_log_probability(logits: Tensor<2>, classes: &Tensor<1, Int>) -> Tensor<1> {
     let [n, k] = logits.dims();
     let index = classes.clone().reshape([n, 1]);
@@ -130,7 +141,7 @@ fn stable_log_probability(logits: Tensor<2>, classes: &Tensor<1, Int>) -> Tensor
     // The largest difference (≥ 0: the class's own is 0) keeps every exponential ≤ 1; a
     // constant shift, so it carries no gradient.
     let shift = differences.clone().detach().max_dim(1);
-    let is_target = classes.clone().one_hot::<2>(k).equal_elem(1);
+    let is_target = one_hot_mask(classes.clone(), k);
     let others = (differences - shift.clone())
         .exp()
         .mask_fill(is_target, 0.0)

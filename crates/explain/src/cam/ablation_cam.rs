@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::cam::{Cam, CamWeights, Layer};
 use crate::error::{Result, SettingError};
 use crate::settings::CamSettings;
+use crate::targets::one_hot_mask;
 
 /// How far below the activations' minimum pytorch-grad-cam's `AblationLayer` sets an ablated
 /// channel when the minimum is not 0 (activations that can be negative).
@@ -83,9 +84,7 @@ impl Cam for AblationCam {
             let ablations = start..start + len;
             let images = index(ablations.clone().map(|j| (j / k) as i64).collect());
             let channels = index(ablations.map(|j| (j % k) as i64).collect());
-            let ablated_channel = channels
-                .one_hot::<2>(k)
-                .equal_elem(1)
+            let ablated_channel = one_hot_mask(channels, k)
                 .reshape([len, k, 1, 1])
                 .expand([len, k, h, w]);
             let copies = activations.clone().select(0, images.clone());
