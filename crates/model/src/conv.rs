@@ -678,6 +678,25 @@ mod flex {
         });
     }
 
+    /// The output positions `start..end` as runs along the output rows: `(offset from start,
+    /// row, first column, length)`. One division per call, not per run: for a small image the
+    /// runs are a few pixels long, and two divisions each were a large part of im2col's time.
+    fn row_runs(
+        g: Geometry,
+        start: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+        let (mut oy, mut ox, mut position) = (start / g.out_w, start % g.out_w, start);
+        std::iter::from_fn(move || {
+            (position < end).then(|| {
+                let run = (end - position).min(g.out_w - ox);
+                let item = (position - start, oy, ox, run);
+                (position, oy, ox) = (position + run, oy + 1, 0);
+                item
+            })
+        })
+    }
+
     /// im2col's inverse, adding: each row `(channel, ky, kx)` of `col` (columns: the output
     /// positions `start..end`) into the input pixels that tap saw; the padding's are dropped.
     fn col2im(col: &[f32], g: Geometry, start: usize, end: usize, planes: &mut [f32]) {
@@ -687,12 +706,8 @@ mod flex {
             let (channel, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
             let (ky, kx) = (tap / g.kernel, tap % g.kernel);
             let plane = &mut planes[channel * plane_len..][..plane_len];
-            let mut position = start;
-            while position < end {
-                let (oy, ox) = (position / g.out_w, position % g.out_w);
-                let run = (end - position).min(g.out_w - ox);
-                let src = &row[position - start..][..run];
-                position += run;
+            for (offset, oy, ox, run) in row_runs(g, start, end) {
+                let src = &row[offset..][..run];
                 let iy = (oy * g.stride + ky) as isize - g.padding as isize;
                 if iy < 0 || iy >= g.height as isize {
                     continue;
@@ -796,12 +811,8 @@ mod flex {
             let (channel, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
             let (ky, kx) = (tap / g.kernel, tap % g.kernel);
             let plane = &input[channel * plane_len..][..plane_len];
-            let mut position = start;
-            while position < end {
-                let (oy, ox) = (position / g.out_w, position % g.out_w);
-                let run = (end - position).min(g.out_w - ox);
-                let dst = &mut row[position - start..][..run];
-                position += run;
+            for (offset, oy, ox, run) in row_runs(g, start, end) {
+                let dst = &mut row[offset..][..run];
                 let iy = (oy * g.stride + ky) as isize - g.padding as isize;
                 if iy < 0 || iy >= g.height as isize {
                     dst.fill(0.0);
