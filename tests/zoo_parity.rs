@@ -268,7 +268,7 @@ fn the_trained_fashion_resnet_equals_captum_and_pytorch_grad_cam_at_two_stages()
         let scored = if backend == Backend::Flex { n } else { 1 };
         let score_cam = ScoreCam::new().with_settings(Preset::PytorchGradCam.cam_settings());
         let first = input.clone().slice(0..scored);
-        let result = explain(&score_cam, &net, first, &Targets::predicted());
+        let result = explain(&score_cam, &net, first, &targets);
         let maps: Vec<f32> = result.iter().flat_map(|r| r.map.values.clone()).collect();
         let key = "fashion_pgc_scorecam_layer4";
         let expected_scores = first_images(&fixture, key, images.len(), scored);
