@@ -406,6 +406,8 @@ mod flex {
     thread_local! {
         /// Each thread's im2col tile, reused across calls (no allocation, no zeroing).
         static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        /// Each thread's product or gradient on wide positions (see [`Geometry::is_wide`]).
+        static WIDE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
 
     /// The output pointer shared by the tasks; each writes its own (image, tile) block.
@@ -441,6 +443,21 @@ mod flex {
         /// A 1×1, stride-1, unpadded convolution multiplies the input planes as they are.
         fn is_pointwise(&self) -> bool {
             self.kernel == 1 && self.stride == 1 && self.padding == 0
+        }
+
+        /// Whether the products run on wide positions `oy·width + ox`, `ox` up to the input's
+        /// width rather than the output's: for a stride-1, unpadded convolution each im2col row
+        /// is then one contiguous slice of an input plane (and each col2im row one contiguous
+        /// add), where the output's positions cut it into runs of `out_w` pixels (8 for the
+        /// MNIST network's second convolution). The product's extra columns are dropped (or,
+        /// for the input gradient, multiply zeros).
+        fn is_wide(&self) -> bool {
+            self.stride == 1 && self.padding == 0 && self.kernel > 1
+        }
+
+        /// Wide columns of output rows `first..first + rows`: the last row stops at `out_w`.
+        fn wide_columns(&self, rows: usize) -> usize {
+            (rows - 1) * self.width + self.out_w
         }
     }
 
@@ -504,8 +521,14 @@ mod flex {
             return output;
         }
         let columns = (TILE_BYTES / (4 * depth)).clamp(*TILE_COLUMNS.start(), *TILE_COLUMNS.end());
-        let tiles = positions.div_ceil(columns);
-        let columns = positions.div_ceil(tiles);
+        let (tiles, columns) = if g.is_wide() {
+            // Whole output rows per tile.
+            let tiles = g.out_h.div_ceil((columns / g.out_w).max(1));
+            (tiles, g.out_h.div_ceil(tiles) * g.out_w)
+        } else {
+            let tiles = positions.div_ceil(columns);
+            (tiles, positions.div_ceil(tiles))
+        };
         let tasks = batch * tiles;
         let threads = rayon::current_num_threads();
         let out = Output(output.as_mut_ptr());
@@ -637,12 +660,13 @@ mod flex {
         let (positions, depth, taps) = (g.positions(), g.depth(), g.kernel * g.kernel);
         let rows = planes.len() / (g.height * g.width) * taps;
         let columns = (TILE_BYTES / (4 * rows)).clamp(*TILE_COLUMNS.start(), *TILE_COLUMNS.end());
+        if g.is_wide() {
+            return wide_channels_grad(grad, weight, g, first, planes, columns, parallelism);
+        }
         let tiles = positions.div_ceil(columns);
         let columns = positions.div_ceil(tiles);
         SCRATCH.with_borrow_mut(|col| {
-            if col.len() < rows * columns {
-                col.resize(rows * columns, 0.0);
-            }
+            grow(col, rows * columns);
             for start in (0..positions).step_by(columns) {
                 let n = columns.min(positions - start);
                 let col = &mut col[..rows * n];
@@ -675,6 +699,82 @@ mod flex {
                 };
                 col2im(col, g, start, start + n, planes);
             }
+        });
+    }
+
+    /// [`channels_grad`] on wide positions ([`Geometry::is_wide`]): the output's gradient is
+    /// laid out on them once (zeros in the extra columns), then each tile of whole output rows
+    /// is one product and each of its rows one contiguous add into an input plane. The extra
+    /// columns' products are exact zeros added to pixels inside the plane.
+    fn wide_channels_grad(
+        grad: &[f32],
+        weight: &[f32],
+        g: Geometry,
+        first: usize,
+        planes: &mut [f32],
+        columns: usize,
+        parallelism: gemm::Parallelism,
+    ) {
+        let (positions, depth, taps) = (g.positions(), g.depth(), g.kernel * g.kernel);
+        let plane = g.height * g.width;
+        let rows = planes.len() / plane * taps;
+        let full = g.wide_columns(g.out_h);
+        let tile_rows = (columns / g.width).max(1);
+        WIDE.with_borrow_mut(|wide| {
+            grow(wide, g.outputs * full);
+            for (o, wide) in wide[..g.outputs * full].chunks_exact_mut(full).enumerate() {
+                let grad = &grad[o * positions..][..positions];
+                for (oy, line) in grad.chunks_exact(g.out_w).enumerate() {
+                    let at = oy * g.width;
+                    wide[at..at + g.out_w].copy_from_slice(line);
+                    let gap = (at + g.width).min(full);
+                    wide[at + g.out_w..gap].fill(0.0);
+                }
+            }
+            SCRATCH.with_borrow_mut(|col| {
+                let most = g.wide_columns(tile_rows.min(g.out_h));
+                grow(col, rows * most);
+                for first_row in (0..g.out_h).step_by(tile_rows) {
+                    let n = g.wide_columns(tile_rows.min(g.out_h - first_row));
+                    let col = &mut col[..rows * n];
+                    // SAFETY: lhs is the weight's columns `first * taps..` read transposed
+                    // (`[rows, outputs]`, column stride `depth`), rhs the wide gradient's
+                    // columns `first_row · width..` (`[outputs, n]`, row stride `full`), dst
+                    // `col` (`[rows, n]`); all in bounds.
+                    unsafe {
+                        gemm::gemm(
+                            rows,
+                            n,
+                            g.outputs,
+                            col.as_mut_ptr(),
+                            1,
+                            n as isize,
+                            false,
+                            weight.as_ptr().add(first * taps),
+                            depth as isize,
+                            1,
+                            wide.as_ptr().add(first_row * g.width),
+                            1,
+                            full as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            parallelism,
+                        )
+                    };
+                    for (r, row) in col.chunks_exact(n).enumerate() {
+                        let (channel, tap) = (r / taps, r % taps);
+                        let at = channel * plane
+                            + (first_row + tap / g.kernel) * g.width
+                            + tap % g.kernel;
+                        for (pixel, value) in planes[at..at + n].iter_mut().zip(row) {
+                            *pixel += value;
+                        }
+                    }
+                }
+            });
         });
     }
 
@@ -755,6 +855,11 @@ mod flex {
         let (positions, depth, n) = (g.positions(), g.depth(), end - start);
         // SAFETY: in bounds: image < batch, start < positions (the caller's contract).
         let dst = unsafe { out.0.add(image * g.outputs * positions + start) };
+        if g.is_wide() {
+            // SAFETY: the caller's contract, with whole output rows start..end.
+            unsafe { wide_tile_product(input, weight, bias, g, start, end, dst, parallelism) };
+            return;
+        }
         if let Some(bias) = bias {
             for (row, &b) in bias.iter().enumerate() {
                 // SAFETY: row < outputs and start + n <= positions; no other task writes here.
@@ -794,12 +899,92 @@ mod flex {
             return;
         }
         SCRATCH.with_borrow_mut(|col| {
-            if col.len() < depth * n {
-                col.resize(depth * n, 0.0);
-            }
+            grow(col, depth * n);
             im2col(input, g, start, end, &mut col[..depth * n]);
             multiply(col.as_ptr(), n);
         });
+    }
+
+    /// [`tile_product`] of whole output rows `start / out_w..end / out_w` on wide positions
+    /// ([`Geometry::is_wide`]): each im2col row is one copy, the product goes to a scratch
+    /// buffer, and its rows' first `out_w` columns (+ bias) to the output.
+    ///
+    /// # Safety
+    /// `dst` points to column `start` of this image's `[outputs, positions]` output, of which
+    /// this call alone writes columns `start..end`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn wide_tile_product(
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        g: Geometry,
+        start: usize,
+        end: usize,
+        dst: *mut f32,
+        parallelism: gemm::Parallelism,
+    ) {
+        let (positions, depth, taps) = (g.positions(), g.depth(), g.kernel * g.kernel);
+        let (first_row, rows) = (start / g.out_w, (end - start) / g.out_w);
+        let n = g.wide_columns(rows);
+        let plane = g.height * g.width;
+        SCRATCH.with_borrow_mut(|col| {
+            WIDE.with_borrow_mut(|product| {
+                grow(col, depth * n);
+                grow(product, g.outputs * n);
+                for (r, row) in col[..depth * n].chunks_exact_mut(n).enumerate() {
+                    let (channel, tap) = (r / taps, r % taps);
+                    let at = channel * plane + (first_row + tap / g.kernel) * g.width;
+                    row.copy_from_slice(&input[at + tap % g.kernel..][..n]);
+                }
+                // SAFETY: lhs is [outputs, depth] row-major, rhs `col` [depth, n], dst
+                // `product` [outputs, n]; all in bounds.
+                unsafe {
+                    gemm::gemm(
+                        g.outputs,
+                        n,
+                        depth,
+                        product.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        weight.as_ptr(),
+                        1,
+                        depth as isize,
+                        col.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    )
+                };
+                for (o, wide) in product[..g.outputs * n].chunks_exact(n).enumerate() {
+                    let b = bias.map_or(0.0, |b| b[o]);
+                    for j in 0..rows {
+                        // SAFETY: row o, columns start + j·out_w.. of out_w: inside start..end.
+                        let out = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                dst.add(o * positions + j * g.out_w),
+                                g.out_w,
+                            )
+                        };
+                        for (value, &sum) in out.iter_mut().zip(&wide[j * g.width..]) {
+                            *value = sum + b;
+                        }
+                    }
+                }
+            })
+        });
+    }
+
+    /// `buffer` at least `len` long (scratch: its old contents are overwritten before use).
+    fn grow(buffer: &mut Vec<f32>, len: usize) {
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
     }
 
     /// Rows `(channel, ky, kx)`, columns the output positions `start..end`: the input pixel
@@ -921,6 +1106,12 @@ mod tests {
         ([4, 8, 30, 30], 16, 3, 2, 1),
         ([1, 10, 40, 40], 32, 3, 2, 1),
         ([1, 3, 64, 64], 16, 7, 2, 3),
+        // Stride 1 unpadded, on wide positions: the MNIST network's two convolutions, tiles
+        // of several output rows (the last one shorter), a 1×1 output.
+        ([3, 1, 28, 28], 10, 5, 1, 0),
+        ([2, 10, 12, 12], 10, 5, 1, 0),
+        ([2, 16, 41, 40], 8, 3, 1, 0),
+        ([1, 3, 5, 5], 4, 5, 1, 0),
     ];
 
     #[cfg(feature = "flex")]
