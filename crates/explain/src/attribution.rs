@@ -161,19 +161,38 @@ impl Predictions {
         logits: Tensor<2>,
         targets: &Targets,
     ) -> Result<Self> {
-        let logits = logits.detach().without_autodiff();
+        let predictions = Self::resolved(model, &logits, targets)?;
+        // Once here, so that `scores` cannot meet a target that scores the wrong count.
+        predictions.scores_of(predictions.logits.clone(), &predictions.classes)?;
+        Ok(predictions)
+    }
+
+    /// [`Predictions::from_logits`] of a pass that is differentiated, and the summed score of
+    /// the targets to differentiate (`logits` still on the pass's graph): one score of the
+    /// targets serves both as the gradient's source and as the check that the target scores
+    /// one value per image.
+    pub(crate) fn with_total(
+        model: &dyn Explainable,
+        logits: Tensor<2>,
+        targets: &Targets,
+    ) -> Result<(Self, Tensor<1>)> {
+        let predictions = Self::resolved(model, &logits, targets)?;
+        let total = targets.total(model.output_layer(), logits, &predictions.classes)?;
+        Ok((predictions, total))
+    }
+
+    /// The logits detached, the targets resolved, the logits' check recorded.
+    fn resolved(model: &dyn Explainable, logits: &Tensor<2>, targets: &Targets) -> Result<Self> {
+        let logits = logits.clone().detach().without_autodiff();
         let classes = targets.resolve(&logits)?;
-        let predictions = Self {
+        Ok(Self {
             checks: Checks::finite(Stage::Logits, &logits, 1),
             logits,
             output_layer: model.output_layer(),
             classes,
             target: targets.target().clone(),
             gradient: targets.gradient(),
-        };
-        // Once here, so that `scores` cannot meet a target that scores the wrong count.
-        predictions.scores_of(predictions.logits.clone(), &predictions.classes)?;
-        Ok(predictions)
+        })
     }
 
     /// The target's scores `[M]` of other logits `[M, classes]` of the same model, image `i`

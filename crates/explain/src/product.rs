@@ -7,7 +7,7 @@ use crate::cam::{Cam, GradCam, layer_cam, smoothed_label};
 use crate::error::Result;
 use crate::forward::{checked_features, differentiable};
 use crate::model::Explainable;
-use crate::pixel::{GradientRule, GuidedBackprop, head_gradient};
+use crate::pixel::{GradientRule, GuidedBackprop, head_gradient_of};
 use crate::resize::upsample;
 use crate::settings::CamSettings;
 use crate::targets::Targets;
@@ -86,11 +86,11 @@ impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
                 let features = checked_features(model, leaf.clone(), rule.relu())?;
                 let (predictions, layer) =
                     layer_cam(&self.cam, model, x, features.clone(), targets)?;
-                // The pixel pass explains exactly the classes the CAM resolved.
-                let (pixel, gradient) =
-                    head_gradient(model, &leaf, features, rule.relu(), &predictions.targets())?;
+                // The pixel pass explains exactly the classes the CAM resolved, from the
+                // same feature maps and logits (checked once, by the CAM's pass).
+                let (gradient, checks) =
+                    head_gradient_of(model, &leaf, features, rule.relu(), &predictions)?;
                 let cam = upsample(layer.clone(), [height, width], upsampling);
-                let checks = pixel.checks().clone();
                 (
                     predictions.with_checks(checks),
                     layer,

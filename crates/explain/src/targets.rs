@@ -119,9 +119,6 @@ named! {
     ScoreGradient => "score gradient",
 }
 
-/// `log softmax(logits)` at each row's class, `[N]`, written in the differences `z_j − z_c`
-/// so that no gradient term cancels: the class's own column never feeds the sum (it is masked
-/// out, not subtracted), and `z_c` receives only the sum of the other columns' gradients.
 /// `[n, k]`, true at `(i, indices[i])`: Burn's `one_hot` without its round trip through the
 /// host (it reads the indices back to check them), which is a sync on a GPU and most of the
 /// operation's time for one image. The indices are already checked against `k` here.
@@ -133,20 +130,31 @@ pub(crate) fn one_hot_mask(indices: Tensor<1, Int>, k: usize) -> Tensor<2, Bool>
     columns.equal(indices.reshape([n, 1]).expand([n, k]))
 }
 
+/// `log softmax(logits)` at each row's class, `[N]`, with a gradient in which no term cancels.
+///
+/// In the differences `d_j = z_j − z_c` and their largest value `m ≥ 0`, with
+/// `e_j = exp(d_j − m)` and `S = exp(−m) + Σ_{j≠c} e_j`: `log p_c = −(m + log S)`,
+/// `∂/∂z_j = −e_j / S` (`j ≠ c`) and `∂/∂z_c = Σ_{j≠c} e_j / S`, a sum of positive terms. Both
+/// are computed off the autodiff graph; the score returned is `log p_c + Σ_j g_j·(z_j − z_j)`
+/// with the gradient `g` a constant, whose value is exactly `log p_c` and whose gradient w.r.t.
+/// the logits is exactly `g` (four recorded operations, where differentiating the formula
+/// itself recorded a dozen).
 fn stable_log_probability(logits: Tensor<2>, classes: &Tensor<1, Int>) -> Tensor<1> {
     let [n, k] = logits.dims();
-    let index = classes.clone().reshape([n, 1]);
-    let target = logits.clone().gather(1, index);
-    let differences = logits - target;
-    // The largest difference (≥ 0: the class's own is 0) keeps every exponential ≤ 1; a
-    // constant shift, so it carries no gradient.
-    let shift = differences.clone().detach().max_dim(1);
+    let plain = logits.clone().detach().without_autodiff();
+    let target = plain.clone().gather(1, classes.clone().reshape([n, 1]));
+    let differences = plain - target;
+    let largest = differences.clone().max_dim(1);
     let is_target = one_hot_mask(classes.clone(), k);
-    let others = (differences - shift.clone())
+    let exponentials = (differences - largest.clone())
         .exp()
-        .mask_fill(is_target, 0.0)
-        .sum_dim(1);
-    (-(shift.clone() + (others + (-shift).exp()).log())).reshape([n])
+        .mask_fill(is_target.clone(), 0.0);
+    let others = exponentials.clone().sum_dim(1);
+    let total = others.clone() + (-largest.clone()).exp();
+    let value = -(largest + total.clone().log());
+    let gradient = (-exponentials).mask_where(is_target, others.expand([n, k])) / total;
+    let zero = logits.clone() - logits.detach();
+    (zero * gradient).sum_dim(1).reshape([n]) + value.reshape([n])
 }
 
 /// The class each image is explained for, and the [`Target`] differentiated: a [`Score`] of

@@ -274,12 +274,11 @@ fn head<C: Cam + ?Sized>(
     // A fresh leaf: the head's backward stops here.
     let activations = features.detach().autodiff().require_grad();
     let logits = checked_logits(model, activations.clone(), ReluMode::Standard, batch)?;
-    let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
-    let gradients = if cam.needs_gradients() {
-        let total = targets.total(model.output_layer(), logits, predictions.classes())?;
-        Some(gradient_of(&activations, total))
+    let (predictions, gradients) = if cam.needs_gradients() {
+        let (predictions, total) = Predictions::with_total(model, logits, targets)?;
+        (predictions, Some(gradient_of(&activations, total)))
     } else {
-        None
+        (Predictions::from_logits(model, logits, targets)?, None)
     };
     Ok((
         predictions,

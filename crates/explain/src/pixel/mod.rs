@@ -104,11 +104,29 @@ pub(crate) fn head_gradient(
 ) -> Result<(Predictions, Tensor<4>)> {
     let feature_checks = Checks::finite(Stage::Features, &features, 1);
     let logits = checked_logits(model, features, relu, leaf.dims()[0])?;
-    let predictions = Predictions::from_logits(model, logits.clone(), targets)?;
-    let total = targets.total(model.output_layer(), logits, predictions.classes())?;
+    let (predictions, total) = Predictions::with_total(model, logits, targets)?;
     let gradient = gradient_of(leaf, total);
     let checks = feature_checks.and(Checks::finite(Stage::Gradient, &gradient, 1));
     Ok((predictions.with_checks(checks), gradient))
+}
+
+/// The input gradient of a pass whose predictions (and checks of the feature maps and logits)
+/// another pass of the same forward already has: only the head runs again, with `relu`, and the
+/// targets those predictions resolved are differentiated.
+pub(crate) fn head_gradient_of(
+    model: &dyn Explainable,
+    leaf: &Tensor<4>,
+    features: Tensor<4>,
+    relu: ReluMode,
+    predictions: &Predictions,
+) -> Result<(Tensor<4>, Checks)> {
+    let logits = checked_logits(model, features, relu, leaf.dims()[0])?;
+    let total = predictions
+        .targets()
+        .total(model.output_layer(), logits, predictions.classes())?;
+    let gradient = gradient_of(leaf, total);
+    let checks = Checks::finite(Stage::Gradient, &gradient, 1);
+    Ok((gradient, checks))
 }
 
 /// Any built-in pixel method, by value (and SmoothGrad around any of them), for code that
