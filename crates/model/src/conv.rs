@@ -30,8 +30,8 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
-use burn::tensor::Tensor;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Tensor, TensorData};
 
 /// Backends with the square convolution.
 #[backend_extension(
@@ -87,6 +87,35 @@ pub trait SquareConvBackend: Backend {
     ) -> FloatTensor<Self> {
         let kernel = flipped.shape()[2];
         Self::conv2d(grad, flipped, None, options(1, kernel - 1 - padding))
+    }
+
+    /// The same stride-1 3×3 convolution by Winograd's F(2×2, 3×3) from the transformed
+    /// kernels `winograd` (`[16, out, in]`, of `weight`), carrying `flipped` and its transformed
+    /// kernels `flipped_winograd` for its input gradient. Without the kernel: the flipped
+    /// convolution, the transforms unused.
+    fn square_conv2d_winograd(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        winograd: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        flipped_winograd: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let _ = (winograd, flipped_winograd);
+        Self::square_conv2d_flipped(x, weight, bias, flipped, padding)
+    }
+
+    /// The input gradient of [`SquareConvBackend::square_conv2d_winograd`]: the flipped
+    /// convolution, by Winograd's algorithm from `flipped_winograd` where the backend has it.
+    fn square_conv2d_winograd_grad(
+        grad: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        flipped_winograd: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let _ = flipped_winograd;
+        Self::square_conv2d_flipped_grad(grad, flipped, padding)
     }
 }
 
@@ -159,6 +188,27 @@ impl SquareConvBackend for burn::backend::Flex {
         let kernel = flipped.layout().shape()[2];
         flex::conv2d(grad, flipped, None, 1, kernel - 1 - padding)
     }
+
+    fn square_conv2d_winograd(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        winograd: FloatTensor<Self>,
+        _flipped: FloatTensor<Self>,
+        _flipped_winograd: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        flex::winograd(x, weight, winograd, Some(bias), padding)
+    }
+
+    fn square_conv2d_winograd_grad(
+        grad: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        flipped_winograd: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        flex::winograd(grad, flipped, flipped_winograd, None, 2 - padding)
+    }
 }
 
 /// The input gradient's recipe: Burn's (a transposed convolution) or, at stride 1 with the
@@ -173,6 +223,11 @@ enum InputGrad<B: Backend> {
     },
     Flipped {
         flipped: FloatTensor<B>,
+        padding: usize,
+    },
+    Winograd {
+        flipped: FloatTensor<B>,
+        flipped_winograd: FloatTensor<B>,
         padding: usize,
     },
 }
@@ -195,6 +250,11 @@ impl<B: SquareConvBackend> Backward<B, 1> for SquareConvBackward {
             InputGrad::Flipped { flipped, padding } => {
                 B::square_conv2d_flipped_grad(grad, flipped, padding)
             }
+            InputGrad::Winograd {
+                flipped,
+                flipped_winograd,
+                padding,
+            } => B::square_conv2d_winograd_grad(grad, flipped, flipped_winograd, padding),
         });
     }
 }
@@ -256,6 +316,40 @@ impl<B: SquareConvBackend, C: CheckpointStrategy> SquareConvBackend for Autodiff
             |x| B::square_conv2d(x, weight, bias, 1, padding),
         )
     }
+
+    fn square_conv2d_winograd(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        winograd: FloatTensor<Self>,
+        flipped: FloatTensor<Self>,
+        flipped_winograd: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let (weight, bias) = (weight.into_primitive(), bias.into_primitive());
+        let (winograd, flipped) = (winograd.into_primitive(), flipped.into_primitive());
+        let flipped_winograd = flipped_winograd.into_primitive();
+        let (kept, kept_winograd) = (flipped.clone(), flipped_winograd.clone());
+        record::<B, C>(
+            x,
+            |_| InputGrad::Winograd {
+                flipped: kept,
+                flipped_winograd: kept_winograd,
+                padding,
+            },
+            |x| {
+                B::square_conv2d_winograd(
+                    x,
+                    weight,
+                    bias,
+                    winograd,
+                    flipped,
+                    flipped_winograd,
+                    padding,
+                )
+            },
+        )
+    }
 }
 
 /// The weights `[out, in, k, k]` of a stride-1 convolution's input gradient: `[in, out, k, k]`,
@@ -288,6 +382,9 @@ pub struct SquareConv2d {
     weight: Tensor<4>,
     bias: Tensor<1>,
     flipped: Option<Tensor<4>>,
+    /// Winograd's transformed kernels of `weight` and of `flipped`, for a 3×3 stride-1
+    /// convolution on a backend with the kernel.
+    winograd: Option<[Tensor<3>; 2]>,
     stride: usize,
     padding: usize,
 }
@@ -304,22 +401,84 @@ impl SquareConv2d {
             weight,
             bias,
             flipped,
+            winograd: None,
             stride,
             padding,
         }
+        .with_winograd(true)
+    }
+
+    /// The same convolution with Winograd's algorithm switched off (`false`: im2col and gemm)
+    /// or back on where it fits (`true`, the default): a 3×3, stride-1 convolution of at least
+    /// 32 channels both ways, on a backend with the kernel (Flex).
+    pub fn with_winograd(self, on: bool) -> Self {
+        let winograd = match (&self.flipped, on) {
+            (Some(flipped), true) if winograd_fits(flipped, self.padding) => {
+                Some([winograd_weight(&self.weight), winograd_weight(flipped)])
+            }
+            _ => None,
+        };
+        Self { winograd, ..self }
+    }
+
+    /// Whether the convolution runs by Winograd's algorithm (see
+    /// [`SquareConv2d::with_winograd`]).
+    pub fn is_winograd(&self) -> bool {
+        self.winograd.is_some()
     }
 
     /// `[N, in, H, W]` → `[N, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        apply(
-            x,
-            self.weight.clone(),
-            self.bias.clone(),
-            self.flipped.clone(),
-            self.stride,
+        let (Some([winograd, flipped_winograd]), Some(flipped)) = (&self.winograd, &self.flipped)
+        else {
+            return apply(
+                x,
+                self.weight.clone(),
+                self.bias.clone(),
+                self.flipped.clone(),
+                self.stride,
+                self.padding,
+            );
+        };
+        Tensor::from_dispatch(<Dispatch as SquareConvBackend>::square_conv2d_winograd(
+            x.into_dispatch(),
+            self.weight.clone().into_dispatch(),
+            self.bias.clone().into_dispatch(),
+            winograd.clone().into_dispatch(),
+            flipped.clone().into_dispatch(),
+            flipped_winograd.clone().into_dispatch(),
             self.padding,
-        )
+        ))
     }
+}
+
+/// Input (and output) channels from which a 3×3 stride-1 convolution with flipped weights runs
+/// by Winograd's algorithm: fewer leave its 16 products too thin to pay for the transforms.
+const WINOGRAD_MIN_CHANNELS: usize = 32;
+
+/// Whether the convolution whose input gradient takes `flipped` (`[in, out, k, k]`, stride 1)
+/// runs by Winograd's F(2×2, 3×3): a 3×3 kernel, a padding of at most 2 (the gradient's is
+/// `2 − padding`), enough channels both ways.
+fn winograd_fits(flipped: &Tensor<4>, padding: usize) -> bool {
+    let [inputs, outputs, kernel, _] = flipped.dims();
+    kernel == 3 && padding <= 2 && inputs.min(outputs) >= WINOGRAD_MIN_CHANNELS
+}
+
+/// Winograd's transformed kernels `[16, out, in]` of a `[out, in, 3, 3]` weight (read once, at
+/// construction).
+fn winograd_weight(weight: &Tensor<4>) -> Tensor<3> {
+    let [outputs, channels, ..] = weight.dims();
+    let values = weight
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>();
+    let values = values.expect("a float tensor converted to f32");
+    let u = crate::winograd::transform_weight(&values, outputs, channels);
+    Tensor::from_data(
+        TensorData::new(u, [crate::winograd::POINTS, outputs, channels]),
+        &weight.device(),
+    )
 }
 
 /// `conv2d(x, weight) + bias`, square kernel, `stride` and `padding` on both axes, through the
@@ -511,6 +670,56 @@ mod flex {
         FlexTensor::from_data(TensorData::new(
             output,
             [batch, geometry.outputs, geometry.out_h, geometry.out_w],
+        ))
+    }
+
+    /// `conv2d(x, weight) + bias` at stride 1 by Winograd's F(2×2, 3×3) from `winograd`, the
+    /// transformed kernels of `weight`; [`conv2d`] for anything the algorithm does not fit.
+    pub(super) fn winograd(
+        x: FlexTensor,
+        weight: FlexTensor,
+        winograd: FlexTensor,
+        bias: Option<FlexTensor>,
+        padding: usize,
+    ) -> FlexTensor {
+        let x_shape = x.layout().shape().to_vec();
+        let u_shape = winograd.layout().shape().to_vec();
+        let fits = x_shape.len() == 4
+            && u_shape.len() == 3
+            && u_shape[0] == crate::winograd::POINTS
+            && u_shape[2] == x_shape[1]
+            && bias
+                .as_ref()
+                .is_none_or(|b| b.layout().shape().to_vec() == [u_shape[1]])
+            && padding <= 2
+            && x_shape[2] + 2 * padding >= 3
+            && x_shape[3] + 2 * padding >= 3
+            && [x.dtype(), winograd.dtype()]
+                .into_iter()
+                .chain(bias.as_ref().map(|b| b.dtype()))
+                .all(|d| d == DType::F32);
+        if !fits {
+            return conv2d(x, weight, bias, 1, padding);
+        }
+        let g = crate::winograd::flex::Geometry {
+            channels: x_shape[1],
+            height: x_shape[2],
+            width: x_shape[3],
+            outputs: u_shape[1],
+            padding,
+        };
+        let (x, winograd) = (x.to_contiguous(), winograd.to_contiguous());
+        let bias = bias.map(|b| b.to_contiguous());
+        let output = crate::winograd::flex::conv2d(
+            x.storage(),
+            x_shape[0],
+            winograd.storage(),
+            bias.as_ref().map(|b| b.storage()),
+            g,
+        );
+        FlexTensor::from_data(TensorData::new(
+            output,
+            [x_shape[0], g.outputs, g.out_h(), g.out_w()],
         ))
     }
 
@@ -1112,6 +1321,15 @@ mod tests {
         ([2, 10, 12, 12], 10, 5, 1, 0),
         ([2, 16, 41, 40], 8, 3, 1, 0),
         ([1, 3, 5, 5], 4, 5, 1, 0),
+        // Winograd's F(2×2, 3×3) (3×3, stride 1, at least 32 channels both ways): odd sizes
+        // (tiles cut at the border), every padding it takes (its gradient's is 2 − padding),
+        // a 1-pixel image, enough blocks to run in parallel.
+        ([2, 32, 13, 11], 40, 3, 1, 1),
+        ([1, 48, 7, 7], 32, 3, 1, 1),
+        ([2, 32, 9, 10], 32, 3, 1, 0),
+        ([1, 32, 5, 6], 33, 3, 1, 2),
+        ([1, 32, 1, 1], 32, 3, 1, 1),
+        ([3, 32, 40, 40], 32, 3, 1, 1),
     ];
 
     #[cfg(feature = "flex")]

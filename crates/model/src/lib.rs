@@ -9,6 +9,7 @@ mod net;
 mod pool;
 mod state_dict;
 mod weights;
+mod winograd;
 
 pub use data::{DataError, Digits, Images, MNIST_MEAN, MNIST_STD, Normalization, preprocess};
 pub use net::{IMAGE_PIXELS, IMAGE_SIDE, MnistNet, NUM_CLASSES};
