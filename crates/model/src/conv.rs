@@ -543,14 +543,13 @@ fn flips(weight: &Tensor<4>, stride: usize, padding: usize) -> bool {
 mod flex {
     //! The Flex kernel: im2col tiles from NCHW, gemm into the output.
 
-    use std::cell::RefCell;
-
     use burn::backend::flex::FlexTensor;
     use burn::backend::ops::ModuleOps;
     use burn::tensor::{DType, TensorData};
     use rayon::prelude::*;
 
     use super::{options, transposed};
+    use crate::scratch::with_scratch;
 
     /// im2col tiles of about this many bytes: they stay in the L2 cache between being written
     /// and being multiplied.
@@ -561,13 +560,6 @@ mod flex {
     /// Multiply-adds below which an input gradient stays on the calling thread (one MNIST
     /// digit's are about 150 000): handing them to rayon costs more than it saves.
     const PARALLEL_WORK: usize = 1 << 20;
-
-    thread_local! {
-        /// Each thread's im2col tile, reused across calls (no allocation, no zeroing).
-        static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-        /// Each thread's product or gradient on wide positions (see [`Geometry::is_wide`]).
-        static WIDE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    }
 
     /// The output pointer shared by the tasks; each writes its own (image, tile) block.
     #[derive(Clone, Copy)]
@@ -874,8 +866,7 @@ mod flex {
         }
         let tiles = positions.div_ceil(columns);
         let columns = positions.div_ceil(tiles);
-        SCRATCH.with_borrow_mut(|col| {
-            grow(col, rows * columns);
+        with_scratch([rows * columns], |[col]| {
             for start in (0..positions).step_by(columns) {
                 let n = columns.min(positions - start);
                 let col = &mut col[..rows * n];
@@ -929,9 +920,9 @@ mod flex {
         let rows = planes.len() / plane * taps;
         let full = g.wide_columns(g.out_h);
         let tile_rows = (columns / g.width).max(1);
-        WIDE.with_borrow_mut(|wide| {
-            grow(wide, g.outputs * full);
-            for (o, wide) in wide[..g.outputs * full].chunks_exact_mut(full).enumerate() {
+        let most = g.wide_columns(tile_rows.min(g.out_h));
+        with_scratch([g.outputs * full, rows * most], |[wide, col]| {
+            for (o, wide) in wide.chunks_exact_mut(full).enumerate() {
                 let grad = &grad[o * positions..][..positions];
                 for (oy, line) in grad.chunks_exact(g.out_w).enumerate() {
                     let at = oy * g.width;
@@ -940,50 +931,45 @@ mod flex {
                     wide[at + g.out_w..gap].fill(0.0);
                 }
             }
-            SCRATCH.with_borrow_mut(|col| {
-                let most = g.wide_columns(tile_rows.min(g.out_h));
-                grow(col, rows * most);
-                for first_row in (0..g.out_h).step_by(tile_rows) {
-                    let n = g.wide_columns(tile_rows.min(g.out_h - first_row));
-                    let col = &mut col[..rows * n];
-                    // SAFETY: lhs is the weight's columns `first * taps..` read transposed
-                    // (`[rows, outputs]`, column stride `depth`), rhs the wide gradient's
-                    // columns `first_row · width..` (`[outputs, n]`, row stride `full`), dst
-                    // `col` (`[rows, n]`); all in bounds.
-                    unsafe {
-                        gemm::gemm(
-                            rows,
-                            n,
-                            g.outputs,
-                            col.as_mut_ptr(),
-                            1,
-                            n as isize,
-                            false,
-                            weight.as_ptr().add(first * taps),
-                            depth as isize,
-                            1,
-                            wide.as_ptr().add(first_row * g.width),
-                            1,
-                            full as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            parallelism,
-                        )
-                    };
-                    for (r, row) in col.chunks_exact(n).enumerate() {
-                        let (channel, tap) = (r / taps, r % taps);
-                        let at = channel * plane
-                            + (first_row + tap / g.kernel) * g.width
-                            + tap % g.kernel;
-                        for (pixel, value) in planes[at..at + n].iter_mut().zip(row) {
-                            *pixel += value;
-                        }
+            for first_row in (0..g.out_h).step_by(tile_rows) {
+                let n = g.wide_columns(tile_rows.min(g.out_h - first_row));
+                let col = &mut col[..rows * n];
+                // SAFETY: lhs is the weight's columns `first * taps..` read transposed
+                // (`[rows, outputs]`, column stride `depth`), rhs the wide gradient's
+                // columns `first_row · width..` (`[outputs, n]`, row stride `full`), dst
+                // `col` (`[rows, n]`); all in bounds.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        g.outputs,
+                        col.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        weight.as_ptr().add(first * taps),
+                        depth as isize,
+                        1,
+                        wide.as_ptr().add(first_row * g.width),
+                        1,
+                        full as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    )
+                };
+                for (r, row) in col.chunks_exact(n).enumerate() {
+                    let (channel, tap) = (r / taps, r % taps);
+                    let at =
+                        channel * plane + (first_row + tap / g.kernel) * g.width + tap % g.kernel;
+                    for (pixel, value) in planes[at..at + n].iter_mut().zip(row) {
+                        *pixel += value;
                     }
                 }
-            });
+            }
         });
     }
 
@@ -1107,9 +1093,8 @@ mod flex {
             multiply(unsafe { input.as_ptr().add(start) }, positions);
             return;
         }
-        SCRATCH.with_borrow_mut(|col| {
-            grow(col, depth * n);
-            im2col(input, g, start, end, &mut col[..depth * n]);
+        with_scratch([depth * n], |[col]| {
+            im2col(input, g, start, end, col);
             multiply(col.as_ptr(), n);
         });
     }
@@ -1136,64 +1121,53 @@ mod flex {
         let (first_row, rows) = (start / g.out_w, (end - start) / g.out_w);
         let n = g.wide_columns(rows);
         let plane = g.height * g.width;
-        SCRATCH.with_borrow_mut(|col| {
-            WIDE.with_borrow_mut(|product| {
-                grow(col, depth * n);
-                grow(product, g.outputs * n);
-                for (r, row) in col[..depth * n].chunks_exact_mut(n).enumerate() {
-                    let (channel, tap) = (r / taps, r % taps);
-                    let at = channel * plane + (first_row + tap / g.kernel) * g.width;
-                    row.copy_from_slice(&input[at + tap % g.kernel..][..n]);
-                }
-                // SAFETY: lhs is [outputs, depth] row-major, rhs `col` [depth, n], dst
-                // `product` [outputs, n]; all in bounds.
-                unsafe {
-                    gemm::gemm(
-                        g.outputs,
-                        n,
-                        depth,
-                        product.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        weight.as_ptr(),
-                        1,
-                        depth as isize,
-                        col.as_ptr(),
-                        1,
-                        n as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    )
-                };
-                for (o, wide) in product[..g.outputs * n].chunks_exact(n).enumerate() {
-                    let b = bias.map_or(0.0, |b| b[o]);
-                    for j in 0..rows {
-                        // SAFETY: row o, columns start + j·out_w.. of out_w: inside start..end.
-                        let out = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                dst.add(o * positions + j * g.out_w),
-                                g.out_w,
-                            )
-                        };
-                        for (value, &sum) in out.iter_mut().zip(&wide[j * g.width..]) {
-                            *value = sum + b;
-                        }
+        with_scratch([depth * n, g.outputs * n], |[col, product]| {
+            for (r, row) in col.chunks_exact_mut(n).enumerate() {
+                let (channel, tap) = (r / taps, r % taps);
+                let at = channel * plane + (first_row + tap / g.kernel) * g.width;
+                row.copy_from_slice(&input[at + tap % g.kernel..][..n]);
+            }
+            // SAFETY: lhs is [outputs, depth] row-major, rhs `col` [depth, n], dst
+            // `product` [outputs, n]; all in bounds.
+            unsafe {
+                gemm::gemm(
+                    g.outputs,
+                    n,
+                    depth,
+                    product.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    weight.as_ptr(),
+                    1,
+                    depth as isize,
+                    col.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                )
+            };
+            for (o, wide) in product.chunks_exact(n).enumerate() {
+                let b = bias.map_or(0.0, |b| b[o]);
+                for j in 0..rows {
+                    // SAFETY: row o, columns start + j·out_w.. of out_w: inside start..end.
+                    let out = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            dst.add(o * positions + j * g.out_w),
+                            g.out_w,
+                        )
+                    };
+                    for (value, &sum) in out.iter_mut().zip(&wide[j * g.width..]) {
+                        *value = sum + b;
                     }
                 }
-            })
+            }
         });
-    }
-
-    /// `buffer` at least `len` long (scratch: its old contents are overwritten before use).
-    fn grow(buffer: &mut Vec<f32>, len: usize) {
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
-        }
     }
 
     /// Rows `(channel, ky, kx)`, columns the output positions `start..end`: the input pixel

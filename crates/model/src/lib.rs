@@ -7,6 +7,8 @@ mod conv;
 pub mod data;
 mod net;
 mod pool;
+#[cfg(feature = "flex")]
+mod scratch;
 mod state_dict;
 mod weights;
 mod winograd;

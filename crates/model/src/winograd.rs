@@ -47,22 +47,16 @@ pub(crate) mod flex {
     //! The Flex kernel: blocks of tile rows, each transformed, multiplied and transformed back
     //! while it is in the cache.
 
-    use std::cell::Cell;
-
     use rayon::prelude::*;
 
     use super::POINTS;
+    use crate::scratch::with_scratch;
 
     /// Transformed input and product of one block, about this many bytes: they stay in the L2
     /// cache between the transforms and the products.
     const BLOCK_BYTES: usize = 1 << 20;
     /// Tiles per block, at least (fewer make the products too narrow for gemm's kernels).
     const MIN_BLOCK_TILES: usize = 32;
-
-    thread_local! {
-        /// Each thread's transformed input, product and row scratch, reused across calls.
-        static SCRATCH: Cell<[Vec<f32>; 3]> = const { Cell::new([Vec::new(), Vec::new(), Vec::new()]) };
-    }
 
     /// The geometry of one convolution.
     #[derive(Clone, Copy, Debug)]
@@ -158,14 +152,12 @@ pub(crate) mod flex {
     ) {
         let tiles_w = g.tiles_w();
         let n = count * tiles_w;
-        // Taken out, not borrowed, across the parallel products: a thread that waits on rayon
-        // may run another block meanwhile, which then finds the cell empty and allocates.
-        let [mut v, mut m, mut scratch] = SCRATCH.take();
-        {
-            let (v, m, scratch) = (&mut v, &mut m, &mut scratch);
-            grow(v, POINTS * g.channels * n);
-            grow(m, POINTS * g.outputs * n);
-            grow(scratch, 2 * (tiles_w + 1) + POINTS * tiles_w);
+        let lens = [
+            POINTS * g.channels * n,
+            POINTS * g.outputs * n,
+            2 * (tiles_w + 1) + POINTS * tiles_w,
+        ];
+        with_scratch(lens, |[v, m, scratch]| {
             let arch = pulp::Arch::new();
             arch.dispatch(InputTransforms {
                 x,
@@ -224,8 +216,7 @@ pub(crate) mod flex {
                 out,
                 scratch,
             });
-        }
-        SCRATCH.set([v, m, scratch]);
+        });
     }
 
     /// The input transform of tile rows `first..first + count` into `v` (`[16, channels, n]`),
@@ -445,13 +436,6 @@ pub(crate) mod flex {
         if let [last] = pairs.into_remainder() {
             let t = tiles_w - 1;
             *last = s0[t] + s1[t] + s2[t] + bias;
-        }
-    }
-
-    /// `buffer` at least `len` long (scratch: its old contents are overwritten before use).
-    fn grow(buffer: &mut Vec<f32>, len: usize) {
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
         }
     }
 }
