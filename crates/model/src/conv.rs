@@ -90,31 +90,30 @@ pub trait SquareConvBackend: Backend {
     }
 
     /// The same stride-1 3×3 convolution by Winograd's F(2×2, 3×3) from the transformed
-    /// kernels `winograd` (`[16, out, in]`, of `weight`), carrying `flipped` and its transformed
-    /// kernels `flipped_winograd` for its input gradient. Without the kernel: the flipped
-    /// convolution, the transforms unused.
+    /// kernels `winograd` (`[16, out, in]`, of `weight`), carrying `flipped` for its input
+    /// gradient. Without the kernel: the flipped convolution, the transforms unused.
     fn square_conv2d_winograd(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         winograd: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
-        flipped_winograd: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let _ = (winograd, flipped_winograd);
+        let _ = winograd;
         Self::square_conv2d_flipped(x, weight, bias, flipped, padding)
     }
 
     /// The input gradient of [`SquareConvBackend::square_conv2d_winograd`]: the flipped
-    /// convolution, by Winograd's algorithm from `flipped_winograd` where the backend has it.
+    /// convolution, by Winograd's algorithm from the forward's transformed kernels `winograd`
+    /// (read transposed at the flipped points) where the backend has it.
     fn square_conv2d_winograd_grad(
         grad: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
-        flipped_winograd: FloatTensor<Self>,
+        winograd: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let _ = flipped_winograd;
+        let _ = winograd;
         Self::square_conv2d_flipped_grad(grad, flipped, padding)
     }
 }
@@ -195,19 +194,18 @@ impl SquareConvBackend for burn::backend::Flex {
         bias: FloatTensor<Self>,
         winograd: FloatTensor<Self>,
         _flipped: FloatTensor<Self>,
-        _flipped_winograd: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        flex::winograd(x, weight, winograd, Some(bias), padding)
+        flex::winograd(x, weight, winograd, false, Some(bias), padding)
     }
 
     fn square_conv2d_winograd_grad(
         grad: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
-        flipped_winograd: FloatTensor<Self>,
+        winograd: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        flex::winograd(grad, flipped, flipped_winograd, None, 2 - padding)
+        flex::winograd(grad, flipped, winograd, true, None, 2 - padding)
     }
 }
 
@@ -227,7 +225,7 @@ enum InputGrad<B: Backend> {
     },
     Winograd {
         flipped: FloatTensor<B>,
-        flipped_winograd: FloatTensor<B>,
+        winograd: FloatTensor<B>,
         padding: usize,
     },
 }
@@ -252,9 +250,9 @@ impl<B: SquareConvBackend> Backward<B, 1> for SquareConvBackward {
             }
             InputGrad::Winograd {
                 flipped,
-                flipped_winograd,
+                winograd,
                 padding,
-            } => B::square_conv2d_winograd_grad(grad, flipped, flipped_winograd, padding),
+            } => B::square_conv2d_winograd_grad(grad, flipped, winograd, padding),
         });
     }
 }
@@ -323,31 +321,19 @@ impl<B: SquareConvBackend, C: CheckpointStrategy> SquareConvBackend for Autodiff
         bias: FloatTensor<Self>,
         winograd: FloatTensor<Self>,
         flipped: FloatTensor<Self>,
-        flipped_winograd: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
         let (weight, bias) = (weight.into_primitive(), bias.into_primitive());
         let (winograd, flipped) = (winograd.into_primitive(), flipped.into_primitive());
-        let flipped_winograd = flipped_winograd.into_primitive();
-        let (kept, kept_winograd) = (flipped.clone(), flipped_winograd.clone());
+        let (kept, kept_winograd) = (flipped.clone(), winograd.clone());
         record::<B, C>(
             x,
             |_| InputGrad::Winograd {
                 flipped: kept,
-                flipped_winograd: kept_winograd,
+                winograd: kept_winograd,
                 padding,
             },
-            |x| {
-                B::square_conv2d_winograd(
-                    x,
-                    weight,
-                    bias,
-                    winograd,
-                    flipped,
-                    flipped_winograd,
-                    padding,
-                )
-            },
+            |x| B::square_conv2d_winograd(x, weight, bias, winograd, flipped, padding),
         )
     }
 }
@@ -382,9 +368,9 @@ pub struct SquareConv2d {
     weight: Tensor<4>,
     bias: Tensor<1>,
     flipped: Option<Tensor<4>>,
-    /// Winograd's transformed kernels of `weight` and of `flipped`, for a 3×3 stride-1
-    /// convolution on a backend with the kernel.
-    winograd: Option<[Tensor<3>; 2]>,
+    /// Winograd's transformed kernels of `weight` (its input gradient reads them too), for a
+    /// 3×3 stride-1 convolution on a backend with the kernel.
+    winograd: Option<Tensor<3>>,
     stride: usize,
     padding: usize,
 }
@@ -414,7 +400,7 @@ impl SquareConv2d {
     pub fn with_winograd(self, on: bool) -> Self {
         let winograd = match (&self.flipped, on) {
             (Some(flipped), true) if winograd_fits(flipped, self.padding) => {
-                Some([winograd_weight(&self.weight), winograd_weight(flipped)])
+                Some(winograd_weight(&self.weight))
             }
             _ => None,
         };
@@ -429,8 +415,7 @@ impl SquareConv2d {
 
     /// `[N, in, H, W]` → `[N, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let (Some([winograd, flipped_winograd]), Some(flipped)) = (&self.winograd, &self.flipped)
-        else {
+        let (Some(winograd), Some(flipped)) = (&self.winograd, &self.flipped) else {
             return apply(
                 x,
                 self.weight.clone(),
@@ -446,7 +431,6 @@ impl SquareConv2d {
             self.bias.clone().into_dispatch(),
             winograd.clone().into_dispatch(),
             flipped.clone().into_dispatch(),
-            flipped_winograd.clone().into_dispatch(),
             self.padding,
         ))
     }
@@ -666,23 +650,34 @@ mod flex {
     }
 
     /// `conv2d(x, weight) + bias` at stride 1 by Winograd's F(2×2, 3×3) from `winograd`, the
-    /// transformed kernels of `weight`; [`conv2d`] for anything the algorithm does not fit.
+    /// transformed kernels of `weight` or, when `flipped` (an input gradient, `weight` the
+    /// flipped weights), those of the forward convolution's weight; [`conv2d`] for anything the
+    /// algorithm does not fit.
     pub(super) fn winograd(
         x: FlexTensor,
         weight: FlexTensor,
         winograd: FlexTensor,
+        flipped: bool,
         bias: Option<FlexTensor>,
         padding: usize,
     ) -> FlexTensor {
         let x_shape = x.layout().shape().to_vec();
         let u_shape = winograd.layout().shape().to_vec();
+        // `[16, outputs, channels]`, or `[16, channels, outputs]` for the flipped kernels.
+        let (outputs, channels) = match (u_shape.as_slice(), flipped) {
+            (&[_, outputs, channels], false) | (&[_, channels, outputs], true) => {
+                (outputs, channels)
+            }
+            _ => (0, 0),
+        };
         let fits = x_shape.len() == 4
             && u_shape.len() == 3
             && u_shape[0] == crate::winograd::POINTS
-            && u_shape[2] == x_shape[1]
+            && channels == x_shape[1]
+            && outputs > 0
             && bias
                 .as_ref()
-                .is_none_or(|b| b.layout().shape().to_vec() == [u_shape[1]])
+                .is_none_or(|b| b.layout().shape().to_vec() == [outputs])
             && padding <= 2
             && x_shape[2] + 2 * padding >= 3
             && x_shape[3] + 2 * padding >= 3
@@ -694,18 +689,23 @@ mod flex {
             return conv2d(x, weight, bias, 1, padding);
         }
         let g = crate::winograd::flex::Geometry {
-            channels: x_shape[1],
+            channels,
             height: x_shape[2],
             width: x_shape[3],
-            outputs: u_shape[1],
+            outputs,
             padding,
         };
         let (x, winograd) = (x.to_contiguous(), winograd.to_contiguous());
         let bias = bias.map(|b| b.to_contiguous());
+        let kernels = if flipped {
+            crate::winograd::flex::Kernels::Flipped(winograd.storage())
+        } else {
+            crate::winograd::flex::Kernels::Forward(winograd.storage())
+        };
         let output = crate::winograd::flex::conv2d(
             x.storage(),
             x_shape[0],
-            winograd.storage(),
+            kernels,
             bias.as_ref().map(|b| b.storage()),
             g,
         );

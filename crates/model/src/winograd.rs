@@ -13,6 +13,20 @@
 /// Points of a transformed 4×4 tile.
 pub(crate) const POINTS: usize = 16;
 
+/// The tile point whose transformed kernel, in the forward convolution's `U`, is point `point` of
+/// the flipped kernel's: flipping a 3×3 kernel reverses the columns of `G`, which swaps its first
+/// and last rows, so `G (J g J) Gᵀ = P U P` with `P` swapping indices 0 and 3 on both axes. The
+/// input gradient thus reads the forward's transformed kernels, transposed, instead of a second
+/// copy.
+pub(crate) fn flipped_point(point: usize) -> usize {
+    let swap = |i: usize| match i {
+        0 => 3,
+        3 => 0,
+        i => i,
+    };
+    4 * swap(point / 4) + swap(point % 4)
+}
+
 /// The transformed kernels `U = G g Gᵀ` of a `[outputs, channels, 3, 3]` weight, laid out
 /// `[16, outputs, channels]` (one matrix per tile point), computed in `f64`.
 pub(crate) fn transform_weight(weight: &[f32], outputs: usize, channels: usize) -> Vec<f32> {
@@ -49,7 +63,7 @@ pub(crate) mod flex {
 
     use rayon::prelude::*;
 
-    use super::POINTS;
+    use super::{POINTS, flipped_point};
     use crate::scratch::with_scratch;
 
     /// Transformed input and product of one block, about this many bytes: they stay in the L2
@@ -93,13 +107,40 @@ pub(crate) mod flex {
     unsafe impl Send for Output {}
     unsafe impl Sync for Output {}
 
+    /// The transformed kernels a convolution multiplies by.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Kernels<'a> {
+        /// `U` of its own weight, `[16, outputs, channels]`.
+        Forward(&'a [f32]),
+        /// `U` of the forward convolution whose input gradient this is, `[16, channels,
+        /// outputs]`: read transposed, at the flipped points (see [`flipped_point`]).
+        Flipped(&'a [f32]),
+    }
+
+    impl Kernels<'_> {
+        /// The `[outputs, channels]` matrix of tile point `point`: its start and its row and
+        /// column strides.
+        fn matrix(&self, point: usize, g: &Geometry) -> (*const f32, isize, isize) {
+            let size = g.outputs * g.channels;
+            match *self {
+                Kernels::Forward(u) => (u[point * size..].as_ptr(), g.channels as isize, 1),
+                Kernels::Flipped(u) => (
+                    u[flipped_point(point) * size..].as_ptr(),
+                    1,
+                    g.outputs as isize,
+                ),
+            }
+        }
+    }
+
     /// `conv2d(x, g) + bias` at stride 1 for `x` `[batch, channels, height, width]` (NCHW) and
-    /// the transformed kernels `u` (`[16, outputs, channels]`): `[batch, outputs, out_h, out_w]`.
-    /// The caller checks that `height + 2·padding ≥ 3` and the same for the width.
+    /// the transformed kernels `u`: `[batch, outputs, out_h, out_w]`. The caller checks that
+    /// `u` holds `16 · outputs · channels` values, `height + 2·padding ≥ 3` and the same for
+    /// the width.
     pub(crate) fn conv2d(
         x: &[f32],
         batch: usize,
-        u: &[f32],
+        u: Kernels<'_>,
         bias: Option<&[f32]>,
         g: Geometry,
     ) -> Vec<f32> {
@@ -142,7 +183,7 @@ pub(crate) mod flex {
     #[allow(clippy::too_many_arguments)]
     unsafe fn block_product(
         x: &[f32],
-        u: &[f32],
+        u: Kernels<'_>,
         bias: Option<&[f32]>,
         g: Geometry,
         first: usize,
@@ -169,8 +210,9 @@ pub(crate) mod flex {
             });
             let v: &[f32] = v;
             let product = |(point, m): (usize, &mut [f32])| {
-                // SAFETY: lhs `u[point]` is [outputs, channels] row-major, rhs `v[point]`
-                // [channels, n], dst `m` (`m[point]`) [outputs, n]; all in bounds.
+                let (lhs, lhs_rs, lhs_cs) = u.matrix(point, &g);
+                // SAFETY: lhs is point `point`'s [outputs, channels] matrix at its strides, rhs
+                // `v[point]` [channels, n], dst `m` (`m[point]`) [outputs, n]; all in bounds.
                 unsafe {
                     gemm::gemm(
                         g.outputs,
@@ -180,9 +222,9 @@ pub(crate) mod flex {
                         1,
                         n as isize,
                         false,
-                        u.as_ptr().add(point * g.outputs * g.channels),
-                        1,
-                        g.channels as isize,
+                        lhs,
+                        lhs_cs,
+                        lhs_rs,
                         v.as_ptr().add(point * g.channels * n),
                         1,
                         n as isize,
