@@ -5,7 +5,7 @@
 //! (`wgpu`, `cuda`, …) and a device it compares the GPU too (CI runs wgpu on a software Vulkan
 //! driver). The peers' fixtures, in the other parity tests, run on every backend as well.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;

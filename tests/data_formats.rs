@@ -1,6 +1,6 @@
 //! Reading and writing digits: the committed files, and a clear error for each bad input.
 
-mod common;
+use crate::common;
 
 use burn_gradcam::model::data::ImageProblem;
 use burn_gradcam::model::{DataError, Digits, IMAGE_PIXELS};

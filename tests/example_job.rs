@@ -1,7 +1,7 @@
 //! The main job end to end: the `guided_gradcam` example's figure, its `maps.json`, and its
 //! behaviour on bad input. `cargo test` builds the example next to the test binaries.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -11,7 +11,7 @@
 //! ndarray) into percent-level changes. For those images the normalised map is rounding noise, so
 //! the test compares what precedes the normalisation: the raw layer CAM, to 1e-5.
 
-mod common;
+use crate::common;
 
 use burn_gradcam::explain::{
     Attribution, CamSettings, Combination, GradCam, GuidedBackprop, GuidedGradCam,

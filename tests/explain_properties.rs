@@ -1,6 +1,6 @@
 //! Properties every explanation has, on the MNIST net and on a differently shaped CNN.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

@@ -1,6 +1,6 @@
 //! `prepare-data` and reading digits back from image files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@
 //! magnitude)): 1e-4 for the CAMs, which OpenCV resizes with its own arithmetic (measured ≤ 1e-5),
 //! 1e-5 for the pixel methods (Deconvolution included).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

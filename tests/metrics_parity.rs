@@ -8,7 +8,7 @@
 //! infidelity is compared relative to its value, plus 1e-7 for the saturated images whose
 //! infidelity is float32 rounding noise (1e-13 to 1e-9).
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_gradcam::explain::{GuidedBackprop, Map, Saliency, Score, Targets};

@@ -2,7 +2,7 @@
 //! images one by one, seeds reproduce, bad input gets a typed error naming what is wrong, the
 //! curves start and end where they must, and the sanity check sees which layers a method reads.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Tensor;
 use burn_gradcam::explain::{

@@ -1,6 +1,6 @@
 //! The Burn network computes what PyTorch computes on the same weights and inputs.
 
-mod common;
+use crate::common;
 
 use burn_gradcam::model::{Digits, preprocess};
 use common::{Fixture, assert_close_per_image, devices, max_abs_diff, net, reference, repo_path};

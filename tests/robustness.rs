@@ -2,7 +2,7 @@
 //! or a typed error. A bounded number of cases keeps this to a few seconds; the cargo-fuzz
 //! targets under `fuzz/` run the same entry points for as long as one likes.
 
-mod common;
+use crate::common;
 
 use burn_gradcam::model::{Digits, load_weights};
 use common::repo_path;

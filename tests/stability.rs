@@ -4,7 +4,7 @@
 //! `ScoreGradient::Naive` (the peers' arithmetic, bit for bit: see the parity tests) is printed
 //! beside it. Fixture: `tools/reference/float64.py`.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Tensor, TensorData};
 use burn_gradcam::explain::{

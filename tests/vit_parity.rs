@@ -10,7 +10,7 @@
 //! to the token and sum to zero, so `Σ_k G_k A_k` is 0 up to rounding (about 1e-7 here, for
 //! either library) and its normalised map is noise.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use burn_gradcam::explain::{

@@ -1,6 +1,6 @@
 //! Every bad weights file gets its own clear error; variants that can be used are converted.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use burn_gradcam::model::{LoadError, MnistNet, load_weights, preprocess};

@@ -1,7 +1,7 @@
 //! A ResNet checkpoint of the wrong depth, shape or contents gets an error naming the key (and
 //! saying which ResNet the file holds); other float types are converted.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use burn_gradcam::model::LoadError;

@@ -15,7 +15,7 @@
 //! `backend_parity.rs` compares every method across backends already, and a 224×224 ResNet on a
 //! software GPU costs minutes per method in CI.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use burn_gradcam::Backend;

@@ -1,0 +1,22 @@
+//! The integration tests, one binary: each module is a file of `tests/` (`soak.rs`, which
+//! measures its own process's memory, is a binary of its own). One binary links Burn once
+//! instead of once per file.
+
+mod common;
+
+mod backend_parity;
+mod data_formats;
+mod example_job;
+mod explain_parity;
+mod explain_properties;
+mod image_files;
+mod methods_parity;
+mod metrics_parity;
+mod metrics_properties;
+mod model_parity;
+mod robustness;
+mod stability;
+mod vit_parity;
+mod weights_loading;
+mod zoo_loading;
+mod zoo_parity;
