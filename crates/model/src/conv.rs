@@ -533,7 +533,44 @@ mod flex {
     use rayon::prelude::*;
 
     use super::{options, transposed};
+    use crate::matmul::{self, Operand};
     use crate::scratch::with_scratch;
+
+    /// `col` (`[rows, n]`, `rows = col.len() / n`) `= Wᵀ · rhs`: the im2col columns of an
+    /// input gradient from `n` columns of the output's gradient (`rhs`, `[outputs, n]`), `W`
+    /// the columns `first..first + rows` of the `[outputs, depth]` row-major `weight`.
+    ///
+    /// # Safety
+    /// `rhs`'s `[outputs, n]` elements at its strides are in bounds.
+    unsafe fn gradient_columns(
+        col: &mut [f32],
+        n: usize,
+        weight: &[f32],
+        first: usize,
+        g: &Geometry,
+        rhs: Operand<*const f32>,
+        parallelism: gemm::Parallelism,
+    ) {
+        let rows = col.len() / n;
+        debug_assert!(first + rows <= g.depth() && weight.len() >= g.outputs * g.depth());
+        let lhs = Operand {
+            at: weight[first..].as_ptr(),
+            row: 1,
+            col: g.depth(),
+        };
+        // SAFETY: lhs reads columns first..first + rows of the weight's rows, dst is `col`,
+        // rhs is the caller's.
+        unsafe {
+            matmul::product(
+                [rows, n, g.outputs],
+                Operand::rows(col.as_mut_ptr(), n),
+                lhs,
+                rhs,
+                false,
+                parallelism,
+            )
+        };
+    }
 
     /// im2col tiles of about this many bytes: they stay in the L2 cache between being written
     /// and being multiplied.
@@ -858,7 +895,7 @@ mod flex {
         planes: &mut [f32],
         parallelism: gemm::Parallelism,
     ) {
-        let (positions, depth, taps) = (g.positions(), g.depth(), g.kernel * g.kernel);
+        let (positions, taps) = (g.positions(), g.kernel * g.kernel);
         let rows = planes.len() / (g.height * g.width) * taps;
         let columns = (TILE_BYTES / (4 * rows)).clamp(*TILE_COLUMNS.start(), *TILE_COLUMNS.end());
         if g.is_wide() {
@@ -870,33 +907,12 @@ mod flex {
             for start in (0..positions).step_by(columns) {
                 let n = columns.min(positions - start);
                 let col = &mut col[..rows * n];
-                // SAFETY: lhs is the weight's columns `first * taps..` read transposed
-                // (`[rows, outputs]`, column stride `depth`), rhs the gradient's columns
-                // `start..start + n` (`[outputs, n]`, row stride `positions`), dst `col`
-                // (`[rows, n]`); all in bounds.
+                let rhs = Operand::rows(grad[start..].as_ptr(), positions);
+                // SAFETY: rhs, the gradient's columns `start..start + n` of its `outputs`
+                // rows, is in bounds.
                 unsafe {
-                    gemm::gemm(
-                        rows,
-                        n,
-                        g.outputs,
-                        col.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        weight.as_ptr().add(first * taps),
-                        depth as isize,
-                        1,
-                        grad.as_ptr().add(start),
-                        1,
-                        positions as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    )
-                };
+                    gradient_columns(col, n, weight, first * taps, &g, rhs, parallelism);
+                }
                 col2im(col, g, start, start + n, planes);
             }
         });
@@ -915,7 +931,7 @@ mod flex {
         columns: usize,
         parallelism: gemm::Parallelism,
     ) {
-        let (positions, depth, taps) = (g.positions(), g.depth(), g.kernel * g.kernel);
+        let (positions, taps) = (g.positions(), g.kernel * g.kernel);
         let plane = g.height * g.width;
         let rows = planes.len() / plane * taps;
         let full = g.wide_columns(g.out_h);
@@ -934,33 +950,12 @@ mod flex {
             for first_row in (0..g.out_h).step_by(tile_rows) {
                 let n = g.wide_columns(tile_rows.min(g.out_h - first_row));
                 let col = &mut col[..rows * n];
-                // SAFETY: lhs is the weight's columns `first * taps..` read transposed
-                // (`[rows, outputs]`, column stride `depth`), rhs the wide gradient's
-                // columns `first_row · width..` (`[outputs, n]`, row stride `full`), dst
-                // `col` (`[rows, n]`); all in bounds.
+                let rhs = Operand::rows(wide[first_row * g.width..].as_ptr(), full);
+                // SAFETY: rhs, the wide gradient's columns `first_row · width..` (n of them)
+                // of its `outputs` rows, is in bounds.
                 unsafe {
-                    gemm::gemm(
-                        rows,
-                        n,
-                        g.outputs,
-                        col.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        weight.as_ptr().add(first * taps),
-                        depth as isize,
-                        1,
-                        wide.as_ptr().add(first_row * g.width),
-                        1,
-                        full as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    )
-                };
+                    gradient_columns(col, n, weight, first * taps, &g, rhs, parallelism);
+                }
                 for (r, row) in col.chunks_exact(n).enumerate() {
                     let (channel, tap) = (r / taps, r % taps);
                     let at =
@@ -1065,25 +1060,12 @@ mod flex {
             // SAFETY: lhs is [outputs, depth] row-major, rhs [depth, n] with row stride rhs_rs,
             // dst [outputs, n] with row stride `positions`; all in bounds.
             unsafe {
-                gemm::gemm(
-                    g.outputs,
-                    n,
-                    depth,
-                    dst,
-                    1,
-                    positions as isize,
+                matmul::product(
+                    [g.outputs, n, depth],
+                    Operand::rows(dst, positions),
+                    Operand::rows(weight.as_ptr(), depth),
+                    Operand::rows(rhs, rhs_rs),
                     bias.is_some(),
-                    weight.as_ptr(),
-                    1,
-                    depth as isize,
-                    rhs,
-                    1,
-                    rhs_rs as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
                     parallelism,
                 )
             }
@@ -1130,24 +1112,11 @@ mod flex {
             // SAFETY: lhs is [outputs, depth] row-major, rhs `col` [depth, n], dst
             // `product` [outputs, n]; all in bounds.
             unsafe {
-                gemm::gemm(
-                    g.outputs,
-                    n,
-                    depth,
-                    product.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    weight.as_ptr(),
-                    1,
-                    depth as isize,
-                    col.as_ptr(),
-                    1,
-                    n as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
+                matmul::product(
+                    [g.outputs, n, depth],
+                    Operand::rows(product.as_mut_ptr(), n),
+                    Operand::rows(weight.as_ptr(), depth),
+                    Operand::rows(col.as_ptr(), n),
                     false,
                     parallelism,
                 )

@@ -5,6 +5,8 @@
 
 mod conv;
 pub mod data;
+#[cfg(feature = "flex")]
+mod matmul;
 mod net;
 mod pool;
 #[cfg(feature = "flex")]

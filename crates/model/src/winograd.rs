@@ -64,6 +64,7 @@ pub(crate) mod flex {
     use rayon::prelude::*;
 
     use super::{POINTS, flipped_point};
+    use crate::matmul::{self, Operand};
     use crate::scratch::with_scratch;
 
     /// Transformed input and product of one block, about this many bytes: they stay in the L2
@@ -118,17 +119,16 @@ pub(crate) mod flex {
     }
 
     impl Kernels<'_> {
-        /// The `[outputs, channels]` matrix of tile point `point`: its start and its row and
-        /// column strides.
-        fn matrix(&self, point: usize, g: &Geometry) -> (*const f32, isize, isize) {
+        /// The `[outputs, channels]` matrix of tile point `point`.
+        fn matrix(&self, point: usize, g: &Geometry) -> Operand<*const f32> {
             let size = g.outputs * g.channels;
             match *self {
-                Kernels::Forward(u) => (u[point * size..].as_ptr(), g.channels as isize, 1),
-                Kernels::Flipped(u) => (
-                    u[flipped_point(point) * size..].as_ptr(),
-                    1,
-                    g.outputs as isize,
-                ),
+                Kernels::Forward(u) => Operand::rows(u[point * size..].as_ptr(), g.channels),
+                Kernels::Flipped(u) => Operand {
+                    at: u[flipped_point(point) * size..].as_ptr(),
+                    row: 1,
+                    col: g.outputs,
+                },
             }
         }
     }
@@ -210,28 +210,14 @@ pub(crate) mod flex {
             });
             let v: &[f32] = v;
             let product = |(point, m): (usize, &mut [f32])| {
-                let (lhs, lhs_rs, lhs_cs) = u.matrix(point, &g);
                 // SAFETY: lhs is point `point`'s [outputs, channels] matrix at its strides, rhs
                 // `v[point]` [channels, n], dst `m` (`m[point]`) [outputs, n]; all in bounds.
                 unsafe {
-                    gemm::gemm(
-                        g.outputs,
-                        n,
-                        g.channels,
-                        m.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        lhs,
-                        lhs_cs,
-                        lhs_rs,
-                        v.as_ptr().add(point * g.channels * n),
-                        1,
-                        n as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
+                    matmul::product(
+                        [g.outputs, n, g.channels],
+                        Operand::rows(m.as_mut_ptr(), n),
+                        u.matrix(point, &g),
+                        Operand::rows(v[point * g.channels * n..].as_ptr(), n),
                         false,
                         gemm::Parallelism::None,
                     )
