@@ -553,11 +553,7 @@ mod flex {
     ) {
         let rows = col.len() / n;
         debug_assert!(first + rows <= g.depth() && weight.len() >= g.outputs * g.depth());
-        let lhs = Operand {
-            at: weight[first..].as_ptr(),
-            row: 1,
-            col: g.depth(),
-        };
+        let lhs = Operand::columns(weight[first..].as_ptr(), g.depth());
         // SAFETY: lhs reads columns first..first + rows of the weight's rows, dst is `col`,
         // rhs is the caller's.
         unsafe {

@@ -15,6 +15,11 @@ impl<P> Operand<P> {
     pub fn rows(at: P, row: usize) -> Self {
         Self { at, row, col: 1 }
     }
+
+    /// A column-major matrix of columns `col` elements apart: a row-major one read transposed.
+    pub fn columns(at: P, col: usize) -> Self {
+        Self { at, row: 1, col }
+    }
 }
 
 /// `dst = lhs · rhs` for `lhs` `[m, k]`, `rhs` `[k, n]`, `dst` `[m, n]`; `dst += lhs · rhs` when

@@ -124,11 +124,9 @@ pub(crate) mod flex {
             let size = g.outputs * g.channels;
             match *self {
                 Kernels::Forward(u) => Operand::rows(u[point * size..].as_ptr(), g.channels),
-                Kernels::Flipped(u) => Operand {
-                    at: u[flipped_point(point) * size..].as_ptr(),
-                    row: 1,
-                    col: g.outputs,
-                },
+                Kernels::Flipped(u) => {
+                    Operand::columns(u[flipped_point(point) * size..].as_ptr(), g.outputs)
+                }
             }
         }
     }
