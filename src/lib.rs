@@ -4,13 +4,16 @@
 //! This facade re-exports the workspace's crates and holds the little the programs built on them
 //! share (device choice, atomic output files):
 //! - [`explain`]: the methods, generic over the model ([`explain::Explainable`]) and the backend;
+//! - [`zoo`]: real networks (the ResNet family, a vision transformer) as Burn modules;
+//! - [`mnist`]: the seed report's MNIST network and its digit formats;
+//! - [`data`]: strict state-dict loading and image files, for any network;
+//! - [`ops`]: the speed kernels the networks run on (convolution, pooling, guided ReLUs);
 //! - [`metrics`]: faithfulness metrics and the model-randomisation sanity check of their maps;
-//! - [`model`]: the seed report's MNIST network, loaded from a PyTorch state dict, and its data;
 //! - [`viz`]: colour maps, overlays and the four-row figure.
 //!
 //! ```no_run
 //! use burn_gradcam::explain::{Attribution, GuidedGradCam, Preset, Targets};
-//! use burn_gradcam::model::{Digits, load_weights, preprocess};
+//! use burn_gradcam::mnist::{Digits, load_weights, preprocess};
 //!
 //! let device = burn_gradcam::Backend::default().device()?;
 //! let (net, _) = load_weights("data/mnist_model.pth", &device)?;
@@ -26,15 +29,17 @@
 
 #![warn(missing_docs)]
 
+pub use gradcam_data as data;
 pub use gradcam_explain as explain;
 pub use gradcam_metrics as metrics;
-pub use gradcam_model as model;
+pub use gradcam_mnist as mnist;
+pub use gradcam_ops as ops;
 pub use gradcam_viz as viz;
 pub use gradcam_zoo as zoo;
 
-pub mod cli;
+pub mod maps_file;
+pub mod networks;
 pub mod output;
-pub mod prepare;
 
 mod backend;
 

@@ -1,7 +1,10 @@
-//! Output files written whole or not at all.
+//! What the programs built on the library write: output files, whole or not at all, and
+//! errors, as a chain of causes.
 
+use std::error::Error;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 /// Why an output file could not be written. The previous file, if any, is untouched.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,15 @@ pub enum OutputError {
     DirInTheWay {
         /// The file that was to be written.
         path: PathBuf,
+    },
+    /// The content could not be encoded as JSON.
+    #[error("cannot encode {path} as JSON")]
+    Json {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
     },
     /// Writing failed (permissions, full disk, …).
     #[error("cannot write {path}")]
@@ -101,4 +113,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     temp.as_file().sync_all().map_err(io)?;
     temp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// Turns a program's result into its exit code, printing an error as `error: …` followed by its
+/// chain of causes (one `caused by:` line each) on standard error — no backtrace.
+pub fn exit_code(result: Result<(), Box<dyn Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -9,11 +9,12 @@ use crate::common;
 
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
+use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, Explainable, IntegratedGradients, Integration, Method,
     Occlusion, Preset, SmoothGrad, Targets,
 };
-use burn_gradcam::model::{Images, Normalization, preprocess};
+use burn_gradcam::mnist::preprocess;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{devices, net, repo_path, worst_error_per_image};
 
@@ -74,7 +75,7 @@ fn methods() -> Vec<Method> {
     methods.push(Method::Pixel(AnyPixel::SmoothGrad(Box::new(
         SmoothGrad::new(AnyPixel::from_name("saliency").unwrap()).with_samples(4),
     ))));
-    methods.push(Method::guided_grad_cam());
+    methods.push(Method::guided_grad_cam().with_cam_settings(Preset::Seed.cam_settings()));
     methods
 }
 

@@ -2,11 +2,11 @@
 
 use crate::common;
 
-use burn_gradcam::model::data::ImageProblem;
-use burn_gradcam::model::{DataError, Digits, IMAGE_PIXELS};
+use burn_gradcam::data::DataError;
+use burn_gradcam::mnist::{Digits, DigitsError, IMAGE_PIXELS, ImageProblem};
 use common::repo_path;
 
-fn parse(json: &str) -> Result<Digits, DataError> {
+fn parse(json: &str) -> Result<Digits, DigitsError> {
     Digits::from_json_slice(json.as_bytes())
 }
 
@@ -69,7 +69,7 @@ fn packed_round_trips() {
 
 fn image_problem(json: &str) -> (usize, ImageProblem) {
     match parse(json) {
-        Err(DataError::Image { index, problem, .. }) => (index, problem),
+        Err(DigitsError::Image { index, problem, .. }) => (index, problem),
         other => panic!("expected an image error for {:.60}…, got {other:?}", json),
     }
 }
@@ -132,14 +132,14 @@ fn bad_json_syntax_and_layout_are_refused() {
     ] {
         let error = parse(json).unwrap_err();
         assert!(
-            matches!(error, DataError::Json { .. } | DataError::Image { .. }),
+            matches!(error, DigitsError::Json { .. } | DigitsError::Image { .. }),
             "{json:?}: {error:?}"
         );
     }
-    assert!(matches!(parse("[]"), Err(DataError::Empty { .. })));
+    assert!(matches!(parse("[]"), Err(DigitsError::Empty { .. })));
     assert!(matches!(
         parse("{\"images\": []}"),
-        Err(DataError::Empty { .. })
+        Err(DigitsError::Empty { .. })
     ));
 }
 
@@ -148,15 +148,15 @@ fn bad_labels_are_refused() {
     let image = flat(IMAGE_PIXELS, "0");
     assert!(matches!(
         parse(&format!("{{\"images\": [{image}], \"labels\": [1, 2]}}")),
-        Err(DataError::Labels { .. })
+        Err(DigitsError::Labels { .. })
     ));
     assert!(matches!(
         parse(&format!("{{\"images\": [{image}], \"labels\": [10]}}")),
-        Err(DataError::Labels { .. })
+        Err(DigitsError::Labels { .. })
     ));
     assert!(matches!(
         parse(&format!("{{\"images\": [{image}], \"labels\": [-1]}}")),
-        Err(DataError::Json { .. })
+        Err(DigitsError::Json { .. })
     ));
 }
 
@@ -164,15 +164,15 @@ fn bad_labels_are_refused() {
 fn missing_and_oversized_files_are_refused() {
     assert!(matches!(
         Digits::from_json_file("no/such/file.json"),
-        Err(DataError::NotFound { .. })
+        Err(DigitsError::File(DataError::NotFound { .. }))
     ));
     let big = tempfile::NamedTempFile::new().expect("temp");
     big.as_file()
-        .set_len(burn_gradcam::model::data::MAX_JSON_BYTES + 1)
+        .set_len(burn_gradcam::mnist::digits::MAX_JSON_BYTES + 1)
         .expect("sparse file");
     assert!(matches!(
         Digits::from_json_file(big.path()),
-        Err(DataError::TooLarge { .. })
+        Err(DigitsError::File(DataError::TooLarge { .. }))
     ));
 }
 
@@ -188,20 +188,20 @@ fn damaged_packed_files_are_refused() {
     assert!(Digits::from_packed_slice(&packed[..packed.len() / 2]).is_err());
     assert!(matches!(
         Digits::from_packed_slice(b"not gzip"),
-        Err(DataError::Packed { .. })
+        Err(DigitsError::Packed { .. })
     ));
     let mut raw = vec![0_u8; 785 * 2 - 1];
     let odd = gzip(&raw);
     assert!(matches!(
         Digits::from_packed_slice(&odd),
-        Err(DataError::Packed { .. })
+        Err(DigitsError::Packed { .. })
     ));
     raw.push(0);
     raw[785] = 12;
     let bad_label = gzip(&raw);
     assert!(matches!(
         Digits::from_packed_slice(&bad_label),
-        Err(DataError::Packed { .. })
+        Err(DigitsError::Packed { .. })
     ));
 }
 

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, GuidedGradCam, Map, Prediction, Preset, Saliency, Targets,
 };
-use burn_gradcam::model::{Digits, preprocess};
+use burn_gradcam::mnist::{Digits, preprocess};
 use common::{net, repo_path};
 
 fn example() -> PathBuf {
@@ -146,8 +146,11 @@ fn default_run_writes_the_figure_and_all_maps() {
 fn flags_select_preset_targets_images_and_panels() {
     let out = tempfile::tempdir().expect("dir");
     let images = tempfile::tempdir().expect("dir");
-    burn_gradcam::prepare::prepare_data(&repo_path("data/test_images.json"), images.path())
-        .expect("jpegs");
+    let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("digits");
+    for i in 0..digits.len() {
+        let jpeg = digits.to_jpeg(i, 100).expect("encodes");
+        std::fs::write(images.path().join(format!("image_{i}.jpg")), jpeg).expect("writes");
+    }
     let output = run(&[
         "--out",
         out.path().to_str().expect("utf-8"),

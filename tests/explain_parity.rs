@@ -17,7 +17,7 @@ use burn_gradcam::explain::{
     Attribution, CamSettings, Combination, GradCam, GuidedBackprop, GuidedGradCam,
     ImageAttribution, Map, Preset, Score, ScoreGradient, Targets,
 };
-use burn_gradcam::model::preprocess;
+use burn_gradcam::mnist::preprocess;
 use common::{Fixture, assert_close_per_image, devices, net, reference};
 
 const SAME_MATH: f32 = 1e-5;

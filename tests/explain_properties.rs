@@ -11,7 +11,7 @@ use burn_gradcam::explain::{
     Attribution, ExplainError, Explainable, GradCam, GuidedBackprop, GuidedGradCam, Map,
     OutputLayer, Preset, ReluMode, Targets, normalize,
 };
-use burn_gradcam::model::preprocess;
+use burn_gradcam::mnist::preprocess;
 use common::{assert_close_per_image, devices, max_abs_diff, net, reference};
 
 /// Not the MNIST net: RGB 32×32 input, three convolutions (one strided), 6 → 8 → 12 channels,
@@ -221,6 +221,7 @@ fn display_normalisation_is_separate_and_bounded() {
         .expect("CPU device");
     let net = net(&device);
     let result = GradCam::new()
+        .with_settings(Preset::Seed.cam_settings())
         .attribute(
             &net,
             preprocess(&fixture.digits(), &device),
@@ -243,49 +244,6 @@ fn display_normalisation_is_separate_and_bounded() {
     }
 }
 
-#[test]
-fn window_max_pooling_equals_burn_s_pooling_and_its_gradient() {
-    use burn::tensor::module::max_pool2d as burn_max_pool2d;
-    use burn::tensor::ops::MaxPoolOptions;
-    use burn_gradcam::model::ops::max_pool2d;
-
-    for (backend, device) in devices() {
-        for (shape, kernel, low) in [
-            ([3, 4, 24, 24], [2, 2], 0.0),
-            ([2, 5, 9, 7], [2, 2], -3.0),
-            ([2, 3, 13, 11], [3, 2], 0.0),
-            ([1, 2, 7, 10], [3, 3], -2.0),
-        ] {
-            // Few distinct values: many ties inside the windows; odd sizes drop the remainder;
-            // negative windows check that no zero sneaks in as an initial maximum.
-            let x = Tensor::<4>::random(shape, Distribution::Uniform(low, 3.0), &device).floor();
-            let ours = max_pool2d(x.clone(), kernel);
-            let theirs = burn_max_pool2d(x.clone(), MaxPoolOptions::new(kernel));
-            assert_eq!(
-                ours.dims(),
-                theirs.dims(),
-                "{backend}: {shape:?} / {kernel:?}"
-            );
-            assert!(
-                ours.clone().equal(theirs).all().into_scalar::<bool>(),
-                "{backend}: values"
-            );
-            let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
-            let gradient = |pool: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-                let leaf = x.clone().autodiff().require_grad();
-                let total = (pool(leaf.clone()) * upstream.clone().autodiff()).sum();
-                leaf.grad(&total.backward()).expect("a gradient")
-            };
-            let ours = gradient(&|t| max_pool2d(t, kernel));
-            let theirs = gradient(&|t| burn_max_pool2d(t, MaxPoolOptions::new(kernel)));
-            assert!(
-                ours.equal(theirs).all().into_scalar::<bool>(),
-                "{backend}: the gradient goes to each window's first maximum"
-            );
-        }
-    }
-}
-
 /// Every method computes on the device and reads nothing back until its results are asked
 /// for; then one read brings everything (the crate routes every read through one counted
 /// function, and its lint configuration forbids Burn's read methods elsewhere).
@@ -300,12 +258,16 @@ fn methods_read_nothing_from_the_device_until_asked() {
     let net = net(&device);
     let digits = reference().digits().slice(0..4).expect("4 images");
     let input = preprocess(&digits, &device);
-    let cam = |name: &str| AnyCam::from_name(name).expect("a CAM");
+    let cam = |name: &str| {
+        AnyCam::from_name(name)
+            .expect("a CAM")
+            .with_settings(Preset::Seed.cam_settings())
+    };
     let pixel = |name: &str| AnyPixel::from_name(name).expect("a pixel method");
     let mut methods: Vec<Method> = AnyCam::NAMES.iter().map(|n| Method::Cam(cam(n))).collect();
     methods.extend(AnyPixel::NAMES.iter().map(|n| Method::Pixel(pixel(n))));
     methods.push(Method::Pixel(pixel("saliency").smoothed()));
-    methods.push(Method::guided_grad_cam());
+    methods.push(Method::guided_grad_cam().with_cam_settings(Preset::Seed.cam_settings()));
     // A product whose pixel method cannot share the CAM's forward pass.
     methods.push(Method::Product(CamTimes::new(
         cam("score-cam"),

@@ -18,7 +18,7 @@ use burn_gradcam::explain::{
     NoiseAggregation, Occlusion, OutputLayer, Preset, RawScores, ReSt, ReluMode, Saliency, Score,
     ScoreGradient, SmoothGrad, Target, TargetFn, Targets,
 };
-use burn_gradcam::model::preprocess;
+use burn_gradcam::mnist::preprocess;
 use common::{Fixture, assert_close_per_image, devices, explain, net};
 
 /// The peers' targets: the predicted classes, the gradient with the peers' rounding.
@@ -299,7 +299,7 @@ fn pixel_methods_equal_captum() {
 fn occlusion_equals_captum() {
     let fixture = methods();
     let digits = common::reference().digits();
-    let black = (0.0 - burn_gradcam::model::MNIST_MEAN) / burn_gradcam::model::MNIST_STD;
+    let black = (0.0 - burn_gradcam::mnist::MNIST_MEAN) / burn_gradcam::mnist::MNIST_STD;
     let cases = [
         (
             "captum_occlusion_3x3_s2",
@@ -394,7 +394,7 @@ fn integrated_gradients_tolerance(backend: burn_gradcam::Backend) -> f32 {
 fn integrated_gradients_equal_captum() {
     let fixture = methods();
     let digits = common::reference().digits();
-    let black = (0.0 - burn_gradcam::model::MNIST_MEAN) / burn_gradcam::model::MNIST_STD;
+    let black = (0.0 - burn_gradcam::mnist::MNIST_MEAN) / burn_gradcam::mnist::MNIST_STD;
     let cases = [
         ("captum_ig_gausslegendre", IntegratedGradients::new()),
         (

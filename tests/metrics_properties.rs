@@ -15,7 +15,7 @@ use burn_gradcam::metrics::{
     RoadOrder, SanityConfig, Scorer, SensitivityConfig, confidence_change, deletion_curves,
     infidelity, insertion_curves, method_maps, model_randomization, road, sensitivity_max,
 };
-use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, preprocess};
+use burn_gradcam::mnist::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, preprocess};
 use common::{net, repo_path};
 
 const BLACK: f32 = (0.0 - MNIST_MEAN) / MNIST_STD;

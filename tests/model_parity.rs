@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use burn_gradcam::model::{Digits, preprocess};
+use burn_gradcam::mnist::{Digits, preprocess};
 use common::{Fixture, assert_close_per_image, devices, max_abs_diff, net, reference, repo_path};
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use burn_gradcam::model::{Digits, load_weights};
+use burn_gradcam::mnist::{Digits, load_weights};
 use common::repo_path;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -97,7 +97,7 @@ proptest! {
         if let Ok((net, _)) = load_weights(file.path(), &device) {
             // Whatever loaded must also run.
             let digits = Digits::from_json_file(repo_path("data/test_images.json")).expect("json");
-            let _ = net.forward(burn_gradcam::model::preprocess(&digits, &device));
+            let _ = net.forward(burn_gradcam::mnist::preprocess(&digits, &device));
         }
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::hash::{Hash, Hasher};
 
 use burn_gradcam::explain::{Attribution, GuidedGradCam, Preset, Targets};
-use burn_gradcam::model::{Digits, preprocess};
+use burn_gradcam::mnist::{Digits, preprocess};
 use common::{net, repo_path};
 
 const ROUNDS: usize = 20;

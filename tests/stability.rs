@@ -8,11 +8,11 @@ use crate::common;
 
 use burn::tensor::{Tensor, TensorData};
 use burn_gradcam::explain::{
-    Attribution, CamSettings, Combination, GradCamPlusPlus, GuidedGradCam, HiResCam,
-    ImageAttribution, InputXGradient, IntegratedGradients, LayerCam, Map, Preset, Saliency,
-    ScoreGradient, SmoothGrad, Targets, XGradCam,
+    Attribution, Combination, GradCamPlusPlus, GuidedGradCam, HiResCam, ImageAttribution,
+    InputXGradient, IntegratedGradients, LayerCam, Map, Preset, Saliency, ScoreGradient,
+    SmoothGrad, Targets, XGradCam,
 };
-use burn_gradcam::model::{MnistNet, preprocess};
+use burn_gradcam::mnist::{MnistNet, preprocess};
 use common::{Fixture, devices, net, reference};
 
 /// Error allowed relative to the float64 map's largest magnitude.
@@ -150,7 +150,9 @@ fn fixture_confidence(fixture: &Fixture) -> Vec<f64> {
 fn every_map_equals_float64_on_confident_images_too() {
     let digits = reference().digits();
     let captum = Preset::Captum.cam_settings();
-    let relu_after_sum = CamSettings::new().with_combination(Combination::ReluAfterSum);
+    let relu_after_sum = Preset::Seed
+        .cam_settings()
+        .with_combination(Combination::ReluAfterSum);
     for (backend, device) in devices() {
         let net = net(&device);
         let input = preprocess(&digits, &device);

@@ -13,11 +13,11 @@
 use crate::common;
 
 use burn::tensor::{Device, Tensor, TensorData, activation};
+use burn_gradcam::data::LoadError;
 use burn_gradcam::explain::{
     AnyCam, Attribution, CamTimes, Deconvolution, Explainable, FinerWeighted, GuidedBackprop,
     Preset, ReluMode, Score, ScoreGradient, Targets, gelu,
 };
-use burn_gradcam::model::LoadError;
 use burn_gradcam::zoo::{VisionTransformer, VitConfig};
 use common::{Fixture, devices, explain};
 

@@ -3,7 +3,8 @@
 use crate::common;
 
 use burn::tensor::Device;
-use burn_gradcam::model::{LoadError, MnistNet, load_weights, preprocess};
+use burn_gradcam::data::LoadError;
+use burn_gradcam::mnist::{MnistNet, load_weights, preprocess};
 use common::{max_abs_diff, reference, repo_path};
 
 fn device() -> Device {

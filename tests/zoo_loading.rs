@@ -4,7 +4,7 @@
 use crate::common;
 
 use burn::tensor::Device;
-use burn_gradcam::model::LoadError;
+use burn_gradcam::data::LoadError;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{repo_path, seeded_safetensors};
 

@@ -19,11 +19,11 @@ use crate::common;
 
 use burn::tensor::Device;
 use burn_gradcam::Backend;
+use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
     AnyCam, Combination, GradCam, GuidedBackprop, GuidedGradCam, Map, MultiLayerCam, Preset,
     ScoreCam, Targets,
 };
-use burn_gradcam::model::{Images, Normalization};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{
     Fixture, devices, explain, repo_path, seeded_safetensors, worst_error_per_image_above,

@@ -4,6 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = gradcam_model::Digits::from_image_bytes(data, false);
-    let _ = gradcam_model::Digits::from_image_bytes(data, true);
+    let _ = gradcam_mnist::Digits::from_image_bytes(data, false);
+    let _ = gradcam_mnist::Digits::from_image_bytes(data, true);
 });

@@ -4,6 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = gradcam_model::Digits::from_json_slice(data);
-    let _ = gradcam_model::Digits::from_packed_slice(data);
+    let _ = gradcam_mnist::Digits::from_json_slice(data);
+    let _ = gradcam_mnist::Digits::from_packed_slice(data);
 });

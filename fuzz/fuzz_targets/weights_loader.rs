@@ -15,7 +15,7 @@ fn path() -> &'static std::path::Path {
 fuzz_target!(|data: &[u8]| {
     std::fs::write(path(), data).expect("temp file");
     let device = Device::flex();
-    if let Ok((net, _)) = gradcam_model::load_weights(path(), &device) {
+    if let Ok((net, _)) = gradcam_mnist::load_weights(path(), &device) {
         let _ = net.forward(Tensor::zeros([1, 1, 28, 28], &device)).into_data();
     }
 });

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use burn_gradcam::Backend;
-use burn_gradcam::model::{Digits, MnistNet, load_weights};
+use burn_gradcam::mnist::{Digits, MnistNet, load_weights};
 use safetensors::{Dtype, SafeTensors};
 
 /// A path relative to the repository root.

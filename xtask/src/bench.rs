@@ -15,13 +15,13 @@ use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor};
 use burn_gradcam::Backend;
+use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
-    AblationCam, AnyCam, Attribution, Deconvolution, GradCam, GuidedBackprop, GuidedGradCam,
-    InputXGradient, IntegratedGradients, Map, MultiLayerCam, Occlusion, Preset, Saliency, Score,
-    Targets,
+    AblationCam, AnyCam, AnyPixel, Attribution, GradCam, GuidedGradCam, IntegratedGradients, Map,
+    MultiLayerCam, Occlusion, Preset, Score, Targets,
 };
-use burn_gradcam::model::{Digits, Images, MnistNet, Normalization, load_weights, preprocess};
+use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +44,10 @@ pub struct BenchArgs {
     /// Only these backends (default: every one compiled in).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<Backend>,
-    /// Only these methods (default: all): forward, grad_cam, guided_backprop, guided_grad_cam,
-    /// deconvolution, pgc_grad_cam, grad_cam_eigen_smooth, grad_cam_aug_smooth, … (the table's
-    /// names); only their peers run.
+    /// Only these methods (default: all): forward, every registered method by its name
+    /// (grad-cam, score-cam, guided-backprop, …) and the compositions guided-grad-cam,
+    /// pgc-grad-cam, grad-cam-eigen-smooth, grad-cam-aug-smooth, multi-layer-grad-cam; only
+    /// their peers run.
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
     /// Skip the Python peers even when their venv exists.
@@ -86,12 +87,30 @@ impl BenchModel {
         )
     }
 
-    /// The methods measured (the ResNet: the four with peers).
-    fn methods(self) -> &'static [(&'static str, &'static str)] {
+    /// The measured rows, each with its peer in `tools/reference/bench_peers.py` (empty: none):
+    /// on the MNIST net every registered method and the compositions with peers; on the ResNet
+    /// the four with peers; on the ViT Grad-CAM through its token grid.
+    fn methods(self) -> Vec<(String, &'static str)> {
+        let rows = |names: &[&str]| -> Vec<(String, &'static str)> {
+            names
+                .iter()
+                .map(|name| ((*name).to_owned(), peer_of(name)))
+                .collect()
+        };
         match self {
-            Self::Mnist => &METHODS,
-            Self::Resnet18 => &METHODS[..4],
-            Self::Vit => &VIT_METHODS,
+            Self::Mnist => {
+                let registered: Vec<&str> = AnyCam::NAMES
+                    .iter()
+                    .chain(AnyPixel::NAMES)
+                    .copied()
+                    .collect();
+                let mut methods = rows(&["forward"]);
+                methods.extend(rows(&registered));
+                methods.extend(rows(&COMPOSITIONS));
+                methods
+            }
+            Self::Resnet18 => rows(&["forward", "grad-cam", "guided-backprop", "guided-grad-cam"]),
+            Self::Vit => rows(&["forward", "pgc-grad-cam"]),
         }
     }
 }
@@ -171,34 +190,71 @@ const VIT: VitConfig = VitConfig {
     classes: 10,
 };
 
-/// The ViT's: the forward pass and pytorch-grad-cam's Grad-CAM through its `reshape_transform`.
-const VIT_METHODS: [(&str, &str); 2] = [("forward", "forward"), ("pgc_grad_cam", "pgc_gradcam")];
-
-/// The measured methods, each paired with its peer in `tools/reference/bench_peers.py` (an empty
-/// peer: measured on the Rust side only).
-const METHODS: [(&str, &str); 19] = [
-    ("forward", "forward"),
-    ("grad_cam", "captum_layer_gradcam"),
-    ("guided_backprop", "captum_guided_backprop"),
-    ("guided_grad_cam", "captum_guided_gradcam"),
-    ("deconvolution", "captum_deconvolution"),
-    ("occlusion", "captum_occlusion"),
+/// Rows beyond the registry's methods: compositions and other settings that have a peer.
+const COMPOSITIONS: [&str; 5] = [
+    "guided-grad-cam",
     // pytorch-grad-cam's GradCAM plain and with each smoothing (min-max, bilinear: its preset).
-    ("pgc_grad_cam", "pgc_gradcam"),
-    ("grad_cam_eigen_smooth", "pgc_gradcam_eigen_smooth"),
-    ("grad_cam_aug_smooth", "pgc_gradcam_aug_smooth"),
+    "pgc-grad-cam",
+    "grad-cam-eigen-smooth",
+    "grad-cam-aug-smooth",
     // Grad-CAM over conv1 and conv2, pytorch-grad-cam's `target_layers=[conv1, conv2]`.
-    ("multi_layer_grad_cam", "pgc_gradcam_conv1_conv2"),
-    ("grad_cam_plus_plus", ""),
-    ("score_cam", ""),
-    ("eigen_cam", ""),
-    ("eigen_grad_cam", ""),
-    ("grad_cam_element_wise", ""),
-    ("ablation_cam", "pgc_ablationcam"),
-    ("saliency", ""),
-    ("input_x_gradient", ""),
-    ("integrated_gradients", ""),
+    "multi-layer-grad-cam",
 ];
+
+/// The peer of a row in `tools/reference/bench_peers.py` ("": measured on the Rust side only).
+fn peer_of(name: &str) -> &'static str {
+    match name {
+        "forward" => "forward",
+        "grad-cam" => "captum_layer_gradcam",
+        "guided-backprop" => "captum_guided_backprop",
+        "guided-grad-cam" => "captum_guided_gradcam",
+        "deconvolution" => "captum_deconvolution",
+        "occlusion" => "captum_occlusion",
+        "ablation-cam" => "pgc_ablationcam",
+        "pgc-grad-cam" => "pgc_gradcam",
+        "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
+        "grad-cam-aug-smooth" => "pgc_gradcam_aug_smooth",
+        "multi-layer-grad-cam" => "pgc_gradcam_conv1_conv2",
+        _ => "",
+    }
+}
+
+/// The method a row times (`None`: the forward pass), with its peer's settings: the Captum
+/// preset for the CAMs, pytorch-grad-cam's for its rows.
+fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
+    let captum = Preset::Captum.cam_settings();
+    let pgc = Preset::PytorchGradCam.cam_settings();
+    Ok(Some(match name {
+        "forward" => return Ok(None),
+        "guided-grad-cam" => Box::new(GuidedGradCam::guided(captum)),
+        "pgc-grad-cam" => Box::new(GradCam::new().with_settings(pgc)),
+        "grad-cam-eigen-smooth" => {
+            Box::new(GradCam::new().with_settings(pgc.with_eigen_smooth(true)))
+        }
+        "grad-cam-aug-smooth" => Box::new(GradCam::new().with_settings(pgc.with_aug_smooth(true))),
+        "multi-layer-grad-cam" => Box::new(MultiLayerCam::new(
+            GradCam::new().with_settings(pgc),
+            ["conv1"],
+        )),
+        // pytorch-grad-cam's settings and ablation batch, as the peer.
+        "ablation-cam" => Box::new(AblationCam::new().with_settings(pgc)),
+        // 49 windows of 4×4, at most 256 occluded images per pass (the peer's bound too).
+        "occlusion" => Box::new(
+            Occlusion::new()
+                .with_window([1, 4, 4])
+                .with_strides([1, 4, 4]),
+        ),
+        // Captum runs all path points at once by default; here at most 1,000 images per pass.
+        "integrated-gradients" => {
+            Box::new(IntegratedGradients::new().with_internal_batch_size(Some(1000)))
+        }
+        // Any other registered method, CAMs with the Captum preset.
+        name => match AnyCam::from_name(name) {
+            Ok(cam) => Box::new(cam.with_settings(captum)),
+            Err(_) => Box::new(AnyPixel::from_name(name)?),
+        },
+    }))
+}
 
 #[derive(Serialize, Deserialize, Clone)]
 struct Measurement {
@@ -238,10 +294,12 @@ struct Report {
 
 impl BenchArgs {
     /// The model's methods that `--methods` selects (all of them when it is not given).
-    fn selected_methods(&self) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-        self.model.methods().iter().filter(|(method, _)| {
-            self.methods.is_empty() || self.methods.iter().any(|m| m == method)
-        })
+    fn selected_methods(&self) -> Vec<(String, &'static str)> {
+        self.model
+            .methods()
+            .into_iter()
+            .filter(|(method, _)| self.methods.is_empty() || self.methods.contains(method))
+            .collect()
     }
 }
 
@@ -260,7 +318,7 @@ pub fn run(args: &BenchArgs) -> Result {
         let workload = Workload::new(args.model, backend, batch1_images.max(large))?;
         for (method, _) in args.selected_methods() {
             for batch in [1, large] {
-                let m = measure(&workload, backend, method, batch, batch1_images, args)?;
+                let m = measure(&workload, backend, &method, batch, batch1_images, args)?;
                 eprintln!(
                     "{:8} {:16} batch {:5}: {:9.1} images/s",
                     m.backend, m.method, m.batch, m.images_per_s
@@ -325,55 +383,12 @@ fn measure(
         vec![workload.input.clone().narrow(0, 0, batch)]
     };
     let images = batches.len() * batch;
-    // The Captum preset: the same work as the peer.
-    let settings = Preset::Captum.cam_settings();
-    let pgc = Preset::PytorchGradCam.cam_settings();
-    let cam = |name: &str| -> Result<Box<dyn Attribution>> {
-        Ok(Box::new(AnyCam::from_name(name)?.with_settings(settings)))
-    };
     let name = method;
-    let method: Option<Box<dyn Attribution>> = match name {
-        "forward" => None,
-        "grad_cam" => Some(Box::new(GradCam::new().with_settings(settings))),
-        "guided_backprop" => Some(Box::new(GuidedBackprop)),
-        "guided_grad_cam" => Some(Box::new(GuidedGradCam::guided(settings))),
-        "deconvolution" => Some(Box::new(Deconvolution)),
-        // 49 windows of 4×4, at most 256 occluded images per pass (the peer's bound too).
-        "occlusion" => Some(Box::new(
-            Occlusion::new()
-                .with_window([1, 4, 4])
-                .with_strides([1, 4, 4]),
-        )),
-        "pgc_grad_cam" => Some(Box::new(GradCam::new().with_settings(pgc))),
-        "grad_cam_eigen_smooth" => Some(Box::new(
-            GradCam::new().with_settings(pgc.with_eigen_smooth(true)),
-        )),
-        "grad_cam_aug_smooth" => Some(Box::new(
-            GradCam::new().with_settings(pgc.with_aug_smooth(true)),
-        )),
-        "grad_cam_plus_plus" => Some(cam("grad-cam-plus-plus")?),
-        "score_cam" => Some(cam("score-cam")?),
-        "eigen_cam" => Some(cam("eigen-cam")?),
-        "eigen_grad_cam" => Some(cam("eigen-grad-cam")?),
-        "grad_cam_element_wise" => Some(cam("grad-cam-element-wise")?),
-        // pytorch-grad-cam's settings and ablation batch, as the peer.
-        "ablation_cam" => Some(Box::new(AblationCam::new().with_settings(pgc))),
-        "multi_layer_grad_cam" => Some(Box::new(MultiLayerCam::new(
-            GradCam::new().with_settings(pgc),
-            ["conv1"],
-        ))),
-        "saliency" => Some(Box::new(Saliency::new())),
-        "input_x_gradient" => Some(Box::new(InputXGradient)),
-        // Captum runs all path points at once by default; here at most 1,000 images per pass.
-        "integrated_gradients" => Some(Box::new(
-            IntegratedGradients::new().with_internal_batch_size(Some(1000)),
-        )),
-        other => return Err(format!("unknown method {other}").into()),
-    };
+    let method = method_of(name)?;
     // Ablation-CAM divides by the clean score: the logit's (the log-probability of a certain
     // prediction is 0, and its map not finite), as the peer's row.
     let targets = &match name {
-        "ablation_cam" => Targets::predicted().with_score(Score::Logit),
+        "ablation-cam" => Targets::predicted().with_score(Score::Logit),
         _ => Targets::predicted(),
     };
     let pass = || -> Result {
@@ -482,8 +497,9 @@ fn run_peers(
 ) -> Result<Option<(PeerReport, serde_json::Value)>> {
     let mut peers: Vec<&str> = args
         .selected_methods()
+        .into_iter()
         .filter(|(_, peer)| !peer.is_empty())
-        .map(|(_, peer)| *peer)
+        .map(|(_, peer)| peer)
         .collect();
     // Guided Grad-CAM is also compared with pytorch-grad-cam's composition.
     if peers.contains(&"captum_guided_gradcam") {
@@ -570,7 +586,7 @@ fn print_table(
     }
     println!("{header}");
     println!("|{}", "---|".repeat(header.matches('|').count() - 1));
-    for &(method, peer) in model.methods() {
+    for (method, peer) in model.methods() {
         for batch in [1, large] {
             if !rust.iter().any(|m| m.method == method && m.batch == batch) {
                 continue;
@@ -606,11 +622,11 @@ fn print_table(
             if let Some((speed, threads)) = best_peer(report, "pgc_gradcam_guided", batch) {
                 let ours = rust
                     .iter()
-                    .find(|m| m.method == "guided_grad_cam" && m.batch == batch)
+                    .find(|m| m.method == "guided-grad-cam" && m.batch == batch)
                     .map(|m| m.images_per_s)
                     .unwrap_or(0.0);
                 println!(
-                    "| guided_grad_cam vs pytorch-grad-cam | {batch} | {ours:.0} | pgc GradCAM + GuidedBackpropReLUModel ({threads} thr): {speed:.0} img/s | ratio {:.2}× |",
+                    "| guided-grad-cam vs pytorch-grad-cam | {batch} | {ours:.0} | pgc GradCAM + GuidedBackpropReLUModel ({threads} thr): {speed:.0} img/s | ratio {:.2}× |",
                     ours / speed
                 );
             }

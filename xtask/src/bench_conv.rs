@@ -1,4 +1,4 @@
-//! `cargo xtask bench-conv`: the model crate's square convolution (`model::ops::SquareConv2d`:
+//! `cargo xtask bench-conv`: the ops crate's square convolution (`ops::SquareConv2d`:
 //! im2col and gemm, or Winograd's F(2×2, 3×3)) beside Burn's own `conv2d`, on the stride-1 3×3
 //! convolutions of ResNet-18's four stages, forward alone and forward with the input gradient,
 //! on flex. Milliseconds per call, median of repeated calls after a warm-up.
@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor};
-use burn_gradcam::model::ops::SquareConv2d;
+use burn_gradcam::ops::SquareConv2d;
 
 use crate::Result;
 

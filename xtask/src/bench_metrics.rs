@@ -14,7 +14,7 @@ use burn_gradcam::metrics::{
     SensitivityConfig, confidence_change, deletion_curves, infidelity, insertion_curves,
     method_maps, road_combined, sensitivity_max,
 };
-use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preprocess};
+use burn_gradcam::mnist::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preprocess};
 use serde::Serialize;
 
 use crate::Result;

@@ -15,16 +15,15 @@ use std::time::Instant;
 use burn::tensor::Tensor;
 use burn_gradcam::Backend;
 use burn_gradcam::explain::{
-    AnyCam, AnyPixel, Attribution, CamSettings, Explainable, GuidedBackprop, InputXGradient,
-    IntegratedGradients, Map, Method, Predictions, Preset, Saliency, Score, Targets, noise,
-    normalize,
+    AnyPixel, Attribution, CamSettings, Explainable, Map, Method, Predictions, Preset, Score,
+    Targets, noise, normalize,
 };
 use burn_gradcam::metrics::{
     Baseline, Batch, CurveConfig, InfidelityConfig, ROAD_PERCENTILES, Randomization, RoadConfig,
     SanityConfig, SanityCurve, Scorer, SensitivityConfig, confidence_change, deletion_curves,
     infidelity, insertion_curves, method_maps, model_randomization, road_combined, sensitivity_max,
 };
-use burn_gradcam::model::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preprocess};
+use burn_gradcam::mnist::{Digits, MNIST_MEAN, MNIST_STD, load_weights, preprocess};
 use burn_gradcam::output::{ensure_dir, write_atomic};
 use burn_gradcam::viz::{ChartFigure, LineChart, Series};
 use serde::Serialize;
@@ -61,28 +60,19 @@ fn cam_settings() -> CamSettings {
     Preset::PytorchGradCam.cam_settings()
 }
 
-/// The evaluated methods, in report order.
+/// The evaluated methods, in report order: every registered CAM, every registered pixel method,
+/// Guided Grad-CAM (the registry's, [`Method::all`]).
 fn methods() -> Vec<Method> {
-    let integrated = IntegratedGradients::new().with_internal_batch_size(Some(4096));
-    // The sanity plot draws one series per method and holds at most `gradcam_viz::MAX_SERIES`
-    // (12, each with its own colour and marker): Eigen-CAM's and HiResCAM's variants
-    // (Eigen-Grad-CAM, element-wise Grad-CAM) and Ablation-CAM (Score-CAM's gradient-free
-    // sibling) are left out of the report.
-    const NOT_REPORTED: [&str; 3] = ["eigen-grad-cam", "grad-cam-element-wise", "ablation-cam"];
-    let mut methods: Vec<Method> = AnyCam::NAMES
-        .iter()
-        .filter(|name| !NOT_REPORTED.contains(name))
-        .filter_map(|name| AnyCam::from_name(name).ok())
-        .map(|cam| Method::Cam(cam.with_settings(cam_settings())))
-        .collect();
-    methods.extend([
-        Method::Pixel(AnyPixel::GuidedBackprop(GuidedBackprop)),
-        Method::guided_grad_cam().with_cam_settings(cam_settings()),
-        Method::Pixel(AnyPixel::Saliency(Saliency::new())),
-        Method::Pixel(AnyPixel::InputXGradient(InputXGradient)),
-        Method::Pixel(AnyPixel::IntegratedGradients(integrated)),
-    ]);
-    methods
+    Method::all(cam_settings())
+        .into_iter()
+        .map(|method| match method {
+            // Bounded memory: 4096 path points per pass.
+            Method::Pixel(AnyPixel::IntegratedGradients(integrated)) => Method::Pixel(
+                AnyPixel::IntegratedGradients(integrated.with_internal_batch_size(Some(4096))),
+            ),
+            other => other,
+        })
+        .collect()
 }
 
 /// One row of the metrics table.
@@ -219,15 +209,30 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         sanity,
     };
     ensure_dir(&args.out_dir)?;
-    let figure = sanity_figure(&report.sanity, sanity_count);
-    write_atomic(
-        &args.out_dir.join("sanity_check.png"),
-        &figure.render_png()?,
-    )?;
-    write_atomic(
-        &args.out_dir.join("sanity_check.svg"),
-        figure.render_svg()?.as_bytes(),
-    )?;
+    // One figure per family: a legend holds at most `MAX_SERIES` methods.
+    let cams: Vec<String> = methods
+        .iter()
+        .filter(|m| matches!(m, Method::Cam(_)))
+        .map(Method::label)
+        .collect();
+    let (cam_curves, pixel_curves): (Vec<SanityCurve>, Vec<SanityCurve>) = report
+        .sanity
+        .iter()
+        .cloned()
+        .partition(|curve| cams.contains(&curve.label));
+    for (name, curves, family) in [
+        ("sanity_check", cam_curves, "CAMs"),
+        (
+            "sanity_check_pixel",
+            pixel_curves,
+            "pixel methods and Guided Grad-CAM",
+        ),
+    ] {
+        let figure = sanity_figure(&curves, sanity_count, family);
+        let path = |extension: &str| args.out_dir.join(format!("{name}.{extension}"));
+        write_atomic(&path("png"), &figure.render_png()?)?;
+        write_atomic(&path("svg"), figure.render_svg()?.as_bytes())?;
+    }
     write_atomic(
         &args.out_dir.join("report.json"),
         serde_json::to_string_pretty(&report)?.as_bytes(),
@@ -237,7 +242,7 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         markdown(&report, started.elapsed().as_secs_f64()).as_bytes(),
     )?;
     println!(
-        "wrote {}/report.md, report.json, sanity_check.png, sanity_check.svg ({:.0} s)",
+        "wrote {}/report.md, report.json, sanity_check{{,_pixel}}.{{png,svg}} ({:.0} s)",
         args.out_dir.display(),
         started.elapsed().as_secs_f64()
     );
@@ -298,7 +303,7 @@ fn mean(values: &[f32]) -> f32 {
 }
 
 /// 2 × 2 panels: Spearman (absolute maps) and SSIM, cascading and independent.
-fn sanity_figure(curves: &[SanityCurve], images: usize) -> ChartFigure {
+fn sanity_figure(curves: &[SanityCurve], images: usize, family: &str) -> ChartFigure {
     let mut charts = Vec::new();
     for (measure, y_title, y_range) in [
         (
@@ -350,7 +355,7 @@ fn sanity_figure(curves: &[SanityCurve], images: usize) -> ChartFigure {
     }
     ChartFigure {
         title: format!(
-            "Model-randomisation sanity check: similarity to the trained model's maps ({images} digits)"
+            "Model-randomisation sanity check of the {family}: similarity to the trained model's maps ({images} digits)"
         ),
         charts,
         columns: 2,
@@ -392,7 +397,8 @@ fn markdown(report: &Report, seconds: f64) -> String {
          layers are randomised.\n"
     );
     md.push_str(&sanity_table(&report.sanity));
-    md.push_str("\n![sanity check](sanity_check.png)\n");
+    md.push_str("\n![sanity check of the CAMs](sanity_check.png)\n");
+    md.push_str("\n![sanity check of the pixel methods](sanity_check_pixel.png)\n");
     md
 }
 
@@ -515,9 +521,13 @@ mod tests {
             json["sanity"].as_array().map(Vec::len),
             Some(2 * methods().len())
         );
-        let png = image::open(out.path().join("sanity_check.png")).expect("a PNG");
-        assert!(png.width() > 800 && png.height() > 400);
-        let svg = std::fs::read_to_string(out.path().join("sanity_check.svg")).expect("svg");
+        for name in ["sanity_check", "sanity_check_pixel"] {
+            let png = image::open(out.path().join(format!("{name}.png"))).expect("a PNG");
+            assert!(png.width() > 800 && png.height() > 400);
+        }
+        let svg = std::fs::read_to_string(out.path().join("sanity_check_pixel.svg")).expect("svg");
         assert!(svg.contains("Guided Backprop"));
+        let svg = std::fs::read_to_string(out.path().join("sanity_check.svg")).expect("svg");
+        assert!(svg.contains("FEM"));
     }
 }

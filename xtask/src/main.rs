@@ -13,12 +13,13 @@ mod bench_conv;
 mod bench_metrics;
 mod faithfulness;
 mod pack;
+mod prepare;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use burn_gradcam::prepare::JPEG_QUALITY;
 use clap::{Parser, Subcommand};
+use prepare::JPEG_QUALITY;
 
 #[derive(Parser)]
 #[command(about = "burn-gradcam project tasks")]
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
             batch,
         } => bench::rss_child(model, backend, batch),
     };
-    burn_gradcam::cli::exit_code(result)
+    burn_gradcam::output::exit_code(result)
 }
 
 // Tensors of a batch are megabytes each: glibc's malloc maps and unmaps them on every
@@ -103,7 +104,7 @@ fn keep_freed_memory() {
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn prepare_data(input: &Path, out_dir: &Path) -> Result {
-    for path in burn_gradcam::prepare::prepare_data(input, out_dir)? {
+    for path in prepare::prepare_data(input, out_dir)? {
         println!(
             "wrote {} (28×28 grey JPEG, quality {JPEG_QUALITY})",
             path.display()

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use burn_gradcam::model::{Digits, IMAGE_PIXELS};
+use burn_gradcam::mnist::{Digits, IMAGE_PIXELS};
 use burn_gradcam::output::{ensure_dir, write_atomic};
 
 use crate::Result;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A stage of an explanation whose values are checked for NaN and infinities, in the order
 /// they are computed (the earliest bad stage is the one reported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Stage {
     /// The images given to the method.
@@ -223,6 +223,17 @@ impl SettingError {
             Err(Self::new(owner, field, value, expected))
         }
     }
+}
+
+/// Text that the targets' grammar does not read ([`crate::Targets`]' and
+/// [`crate::Objective`]'s `FromStr`): the text and what was expected.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{text:?}: {reason}")]
+pub struct ParseTargetError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// A name that names none of the values of a setting (the `FromStr` error of every named

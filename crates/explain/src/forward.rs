@@ -1,10 +1,12 @@
-//! The model's two halves, called with their output shapes checked, and the input gradient.
+//! The model's two halves, called with their output shapes checked; the head scored; the
+//! gradient of a score.
 
 use burn::tensor::Tensor;
 
 use crate::error::{ExplainError, ModelPart, Result};
-use crate::guided;
 use crate::model::{Explainable, ReluMode};
+use crate::predictions::Predictions;
+use crate::target::Targets;
 
 /// `model.features(input, relu)`, refused unless it is `[N, K, h, w]` with `K, h, w > 0`.
 pub(crate) fn checked_features(
@@ -50,7 +52,7 @@ pub(crate) fn checked_logits(
 
 /// A plain batch as a differentiable leaf, on a device whose backend implements `relu`.
 pub(crate) fn differentiable(input: &Tensor<4>, relu: ReluMode) -> Result<Tensor<4>> {
-    if relu != ReluMode::Standard && !guided::is_supported_device(&input.device()) {
+    if relu != ReluMode::Standard && !gradcam_ops::Kernels::of(&input.device()).is_supported() {
         return Err(ExplainError::UnsupportedDevice {
             device: format!("{:?}", input.device()),
         });
@@ -64,4 +66,38 @@ pub(crate) fn gradient_of(leaf: &Tensor<4>, total: Tensor<1>) -> Tensor<4> {
     let gradients = total.backward();
     leaf.grad(&gradients)
         .unwrap_or_else(|| leaf.zeros_like().without_autodiff())
+}
+
+/// How a head pass scores its images.
+pub(crate) enum Scoring<'a> {
+    /// Resolve these targets on the pass's logits (the predicted classes, or the given ones
+    /// checked).
+    Resolve(&'a Targets),
+    /// Score the classes another pass of the same forward resolved (its logits and features
+    /// already checked).
+    Resolved(&'a Predictions),
+}
+
+/// The rest of the network from the explained layer's output `features` (every ReLU with
+/// `relu`), scored: the predictions, and the summed target score of every image still on the
+/// pass's graph — one backward from it gives each image the gradient of its own score. Every
+/// method's "run the head, score, differentiate" is this.
+pub(crate) fn head(
+    model: &dyn Explainable,
+    features: Tensor<4>,
+    relu: ReluMode,
+    scoring: Scoring<'_>,
+) -> Result<(Predictions, Tensor<1>)> {
+    let batch = features.dims()[0];
+    let logits = checked_logits(model, features, relu, batch)?;
+    match scoring {
+        Scoring::Resolve(targets) => Predictions::with_total(model, logits, targets),
+        Scoring::Resolved(predictions) => {
+            let total =
+                predictions
+                    .targets()
+                    .total(model.output_layer(), logits, predictions.classes())?;
+            Ok((predictions.clone(), total))
+        }
+    }
 }

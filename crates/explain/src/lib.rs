@@ -42,9 +42,23 @@
 
 #![warn(missing_docs)]
 
-/// `Display` and `FromStr` by the command-line name of every named setting.
+/// `Display`, `FromStr` and serde by the one name of every named setting (the command line's,
+/// serde's and the docs' alike).
 macro_rules! named {
     ($($ty:ty => $what:literal),* $(,)?) => {$(
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                name.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.name())
@@ -61,49 +75,52 @@ macro_rules! named {
     )*};
 }
 
+// The registry's macro, before the modules that register methods.
+#[macro_use]
+mod registry;
+
 mod activation;
 mod attribution;
 mod cam;
 mod checks;
 mod error;
 mod forward;
-mod guided;
 mod host;
 mod maps;
 mod method;
 mod model;
 pub mod noise;
 mod pixel;
+mod predictions;
 mod product;
 mod resize;
 mod settings;
 mod smooth;
 mod target;
-mod targets;
 mod view;
 
 pub use activation::gelu;
-pub use attribution::{Attribution, Attributions, Input, Predictions};
+pub use attribution::{Attribution, Attributions, Input};
 // Every CAM method of `cam` (so that adding one touches only that module).
 pub use cam::*;
-pub use error::{ExplainError, ModelPart, Result, SettingError, Stage, UnknownName};
+pub use error::{
+    ExplainError, ModelPart, ParseTargetError, Result, SettingError, Stage, UnknownName,
+};
 #[doc(hidden)]
 pub use host::device_reads;
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
-pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode};
-pub use pixel::{
-    AnyPixel, Deconvolution, GradientRule, GuidedBackprop, InputXGradient, IntegratedGradients,
-    Integration, Occlusion, Saliency,
-};
+pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode, reinitialize_layers};
+pub use pixel::*;
+pub use predictions::Predictions;
 pub use product::{CamTimes, GuidedGradCam};
 pub use resize::normalize;
 pub use settings::{CamSettings, Combination, Interpolation, Preset, Upsampling};
 pub use smooth::{NoiseAggregation, SmoothGrad};
 pub use target::{
-    BinaryOutput, ClassSum, FinerWeighted, Outputs, RawScores, ReSt, Target, TargetFn,
+    BinaryOutput, ClassSum, FinerWeighted, Objective, Outputs, RawScores, ReSt, Score,
+    ScoreGradient, Target, TargetFn, Targets,
 };
-pub use targets::{Score, ScoreGradient, Targets};
 pub use view::{LayerView, TokenGrid};
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use crate::model::Explainable;
 use crate::pixel::{AnyPixel, GradientRule, GuidedBackprop};
 use crate::product::CamTimes;
 use crate::settings::CamSettings;
-use crate::targets::Targets;
+use crate::target::Targets;
 
-/// A CAM, a pixel method, or a pixel method times a CAM.
+/// A CAM, a pixel method, or a pixel method times a CAM: every method of the crate as one value
+/// (the main job's figure is a [`Method::Product`]; serde spells it by the registry's names).
 ///
 /// ```
 /// use gradcam_explain::{AnyCam, AnyPixel, Attribution, Method};
@@ -25,7 +26,7 @@ use crate::targets::Targets;
 /// assert_eq!(labels, ["Score-CAM", "Integrated Gradients", "Guided Grad-CAM"]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// A CAM, upsampled to the input: `[N, 1, H, W]`.
     Cam(AnyCam),
@@ -36,7 +37,20 @@ pub enum Method {
 }
 
 impl Method {
-    /// Guided Grad-CAM with the default (seed) settings.
+    /// Every built-in method once: each registered CAM with `settings`, each registered pixel
+    /// method with its defaults, and Guided Grad-CAM with `settings` — what a report or a
+    /// parity suite runs, so that a method added to the registry is in it.
+    pub fn all(settings: CamSettings) -> Vec<Self> {
+        let cams = AnyCam::all()
+            .into_iter()
+            .map(|cam| Self::Cam(cam.with_settings(settings)));
+        let pixels = AnyPixel::all().into_iter().map(Self::Pixel);
+        cams.chain(pixels)
+            .chain([Self::guided_grad_cam().with_cam_settings(settings)])
+            .collect()
+    }
+
+    /// Guided Grad-CAM with the default (the paper's) CAM settings.
     pub fn guided_grad_cam() -> Self {
         Self::Product(CamTimes::new(
             AnyCam::GradCam(GradCam::new()),

@@ -1,8 +1,10 @@
 //! The contract a CNN fulfils to be explained.
 
-use burn::tensor::{Device, Tensor, activation};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Device, Tensor, TensorData, activation};
+use gradcam_ops::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
 
-use crate::guided::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
+use crate::noise;
 use crate::view::LayerView;
 
 /// How a model applies its ReLUs during an explanation.
@@ -87,14 +89,14 @@ impl ReluMode {
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum OutputLayer {
     /// `log_softmax(logits)`, as the MNIST reference network does.
-    #[default]
     LogSoftmax,
     /// `softmax(logits)`.
     Softmax,
-    /// The logits themselves.
+    /// The logits themselves (a torchvision classifier's output; the default).
+    #[default]
     Identity,
 }
 
@@ -175,9 +177,12 @@ pub trait Explainable {
         None
     }
 
-    /// What the forward pass applies to the logits.
+    /// What the forward pass applies to the logits: nothing by default (the model returns its
+    /// logits, as torchvision's classifiers do); a model ending in `log_softmax` (the seed's
+    /// MNIST network) says so, and the default score, its model output, is then the
+    /// log-probability.
     fn output_layer(&self) -> OutputLayer {
-        OutputLayer::LogSoftmax
+        OutputLayer::Identity
     }
 
     /// The device the parameters live on; inputs are moved there.
@@ -194,4 +199,98 @@ pub trait Reinitialize: Explainable + Sized {
     /// random parameters drawn from `seed`; the other layers are shared unchanged. Indices out of
     /// range are ignored.
     fn reinitialized(&self, layers: &[usize], seed: u64) -> Self;
+}
+
+/// A copy of `module` whose parameters under each of the module paths `layers` (a field name,
+/// `"fc"`, or a nested path, `"stages.3"`) are drawn afresh: uniform in `±1/√fan_in`, PyTorch's
+/// default for `Conv2d` and `Linear`, weights and biases alike (a bias takes its module's
+/// weight's fan-in), each parameter from its own stream of `seed` (so the draw of one does not
+/// depend on which others are drawn). Every other parameter is kept. What
+/// [`Reinitialize::reinitialized`] does for a Burn module.
+///
+/// ```
+/// use burn::module::Module;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::tensor::Device;
+/// use gradcam_explain::reinitialize_layers;
+///
+/// #[derive(Module, Debug)]
+/// struct Two { first: Linear, second: Linear }
+///
+/// let device = Device::default();
+/// let net = Two {
+///     first: LinearConfig::new(16, 4).init(&device),
+///     second: LinearConfig::new(4, 2).init(&device),
+/// };
+/// let fresh = reinitialize_layers(net.clone(), &["second"], 7);
+/// let same = |a: &Linear, b: &Linear| a.weight.val().equal(b.weight.val()).all().into_scalar::<bool>();
+/// assert!(same(&fresh.first, &net.first) && !same(&fresh.second, &net.second));
+/// // ±1/√4: PyTorch's bound for a layer of four inputs.
+/// assert!(fresh.second.weight.val().abs().max().into_scalar::<f32>() <= 0.5);
+/// ```
+pub fn reinitialize_layers<M: Module>(module: M, layers: &[&str], seed: u64) -> M {
+    module.map(&mut Reinitializer {
+        layers,
+        seed,
+        path: Vec::new(),
+        fan_in: Vec::new(),
+    })
+}
+
+/// The mapper of [`reinitialize_layers`].
+struct Reinitializer<'a> {
+    layers: &'a [&'a str],
+    seed: u64,
+    /// The module path of the parameter being mapped.
+    path: Vec<String>,
+    /// The fan-in of the last weight seen in each module (by path): its bias's bound.
+    fan_in: Vec<(String, usize)>,
+}
+
+impl ModuleMapper for Reinitializer<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let chosen = self
+            .layers
+            .iter()
+            .any(|layer| path == *layer || path.starts_with(&format!("{layer}.")));
+        if !chosen {
+            return param;
+        }
+        let tensor = param.val();
+        let dims = tensor.dims();
+        let module = self.path[..self.path.len().saturating_sub(1)].join(".");
+        let fan_in = match D {
+            // A bias (or another vector): its module's weight's fan-in.
+            1 => self
+                .fan_in
+                .iter()
+                .rev()
+                .find(|(m, _)| *m == module)
+                .map_or(dims[0], |(_, fan_in)| *fan_in),
+            // Burn stores a linear weight as `[in, out]`.
+            2 => dims[0],
+            // `[out, in, k, k]` and the like.
+            _ => dims[1..].iter().product(),
+        };
+        if D > 1 {
+            self.fan_in.push((module, fan_in));
+        }
+        let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+        // FNV-1a of the path, mixed with the seed: one stream per parameter.
+        let stream = path.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+        }) ^ self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let values = noise::uniform(dims.iter().product(), bound, stream);
+        let device = tensor.device();
+        param.map(|_| Tensor::from_data(TensorData::new(values, dims), &device))
+    }
 }

@@ -4,13 +4,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::cam::{Cam, GradCam, layer_cam, smoothed_label};
+use crate::checks::Checks;
 use crate::error::Result;
-use crate::forward::{checked_features, differentiable};
+use crate::error::Stage;
+use crate::forward::{Scoring, checked_features, differentiable, gradient_of, head};
 use crate::model::Explainable;
-use crate::pixel::{GradientRule, GuidedBackprop, head_gradient_of};
+use crate::pixel::GuidedBackprop;
 use crate::resize::upsample;
 use crate::settings::CamSettings;
-use crate::targets::Targets;
+use crate::target::Targets;
 
 /// `pixel ⊙ upsampled cam` for each image (the CAM broadcast over the input's channels), both
 /// for the same class: Guided Grad-CAM ([`GuidedGradCam`]) when the pixel method is guided
@@ -57,7 +59,7 @@ impl GuidedGradCam {
 impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
     fn label(&self) -> String {
         let cam = smoothed_label(&self.cam);
-        if self.pixel.gradient_rule() == Some(GradientRule::GUIDED) {
+        if self.pixel.label() == GuidedBackprop.label() {
             format!("Guided {cam}")
         } else {
             format!("{} ⊙ {cam}", self.pixel.label())
@@ -88,8 +90,10 @@ impl<C: Cam, P: Attribution> Attribution for CamTimes<C, P> {
                     layer_cam(&self.cam, model, x, features.clone(), targets)?;
                 // The pixel pass explains exactly the classes the CAM resolved, from the
                 // same feature maps and logits (checked once, by the CAM's pass).
-                let (gradient, checks) =
-                    head_gradient_of(model, &leaf, features, rule.relu(), &predictions)?;
+                let scoring = Scoring::Resolved(&predictions);
+                let (_, total) = head(model, features, rule.relu(), scoring)?;
+                let gradient = gradient_of(&leaf, total);
+                let checks = Checks::finite(Stage::Gradient, &gradient, 1);
                 let cam = upsample(layer.clone(), [height, width], upsampling);
                 (
                     predictions.with_checks(checks),

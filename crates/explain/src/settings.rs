@@ -2,13 +2,11 @@
 //! presets that reproduce the seed report, the paper and the Python peers.
 
 use burn::config::Config;
-use serde::{Deserialize, Serialize};
 
-use crate::targets::Score;
+use crate::target::Score;
 
 /// How the channel-weighted activations `α_k·A_k` are combined into one map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Combination {
     /// `Σ_k ReLU(α_k·A_k)`: ReLU per channel before the sum (the seed report, Algorithm 1 line 20).
     PerChannelRelu,
@@ -22,6 +20,15 @@ impl Combination {
     /// Every combination, in documentation order.
     pub const ALL: [Combination; 3] = [Self::PerChannelRelu, Self::ReluAfterSum, Self::Signed];
 
+    /// The combination as a formula: `Σ ReLU(αA)`, `ReLU(Σ αA)` or `Σ αA`.
+    pub fn formula(self) -> &'static str {
+        match self {
+            Self::PerChannelRelu => "Σ ReLU(αA)",
+            Self::ReluAfterSum => "ReLU(Σ αA)",
+            Self::Signed => "Σ αA",
+        }
+    }
+
     /// The name the command line uses.
     pub fn name(self) -> &'static str {
         match self {
@@ -33,8 +40,7 @@ impl Combination {
 }
 
 /// The resampling filter that brings a layer map to the input size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Interpolation {
     /// Bilinear with half-pixel centres: exactly PyTorch's
     /// `F.interpolate(mode="bilinear", align_corners=False)` (and OpenCV's `INTER_LINEAR` when
@@ -74,24 +80,26 @@ pub struct Upsampling {
     pub min_max_around_resize: bool,
 }
 
-/// The settings every CAM method shares; the defaults are the seed report's (the
-/// [`Preset::Seed`]).
+/// The settings every CAM method shares. The defaults are the paper's Grad-CAM, as the peers
+/// compute it: ReLU after the channel sum, no padding, bilinear upsampling (the CAM settings
+/// of [`Preset::Paper`]); the presets give the seed report's, Captum's and pytorch-grad-cam's.
 ///
 /// ```
-/// use gradcam_explain::{CamSettings, Combination, Preset};
-/// let seed = CamSettings::new();
-/// assert_eq!(seed, Preset::Seed.cam_settings());
-/// assert_eq!(seed.combination, Combination::PerChannelRelu);
-/// let signed = CamSettings::new().with_combination(Combination::Signed);
-/// assert_eq!(signed.upsampling.pad, 1);
+/// use gradcam_explain::{CamSettings, Combination, Interpolation, Preset};
+/// let paper = CamSettings::default();
+/// assert_eq!(paper, Preset::Paper.cam_settings());
+/// assert_eq!(paper.combination, Combination::ReluAfterSum);
+/// assert_eq!((paper.upsampling.pad, paper.upsampling.interpolation), (0, Interpolation::Bilinear));
+/// let seed = Preset::Seed.cam_settings();
+/// assert_eq!((seed.combination, seed.upsampling.pad), (Combination::PerChannelRelu, 1));
 /// ```
 #[derive(Config, Debug, Copy, PartialEq, Eq, Hash)]
 pub struct CamSettings {
     /// Channel combination of the CAM.
-    #[config(default = "Combination::PerChannelRelu")]
+    #[config(default = "Combination::ReluAfterSum")]
     pub combination: Combination,
     /// Layer map → input-size map.
-    #[config(default = "Upsampling::new().with_pad(1)")]
+    #[config(default = "Upsampling::new()")]
     pub upsampling: Upsampling,
     /// pytorch-grad-cam's `eigen_smooth`: the weighted activations `α_k·A_k` are projected on
     /// their first principal component (as [`crate::EigenCam`] projects the activations, its
@@ -108,10 +116,21 @@ pub struct CamSettings {
     pub aug_smooth: bool,
 }
 
+impl Default for CamSettings {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for Upsampling {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Named settings matching the seed report, the paper and the Python peers: CAM settings and
 /// the score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Preset {
     /// The seed report: per-channel ReLU, model-output score, pad 1, bilinear.
     Seed,

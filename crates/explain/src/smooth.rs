@@ -3,19 +3,20 @@
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::attribution::{Attribution, Attributions, Input, Predictions};
+use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
 use crate::error::{Result, SettingError, Stage};
 use crate::model::Explainable;
 use crate::noise;
-use crate::targets::Targets;
+use crate::predictions::Predictions;
+use crate::target::Targets;
 
 /// Most noise values one call draws: bounds the memory a setting can ask for.
 const MAX_NOISE_VALUES: usize = 1 << 31;
 
 /// How SmoothGrad aggregates the attributions of the noisy copies (Captum's `nt_type`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum NoiseAggregation {
     /// Their mean (SmoothGrad, Smilkov et al. 2017).
     #[default]

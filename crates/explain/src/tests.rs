@@ -5,8 +5,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::resize::upsample;
 use crate::{
     Attribution, CamSettings, CamTimes, Combination, ExplainError, Explainable, GradCam,
-    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, ReluMode, Stage, Targets,
-    Upsampling,
+    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, Preset, ReluMode, Stage,
+    Targets, Upsampling,
 };
 
 /// Features are the input itself (`K` channels of `h × w`); class `c`'s logit is
@@ -51,7 +51,8 @@ impl Explainable for SumModel {
 }
 
 fn settings(combination: Combination) -> CamSettings {
-    CamSettings::new()
+    Preset::Seed
+        .cam_settings()
         .with_combination(combination)
         .with_upsampling(
             Upsampling::new()
@@ -302,7 +303,7 @@ fn bad_calls_are_typed_errors() {
 fn a_product_labels_itself_by_its_factors() {
     use crate::{GradCamPlusPlus, Saliency};
     assert_eq!(
-        GuidedGradCam::guided(CamSettings::new()).label(),
+        GuidedGradCam::guided(Preset::Seed.cam_settings()).label(),
         "Guided Grad-CAM"
     );
     assert_eq!(
@@ -329,6 +330,11 @@ impl Explainable for Logits {
 
     fn logits(&self, features: Tensor<4>, _relu: ReluMode) -> Tensor<2> {
         features.flatten(1, 3)
+    }
+
+    // Its model output is the log-probability, as the MNIST net's.
+    fn output_layer(&self) -> OutputLayer {
+        OutputLayer::LogSoftmax
     }
 
     fn device(&self) -> Device {

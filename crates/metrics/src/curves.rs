@@ -9,7 +9,7 @@ use crate::error::Result;
 
 /// What replaces a pixel that is not (yet) shown.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Baseline {
     /// One value for every element, in the model's input space (e.g. a black pixel after
     /// normalisation).
@@ -36,7 +36,7 @@ pub struct CurveConfig {
 
 /// Which way a curve goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum CurveKind {
     /// Start from the image, replace the most relevant pixels first by the baseline (a faithful
     /// map makes the score fall fast: lower area is better).

@@ -10,7 +10,7 @@ use crate::error::{MetricError, Result};
 
 /// Which pixels ROAD removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum RoadOrder {
     /// MoRF: pixels whose relevance is at or above the percentile are imputed (a faithful map
     /// makes the score drop: lower is better).

@@ -15,7 +15,7 @@ use crate::similarity::{spearman, ssim};
 
 /// How the layers are re-initialised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Randomization {
     /// From the output down, each step re-initialising one more layer (step `k`: the top `k`).
     Cascading,

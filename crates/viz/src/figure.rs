@@ -43,6 +43,7 @@ pub struct Column<'a> {
     guided_backprop: MapRef<'a>,
     guided_grad_cam: MapRef<'a>,
     prediction: Option<(String, f32)>,
+    target: Option<String>,
     truth: Option<String>,
 }
 
@@ -68,6 +69,7 @@ impl<'a> Column<'a> {
             guided_backprop,
             guided_grad_cam,
             prediction: None,
+            target: None,
             truth: None,
         })
     }
@@ -79,14 +81,21 @@ impl<'a> Column<'a> {
         self
     }
 
+    /// Sets the class the maps explain, when it is not the predicted one (an explicit target).
+    pub fn target(mut self, class: impl Display) -> Self {
+        self.target = Some(class.to_string());
+        self
+    }
+
     /// Sets the true label, when known.
     pub fn truth(mut self, label: impl Display) -> Self {
         self.truth = Some(label.to_string());
         self
     }
 
-    /// The caption drawn above the column, e.g. `pred 7 (0.998) | true 7`;
-    /// empty when neither prediction nor truth is set.
+    /// The caption drawn above the column, e.g. `pred 7 (0.998) | true 7`, or with the class
+    /// the maps explain when it was set, `pred 7 (0.998) | maps of 3 | true 7`; empty when
+    /// nothing is set.
     ///
     /// ```
     /// use gradcam_viz::{Column, MapRef};
@@ -94,6 +103,7 @@ impl<'a> Column<'a> {
     /// let map = MapRef::new(&[0.0; 4], 2, 2)?;
     /// let column = Column::new(map, map, map, map)?.prediction(7, 0.99812).truth(7);
     /// assert_eq!(column.caption(), "pred 7 (0.998) | true 7");
+    /// assert_eq!(column.target(3).caption(), "pred 7 (0.998) | maps of 3 | true 7");
     /// # Ok::<(), gradcam_viz::VizError>(())
     /// ```
     pub fn caption(&self) -> String {
@@ -101,12 +111,13 @@ impl<'a> Column<'a> {
             .prediction
             .as_ref()
             .map(|(class, p)| format!("pred {class} ({p:.3})"));
+        let target = self.target.as_ref().map(|t| format!("maps of {t}"));
         let truth = self.truth.as_ref().map(|t| format!("true {t}"));
-        match (pred, truth) {
-            (Some(p), Some(t)) => format!("{p} | {t}"),
-            (Some(s), None) | (None, Some(s)) => s,
-            (None, None) => String::new(),
-        }
+        [pred, target, truth]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 
     fn maps(&self) -> [MapRef<'a>; 4] {

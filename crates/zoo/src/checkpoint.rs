@@ -6,8 +6,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Device;
 
+use gradcam_ops::SquareConv2d;
+
 use crate::resnet::{Block, BlockKind, ResNet, ResNetConfig, Stem};
-use gradcam_model::ops::SquareConv2d;
 
 /// A convolution without bias (torchvision's `conv3x3` / `conv1x1` / stem).
 fn conv(inputs: usize, outputs: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {

@@ -3,20 +3,23 @@
 
 use std::path::Path;
 
+use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
-use gradcam_explain::{Explainable, OutputLayer, ReluMode, UnknownName};
-use gradcam_model::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
+use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
+use gradcam_explain::{
+    Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName, reinitialize_layers,
+};
+use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::TorchResNet;
-use gradcam_model::ops::SquareConv2d;
 
 /// torchvision's two residual blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum BlockKind {
     /// Two 3×3 convolutions (ResNet-18, -34).
     Basic,
@@ -36,7 +39,7 @@ impl BlockKind {
 
 /// The first layers, before `layer1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Stem {
     /// torchvision's: a 7×7 stride-2 convolution, then a 3×3 stride-2 max-pool (224×224 inputs).
     ImageNet,
@@ -191,7 +194,7 @@ impl ResNetConfig {
 pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
 /// One residual block, its BatchNorms folded into its convolutions.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub(crate) struct Block {
     pub conv1: SquareConv2d,
     pub conv2: SquareConv2d,
@@ -219,15 +222,20 @@ impl Block {
 /// A ResNet in eval mode (BatchNorm folded into the convolutions at load time), explained at
 /// one of its stages ([`ResNet::explained_at`]; `layer4` unless chosen).
 ///
+/// A Burn `Module`: its record (the folded convolutions' weights and biases, the final linear
+/// layer) saves and loads, it moves with `to_device`/`fork`, and [`Reinitialize`] draws any of
+/// its stages afresh (the model-randomisation sanity check).
+///
 /// ```no_run
 /// use burn::tensor::Device;
 /// use gradcam_zoo::{ResNet, ResNetConfig};
 /// let (net, _) = ResNet::load(ResNetConfig::resnet18(), "resnet18.pth", &Device::default())?;
 /// let net = net.explained_at("layer3").expect("a stage");
-/// # Ok::<(), gradcam_model::LoadError>(())
+/// # Ok::<(), gradcam_data::LoadError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct ResNet {
+    #[module(skip)]
     config: ResNetConfig,
     stem: SquareConv2d,
     stages: [Vec<Block>; 4],
@@ -361,6 +369,37 @@ impl Explainable for ResNet {
 
     fn device(&self) -> Device {
         self.fc.weight.device()
+    }
+}
+
+/// The layers [`Reinitialize`] names, input to output (torchvision's names), and their paths in
+/// the module.
+const PARAMETER_LAYERS: [(&str, &str); 6] = [
+    ("conv1", "stem"),
+    ("layer1", "stages.0"),
+    ("layer2", "stages.1"),
+    ("layer3", "stages.2"),
+    ("layer4", "stages.3"),
+    ("fc", "fc"),
+];
+
+impl Reinitialize for ResNet {
+    /// The stem, the four stages and the final linear layer, as torchvision names them.
+    fn layer_names(&self) -> Vec<String> {
+        PARAMETER_LAYERS
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect()
+    }
+
+    /// Fresh parameters, uniform in `±1/√fan_in`, for every convolution (BatchNorm folded) of
+    /// the chosen layers ([`reinitialize_layers`]).
+    fn reinitialized(&self, layers: &[usize], seed: u64) -> Self {
+        let paths: Vec<&str> = layers
+            .iter()
+            .filter_map(|&i| PARAMETER_LAYERS.get(i).map(|(_, path)| *path))
+            .collect();
+        reinitialize_layers(self.clone(), &paths, seed)
     }
 }
 

@@ -8,8 +8,11 @@ use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
-use gradcam_explain::{Explainable, LayerView, OutputLayer, ReluMode, TokenGrid, gelu};
-use gradcam_model::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
+use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
+use gradcam_explain::{
+    Explainable, LayerView, OutputLayer, Reinitialize, ReluMode, TokenGrid, gelu,
+    reinitialize_layers,
+};
 use serde::{Deserialize, Serialize};
 
 /// A vision transformer's shape.
@@ -158,10 +161,12 @@ struct VitModule {
 /// assert_eq!(result.layer_cam().unwrap().dims(), [2, 1, 4, 4]); // the patch grid
 /// # Ok::<(), gradcam_explain::ExplainError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct VisionTransformer {
     net: VitModule,
+    #[module(skip)]
     config: VitConfig,
+    #[module(skip)]
     grid: TokenGrid,
     explained: usize,
 }
@@ -296,5 +301,34 @@ impl Explainable for VisionTransformer {
 
     fn device(&self) -> Device {
         self.net.head.weight.device()
+    }
+}
+
+impl Reinitialize for VisionTransformer {
+    /// The patch embedding (with the class token and position embeddings), each block
+    /// (`block0`, `block1`, …), the final norm and the head.
+    fn layer_names(&self) -> Vec<String> {
+        let mut names = vec!["embedding".to_owned()];
+        names.extend((0..self.config.blocks).map(|i| format!("block{i}")));
+        names.extend(["norm".to_owned(), "head".to_owned()]);
+        names
+    }
+
+    /// Fresh parameters, uniform in `±1/√fan_in` ([`reinitialize_layers`]), for the chosen
+    /// layers.
+    fn reinitialized(&self, layers: &[usize], seed: u64) -> Self {
+        let blocks = self.config.blocks;
+        let mut paths = Vec::new();
+        for &layer in layers {
+            match layer {
+                0 => paths.extend(["net.patch", "net.cls", "net.pos"].map(str::to_owned)),
+                i if i <= blocks => paths.push(format!("net.blocks.{}", i - 1)),
+                i if i == blocks + 1 => paths.push("net.norm".to_owned()),
+                i if i == blocks + 2 => paths.push("net.head".to_owned()),
+                _ => {}
+            }
+        }
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        reinitialize_layers(self.clone(), &paths, seed)
     }
 }

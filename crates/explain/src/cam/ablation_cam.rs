@@ -6,7 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::cam::{Cam, CamWeights, Layer};
 use crate::error::{Result, SettingError};
 use crate::settings::CamSettings;
-use crate::targets::one_hot_mask;
+use crate::target::one_hot_mask;
 
 /// How far below the activations' minimum pytorch-grad-cam's `AblationLayer` sets an ablated
 /// channel when the minimum is not 0 (activations that can be negative).
@@ -37,6 +37,12 @@ pub struct AblationCam {
     /// `batch_size`).
     #[config(default = 32)]
     pub batch_size: usize,
+}
+
+impl Default for AblationCam {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Cam for AblationCam {

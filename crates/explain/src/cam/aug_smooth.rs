@@ -3,11 +3,12 @@
 
 use burn::tensor::Tensor;
 
-use crate::attribution::{Attributions, Input, Predictions};
+use crate::attribution::{Attributions, Input};
 use crate::cam::{Cam, cam_attribution};
 use crate::error::Result;
 use crate::model::Explainable;
-use crate::targets::Targets;
+use crate::predictions::Predictions;
+use crate::target::Targets;
 
 /// The intensity factors of pytorch-grad-cam's test-time augmentation (ttach's `Multiply`).
 pub const AUG_SMOOTH_FACTORS: [f32; 3] = [0.9, 1.0, 1.1];

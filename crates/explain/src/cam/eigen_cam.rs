@@ -35,6 +35,12 @@ pub struct EigenCam {
     pub settings: CamSettings,
 }
 
+impl Default for EigenCam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for EigenCam {
     fn label(&self) -> String {
         "Eigen-CAM".to_owned()

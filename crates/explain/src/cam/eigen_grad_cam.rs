@@ -18,6 +18,12 @@ pub struct EigenGradCam {
     pub settings: CamSettings,
 }
 
+impl Default for EigenGradCam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for EigenGradCam {
     fn label(&self) -> String {
         "Eigen-Grad-CAM".to_owned()

@@ -11,15 +11,23 @@ use crate::settings::CamSettings;
 ///
 /// ```
 /// use gradcam_explain::{CamSettings, GradCam, Preset};
-/// let seed = GradCam::new(); // the seed report's settings
+/// let paper = GradCam::new(); // the paper's and the peers': ReLU after the sum, bilinear
+/// assert_eq!(paper.settings, CamSettings::default());
 /// let captum = GradCam::new().with_settings(Preset::Captum.cam_settings());
-/// # let _ = (seed, captum);
+/// let seed = GradCam::new().with_settings(Preset::Seed.cam_settings());
+/// # let _ = (captum, seed);
 /// ```
 #[derive(Config, Debug, PartialEq)]
 pub struct GradCam {
     /// Combination and upsampling.
     #[config(default = "CamSettings::new()")]
     pub settings: CamSettings,
+}
+
+impl Default for GradCam {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Cam for GradCam {

@@ -17,6 +17,12 @@ pub struct GradCamElementWise {
     pub settings: CamSettings,
 }
 
+impl Default for GradCamElementWise {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for GradCamElementWise {
     fn label(&self) -> String {
         "Grad-CAM element-wise".to_owned()

@@ -19,6 +19,12 @@ pub struct GradCamPlusPlus {
     pub settings: CamSettings,
 }
 
+impl Default for GradCamPlusPlus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for GradCamPlusPlus {
     fn label(&self) -> String {
         "Grad-CAM++".to_owned()

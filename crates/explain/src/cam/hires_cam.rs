@@ -15,6 +15,12 @@ pub struct HiResCam {
     pub settings: CamSettings,
 }
 
+impl Default for HiResCam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for HiResCam {
     fn label(&self) -> String {
         "HiResCAM".to_owned()

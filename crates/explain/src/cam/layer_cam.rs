@@ -15,6 +15,12 @@ pub struct LayerCam {
     pub settings: CamSettings,
 }
 
+impl Default for LayerCam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for LayerCam {
     fn label(&self) -> String {
         "LayerCAM".to_owned()

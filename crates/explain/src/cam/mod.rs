@@ -1,44 +1,49 @@
 //! The CAM family: a CAM method is its weighting of the explained layer's activations (and the
 //! score's gradients at them); capture, combination, upsampling and checks are shared here
 //! (pytorch-grad-cam's `BaseCAM`).
+//!
+//! Adding one is a file of this directory and its line in the registry below.
 
-mod ablation_cam;
 mod aug_smooth;
-mod eigen_cam;
-mod eigen_grad_cam;
-mod grad_cam;
-mod grad_cam_element_wise;
-mod grad_cam_plus_plus;
-mod hires_cam;
-mod layer_cam;
 mod multi_layer;
-mod score_cam;
-mod xgrad_cam;
 
-pub use ablation_cam::AblationCam;
 pub use aug_smooth::AUG_SMOOTH_FACTORS;
-pub use eigen_cam::EigenCam;
-pub use eigen_grad_cam::EigenGradCam;
-pub use grad_cam::GradCam;
-pub use grad_cam_element_wise::GradCamElementWise;
-pub use grad_cam_plus_plus::GradCamPlusPlus;
-pub use hires_cam::HiResCam;
-pub use layer_cam::LayerCam;
 pub use multi_layer::MultiLayerCam;
-pub use score_cam::ScoreCam;
-pub use xgrad_cam::XGradCam;
+
+registry! {
+    /// Any built-in CAM method, by value (and any of them over several layers), for code that
+    /// picks methods at run time; parsed from its name with its default settings.
+    pub enum AnyCam: dyn Cam, "CAM method" {
+        grad_cam::GradCam => "grad-cam",
+        grad_cam_plus_plus::GradCamPlusPlus => "grad-cam-plus-plus",
+        xgrad_cam::XGradCam => "xgrad-cam",
+        hires_cam::HiResCam => "hires-cam",
+        layer_cam::LayerCam => "layer-cam",
+        score_cam::ScoreCam => "score-cam",
+        eigen_cam::EigenCam => "eigen-cam",
+        eigen_grad_cam::EigenGradCam => "eigen-grad-cam",
+        grad_cam_element_wise::GradCamElementWise => "grad-cam-element-wise",
+        ablation_cam::AblationCam => "ablation-cam",
+        fem::Fem => "fem",
+    }
+    /// [`MultiLayerCam`]: a CAM at the explained layer and at earlier ones, averaged.
+    wrapper MultiLayer(MultiLayerCam<AnyCam>) => "multi-layer";
+    apply with_settings(settings: CamSettings);
+}
 
 use burn::tensor::{Int, Tensor, activation};
 
-use crate::attribution::{Attribution, Attributions, Input, Predictions};
+use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
 use crate::error::{ExplainError, Result, Stage};
-
-use crate::forward::{check_features, checked_features, checked_logits, gradient_of};
+use crate::forward::{
+    self, Scoring, check_features, checked_features, checked_logits, gradient_of,
+};
 use crate::model::{Explainable, ReluMode};
+use crate::predictions::Predictions;
 use crate::resize::upsample_layers;
 use crate::settings::{CamSettings, Combination};
-use crate::targets::Targets;
+use crate::target::Targets;
 
 /// A CAM method: how the explained layer's activations `A` (and the score's gradients
 /// `G = ∂y/∂A`) become per-channel or per-cell weights, or directly a map.
@@ -270,16 +275,14 @@ fn head<C: Cam + ?Sized>(
     features: Tensor<4>,
     targets: &Targets,
 ) -> Result<(Predictions, Tensor<4>, Option<Tensor<4>>)> {
-    let batch = features.dims()[0];
     // A fresh leaf: the head's backward stops here.
     let activations = features.detach().autodiff().require_grad();
-    let logits = checked_logits(model, activations.clone(), ReluMode::Standard, batch)?;
-    let (predictions, gradients) = if cam.needs_gradients() {
-        let (predictions, total) = Predictions::with_total(model, logits, targets)?;
-        (predictions, Some(gradient_of(&activations, total)))
-    } else {
-        (Predictions::from_logits(model, logits, targets)?, None)
-    };
+    let scoring = Scoring::Resolve(targets);
+    let (predictions, total) =
+        forward::head(model, activations.clone(), ReluMode::Standard, scoring)?;
+    let gradients = cam
+        .needs_gradients()
+        .then(|| gradient_of(&activations, total));
     Ok((
         predictions,
         activations.detach().without_autodiff(),
@@ -433,79 +436,6 @@ fn cam_attribution<C: Cam + ?Sized>(
     Ok(Attributions::new(map, predictions.with_checks(checks), input).with_layer_cam(layer))
 }
 
-/// Every built-in CAM method, chosen by name at run time (the command line, reports).
-///
-/// Registering a method is one line of the macro call below.
-macro_rules! any_cam {
-    ($($variant:ident => $name:literal),* $(,)?) => {
-        /// Any built-in CAM method, by value; parsed from its command-line name with its
-        /// default settings.
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-        #[serde(rename_all = "kebab-case")]
-        pub enum AnyCam {
-            $(
-                #[doc = concat!("[`", stringify!($variant), "`].")]
-                $variant($variant),
-            )*
-        }
-
-        impl AnyCam {
-            /// Every method's command-line name, in documentation order.
-            pub const NAMES: &'static [&'static str] = &[$($name),*];
-
-            /// The method's command-line name.
-            pub fn name(&self) -> &'static str {
-                match self {
-                    $(Self::$variant(_) => $name,)*
-                }
-            }
-
-            /// The method named `name`, with default settings.
-            pub fn from_name(name: &str) -> Result<Self, crate::UnknownName> {
-                let all = [$(Self::$variant($variant::new())),*];
-                crate::UnknownName::find(name, &all, |m| m.name(), "CAM method")
-            }
-
-            /// The same method with other shared settings.
-            pub fn with_settings(self, settings: CamSettings) -> Self {
-                match self {
-                    $(Self::$variant(mut method) => {
-                        method.settings = settings;
-                        Self::$variant(method)
-                    })*
-                }
-            }
-
-            fn inner(&self) -> &dyn Cam {
-                match self {
-                    $(Self::$variant(method) => method,)*
-                }
-            }
-        }
-
-        $(
-            impl From<$variant> for AnyCam {
-                fn from(method: $variant) -> Self {
-                    Self::$variant(method)
-                }
-            }
-        )*
-    };
-}
-
-any_cam! {
-    GradCam => "grad-cam",
-    GradCamPlusPlus => "grad-cam-plus-plus",
-    XGradCam => "xgrad-cam",
-    HiResCam => "hires-cam",
-    LayerCam => "layer-cam",
-    ScoreCam => "score-cam",
-    EigenCam => "eigen-cam",
-    EigenGradCam => "eigen-grad-cam",
-    GradCamElementWise => "grad-cam-element-wise",
-    AblationCam => "ablation-cam",
-}
-
 impl Cam for AnyCam {
     fn label(&self) -> String {
         self.inner().label()
@@ -522,18 +452,8 @@ impl Cam for AnyCam {
     fn weights(&self, layer: &Layer<'_>) -> Result<CamWeights> {
         self.inner().weights(layer)
     }
-}
 
-impl std::fmt::Display for AnyCam {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for AnyCam {
-    type Err = crate::UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::from_name(s)
+    fn extra_layers(&self) -> &[String] {
+        self.inner().extra_layers()
     }
 }

@@ -43,6 +43,16 @@ impl<C> MultiLayerCam<C> {
     }
 }
 
+impl MultiLayerCam<crate::AnyCam> {
+    /// The same layers, the CAM with other shared settings.
+    pub fn with_settings(self, settings: CamSettings) -> Self {
+        Self {
+            cam: self.cam.with_settings(settings),
+            ..self
+        }
+    }
+}
+
 impl<C: Cam> Cam for MultiLayerCam<C> {
     fn label(&self) -> String {
         if self.layers.is_empty() {

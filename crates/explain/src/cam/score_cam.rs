@@ -25,6 +25,12 @@ pub struct ScoreCam {
     pub batch_size: usize,
 }
 
+impl Default for ScoreCam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for ScoreCam {
     fn label(&self) -> String {
         "Score-CAM".to_owned()

@@ -17,6 +17,12 @@ pub struct XGradCam {
     pub settings: CamSettings,
 }
 
+impl Default for XGradCam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Cam for XGradCam {
     fn label(&self) -> String {
         "XGrad-CAM".to_owned()

@@ -6,7 +6,7 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::model::Explainable;
 use crate::pixel::GradientRule;
-use crate::targets::Targets;
+use crate::target::Targets;
 
 /// Deconvolution (Captum's `Deconvolution`): the gradient of each image's score w.r.t. its
 /// input with every ReLU's backward replaced by `relu(grad)`, whatever the sign of the ReLU's

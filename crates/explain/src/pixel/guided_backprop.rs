@@ -6,7 +6,7 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::model::Explainable;
 use crate::pixel::GradientRule;
-use crate::targets::Targets;
+use crate::target::Targets;
 
 /// Guided backpropagation (Captum's `GuidedBackprop`, pytorch-grad-cam's
 /// `GuidedBackpropReLUModel`): the gradient of each image's score w.r.t. its input with every

@@ -5,10 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::model::Explainable;
-use crate::pixel::{Finish, GradientRule};
-use crate::targets::Targets;
+use crate::pixel::GradientRule;
+use crate::target::Targets;
 
-const RULE: GradientRule = GradientRule::standard(Finish::TimesInput);
 
 /// Input × gradient (Captum's `InputXGradient`): the input times the score's gradient w.r.t. it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,10 +24,10 @@ impl Attribution for InputXGradient {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        RULE.attribute(model, input, targets)
+        GradientRule::INPUT_X_GRADIENT.attribute(model, input, targets)
     }
 
     fn gradient_rule(&self) -> Option<GradientRule> {
-        Some(RULE)
+        Some(GradientRule::INPUT_X_GRADIENT)
     }
 }

@@ -4,19 +4,19 @@ use burn::config::Config;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::attribution::{Attribution, Attributions, Input, Predictions};
+use crate::attribution::{Attribution, Attributions, Input};
+use crate::predictions::Predictions;
 use crate::error::{Result, SettingError};
 use crate::forward::{checked_features, checked_logits};
 use crate::model::{Explainable, ReluMode};
-use crate::pixel::{Finish, GradientRule};
-use crate::targets::Targets;
+use crate::pixel::GradientRule;
+use crate::target::Targets;
 
 /// The plain input gradient of each path point.
-const RULE: GradientRule = GradientRule::standard(Finish::Gradient);
 
 /// How the path integral from the baseline to the input is approximated (Captum's `method`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Integration {
     /// Gauss–Legendre quadrature on [0, 1] (Captum's default).
     #[default]
@@ -85,6 +85,12 @@ pub struct IntegratedGradients {
     pub internal_batch_size: Option<usize>,
 }
 
+impl Default for IntegratedGradients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Attribution for IntegratedGradients {
     fn label(&self) -> String {
         "Integrated Gradients".to_owned()
@@ -134,7 +140,7 @@ impl Attribution for IntegratedGradients {
                 .map(|k| baseline.clone() + difference.clone() * alphas[k] as f32)
                 .collect();
             let points = Input::derived(Tensor::cat(points, 0));
-            let gradient = RULE.attribute(model, &points, &classes.tile(m))?.into_map();
+            let gradient = GradientRule::GRADIENT.attribute(model, &points, &classes.tile(m))?.into_map();
             let step_weights: Vec<f32> = steps.map(|k| weights[k] as f32).collect();
             let step_weights = Tensor::<1>::from_data(TensorData::new(step_weights, [m]), &device)
                 .reshape([m, 1, 1, 1, 1]);

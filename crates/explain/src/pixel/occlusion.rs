@@ -3,11 +3,12 @@
 use burn::config::Config;
 use burn::tensor::{Tensor, TensorData};
 
-use crate::attribution::{Attribution, Attributions, Input, Predictions};
+use crate::attribution::{Attribution, Attributions, Input};
+use crate::predictions::Predictions;
 use crate::error::{Result, SettingError};
 use crate::forward::{checked_features, checked_logits};
 use crate::model::{Explainable, ReluMode};
-use crate::targets::Targets;
+use crate::target::Targets;
 
 /// Occlusion (Captum's `Occlusion`): a window of `[channels, height, width]` slides over the
 /// image by `strides`; at each position the window's pixels are set to `baseline` and the drop
@@ -38,6 +39,12 @@ pub struct Occlusion {
     /// bounds the memory.
     #[config(default = 256)]
     pub batch_size: usize,
+}
+
+impl Default for Occlusion {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Occlusion {

@@ -5,8 +5,8 @@ use burn::config::Config;
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::model::Explainable;
-use crate::pixel::{Finish, GradientRule};
-use crate::targets::Targets;
+use crate::pixel::GradientRule;
+use crate::target::Targets;
 
 /// Saliency (Captum's `Saliency`): the gradient of each image's score w.r.t. its input, or its
 /// absolute value (Captum's default).
@@ -17,13 +17,19 @@ pub struct Saliency {
     pub absolute: bool,
 }
 
+impl Default for Saliency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Saliency {
     fn rule(&self) -> GradientRule {
-        GradientRule::standard(if self.absolute {
-            Finish::Absolute
+        if self.absolute {
+            GradientRule::ABSOLUTE_GRADIENT
         } else {
-            Finish::Gradient
-        })
+            GradientRule::GRADIENT
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 
-use super::files::{MAX_IMAGE_BYTES, decode, fit, image_files};
-use super::{DataError, MNIST_MEAN, MNIST_STD, read_limited};
+use crate::DataError;
+use crate::files::{MAX_IMAGE_BYTES, decode, fit, image_files, read_limited};
 
 /// Images on the host, row-major `[N, C, H, W]`, values in `[0, 1]` (byte / 255), with the
 /// files they came from.
@@ -94,13 +94,11 @@ impl Images {
             return Err(DataError::Empty { path });
         }
         if let Some(pixel) = pixels.iter().position(|p| !(0.0..=1.0).contains(p)) {
-            return Err(DataError::Image {
+            return Err(DataError::Pixel {
                 path,
                 index: pixel / (shape[1] * shape[2] * shape[3]).max(1),
-                problem: super::ImageProblem::Value {
-                    pixel,
-                    value: f64::from(pixels[pixel]),
-                },
+                pixel,
+                value: f64::from(pixels[pixel]),
             });
         }
         Ok(Self {
@@ -209,7 +207,7 @@ impl Normalization {
                 (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
             }
             Self::ImageNet => (vec![0.449], vec![0.226]),
-            Self::Mnist => (vec![MNIST_MEAN], vec![MNIST_STD]),
+            Self::Mnist => (vec![0.1307], vec![0.3081]),
             Self::FashionMnist => (vec![0.2860], vec![0.3530]),
             Self::None => (vec![0.0], vec![1.0]),
         };
@@ -228,9 +226,17 @@ impl std::fmt::Display for Normalization {
 }
 
 impl std::str::FromStr for Normalization {
-    type Err = gradcam_explain::UnknownName;
+    type Err = UnknownNormalization;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        gradcam_explain::UnknownName::find(s, &Self::ALL, |n| n.name(), "normalization")
+        Self::ALL
+            .into_iter()
+            .find(|n| n.name() == s)
+            .ok_or_else(|| UnknownNormalization(s.to_owned()))
     }
 }
+
+/// A normalisation name [`Normalization::from_str`](std::str::FromStr) does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown normalization `{0}`: expected imagenet, mnist, fashion-mnist or none")]
+pub struct UnknownNormalization(pub String);

@@ -8,31 +8,19 @@
 //! each backward is a real autodiff node, not a hook or a gradient edited after the fact. Inner
 //! backends implement only the forward (an ordinary ReLU); `Autodiff<B>` records the backward.
 
-// burn-ndarray is deprecated in Burn 0.22 (in favour of burn-flex) but kept as a comparison
-// backend; the extension macro names it, so the deprecation is acknowledged here once.
-#![allow(deprecated)]
-// Built without a backend, the extension has no implementation to use its inputs.
-#![cfg_attr(
-    not(any(feature = "flex", feature = "ndarray", feature = "cube")),
-    allow(unused)
-)]
-
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch};
 use burn::tensor::Tensor;
 
+use crate::extension::extension;
+
+extension! {
 /// Backends that can run the guided and the deconvolution ReLU.
-#[backend_extension(
-    Autodiff,
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(feature = "cube")
-)]
 pub trait GuidedReluBackend: Backend {
     /// Forward `relu(x)`; under autodiff, records the guided backward.
     fn guided_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -62,6 +50,7 @@ pub trait GuidedReluBackend: Backend {
         y
     }
 }
+}
 
 #[cfg(feature = "flex")]
 impl GuidedReluBackend for burn::backend::Flex {
@@ -77,15 +66,6 @@ impl GuidedReluBackend for burn::backend::Flex {
         )
     }
 }
-
-#[cfg(feature = "ndarray")]
-impl GuidedReluBackend for burn::backend::NdArray {}
-
-/// Every CubeCL runtime (wgpu, Vulkan, Metal, CUDA, ROCm; with or without Burn's fusion): the
-/// default bodies, built from `Backend` primitives, so the guided gradient is one `relu_backward`
-/// and one `relu` kernel there.
-#[cfg(feature = "cube")]
-impl GuidedReluBackend for burn::backend::Cube {}
 
 #[derive(Debug)]
 struct GuidedReluBackward;
@@ -167,9 +147,9 @@ impl<B: Backend + GuidedReluBackend, C: CheckpointStrategy> GuidedReluBackend fo
 /// Applies the guided ReLU to a tensor on any supported device.
 ///
 /// On a plain device this is an ordinary ReLU; on an autodiff device its backward is the guided
-/// gradient. Callers check [`is_supported_device`] first: Burn panics when an extension is called
-/// on a backend it does not list.
-pub(crate) fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+/// gradient. Callers check [`crate::Kernels::is_supported`] first: Burn panics when an extension is
+/// called on a backend it does not list.
+pub fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::guided_relu(
         x.into_dispatch(),
     ))
@@ -177,7 +157,7 @@ pub(crate) fn guided_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// Applies the deconvolution ReLU (forward `relu(x)`, backward `relu(grad)`); the same
 /// contract as [`guided_relu`].
-pub(crate) fn deconvolution_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+pub fn deconvolution_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::deconvolution_relu(
         x.into_dispatch(),
     ))
@@ -185,7 +165,7 @@ pub(crate) fn deconvolution_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// `y` with the guided rule's gradient clipping in front of it (see
 /// [`GuidedReluBackend::positive_gradient`]).
-pub(crate) fn positive_gradient<const D: usize>(y: Tensor<D>) -> Tensor<D> {
+pub fn positive_gradient<const D: usize>(y: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::positive_gradient(
         y.into_dispatch(),
     ))
@@ -193,25 +173,9 @@ pub(crate) fn positive_gradient<const D: usize>(y: Tensor<D>) -> Tensor<D> {
 
 /// `y`, its gradient `relu(grad)` sent straight to `x` (see
 /// [`GuidedReluBackend::positive_gradient_to`]).
-pub(crate) fn positive_gradient_to<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
+pub fn positive_gradient_to<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::positive_gradient_to(
         x.into_dispatch(),
         y.into_dispatch(),
     ))
-}
-
-/// Whether the guided and the deconvolution ReLU are implemented for this device's backend.
-pub(crate) fn is_supported_device(device: &burn::tensor::Device) -> bool {
-    use burn::backend::DispatchDevice;
-    let inner = device.clone().inner();
-    #[allow(unreachable_patterns)]
-    match inner.as_dispatch() {
-        #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
-        #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => true,
-        #[cfg(feature = "cube")]
-        DispatchDevice::Cube(_) => true,
-        _ => false,
-    }
 }

@@ -15,31 +15,26 @@
 //!
 //! Other backends take Burn's own `conv2d` and its input gradient (the trait's default bodies).
 
-// burn-ndarray is deprecated in Burn 0.22 but kept as a comparison backend (see guided.rs).
-#![allow(deprecated)]
-// Built without a backend, the extension has no implementation to use its inputs.
-#![cfg_attr(
-    not(any(feature = "flex", feature = "ndarray", feature = "cube")),
-    allow(unused)
-)]
-
 use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Tensor, TensorData};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 
+use crate::extension::{Kernels, extension};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch};
+use burn::config::Config;
+use burn::module::{
+    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
+    Param,
+};
+use burn::nn::Initializer;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+
+extension! {
 /// Backends with the square convolution.
-#[backend_extension(
-    Autodiff,
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(feature = "cube")
-)]
 pub trait SquareConvBackend: Backend {
     /// `conv2d(x, weight) + bias` with `stride` and `padding` on both axes.
     fn square_conv2d(
@@ -117,6 +112,7 @@ pub trait SquareConvBackend: Backend {
         Self::square_conv2d_flipped_grad(grad, flipped, padding)
     }
 }
+}
 
 fn options(stride: usize, padding: usize) -> ConvOptions<2> {
     ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1)
@@ -149,12 +145,6 @@ fn transposed<B: Backend>(
         ),
     )
 }
-
-#[cfg(feature = "ndarray")]
-impl SquareConvBackend for burn::backend::NdArray {}
-
-#[cfg(feature = "cube")]
-impl SquareConvBackend for burn::backend::Cube {}
 
 #[cfg(feature = "flex")]
 impl SquareConvBackend for burn::backend::Flex {
@@ -264,17 +254,8 @@ fn record<B: SquareConvBackend, C: CheckpointStrategy>(
     state: impl FnOnce([usize; 2]) -> InputGrad<B>,
     forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    let size = [x.primitive().shape()[2], x.primitive().shape()[3]];
-    let node = x.node();
-    let x = x.into_primitive();
-    match SquareConvBackward
-        .prepare::<C>([node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state(size), forward(x)),
-        OpsKind::UnTracked(prep) => prep.finish(forward(x)),
-    }
+    let state = |x: &FloatTensor<B>| state([x.shape()[2], x.shape()[3]]);
+    crate::extension::record::<B, C, _>(SquareConvBackward, x, state, forward)
 }
 
 impl<B: SquareConvBackend, C: CheckpointStrategy> SquareConvBackend for Autodiff<B, C> {
@@ -344,15 +325,93 @@ pub fn flip_weight(weight: Tensor<4>) -> Tensor<4> {
     weight.swap_dims(0, 1).flip([2, 3])
 }
 
-/// A convolution with weights `[out, in, k, k]`, a bias, a symmetric stride and padding, and (on
-/// a backend with the kernel) the flipped weights of its stride-1 input gradient, materialised
-/// once when it is built.
+/// The configuration of a [`SquareConv2d`], as Burn's `Conv2dConfig` is a `Conv2d`'s.
+///
+/// ```
+/// use burn::module::Module;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use gradcam_ops::SquareConv2dConfig;
+///
+/// let device = Device::default();
+/// let conv = SquareConv2dConfig::new([3, 8], 3).with_padding(1).init(&device);
+/// let x = Tensor::<4>::random([2, 3, 9, 9], Distribution::Default, &device);
+/// assert_eq!(conv.forward(x).dims(), [2, 8, 9, 9]);
+/// assert_eq!(conv.num_params(), 8 * 3 * 3 * 3 + 8);
+/// ```
+#[derive(Config, Debug)]
+pub struct SquareConv2dConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Side of the square kernel.
+    pub kernel_size: usize,
+    /// Stride on both axes.
+    #[config(default = 1)]
+    pub stride: usize,
+    /// Zero padding on each side of both axes.
+    #[config(default = 0)]
+    pub padding: usize,
+    /// Winograd's F(2×2, 3×3) where it fits (see [`SquareConv2d::with_winograd`]).
+    #[config(default = true)]
+    pub winograd: bool,
+    /// The initializer of the weight and the bias (Burn's `Conv2dConfig` default, Kaiming's
+    /// uniform with gain 1/√3: PyTorch's uniform in `±1/√fan_in`).
+    #[config(
+        default = "Initializer::KaimingUniform{gain:0.577_350_269_189_625_8,fan_out_only:false}"
+    )]
+    pub initializer: Initializer,
+}
+
+impl SquareConv2dConfig {
+    /// A convolution of this shape with freshly initialised parameters on `device`.
+    pub fn init(&self, device: &Device) -> SquareConv2d {
+        let [inputs, outputs] = self.channels;
+        let k = self.kernel_size;
+        let (fan_in, fan_out) = (Some(inputs * k * k), Some(outputs * k * k));
+        let weights = Weights {
+            weight: self
+                .initializer
+                .init_with([outputs, inputs, k, k], fan_in, fan_out, device),
+            bias: self
+                .initializer
+                .init_with([outputs], fan_in, fan_out, device),
+        };
+        SquareConv2d::of(weights, self.stride, self.padding, self.winograd)
+    }
+}
+
+/// What a [`SquareConv2d`]'s record holds: its parameters, under the names Burn's `Conv2d`
+/// gives them.
+#[derive(Module, Debug)]
+struct Weights {
+    weight: Param<Tensor<4>>,
+    bias: Param<Tensor<1>>,
+}
+
+/// What is computed from the weights once, for the kernels: never recorded, rebuilt whenever
+/// the weights change (loading, mapping, moving).
+#[derive(Clone, Debug, Default)]
+struct Derived {
+    /// The flipped weights of the stride-1 input gradient, materialised (Burn's flip is a
+    /// strided view, which the kernel would otherwise copy on every backward).
+    flipped: Option<Tensor<4>>,
+    /// Winograd's transformed kernels of the weight (its input gradient reads them too).
+    winograd: Option<Tensor<3>>,
+}
+
+/// A Burn module: a convolution with weights `[out, in, k, k]`, a bias, a symmetric stride and
+/// padding — a `Conv2d` of square kernel with a bias, through this crate's kernels — with (on
+/// a backend with the kernel) the flipped weights of its stride-1 input gradient and Winograd's
+/// transformed kernels derived once from the weights.
+///
+/// Its record is the weight and the bias (`weight`, `bias`, as a `Conv2d`'s); the derived
+/// kernels are rebuilt whenever the parameters change (`load_record`, `map`, `to_device`,
+/// `fork`), so they are never stale.
 ///
 /// ```
 /// use burn::tensor::module::conv2d;
 /// use burn::tensor::ops::ConvOptions;
 /// use burn::tensor::{Device, Distribution, Tensor};
-/// use gradcam_model::ops::SquareConv2d;
+/// use gradcam_ops::SquareConv2d;
 ///
 /// let device = Device::default();
 /// let weight = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
@@ -365,76 +424,161 @@ pub fn flip_weight(weight: Tensor<4>) -> Tensor<4> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SquareConv2d {
-    weight: Tensor<4>,
-    bias: Tensor<1>,
-    flipped: Option<Tensor<4>>,
-    /// Winograd's transformed kernels of `weight` (its input gradient reads them too), for a
-    /// 3×3 stride-1 convolution on a backend with the kernel.
-    winograd: Option<Tensor<3>>,
+    weights: Weights,
     stride: usize,
     padding: usize,
+    /// Whether Winograd's algorithm is used where it fits.
+    winograd: bool,
+    derived: Derived,
 }
 
 impl SquareConv2d {
     /// The convolution `weight` (`[out, in, k, k]`, square), `bias` (`[out]`), `stride` and
     /// `padding` on both axes.
     pub fn new(weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize) -> Self {
-        // Materialised once here: Burn's flip is a strided view, which the kernel would
-        // otherwise copy into a contiguous buffer on every backward.
-        let flipped = flips(&weight, stride, padding)
-            .then(|| Tensor::from_data(flip_weight(weight.clone()).into_data(), &weight.device()));
+        let weights = Weights {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+        };
+        Self::of(weights, stride, padding, true)
+    }
+
+    fn of(weights: Weights, stride: usize, padding: usize, winograd: bool) -> Self {
         Self {
-            weight,
-            bias,
-            flipped,
-            winograd: None,
+            weights,
             stride,
             padding,
+            winograd,
+            derived: Derived::default(),
         }
-        .with_winograd(true)
+        .derive()
+    }
+
+    /// The same convolution with its derived kernels rebuilt from its weights.
+    fn derive(mut self) -> Self {
+        let weight = self.weights.weight.val();
+        let flipped = flips(&weight, self.stride, self.padding)
+            .then(|| Tensor::from_data(flip_weight(weight.clone()).into_data(), &weight.device()));
+        let winograd = match &flipped {
+            Some(flipped) if self.winograd && winograd_fits(flipped, self.padding) => {
+                Some(winograd_weight(&weight))
+            }
+            _ => None,
+        };
+        self.derived = Derived { flipped, winograd };
+        self
+    }
+
+    /// The same convolution with its parameters changed by `f`, the derived kernels rebuilt.
+    fn with_weights(self, f: impl FnOnce(Weights) -> Weights) -> Self {
+        Self {
+            weights: f(self.weights),
+            ..self
+        }
+        .derive()
     }
 
     /// The same convolution with Winograd's algorithm switched off (`false`: im2col and gemm)
     /// or back on where it fits (`true`, the default): a 3×3, stride-1 convolution of at least
     /// 32 channels both ways, on a backend with the kernel (Flex).
     pub fn with_winograd(self, on: bool) -> Self {
-        let winograd = match (&self.flipped, on) {
-            (Some(flipped), true) if winograd_fits(flipped, self.padding) => {
-                Some(winograd_weight(&self.weight))
-            }
-            _ => None,
-        };
-        Self { winograd, ..self }
+        Self {
+            winograd: on,
+            ..self
+        }
+        .derive()
     }
 
     /// Whether the convolution runs by Winograd's algorithm (see
     /// [`SquareConv2d::with_winograd`]).
     pub fn is_winograd(&self) -> bool {
-        self.winograd.is_some()
+        self.derived.winograd.is_some()
+    }
+
+    /// The weight `[out, in, k, k]`.
+    pub fn weight(&self) -> Tensor<4> {
+        self.weights.weight.val()
+    }
+
+    /// The bias `[out]`.
+    pub fn bias(&self) -> Tensor<1> {
+        self.weights.bias.val()
+    }
+
+    /// The stride and the padding, on both axes.
+    pub fn stride_padding(&self) -> [usize; 2] {
+        [self.stride, self.padding]
     }
 
     /// `[N, in, H, W]` → `[N, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let (Some(winograd), Some(flipped)) = (&self.winograd, &self.flipped) else {
-            return apply(
-                x,
-                self.weight.clone(),
-                self.bias.clone(),
-                self.flipped.clone(),
-                self.stride,
-                self.padding,
-            );
+        let (weight, bias) = (self.weight(), self.bias());
+        let Derived { flipped, winograd } = &self.derived;
+        let (Some(winograd), Some(flipped)) = (winograd, flipped) else {
+            return apply(x, weight, bias, flipped.clone(), self.stride, self.padding);
         };
         Tensor::from_dispatch(<Dispatch as SquareConvBackend>::square_conv2d_winograd(
             x.into_dispatch(),
-            self.weight.clone().into_dispatch(),
-            self.bias.clone().into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
             winograd.clone().into_dispatch(),
             flipped.clone().into_dispatch(),
             self.padding,
         ))
     }
 }
+
+/// A `Module` by its parameters (the `Weights`, recorded under this module's path), every
+/// change of them rebuilding the derived kernels.
+impl Module for SquareConv2d {
+    fn collect_devices(&self, devices: Devices) -> Devices {
+        self.weights.collect_devices(devices)
+    }
+
+    fn fork(self, device: &Device) -> Self {
+        self.with_weights(|w| w.fork(device))
+    }
+
+    fn to_device(self, device: &Device) -> Self {
+        self.with_weights(|w| w.to_device(device))
+    }
+
+    fn train(self) -> Self {
+        self.with_weights(Module::train)
+    }
+
+    fn valid(&self) -> Self {
+        self.clone().with_weights(|w| w.valid())
+    }
+
+    fn materialize(self) -> Self {
+        self.with_weights(Module::materialize)
+    }
+
+    fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
+        self.weights.visit(visitor);
+    }
+
+    fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
+        self.with_weights(|w| w.map(mapper))
+    }
+}
+
+impl ModuleDisplayDefault for SquareConv2d {
+    fn content(&self, content: Content) -> Option<Content> {
+        let [outputs, inputs, kernel, _] = self.weights.weight.dims();
+        content
+            .add("ch_in", &inputs)
+            .add("ch_out", &outputs)
+            .add("kernel_size", &kernel)
+            .add("stride", &self.stride)
+            .add("padding", &self.padding)
+            .add("winograd", &self.is_winograd())
+            .optional()
+    }
+}
+
+impl ModuleDisplay for SquareConv2d {}
 
 /// Input (and output) channels from which a 3×3 stride-1 convolution with flipped weights runs
 /// by Winograd's algorithm: fewer leave its 16 products too thin to pay for the transforms.
@@ -520,7 +664,7 @@ fn flips(weight: &Tensor<4>, stride: usize, padding: usize) -> bool {
     stride == 1
         && padding < kernel
         && channels >= FLIPPED_MIN_CHANNELS
-        && crate::has_flex_kernels(&weight.device())
+        && Kernels::of(&weight.device()) == Kernels::Flex
 }
 
 #[cfg(feature = "flex")]

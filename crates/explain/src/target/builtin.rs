@@ -1,135 +1,13 @@
-//! What is explained, as a function of the model's output: the [`Target`] trait and the ready
-//! targets (pytorch-grad-cam's `model_targets`, and multi-label sums).
+//! Ready targets beyond a class's score (pytorch-grad-cam's `model_targets`, multi-label sums,
+//! closures).
 
 use std::fmt;
 use std::sync::Arc;
 
 use burn::tensor::{Int, Tensor, activation};
 
+use super::{Outputs, Score, ScoreGradient, Target};
 use crate::error::{ExplainError, Result};
-use crate::model::OutputLayer;
-use crate::targets::{Score, ScoreGradient};
-
-/// The model's output for a batch, as a [`Target`] reads it: the logits `[N, K]` and the
-/// output layer the model applies to them.
-#[derive(Clone, Debug)]
-pub struct Outputs {
-    logits: Tensor<2>,
-    output_layer: OutputLayer,
-}
-
-impl Outputs {
-    /// The outputs of logits `[N, K]` under `output_layer`.
-    pub fn new(logits: Tensor<2>, output_layer: OutputLayer) -> Self {
-        Self {
-            logits,
-            output_layer,
-        }
-    }
-
-    /// The pre-softmax logits `[N, K]`.
-    pub fn logits(&self) -> Tensor<2> {
-        self.logits.clone()
-    }
-
-    /// What the model returns, `output_layer(logits)` `[N, K]` (pytorch-grad-cam's
-    /// `model_output`; for the MNIST net the log-probabilities).
-    pub fn output(&self) -> Tensor<2> {
-        self.output_layer.apply(self.logits.clone())
-    }
-
-    /// The softmax probabilities `[N, K]`.
-    pub fn probabilities(&self) -> Tensor<2> {
-        activation::softmax(self.logits.clone(), 1)
-    }
-
-    /// The output layer the model applies to its logits.
-    pub fn output_layer(&self) -> OutputLayer {
-        self.output_layer
-    }
-
-    /// `[N, K]`: images and outputs.
-    pub fn dims(&self) -> [usize; 2] {
-        self.logits.dims()
-    }
-}
-
-/// One score per image from the model's output: what a method differentiates (and what Score-CAM,
-/// Ablation-CAM, Occlusion and the metrics score perturbed images by).
-///
-/// `classes` `[N]` is each image's class: the predicted one unless the [`crate::Targets`] name
-/// others; a target that is not about one class (a multi-label sum, a regression output) ignores
-/// it. Implement it for any score of `[N, K]` outputs, or pass a closure ([`TargetFn`]).
-///
-/// ```
-/// use burn::tensor::{Int, Tensor};
-/// use gradcam_explain::{Outputs, Target};
-///
-/// /// The margin of the image's class over class 0.
-/// #[derive(Debug)]
-/// struct MarginOverZero;
-/// impl Target for MarginOverZero {
-///     fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
-///         let [n, _] = outputs.dims();
-///         let logits = outputs.logits();
-///         let own = logits.clone().gather(1, classes.clone().reshape([n, 1]));
-///         (own - logits.narrow(1, 0, 1)).reshape([n])
-///     }
-///     fn label(&self) -> String { "margin over class 0".into() }
-/// }
-/// ```
-pub trait Target: fmt::Debug + Send + Sync {
-    /// Each image's score `[N]`.
-    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1>;
-
-    /// The score as it is differentiated, its gradient computed as `gradient` says (the class
-    /// scores of [`Score`] have a form without cancellation; a target without one returns
-    /// [`Target::scores`], the default).
-    fn differentiable(
-        &self,
-        outputs: &Outputs,
-        classes: &Tensor<1, Int>,
-        gradient: ScoreGradient,
-    ) -> Tensor<1> {
-        let _ = gradient;
-        self.scores(outputs, classes)
-    }
-
-    /// Checks the target against a model with `outputs` outputs (before any score is taken):
-    /// a class it reads must exist.
-    fn check(&self, outputs: usize) -> Result<()> {
-        let _ = outputs;
-        Ok(())
-    }
-
-    /// A short name for captions and reports ("logit", "sum of classes 3, 8").
-    fn label(&self) -> String;
-}
-
-impl Target for Score {
-    fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
-        self.of(outputs.output_layer, outputs.logits(), classes)
-    }
-
-    fn differentiable(
-        &self,
-        outputs: &Outputs,
-        classes: &Tensor<1, Int>,
-        gradient: ScoreGradient,
-    ) -> Tensor<1> {
-        Score::differentiable(
-            *self,
-            gradient,
-            outputs.output_layer,
-            outputs.logits(),
-            classes,
-        )
-    }
-
-    fn label(&self) -> String {
-        Score::name(*self).to_owned()
-    }
-}
 
 /// Every class of `classes` must be one of the model's `outputs`.
 fn check_classes(name: &str, classes: &[usize], outputs: usize) -> Result<()> {
@@ -385,29 +263,5 @@ impl Target for TargetFn {
 
     fn label(&self) -> String {
         self.name.clone()
-    }
-}
-
-/// `target`'s scores `[N]` of `outputs` (differentiable with `gradient` when given), checked
-/// to be one per image: a [`TargetFn`] is the user's code.
-pub(crate) fn scores_of(
-    target: &dyn Target,
-    outputs: &Outputs,
-    classes: &Tensor<1, Int>,
-    gradient: Option<ScoreGradient>,
-) -> Result<Tensor<1>> {
-    let scores = match gradient {
-        Some(gradient) => target.differentiable(outputs, classes, gradient),
-        None => target.scores(outputs, classes),
-    };
-    let [batch, _] = outputs.dims();
-    if scores.dims() == [batch] {
-        Ok(scores)
-    } else {
-        Err(ExplainError::TargetShape {
-            target: target.label(),
-            batch,
-            found: scores.dims().to_vec(),
-        })
     }
 }

@@ -7,7 +7,9 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
-use super::{DataError, Digits, read_limited};
+use gradcam_data::files::read_limited;
+
+use super::{Digits, DigitsError};
 use crate::net::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// Largest packed file accepted, compressed and decompressed (64 MiB, about 85,000 digits).
@@ -17,14 +19,14 @@ const RECORD: usize = 1 + IMAGE_PIXELS;
 
 impl Digits {
     /// Reads a packed digit file (gzip of records: one label byte, 784 pixel bytes).
-    pub fn from_packed_file(path: impl AsRef<Path>) -> Result<Self, DataError> {
+    pub fn from_packed_file(path: impl AsRef<Path>) -> Result<Self, DigitsError> {
         let path = path.as_ref();
         let bytes = read_limited(path, MAX_PACKED_BYTES)?;
         Self::parse_packed(&bytes, path)
     }
 
     /// Parses a packed digit file from memory; errors name `<memory>` as the file.
-    pub fn from_packed_slice(bytes: &[u8]) -> Result<Self, DataError> {
+    pub fn from_packed_slice(bytes: &[u8]) -> Result<Self, DigitsError> {
         Self::parse_packed(bytes, Path::new("<memory>"))
     }
 
@@ -47,8 +49,8 @@ impl Digits {
         encoder.finish().ok()
     }
 
-    fn parse_packed(bytes: &[u8], path: &Path) -> Result<Self, DataError> {
-        let packed = |problem: String| DataError::Packed {
+    fn parse_packed(bytes: &[u8], path: &Path) -> Result<Self, DigitsError> {
+        let packed = |problem: String| DigitsError::Packed {
             path: path.to_path_buf(),
             problem,
         };
@@ -64,7 +66,7 @@ impl Digits {
             )));
         }
         if raw.is_empty() {
-            return Err(DataError::Empty {
+            return Err(DigitsError::Empty {
                 path: path.to_path_buf(),
             });
         }

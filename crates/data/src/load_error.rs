@@ -1,24 +1,6 @@
-//! Loading the MNIST network from a PyTorch `.pth` state dict, strictly (see
-//! [`crate::load_state_dict`]).
+//! Why a state dict could not be loaded, and what loading converted.
 
-use std::path::{Path, PathBuf};
-
-use burn::tensor::Device;
-
-use crate::net::MnistNet;
-use crate::state_dict::{StateDictSpec, load_state_dict};
-
-/// The state-dict entries the network needs, in PyTorch's layout.
-pub const EXPECTED_KEYS: [(&str, &[usize]); 8] = [
-    ("conv1.weight", &[10, 1, 5, 5]),
-    ("conv1.bias", &[10]),
-    ("conv2.weight", &[10, 10, 5, 5]),
-    ("conv2.bias", &[10]),
-    ("fc1.weight", &[50, 160]),
-    ("fc1.bias", &[50]),
-    ("fc2.weight", &[10, 50]),
-    ("fc2.bias", &[10]),
-];
+use std::path::PathBuf;
 
 /// Why a weights file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -69,23 +51,23 @@ pub enum LoadError {
         reason: String,
     },
     /// Entries the network needs are absent.
-    #[error("weights file {path} lacks {}: {}{hint}", plural(keys.len(), "key"), keys.join(", "))]
+    #[error("{}", keys_message(path, "lacks", keys, hint))]
     MissingKeys {
         /// The path given.
         path: PathBuf,
         /// The absent keys.
         keys: Vec<String>,
-        /// A suggestion when the keys look nested or prefixed.
+        /// What the file's keys suggest (nested under a prefix, another network's), or empty.
         hint: String,
     },
     /// Entries the network does not have.
-    #[error("weights file {path} has unexpected {}: {}{hint}", plural(keys.len(), "key"), keys.join(", "))]
+    #[error("{}", keys_message(path, "has unexpected", keys, hint))]
     UnexpectedKeys {
         /// The path given.
         path: PathBuf,
         /// The extra keys.
         keys: Vec<String>,
-        /// What the file's keys suggest it holds.
+        /// What the file's keys suggest it holds, or empty.
         hint: String,
     },
     /// An entry has the wrong shape.
@@ -134,6 +116,25 @@ pub enum LoadError {
     },
 }
 
+/// Keys listed in a key-mismatch message before "… (N in all)".
+const KEYS_SHOWN: usize = 8;
+
+/// "weights file P: the file holds a resnet18 ([2, 2, 2, 2] basic blocks); it lacks 165 keys:
+/// a, b, … (165 in all)": what the keys suggest first, then a short list.
+fn keys_message(path: &std::path::Path, verb: &str, keys: &[String], hint: &str) -> String {
+    let mut list = keys[..keys.len().min(KEYS_SHOWN)].join(", ");
+    if keys.len() > KEYS_SHOWN {
+        list.push_str(&format!(", … ({} in all)", keys.len()));
+    }
+    let count = plural(keys.len(), "key");
+    let path = path.display();
+    if hint.is_empty() {
+        format!("weights file {path} {verb} {count}: {list} (is it a state dict of this network?)")
+    } else {
+        format!("weights file {path}: {hint}; it {verb} {count}: {list}")
+    }
+}
+
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         word.to_string()
@@ -147,32 +148,4 @@ fn plural(n: usize, word: &str) -> String {
 pub struct WeightsReport {
     /// Keys whose tensors were not `f32` in the file and were converted, with their file dtype.
     pub converted: Vec<(String, String)>,
-}
-
-/// Loads the network from a PyTorch state dict saved with
-/// `torch.save(model.state_dict(), path)`.
-///
-/// Every problem is a [`LoadError`] naming the file and, where it applies, the key, the shapes or
-/// the dtype; float64, float16 and bfloat16 tensors are converted to `f32` (listed in the report).
-///
-/// ```no_run
-/// use burn::tensor::Device;
-/// let (net, report) = gradcam_model::load_weights("data/mnist_model.pth", &Device::default())?;
-/// assert!(report.converted.is_empty());
-/// # Ok::<(), gradcam_model::LoadError>(())
-/// ```
-pub fn load_weights(
-    path: impl AsRef<Path>,
-    device: &Device,
-) -> Result<(MnistNet, WeightsReport), LoadError> {
-    let spec = StateDictSpec {
-        keys: EXPECTED_KEYS
-            .iter()
-            .map(|(key, shape)| ((*key).to_owned(), shape.to_vec()))
-            .collect(),
-        ignored: |_| false,
-        remaps: Vec::new(),
-        explain_mismatch: |_| String::new(),
-    };
-    load_state_dict(MnistNet::init(device), path.as_ref(), &spec)
 }

@@ -8,7 +8,6 @@
 //! - Image files ([`Digits::from_image_files`]): PNG or JPEG, converted to 8-bit grey.
 
 mod files;
-mod images;
 mod json;
 mod packed;
 
@@ -16,9 +15,10 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use gradcam_data::DataError;
+
 use crate::net::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
-pub use images::{Images, Normalization};
 pub use json::MAX_JSON_BYTES;
 pub use packed::MAX_PACKED_BYTES;
 
@@ -27,34 +27,21 @@ pub const MNIST_MEAN: f32 = 0.1307;
 /// Standard deviation of MNIST's training pixels.
 pub const MNIST_STD: f32 = 0.3081;
 
-/// What went wrong reading or writing digits; every variant names the file.
+/// What went wrong reading or writing digits; every variant names the file (or `<memory>`).
+///
+/// | input | error |
+/// |---|---|
+/// | a missing, unreadable, too large or undecodable file; a directory without images | [`DigitsError::File`] ([`DataError`]) |
+/// | image JSON: syntax error, NaN/Infinity, wrong layout, unknown key | [`DigitsError::Json`] with line and column |
+/// | image JSON: wrong length, bad row, value outside `[0, 1]`, not a number | [`DigitsError::Image`] with the image index and [`ImageProblem`] |
+/// | no image | [`DigitsError::Empty`] |
+/// | labels of the wrong count, or above 9 | [`DigitsError::Labels`] |
+/// | packed digits: not gzip, a partial record, a label above 9, a gzip bomb | [`DigitsError::Packed`] (inflation capped at 64 MiB) |
 #[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// The file or directory does not exist.
-    #[error("{path} not found")]
-    NotFound {
-        /// The path given.
-        path: PathBuf,
-    },
-    /// The file could not be read.
-    #[error("cannot read {path}")]
-    Io {
-        /// The path given.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is larger than this format accepts.
-    #[error("{path} is {size} bytes, more than the {limit} bytes this format accepts")]
-    TooLarge {
-        /// The path given.
-        path: PathBuf,
-        /// Its size.
-        size: u64,
-        /// The limit.
-        limit: u64,
-    },
+pub enum DigitsError {
+    /// The file could not be read or decoded.
+    #[error(transparent)]
+    File(#[from] DataError),
     /// The file is not valid JSON, or not in the image-JSON layout.
     #[error("{path}: invalid image JSON: {source}")]
     Json {
@@ -95,39 +82,6 @@ pub enum DataError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
-    },
-    /// An image file could not be decoded.
-    #[error("{path}: cannot decode image")]
-    Decode {
-        /// The image file.
-        path: PathBuf,
-        /// The decoder's error.
-        #[source]
-        source: image::ImageError,
-    },
-    /// An image file has the wrong size and resizing was not requested.
-    #[error(
-        "{path} is {width}×{height}, expected {}×{} (pass resize to scale it)",
-        expected[0],
-        expected[1]
-    )]
-    ImageSize {
-        /// The image file.
-        path: PathBuf,
-        /// Its width.
-        width: u32,
-        /// Its height.
-        height: u32,
-        /// The `[width, height]` expected.
-        expected: [u32; 2],
-    },
-    /// Images were asked for in a channel count other than 1 (grey) or 3 (RGB).
-    #[error("{channels} channels asked of {path}: images are read as 1 (grey) or 3 (RGB)")]
-    Channels {
-        /// The first image file.
-        path: PathBuf,
-        /// The channel count asked for.
-        channels: usize,
     },
     /// An image could not be encoded.
     #[error("cannot encode image {index}")]
@@ -176,21 +130,21 @@ impl Digits {
     /// Digits from row-major pixels (784 per image, in `[0, 1]`) and optional labels.
     ///
     /// ```
-    /// use gradcam_model::Digits;
+    /// use gradcam_mnist::Digits;
     /// let digits = Digits::new(vec![0.0; 2 * 784], Some(vec![3, 7]))?;
     /// assert_eq!(digits.len(), 2);
     /// assert!(Digits::new(vec![0.0; 783], None).is_err());
-    /// # Ok::<(), gradcam_model::DataError>(())
+    /// # Ok::<(), gradcam_mnist::DigitsError>(())
     /// ```
-    pub fn new(pixels: Vec<f32>, labels: Option<Vec<u8>>) -> Result<Self, DataError> {
+    pub fn new(pixels: Vec<f32>, labels: Option<Vec<u8>>) -> Result<Self, DigitsError> {
         let path = PathBuf::from("<memory>");
         if pixels.is_empty() {
-            return Err(DataError::Empty { path });
+            return Err(DigitsError::Empty { path });
         }
         if !pixels.len().is_multiple_of(IMAGE_PIXELS) {
             let index = pixels.len() / IMAGE_PIXELS;
             let found = format!("{} numbers", pixels.len() % IMAGE_PIXELS);
-            return Err(DataError::Image {
+            return Err(DigitsError::Image {
                 path,
                 index,
                 problem: ImageProblem::Length { found },
@@ -201,7 +155,7 @@ impl Digits {
                 pixel: position % IMAGE_PIXELS,
                 value: f64::from(pixels[position]),
             };
-            return Err(DataError::Image {
+            return Err(DigitsError::Image {
                 path,
                 index: position / IMAGE_PIXELS,
                 problem,
@@ -253,10 +207,10 @@ fn check_labels(
     path: &std::path::Path,
     labels: Option<&[u8]>,
     count: usize,
-) -> Result<(), DataError> {
+) -> Result<(), DigitsError> {
     let Some(labels) = labels else { return Ok(()) };
     if labels.len() != count {
-        return Err(DataError::Labels {
+        return Err(DigitsError::Labels {
             path: path.to_path_buf(),
             problem: format!("{} labels for {count} images", labels.len()),
         });
@@ -266,7 +220,7 @@ fn check_labels(
         .enumerate()
         .find(|(_, l)| usize::from(**l) >= NUM_CLASSES)
     {
-        return Err(DataError::Labels {
+        return Err(DigitsError::Labels {
             path: path.to_path_buf(),
             problem: format!("label {index} is {label}, expected 0–9"),
         });
@@ -279,12 +233,12 @@ fn check_labels(
 ///
 /// ```
 /// use burn::tensor::Device;
-/// use gradcam_model::{Digits, preprocess};
+/// use gradcam_mnist::{Digits, preprocess};
 /// let digits = Digits::new(vec![0.1307; 784], None)?;
 /// let x = preprocess(&digits, &Device::default());
 /// assert_eq!(x.dims(), [1, 1, 28, 28]);
 /// assert!(x.abs().max().into_scalar::<f32>() < 1e-6);
-/// # Ok::<(), gradcam_model::DataError>(())
+/// # Ok::<(), gradcam_mnist::DigitsError>(())
 /// ```
 pub fn preprocess(digits: &Digits, device: &Device) -> Tensor<4> {
     let normalised: Vec<f32> = digits
@@ -296,26 +250,4 @@ pub fn preprocess(digits: &Digits, device: &Device) -> Tensor<4> {
         TensorData::new(normalised, [digits.len(), 1, IMAGE_SIDE, IMAGE_SIDE]),
         device,
     )
-}
-
-/// Reads a whole file after checking its size, naming the file in every error.
-fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, DataError> {
-    let io = |source: std::io::Error| match source.kind() {
-        std::io::ErrorKind::NotFound => DataError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > limit {
-        return Err(DataError::TooLarge {
-            path: path.to_path_buf(),
-            size,
-            limit,
-        });
-    }
-    std::fs::read(path).map_err(io)
 }

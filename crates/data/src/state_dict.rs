@@ -15,7 +15,7 @@ use burn::store::pytorch_reader::{DType as FileDType, PytorchError, PytorchReade
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
 
-use crate::weights::{LoadError, WeightsReport};
+use crate::{LoadError, WeightsReport};
 
 /// What a network expects of a state dict.
 pub struct StateDictSpec {
@@ -291,12 +291,7 @@ fn check_contents(
 }
 
 fn explanation(spec: &StateDictSpec, file_keys: &[&str]) -> String {
-    let text = (spec.explain_mismatch)(file_keys);
-    if text.is_empty() {
-        " (is it a state dict of this network?)".to_owned()
-    } else {
-        format!(" ({text})")
-    }
+    (spec.explain_mismatch)(file_keys)
 }
 
 /// PyTorch's current format is a zip archive: a file that starts like one but cannot be read
@@ -324,7 +319,7 @@ fn nesting_hint(expected: &[(String, Vec<usize>)], found: &Contents) -> String {
         Some(prefix)
             if prefixes.len() == expected.len() && prefixes.iter().all(|p| p == prefix) =>
         {
-            format!(" (the keys are nested under \"{prefix}\": save `model.state_dict()` itself)")
+            format!("the keys are nested under \"{prefix}\": save `model.state_dict()` itself")
         }
         _ => String::new(),
     }

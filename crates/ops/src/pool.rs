@@ -8,32 +8,21 @@
 //! index tensor to store) and routes the output's gradient there. Small work stays on the
 //! calling thread.
 
-// burn-ndarray is deprecated in Burn 0.22 but kept as a comparison backend (see guided.rs).
-#![allow(deprecated)]
-// Built without a backend, the extension has no implementation to use its inputs.
-#![cfg_attr(
-    not(any(feature = "flex", feature = "ndarray", feature = "cube")),
-    allow(unused)
-)]
-
 use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, backend_extension, get_or_init_device_settings};
+use burn::backend::{Autodiff, Backend, Dispatch, get_or_init_device_settings};
 use burn::tensor::Tensor;
 use burn::tensor::module::max_pool2d as burn_max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
+use crate::extension::{Kernels, extension, record};
+
+extension! {
 /// Backends with the window max pooling.
-#[backend_extension(
-    Autodiff,
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(feature = "cube")
-)]
 pub trait WindowPoolBackend: Backend {
     /// Max over `kernel`-sized windows with stride `kernel`.
     fn window_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
@@ -50,6 +39,7 @@ pub trait WindowPoolBackend: Backend {
     ) -> FloatTensor<Self> {
         indexed_grad::<Self>(x, grad, kernel)
     }
+}
 }
 
 /// Burn's gradient of the window pooling: its indexed pooling again, then its backward.
@@ -91,19 +81,12 @@ impl<B: WindowPoolBackend> Backward<B, 1> for WindowPoolBackward {
 
 impl<B: WindowPoolBackend, C: CheckpointStrategy> WindowPoolBackend for Autodiff<B, C> {
     fn window_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
-        match WindowPoolBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = x.into_primitive();
-                prep.finish((x.clone(), kernel), B::window_max_pool2d(x, kernel))
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::window_max_pool2d(x.into_primitive(), kernel))
-            }
-        }
+        record::<B, C, _>(
+            WindowPoolBackward,
+            x,
+            |x| (x.clone(), kernel),
+            |x| B::window_max_pool2d(x, kernel),
+        )
     }
 }
 
@@ -342,12 +325,6 @@ mod flex {
     }
 }
 
-#[cfg(feature = "ndarray")]
-impl WindowPoolBackend for burn::backend::NdArray {}
-
-#[cfg(feature = "cube")]
-impl WindowPoolBackend for burn::backend::Cube {}
-
 /// Max pooling over non-overlapping `kernel` windows (stride = kernel, no padding, the rows and
 /// columns that do not fill a window dropped): PyTorch's `F.max_pool2d(x, kernel)`, its gradient
 /// going to each window's first maximum, as PyTorch's. Flex takes the direct kernels, plain or
@@ -355,7 +332,7 @@ impl WindowPoolBackend for burn::backend::Cube {}
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use gradcam_model::ops::max_pool2d;
+/// use gradcam_ops::max_pool2d;
 ///
 /// let x = Tensor::<1>::from_floats([1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0], &Device::default())
 ///     .reshape([1, 1, 2, 4]);
@@ -363,11 +340,87 @@ impl WindowPoolBackend for burn::backend::Cube {}
 /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![5.0, 9.0]);
 /// ```
 pub fn max_pool2d(x: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-    if kernel.contains(&0) || !crate::has_flex_kernels(&x.device()) {
+    if kernel.contains(&0) || Kernels::of(&x.device()) != Kernels::Flex {
         return burn_max_pool2d(x, MaxPoolOptions::new(kernel));
     }
     Tensor::from_dispatch(<Dispatch as WindowPoolBackend>::window_max_pool2d(
         x.into_dispatch(),
         kernel,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::module::max_pool2d as burn_max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::max_pool2d;
+
+    /// The window pooling and its gradient against Burn's pooling on the same device.
+    fn check(device: &Device) {
+        for (shape, kernel, low) in [
+            ([3, 4, 24, 24], [2, 2], 0.0),
+            ([2, 5, 9, 7], [2, 2], -3.0),
+            ([2, 3, 13, 11], [3, 2], 0.0),
+            ([1, 2, 7, 10], [3, 3], -2.0),
+            ([70, 2, 4, 4], [2, 2], 0.0), // more planes than one task takes: the parallel path
+        ] {
+            // Few distinct values: many ties inside the windows; odd sizes drop the remainder;
+            // negative windows check that no zero sneaks in as an initial maximum.
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(low, 3.0), device).floor();
+            let ours = max_pool2d(x.clone(), kernel);
+            let theirs = burn_max_pool2d(x.clone(), MaxPoolOptions::new(kernel));
+            assert_eq!(ours.dims(), theirs.dims(), "{shape:?} / {kernel:?}");
+            assert!(
+                ours.clone().equal(theirs).all().into_scalar::<bool>(),
+                "{shape:?} / {kernel:?}: values"
+            );
+            let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, device);
+            let gradient = |pool: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+                let leaf = x.clone().autodiff().require_grad();
+                let total = (pool(leaf.clone()) * upstream.clone().autodiff()).sum();
+                leaf.grad(&total.backward()).expect("a gradient")
+            };
+            let ours = gradient(&|t| max_pool2d(t, kernel));
+            let theirs = gradient(&|t| burn_max_pool2d(t, MaxPoolOptions::new(kernel)));
+            assert!(
+                ours.equal(theirs).all().into_scalar::<bool>(),
+                "{shape:?} / {kernel:?}: the gradient goes to each window's first maximum"
+            );
+        }
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_kernel_equals_burn_pooling_and_its_gradient() {
+        check(&Device::flex());
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn ndarray_takes_burn_pooling() {
+        check(&Device::ndarray());
+    }
+
+    /// A NaN is a window's maximum, as in PyTorch, and gets its gradient.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn a_nan_is_the_window_maximum() {
+        let device = Device::flex();
+        let x = Tensor::<1>::from_floats([1.0, f32::NAN, 3.0, 2.0], &device).reshape([1, 1, 2, 2]);
+        let pooled = max_pool2d(x.clone(), [2, 2])
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(pooled[0].is_nan());
+        let leaf = x.autodiff().require_grad();
+        let grad = leaf
+            .grad(&max_pool2d(leaf.clone(), [2, 2]).sum().backward())
+            .expect("a gradient");
+        assert_eq!(
+            grad.into_data().to_vec::<f32>().unwrap(),
+            [0.0, 1.0, 0.0, 0.0]
+        );
+    }
 }

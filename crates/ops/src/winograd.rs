@@ -465,3 +465,163 @@ pub(crate) mod flex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{POINTS, flipped_point, transform_weight};
+
+    /// A deterministic, non-symmetric kernel set `[outputs, channels, 3, 3]`.
+    fn kernels(outputs: usize, channels: usize) -> Vec<f32> {
+        (0..outputs * channels * 9)
+            .map(|i| ((i * 7 + 3) % 11) as f32 / 5.0 - 1.0)
+            .collect()
+    }
+
+    /// Each kernel rotated by 180° and the `[outputs, channels]` axes swapped: the weights of a
+    /// stride-1 convolution's input gradient.
+    fn flipped(weight: &[f32], outputs: usize, channels: usize) -> Vec<f32> {
+        let mut out = vec![0.0; weight.len()];
+        for o in 0..outputs {
+            for c in 0..channels {
+                for k in 0..9 {
+                    out[(c * outputs + o) * 9 + (8 - k)] = weight[(o * channels + c) * 9 + k];
+                }
+            }
+        }
+        out
+    }
+
+    /// The transform of a kernel that is 1 at one tap is the outer product of two columns of
+    /// `G` (rows 1/2/1/… of the minimal-filtering matrix).
+    #[test]
+    fn the_transform_of_a_single_tap_is_an_outer_product_of_g_columns() {
+        let columns = [
+            [1.0, 0.5, 0.5, 0.0],
+            [0.0, 0.5, -0.5, 0.0],
+            [0.0, 0.5, 0.5, 1.0],
+        ];
+        for tap in 0..9 {
+            let mut kernel = [0.0_f32; 9];
+            kernel[tap] = 1.0;
+            let u = transform_weight(&kernel, 1, 1);
+            let (row, col) = (columns[tap / 3], columns[tap % 3]);
+            for point in 0..POINTS {
+                let expected = row[point / 4] * col[point % 4];
+                assert_eq!(u[point], expected as f32, "tap {tap}, point {point}");
+            }
+        }
+    }
+
+    /// The flipped kernels' transform is the forward one's at the flipped points, transposed:
+    /// what lets the input gradient read the forward's transformed kernels.
+    #[test]
+    fn the_flipped_kernels_transform_is_the_forward_one_at_the_flipped_points() {
+        let (outputs, channels) = (3, 2);
+        let weight = kernels(outputs, channels);
+        let u = transform_weight(&weight, outputs, channels);
+        let v = transform_weight(&flipped(&weight, outputs, channels), channels, outputs);
+        for point in 0..POINTS {
+            for o in 0..outputs {
+                for c in 0..channels {
+                    let forward = u[(flipped_point(point) * outputs + o) * channels + c];
+                    let flip = v[(point * channels + c) * outputs + o];
+                    assert!((forward - flip).abs() < 1e-6, "point {point}, ({o}, {c})");
+                }
+            }
+        }
+    }
+
+    /// The Flex kernel equals a direct cross-correlation written out in the test, on odd sizes
+    /// (tiles cut at the border) and every padding, with and without a bias, forward and read
+    /// flipped.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_flex_kernel_equals_a_direct_convolution() {
+        use super::flex::{Geometry, Kernels, conv2d};
+
+        let direct = |x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry, batch| {
+            let (oh, ow) = (g.out_h(), g.out_w());
+            let mut out = vec![0.0_f32; batch * g.outputs * oh * ow];
+            for n in 0..batch {
+                for o in 0..g.outputs {
+                    for y in 0..oh {
+                        for xo in 0..ow {
+                            let mut sum = bias.map_or(0.0, |b| f64::from(b[o]));
+                            for c in 0..g.channels {
+                                for ky in 0..3 {
+                                    for kx in 0..3 {
+                                        let iy = (y + ky) as isize - g.padding as isize;
+                                        let ix = (xo + kx) as isize - g.padding as isize;
+                                        if iy < 0 || ix < 0 {
+                                            continue;
+                                        }
+                                        let (iy, ix) = (iy as usize, ix as usize);
+                                        if iy >= g.height || ix >= g.width {
+                                            continue;
+                                        }
+                                        let xv = x
+                                            [((n * g.channels + c) * g.height + iy) * g.width + ix];
+                                        let wv = w[((o * g.channels + c) * 3 + ky) * 3 + kx];
+                                        sum += f64::from(xv) * f64::from(wv);
+                                    }
+                                }
+                            }
+                            out[((n * g.outputs + o) * oh + y) * ow + xo] = sum as f32;
+                        }
+                    }
+                }
+            }
+            out
+        };
+        for (batch, channels, outputs, height, width, padding) in [
+            (2, 3, 4, 7, 5, 1),
+            (1, 2, 2, 6, 6, 0),
+            (1, 4, 3, 5, 8, 2),
+            (3, 2, 5, 1, 1, 1),
+        ] {
+            let g = Geometry {
+                channels,
+                height,
+                width,
+                outputs,
+                padding,
+            };
+            let x: Vec<f32> = (0..batch * channels * height * width)
+                .map(|i| ((i * 13 + 5) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let weight = kernels(outputs, channels);
+            let bias: Vec<f32> = (0..outputs).map(|o| o as f32 * 0.25 - 0.5).collect();
+            let u = transform_weight(&weight, outputs, channels);
+            let label = format!("{batch}×{channels}×{height}×{width} → {outputs}, pad {padding}");
+            for bias in [None, Some(bias.as_slice())] {
+                let ours = conv2d(&x, batch, Kernels::Forward(&u), bias, g);
+                let theirs = direct(&x, &weight, bias, &g, batch);
+                let worst = ours
+                    .iter()
+                    .zip(&theirs)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0_f32, f32::max);
+                assert!(worst < 1e-5, "{label}: differs by {worst:e}");
+            }
+            // The input gradient's reading: the flipped weights' convolution from the
+            // forward's transformed kernels.
+            let flipped_geometry = Geometry {
+                channels: outputs,
+                outputs: channels,
+                ..g
+            };
+            let grad: Vec<f32> = (0..batch * outputs * height * width)
+                .map(|i| ((i * 5 + 1) % 9) as f32 / 4.0 - 1.0)
+                .collect();
+            let ours = conv2d(&grad, batch, Kernels::Flipped(&u), None, flipped_geometry);
+            let flip = flipped(&weight, outputs, channels);
+            let theirs = direct(&grad, &flip, None, &flipped_geometry, batch);
+            let worst = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0_f32, f32::max);
+            assert!(worst < 1e-5, "{label}, flipped: differs by {worst:e}");
+        }
+    }
+}

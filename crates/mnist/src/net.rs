@@ -6,8 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use gradcam_explain::{Explainable, OutputLayer, Reinitialize, ReluMode, noise};
 
-use crate::conv::square_conv2d;
-use crate::pool::max_pool2d;
+use gradcam_ops::{max_pool2d, square_conv2d};
 
 /// Side of an MNIST image, in pixels.
 pub const IMAGE_SIDE: usize = 28;
@@ -140,7 +139,7 @@ impl Reinitialize for MnistNet {
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use gradcam_explain::Reinitialize;
-    /// use gradcam_model::MnistNet;
+    /// use gradcam_mnist::MnistNet;
     ///
     /// let net = MnistNet::init(&Device::default());
     /// let x = Tensor::<4>::ones([1, 1, 28, 28], &Device::default());

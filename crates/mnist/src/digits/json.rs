@@ -8,7 +8,9 @@ use std::path::Path;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{DataError, Digits, ImageProblem, check_labels, read_limited};
+use gradcam_data::files::read_limited;
+
+use super::{Digits, DigitsError, ImageProblem, check_labels};
 use crate::net::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Largest image JSON file accepted (256 MiB, about 60,000 digits); larger sets belong in the
@@ -16,21 +18,21 @@ use crate::net::{IMAGE_PIXELS, IMAGE_SIDE};
 pub const MAX_JSON_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Digits {
-    /// Reads an image JSON file (see the [module documentation](crate::data)).
+    /// Reads an image JSON file (see the [module documentation](crate::digits)).
     ///
     /// ```no_run
-    /// let digits = gradcam_model::Digits::from_json_file("data/test_images.json")?;
+    /// let digits = gradcam_mnist::Digits::from_json_file("data/test_images.json")?;
     /// println!("{} digits", digits.len());
-    /// # Ok::<(), gradcam_model::DataError>(())
+    /// # Ok::<(), gradcam_mnist::DigitsError>(())
     /// ```
-    pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self, DataError> {
+    pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self, DigitsError> {
         let path = path.as_ref();
         let bytes = read_limited(path, MAX_JSON_BYTES)?;
         Self::parse_json(&bytes, path)
     }
 
     /// Parses image JSON from memory; errors name `<memory>` as the file.
-    pub fn from_json_slice(bytes: &[u8]) -> Result<Self, DataError> {
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Self, DigitsError> {
         Self::parse_json(bytes, Path::new("<memory>"))
     }
 
@@ -46,7 +48,7 @@ impl Digits {
         serde_json::Value::Object(object).to_string()
     }
 
-    fn parse_json(bytes: &[u8], path: &Path) -> Result<Self, DataError> {
+    fn parse_json(bytes: &[u8], path: &Path) -> Result<Self, DigitsError> {
         let problem = RefCell::new(None);
         let mut pixels = Vec::new();
         let mut labels = None;
@@ -59,18 +61,18 @@ impl Digits {
             })
             .and_then(|()| deserializer.end());
         if let Some((index, problem)) = problem.into_inner() {
-            return Err(DataError::Image {
+            return Err(DigitsError::Image {
                 path: path.to_path_buf(),
                 index,
                 problem,
             });
         }
-        parsed.map_err(|source| DataError::Json {
+        parsed.map_err(|source| DigitsError::Json {
             path: path.to_path_buf(),
             source,
         })?;
         if pixels.is_empty() {
-            return Err(DataError::Empty {
+            return Err(DigitsError::Empty {
                 path: path.to_path_buf(),
             });
         }

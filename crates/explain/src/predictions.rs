@@ -1,0 +1,213 @@
+//! What a pass predicted and what it explains: the logits, the classes resolved, the target.
+
+use std::sync::Arc;
+
+use burn::tensor::{Int, Tensor, activation};
+
+use crate::attribution::Input;
+use crate::checks::Checks;
+use crate::error::{ExplainError, Result, Stage};
+use crate::forward::{checked_features, checked_logits};
+use crate::host::Read;
+use crate::maps::Prediction;
+use crate::model::{Explainable, OutputLayer, ReluMode};
+use crate::target::{Outputs, Score, ScoreGradient, Target, Targets, predicted, scores_of};
+
+/// The model's logits for a batch and the classes explained, on the device.
+#[derive(Clone, Debug)]
+pub struct Predictions {
+    logits: Tensor<2>,
+    output_layer: OutputLayer,
+    classes: Tensor<1, Int>,
+    target: Arc<dyn Target>,
+    gradient: ScoreGradient,
+    /// The checks of the pass that computed the logits (logits, feature maps, gradients).
+    checks: Checks,
+}
+
+impl Predictions {
+    /// The predictions of `model`'s logits `[N, classes]` for `targets`: the targets are
+    /// resolved (the predicted classes found on the device, or the given ones checked against
+    /// the batch size and the number of classes; the target checked against the outputs).
+    pub fn from_logits(
+        model: &dyn Explainable,
+        logits: Tensor<2>,
+        targets: &Targets,
+    ) -> Result<Self> {
+        let predictions = Self::resolved(model, &logits, targets)?;
+        // Once here, so that `scores` cannot meet a target that scores the wrong count.
+        predictions.scores_of(predictions.logits.clone(), &predictions.classes)?;
+        Ok(predictions)
+    }
+
+    /// [`Predictions::from_logits`] of a pass that is differentiated, and the summed score of
+    /// the targets to differentiate (`logits` still on the pass's graph): one score of the
+    /// targets serves both as the gradient's source and as the check that the target scores
+    /// one value per image.
+    pub(crate) fn with_total(
+        model: &dyn Explainable,
+        logits: Tensor<2>,
+        targets: &Targets,
+    ) -> Result<(Self, Tensor<1>)> {
+        let predictions = Self::resolved(model, &logits, targets)?;
+        let total = targets.total(model.output_layer(), logits, &predictions.classes)?;
+        Ok((predictions, total))
+    }
+
+    /// The logits detached, the targets resolved, the logits' check recorded.
+    fn resolved(model: &dyn Explainable, logits: &Tensor<2>, targets: &Targets) -> Result<Self> {
+        let logits = logits.clone().detach().without_autodiff();
+        let classes = targets.resolve(&logits)?;
+        Ok(Self {
+            checks: Checks::finite(Stage::Logits, &logits, 1),
+            logits,
+            output_layer: model.output_layer(),
+            classes,
+            target: targets.target().clone(),
+            gradient: targets.gradient(),
+        })
+    }
+
+    /// The target's scores `[M]` of other logits `[M, classes]` of the same model, image `i`
+    /// scored at `classes[i]` (perturbed or ablated copies of the images).
+    pub(crate) fn scores_of(
+        &self,
+        logits: Tensor<2>,
+        classes: &Tensor<1, Int>,
+    ) -> Result<Tensor<1>> {
+        let outputs = Outputs::new(logits, self.output_layer);
+        scores_of(self.target.as_ref(), &outputs, classes, None)
+    }
+
+    /// The predictions of a plain forward pass of `model` on a checked batch.
+    pub fn of(model: &dyn Explainable, input: &Input, targets: &Targets) -> Result<Self> {
+        let features = checked_features(model, input.tensor().clone(), ReluMode::Standard)?;
+        let logits = checked_logits(model, features, ReluMode::Standard, input.len())?;
+        Self::from_logits(model, logits, targets)
+    }
+
+    /// The same classes and score for other logits of the same images (a baseline's).
+    pub(crate) fn with_logits(&self, logits: Tensor<2>) -> Self {
+        let logits = logits.detach().without_autodiff();
+        Self {
+            checks: self
+                .checks
+                .clone()
+                .and(Checks::finite(Stage::Logits, &logits, 1)),
+            logits,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn checks(&self) -> &Checks {
+        &self.checks
+    }
+
+    /// With the checks of other values of the same pass (feature maps, gradients).
+    pub(crate) fn with_checks(mut self, checks: Checks) -> Self {
+        self.checks = self.checks.and(checks);
+        self
+    }
+
+    /// The pre-softmax logits `[N, classes]`.
+    pub fn logits(&self) -> &Tensor<2> {
+        &self.logits
+    }
+
+    /// The softmax probabilities `[N, classes]`.
+    pub fn probabilities(&self) -> Tensor<2> {
+        activation::softmax(self.logits.clone(), 1)
+    }
+
+    /// The arg-max class of each image `[N]`.
+    pub fn predicted(&self) -> Tensor<1, Int> {
+        predicted(self.logits.clone())
+    }
+
+    /// The class explained for each image `[N]`.
+    pub fn classes(&self) -> &Tensor<1, Int> {
+        &self.classes
+    }
+
+    /// Each image's target score, `[N]` (per [`Predictions::target`]).
+    pub fn scores(&self) -> Tensor<1> {
+        let outputs = Outputs::new(self.logits.clone(), self.output_layer);
+        self.target.scores(&outputs, &self.classes)
+    }
+
+    /// The target [`Predictions::scores`] gives.
+    pub fn target(&self) -> &Arc<dyn Target> {
+        &self.target
+    }
+
+    /// The same predictions scored by another [`Score`] of their classes (no forward pass).
+    pub fn with_score(&self, score: Score) -> Self {
+        Self {
+            target: Arc::new(score),
+            ..self.clone()
+        }
+    }
+
+    /// These classes as targets for another method or another batch of the same images,
+    /// with the same target and gradient: every method then explains the same thing.
+    pub fn targets(&self) -> Targets {
+        Targets::resolved(self.classes.clone(), self.target.clone(), self.gradient)
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.classes.dims()[0]
+    }
+
+    /// Whether there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads the scores only to the host (after the checks: a NaN in the logits is an error).
+    pub fn read_scores(&self) -> Result<Vec<f32>> {
+        let mut values = self
+            .checks
+            .register(Read::default())
+            .float(self.scores())
+            .execute()?;
+        self.checks.verdict(&mut values)?;
+        values.floats()
+    }
+
+    /// Reads the predictions to the host (after the checks: a NaN in the logits is an error).
+    pub fn to_host(&self) -> Result<Vec<Prediction>> {
+        let read = self.register(self.checks.register(Read::default()));
+        let mut values = read.execute()?;
+        self.checks.verdict(&mut values)?;
+        self.take(&mut values)
+    }
+
+    pub(crate) fn register(&self, read: Read) -> Read {
+        read.float(self.probabilities())
+            .int(self.predicted())
+            .int(self.classes.clone())
+            .float(self.scores())
+    }
+
+    pub(crate) fn take(&self, values: &mut crate::host::Values) -> Result<Vec<Prediction>> {
+        let [n, classes] = self.logits.dims();
+        let probabilities = values.floats()?;
+        let predicted = values.indices()?;
+        let targets = values.indices()?;
+        let scores = values.floats()?;
+        if probabilities.len() != n * classes || scores.len() != n {
+            return Err(ExplainError::DeviceRead {
+                reason: format!("predictions of {n} images came back incomplete"),
+            });
+        }
+        Ok((0..n)
+            .map(|i| Prediction {
+                predicted: predicted[i],
+                probabilities: probabilities[i * classes..(i + 1) * classes].to_vec(),
+                target: targets[i],
+                score: scores[i],
+            })
+            .collect())
+    }
+}
