@@ -8,10 +8,10 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_gradcam::explain::{
-    Attribution, ExplainError, Explainable, GradCam, GuidedBackprop, GuidedGradCam, Map,
-    OutputLayer, Preset, ReluMode, Targets, normalize,
+    Attribution, Attributions, CamTimes, ExplainError, Explainable, GradCam, GradientRule,
+    GuidedBackprop, GuidedGradCam, Input, Map, OutputLayer, Preset, ReluMode, Targets, normalize,
 };
-use burn_gradcam::mnist::preprocess;
+use burn_gradcam::mnist::{MnistNet, preprocess};
 use common::{assert_close_per_image, devices, max_abs_diff, net, reference};
 
 /// Not the MNIST net: RGB 32×32 input, three convolutions (one strided), 6 → 8 → 12 channels,
@@ -210,6 +210,94 @@ fn separate_methods_agree_with_the_combined_pass() {
             );
             assert_close_per_image(backend.name(), &pixel.values, &gb.map.values, 1, 1e-6);
         }
+    }
+}
+
+/// A pixel method written outside the library, given as a public `GradientRule`.
+struct SquaredGradient;
+
+const SQUARED: GradientRule = GradientRule::new(ReluMode::Standard, |_, g| g.powf_scalar(2.0));
+
+impl Attribution for SquaredGradient {
+    fn label(&self) -> String {
+        "Squared gradient".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> burn_gradcam::explain::Result<Attributions> {
+        SQUARED.attribute(model, input, targets)
+    }
+
+    fn gradient_rule(&self) -> Option<GradientRule> {
+        Some(SQUARED)
+    }
+}
+
+/// A model that counts the forward passes through its feature extractor.
+struct Counting<'a> {
+    net: &'a MnistNet,
+    passes: std::cell::Cell<usize>,
+}
+
+impl Explainable for Counting<'_> {
+    fn input_shape(&self) -> [usize; 3] {
+        self.net.input_shape()
+    }
+    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        self.passes.set(self.passes.get() + 1);
+        Explainable::features(self.net, input, relu)
+    }
+    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+        Explainable::logits(self.net, features, relu)
+    }
+    fn output_layer(&self) -> OutputLayer {
+        self.net.output_layer()
+    }
+    fn device(&self) -> Device {
+        Explainable::device(self.net)
+    }
+}
+
+/// A pixel method of one's own shares the CAM's forward pass in a product, as the built-in
+/// gradient methods do, and equals its two factors computed apart.
+#[test]
+fn a_pixel_method_written_elsewhere_fuses_with_a_cam() {
+    let device = burn_gradcam::Backend::default()
+        .device()
+        .expect("CPU device");
+    let net = net(&device);
+    let input = preprocess(
+        &reference().digits().slice(0..4).expect("4 digits"),
+        &device,
+    );
+    let counting = Counting {
+        net: &net,
+        passes: std::cell::Cell::new(0),
+    };
+    let cam = GradCam::new().with_settings(Preset::Captum.cam_settings());
+    let product = CamTimes::new(cam.clone(), SquaredGradient);
+    assert_eq!(product.label(), "Squared gradient ⊙ Grad-CAM");
+    let fused = product
+        .attribute(&counting, input.clone(), &Targets::predicted())
+        .and_then(|a| a.to_host())
+        .expect("explains");
+    assert_eq!(
+        counting.passes.get(),
+        1,
+        "one forward pass for both factors"
+    );
+    let cams = explain(&cam, &net, input.clone());
+    let squared = explain(&SquaredGradient, &net, input);
+    for ((image, cam), pixel) in fused.iter().zip(&cams).zip(&squared) {
+        let product_cam = image.cam.as_ref().expect("a CAM");
+        let product_pixel = image.pixel.as_ref().expect("a pixel map");
+        assert_close_per_image("CAM", &product_cam.values, &cam.map.values, 1, 1e-6);
+        assert_close_per_image("pixel", &product_pixel.values, &pixel.map.values, 1, 1e-6);
+        assert!(pixel.map.values.iter().all(|v| *v >= 0.0), "squares");
     }
 }
 

@@ -48,6 +48,7 @@ fn cam_family_equals_pytorch_grad_cam() {
             ("eigen-grad-cam", "pgc_eigengradcam"),
             ("grad-cam-element-wise", "pgc_gradcam_elementwise"),
             ("ablation-cam", "pgc_ablationcam"),
+            ("fem", "pgc_fem"),
         ] {
             let method = AnyCam::from_name(name)
                 .expect("a CAM")

@@ -3,7 +3,7 @@
 Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py:
 
   pgc_<method>             pytorch-grad-cam GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM,
-                           LayerCAM, GradCAMElementWise, AblationCAM and EigenGradCAM (its SVD sign pinned by
+                           LayerCAM, GradCAMElementWise, AblationCAM, FEM and EigenGradCAM (its SVD sign pinned by
                            pytorch-grad-cam's own sign correction, as for EigenCAM below) on
                            conv2, [M,28,28]. The model returns logits (the paper's
                            score): the log-probability's gradient of a confident prediction is at
@@ -65,8 +65,9 @@ from captum.attr import (Deconvolution, InputXGradient, IntegratedGradients,  # 
                          NoiseTunnel, Occlusion, Saliency)
 import pytorch_grad_cam.base_cam  # noqa: E402
 import pytorch_grad_cam.grad_cam_elementwise  # noqa: E402
-from pytorch_grad_cam import (AblationCAM, EigenGradCAM, GradCAM, GradCAMElementWise,  # noqa: E402
-                              GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM)
+from pytorch_grad_cam import (FEM, AblationCAM, EigenGradCAM, GradCAM,  # noqa: E402
+                              GradCAMElementWise, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,
+                              XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
 from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
     get_2d_projection, get_2d_projection_with_sign_correction)
@@ -99,7 +100,7 @@ class PinnedEigenGradCAM(EigenGradCAM):
 CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGradCAM,
         "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM,
         "gradcam_elementwise": GradCAMElementWise, "eigengradcam": PinnedEigenGradCAM,
-        "ablationcam": AblationCAM}
+        "ablationcam": AblationCAM, "fem": FEM}
 BLACK = (0.0 - 0.1307) / 0.3081  # a black pixel after normalisation
 SMOOTHGRAD_SEED, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 5, 5, 0.5
 

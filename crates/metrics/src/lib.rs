@@ -27,6 +27,9 @@ mod sanity;
 mod sensitivity;
 mod similarity;
 
+#[cfg(test)]
+mod fixture;
+
 pub use batch::{Batch, Scorer, method_maps};
 pub use confidence::{ConfidenceChange, confidence_change};
 pub use curves::{
@@ -35,13 +38,9 @@ pub use curves::{
 };
 pub use error::{MetricError, Result};
 pub use infidelity::{InfidelityConfig, infidelity, infidelity_with_perturbations};
-pub use road::{
-    ROAD_PERCENTILES, RoadConfig, RoadOrder, RoadScores, kept_pixels, linear_imputation,
-    percentile_linear, road, road_combined,
-};
+pub use road::{ROAD_PERCENTILES, RoadConfig, RoadOrder, RoadScores, road, road_combined};
 pub use sanity::{
     Randomization, SanityConfig, SanityCurve, SanityStep, Similarity, model_randomization,
-    normalized_magnitude,
 };
 pub use sensitivity::{SensitivityConfig, sensitivity_max, sensitivity_max_with_perturbations};
 pub use similarity::{SSIM_WINDOW, spearman, ssim};

@@ -6,7 +6,7 @@ use gradcam_explain::{Map, SettingError, noise};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
-use crate::error::{MetricError, Result};
+use crate::error::Result;
 
 /// Which pixels ROAD removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ pub struct RoadScores {
 /// ROAD at one percentile: the change of each image's score (the batch's, e.g.
 /// [`gradcam_explain::Score::Probability`] for pytorch-grad-cam's
 /// `ClassifierOutputSoftmaxTarget`) when the pixels `order` selects are replaced by the noisy
-/// linear imputation of their neighbours ([`linear_imputation`]).
+/// linear imputation of their neighbours.
 ///
 /// The maps are summed over channels; the threshold is NumPy's linear-interpolation
 /// percentile; pixels strictly below it are kept. Where nothing is kept (ties at the minimum
@@ -178,7 +178,7 @@ fn noise_seed(seed: u64, index: usize, order: RoadOrder, percentile: f32) -> u64
 
 /// Which pixels ROAD keeps: relevance strictly below the percentile (MoRF), or `1 − relevance`
 /// strictly below its percentile (LeRF), as pytorch-grad-cam computes them in `float32`.
-pub fn kept_pixels(relevance: &[f32], order: RoadOrder, percentile: f32) -> Vec<bool> {
+pub(crate) fn kept_pixels(relevance: &[f32], order: RoadOrder, percentile: f32) -> Vec<bool> {
     let values: Vec<f32> = match order {
         RoadOrder::MostRelevantFirst => relevance.to_vec(),
         RoadOrder::LeastRelevantFirst => relevance.iter().map(|r| 1.0 - r).collect(),
@@ -189,13 +189,7 @@ pub fn kept_pixels(relevance: &[f32], order: RoadOrder, percentile: f32) -> Vec<
 
 /// NumPy's default (`"linear"`) percentile of `values` (`percentile` in `[0, 100]`; NaN for no
 /// values).
-///
-/// ```
-/// use gradcam_metrics::percentile_linear;
-/// assert_eq!(percentile_linear(&[1.0, 2.0, 3.0, 4.0], 50.0), 2.5);
-/// assert_eq!(percentile_linear(&[3.0, 1.0, 2.0], 100.0), 3.0);
-/// ```
-pub fn percentile_linear(values: &[f32], percentile: f32) -> f32 {
+pub(crate) fn percentile_linear(values: &[f32], percentile: f32) -> f32 {
     if values.is_empty() {
         return f32::NAN;
     }
@@ -235,27 +229,8 @@ const NEIGHBOURS: [((isize, isize), f64); 8] = [
 /// is banded (bandwidth `W + 1` in raster order) and diagonally dominant, so it is solved by
 /// banded Gaussian elimination in `f64` — the numbers of pytorch-grad-cam's sparse `spsolve`.
 /// With no pixel kept there is nothing to interpolate from: the image becomes zeros (what the
-/// reference's solver returns for that singular, zero right-hand-side system). The image must
-/// hold `C × H × W` values and `keep` one flag per pixel ([`MetricError::LengthMismatch`]).
-pub fn linear_imputation(image: &[f32], shape: [usize; 3], keep: &[bool]) -> Result<Vec<f32>> {
-    let [channels, height, width] = shape;
-    let pixels = height * width;
-    if image.len() != channels * pixels {
-        return Err(MetricError::LengthMismatch {
-            left: image.len(),
-            right: channels * pixels,
-        });
-    }
-    if keep.len() != pixels {
-        return Err(MetricError::LengthMismatch {
-            left: keep.len(),
-            right: pixels,
-        });
-    }
-    Ok(impute(image, shape, keep))
-}
-
-/// [`linear_imputation`] of checked lengths.
+/// reference's solver returns for that singular, zero right-hand-side system). The caller
+/// gives `C × H × W` values and one flag per pixel.
 fn impute(image: &[f32], [channels, height, width]: [usize; 3], keep: &[bool]) -> Vec<f32> {
     let pixels = height * width;
     let mut out = image.to_vec();
@@ -384,7 +359,7 @@ mod tests {
         for p in [2 * w + 2, 2 * w + 3, 3 * w + 3, 3 * w + 4] {
             keep[p] = false;
         }
-        let out = linear_imputation(&image, [1, h, w], &keep).unwrap();
+        let out = impute(&image, [1, h, w], &keep);
         for (a, b) in out.iter().zip(&image) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
@@ -397,13 +372,13 @@ mod tests {
         image[0] = 12.0; // diagonal neighbour, weight 1/12
         let mut keep = vec![true; 9];
         keep[4] = false;
-        let out = linear_imputation(&image, [1, 3, 3], &keep).unwrap();
+        let out = impute(&image, [1, 3, 3], &keep);
         assert!((out[4] - 2.0).abs() < 1e-6);
     }
 
     #[test]
     fn nothing_kept_gives_zeros() {
-        let out = linear_imputation(&[1.0; 4], [1, 2, 2], &[false; 4]).unwrap();
+        let out = impute(&[1.0; 4], [1, 2, 2], &[false; 4]);
         assert_eq!(out, vec![0.0; 4]);
     }
 
@@ -411,6 +386,52 @@ mod tests {
     fn percentile_matches_numpy() {
         // np.percentile([0, 1, 2, 10], 30) == 0.9
         assert!((percentile_linear(&[10.0, 0.0, 2.0, 1.0], 30.0) - 0.9).abs() < 1e-6);
+        assert_eq!(percentile_linear(&[1.0, 2.0, 3.0, 4.0], 50.0), 2.5);
+        assert_eq!(percentile_linear(&[3.0, 1.0, 2.0], 100.0), 3.0);
+    }
+
+    /// pytorch-grad-cam's `NoisyLinearImputer` (noise 0) on the first fixture image, at the
+    /// 50th percentile both ways (`tools/reference/metrics.py`).
+    #[test]
+    fn linear_imputation_equals_pytorch_grad_cam() {
+        use crate::fixture::f32 as fixture;
+        let input = fixture("input");
+        let cam = fixture("cam");
+        let expected = fixture("road_imputed");
+        for (k, order) in [RoadOrder::MostRelevantFirst, RoadOrder::LeastRelevantFirst]
+            .into_iter()
+            .enumerate()
+        {
+            let keep = kept_pixels(&cam[..784], order, 50.0);
+            let imputed = impute(&input[..784], [1, 28, 28], &keep);
+            let expected = &expected[k * 784..(k + 1) * 784];
+            for (i, (a, e)) in imputed.iter().zip(expected).enumerate() {
+                assert!((a - e).abs() <= 1e-5, "{order:?} pixel {i}: {a} vs {e}");
+            }
+        }
+    }
+
+    mod never_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any relevance (NaN included), percentile and image: the imputation of the pixels
+            /// kept is finite.
+            #[test]
+            fn keeping_and_imputing_any_map_gives_finite_pixels(
+                (relevance, image) in (1usize..7).prop_flat_map(|side| (
+                    prop::collection::vec(prop_oneof![Just(f32::NAN), -1.0f32..1.0], side * side),
+                    prop::collection::vec(-1.0f32..1.0, side * side),
+                )),
+                percentile in -20.0f32..120.0,
+            ) {
+                let side = (image.len() as f64).sqrt() as usize;
+                let keep = kept_pixels(&relevance, RoadOrder::LeastRelevantFirst, percentile);
+                let imputed = impute(&image, [1, side, side], &keep);
+                prop_assert!(imputed.iter().all(|v| v.is_finite()));
+            }
+        }
     }
 
     #[test]

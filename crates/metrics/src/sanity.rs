@@ -197,7 +197,7 @@ fn similarity(originals: &[Map], randomized: &[Map]) -> Result<Similarity> {
 }
 
 /// `Σ_channels |map|`, min-max normalised to `[0, 1]` (a constant map becomes zeros).
-pub fn normalized_magnitude(map: &Map) -> Vec<f32> {
+pub(crate) fn normalized_magnitude(map: &Map) -> Vec<f32> {
     let pixels = map.height() * map.width();
     let mut magnitude = vec![0.0_f32; pixels];
     for channel in map.values.chunks(pixels.max(1)) {
@@ -215,4 +215,41 @@ pub fn normalized_magnitude(map: &Map) -> Vec<f32> {
         .iter()
         .map(|&v| if range > 0.0 { (v - low) / range } else { 0.0 })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use gradcam_explain::Map;
+
+    use super::normalized_magnitude;
+    use crate::{spearman, ssim};
+
+    /// What the sanity check compares, Spearman's ρ and SSIM between a CAM and the normalised
+    /// magnitude of a pixel attribution, equal SciPy's and scikit-image's on the fixture images
+    /// (`tools/reference/metrics.py`).
+    #[test]
+    fn spearman_and_ssim_equal_scipy_and_scikit_image() {
+        use crate::fixture::f32 as fixture;
+        let maps = |key: &str| -> Vec<Map> {
+            fixture(key)
+                .chunks(784)
+                .map(|chunk| Map::new([1, 28, 28], chunk.to_vec()).unwrap())
+                .collect()
+        };
+        let (cams, attributions) = (maps("cam"), maps("attribution"));
+        for (i, (cam, attribution)) in cams.iter().zip(&attributions).enumerate() {
+            let magnitude = normalized_magnitude(attribution);
+            let rho = spearman(&cam.values, &magnitude).unwrap();
+            let structural = ssim(&cam.values, &magnitude, 28, 28, 1.0).unwrap();
+            let (expected_rho, expected_ssim) = (fixture("spearman")[i], fixture("ssim")[i]);
+            assert!(
+                (rho - expected_rho).abs() <= 1e-6,
+                "image {i}: ρ {rho} vs {expected_rho}"
+            );
+            assert!(
+                (structural - expected_ssim).abs() <= 1e-5,
+                "image {i}: SSIM {structural} vs {expected_ssim}"
+            );
+        }
+    }
 }

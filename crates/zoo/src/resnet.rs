@@ -436,3 +436,86 @@ fn describe_file(keys: &[&str]) -> String {
         None => format!("the file holds a ResNet with {shape}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Module;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::{ResNet, ResNetConfig};
+
+    fn logits(net: &ResNet, x: &Tensor<4>) -> Vec<f32> {
+        net.forward(x.clone())
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 logits")
+    }
+
+    /// A ResNet is a Burn module: its record (the folded convolutions and the linear layer)
+    /// loads into another network of its shape, in memory and through a file, and its
+    /// parameters are counted.
+    #[test]
+    fn a_resnet_s_record_saves_and_loads() {
+        let device = Device::default();
+        let config = ResNetConfig::fashion();
+        let net = ResNet::init(config, &device);
+        let other = ResNet::init(config, &device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        assert_ne!(logits(&net, &x), logits(&other, &x), "two initialisations");
+        let loaded = other.load_record(net.clone().into_record());
+        assert_eq!(logits(&loaded, &x), logits(&net, &x));
+
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("fashion.bpk");
+        net.clone().save_file(&path).expect("saves");
+        let from_file = ResNet::init(config, &device).load_file(&path);
+        assert_eq!(logits(&from_file, &x), logits(&net, &x));
+
+        // Every folded convolution's weight and bias, and the linear layer: the state dict's
+        // convolutions and `fc`, BatchNorm gone.
+        let expected: usize = config
+            .state_dict_keys()
+            .iter()
+            .map(|(key, shape)| match (shape.len(), key.starts_with("fc.")) {
+                // A convolution's weight, and the bias folding gives it.
+                (4, _) => shape.iter().product::<usize>() + shape[0],
+                (_, true) => shape.iter().product(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(net.num_params(), expected);
+    }
+
+    /// The derived kernels (flipped weights, Winograd's transforms) follow the parameters: a
+    /// network moved to another backend runs that backend's operations and gives the same
+    /// logits.
+    #[cfg(all(feature = "flex", feature = "ndarray"))]
+    #[test]
+    #[allow(deprecated)] // burn-ndarray, kept as the comparison backend
+    fn a_resnet_moves_between_backends_with_its_kernels() {
+        let config = ResNetConfig::fashion();
+        let flex = ResNet::init(config, &Device::flex());
+        assert!(
+            flex.stages[1][1].conv2.is_winograd(),
+            "32 channels: Winograd on flex"
+        );
+        let ndarray = flex.clone().to_device(&Device::ndarray());
+        assert!(
+            !ndarray.stages[1][1].conv2.is_winograd(),
+            "Burn's conv2d elsewhere"
+        );
+        let back = ndarray.clone().to_device(&Device::flex());
+        assert!(back.stages[1][1].conv2.is_winograd());
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &Device::flex());
+        let (ours, theirs) = (
+            logits(&flex, &x),
+            logits(&ndarray, &x.to_device(&Device::ndarray())),
+        );
+        let scale = theirs.iter().fold(1e-30_f32, |m, v| m.max(v.abs()));
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(worst <= 1e-5 * scale, "{worst:e} of {scale}");
+    }
+}

@@ -12,8 +12,6 @@ use crate::model::{Explainable, ReluMode};
 use crate::pixel::GradientRule;
 use crate::target::Targets;
 
-/// The plain input gradient of each path point.
-
 /// How the path integral from the baseline to the input is approximated (Captum's `method`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
