@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Why an output file could not be written. The previous file, if any, is untouched.
+///
+/// | output | error |
+/// |---|---|
+/// | the output directory does not exist ([`write_atomic`]; [`ensure_dir`] creates it) | [`OutputError::MissingDir`] |
+/// | the output directory is a file / the output file is a directory | [`OutputError::NotADir`] / [`OutputError::DirInTheWay`] |
+/// | not writable (permissions, full disk, …) | [`OutputError::Io`], previous outputs intact |
+/// | content that cannot be encoded as JSON | [`OutputError::Json`] |
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The output directory does not exist.

@@ -12,30 +12,49 @@ use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, Explainable, IntegratedGradients, Integration, Method,
-    Occlusion, Preset, SmoothGrad, Targets,
+    Occlusion, Preset, Score, SmoothGrad, Targets,
 };
 use burn_gradcam::mnist::preprocess;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
-use common::{devices, net, repo_path, worst_error_per_image};
+use common::{Check, Suite, devices, net, repo_path, worst_relative_error};
 
-/// The bound for every method but three.
-const TOLERANCE: f32 = 1e-4;
-
-/// The bound for the three ill-conditioned methods, measured: Grad-CAM++ divides by
-/// `2g² + Σ a·g³`, which multiplies the gradients' rounding differences between backends (1.5e-4
-/// on wgpu, 4e-5 on ndarray); Ablation-CAM's weights are differences of nearly equal scores,
-/// `(y − y_k) / y` (1.1e-4 on wgpu, 5e-5 on ndarray); Integrated Gradients sums input
-/// gradients along a path from the black baseline, where activations near zero take the other
-/// side of a ReLU on one backend (on the ResNet, the test's eight right-Riemann points: 1.6e-4 on
-/// ndarray and wgpu; eight Gauss–Legendre points, the first at α = 0.02, gave 1.9e-2).
-const ILL_CONDITIONED_TOLERANCE: f32 = 1e-3;
+/// The bounds, per method label (`"every other method"` for the rest), relative to each image's
+/// map's largest magnitude on flex; the worst measured on ndarray / wgpu against flex in each
+/// comment. The ill-conditioned methods multiply the backends' rounding: Grad-CAM++ divides by
+/// `2g² + Σ a·g³`, Ablation-CAM's weights are differences of nearly equal scores `(y − y_k) / y`;
+/// each tolerance is the 1-2-5 step at or above four times the worst measured.
+/// The maps explain the logit (the log-probability's rounding is `stability.rs`'s subject).
+pub(crate) const SYNTHETIC: Suite = Suite {
+    name: "backend_parity",
+    fixture: "",
+    checks: &[
+        // MNIST ndarray / wgpu, Fashion ResNet ndarray / wgpu.
+        Check::new("Grad-CAM++", 1e-4), // 2.9e-6 / 1.6e-5, 3.6e-7 / 6.3e-7
+        Check::new("Ablation-CAM", 5e-5), // 1.7e-6 / 1.5e-6, 9.8e-6 / 3.1e-6
+        // Eight right-Riemann points from the zero baseline: on the Fashion ResNet a pooling
+        // near-tie at a path point goes the other way than flex's (3.3e-7 / 2.6e-7, 1.8e-4 /
+        // 1.8e-4). Held to 5e-4, below the 1e-3 a moved pixel must exceed.
+        Check::new("Integrated Gradients", 5e-4),
+        Check::new("every other method", 2e-5), // at most 3.0e-6 (Grad-CAM, Fashion ResNet, wgpu)
+    ],
+};
 
 fn tolerance(label: &str) -> f32 {
-    if ["Grad-CAM++", "Ablation-CAM", "Integrated Gradients"].contains(&label) {
-        ILL_CONDITIONED_TOLERANCE
-    } else {
-        TOLERANCE
-    }
+    SYNTHETIC
+        .checks
+        .iter()
+        .find(|c| c.key == label)
+        .unwrap_or(&SYNTHETIC.checks[SYNTHETIC.checks.len() - 1])
+        .tolerance
+}
+
+/// A map of 4 images × 1 × 8 × 8 of varied signs and scales, for `tests/teeth.rs` to mutate (this
+/// suite's references are flex's maps, computed in the test).
+pub(crate) fn synthetic(_key: &str) -> (Vec<usize>, Vec<f32>) {
+    let values = (0..4 * 64)
+        .map(|i: i32| (i as f32 * 0.37).sin() * 10f32.powi(i / 64 - 3))
+        .collect();
+    (vec![4, 1, 8, 8], values)
 }
 
 /// Every built-in method: each CAM, Grad-CAM with each smoothing, each pixel method,
@@ -85,7 +104,11 @@ fn maps(model: &dyn Explainable, input: Tensor<4>) -> Vec<(String, Vec<f32>)> {
         .iter()
         .map(|method| {
             let attributions = method
-                .attribute(model, input.clone(), &Targets::predicted())
+                .attribute(
+                    model,
+                    input.clone(),
+                    &Targets::predicted().with_score(Score::Logit),
+                )
                 .and_then(|a| a.to_host())
                 .unwrap_or_else(|e| panic!("{}: {e}", method.label()));
             let values = attributions
@@ -99,6 +122,10 @@ fn maps(model: &dyn Explainable, input: Tensor<4>) -> Vec<(String, Vec<f32>)> {
 
 fn compare(what: &str, images: usize, mut run: impl FnMut(&Device) -> Vec<(String, Vec<f32>)>) {
     let devices = devices();
+    assert!(
+        devices.len() > 1,
+        "nothing to compare: only flex has a device (build with `--features ndarray` or `wgpu`)"
+    );
     let (reference_backend, reference_device) = &devices[0];
     assert_eq!(*reference_backend, Backend::Flex, "flex is the reference");
     let reference = run(reference_device);
@@ -107,17 +134,24 @@ fn compare(what: &str, images: usize, mut run: impl FnMut(&Device) -> Vec<(Strin
     for (backend, device) in &devices[1..] {
         for ((label, actual), (_, expected)) in run(device).iter().zip(&reference) {
             let what = format!("{what}, {backend} vs flex: {label}");
-            let (image, worst, scale) = worst_error_per_image(&what, actual, expected, images);
-            println!("{what}: worst {worst:.1e} (image {image}, scale {scale})");
-            if worst > tolerance(label) {
-                failures.push(format!("{what}: {worst:e} > {:e}", tolerance(label)));
+            let worst = worst_relative_error(actual, expected, images);
+            let (image, error, scale) = (worst.image, worst.error, worst.scale);
+            println!("MEASURE {what}: worst {error:.1e} (image {image}, scale {scale:e})");
+            if error > tolerance(label) {
+                failures.push(format!("{what}: {error:e} > {:e}", tolerance(label)));
             }
         }
     }
-    assert!(failures.is_empty(), "{failures:#?}");
+    if std::env::var_os("GRADCAM_PARITY_MEASURE").is_none() {
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
 }
 
 #[test]
+#[cfg_attr(
+    not(any(feature = "ndarray", feature = "cube")),
+    ignore = "one backend compiled in: build with --features ndarray or wgpu to compare"
+)]
 fn every_method_on_the_mnist_network_equals_flex_on_every_backend() {
     let digits = common::reference().digits();
     let digits = digits.slice(0..6).expect("six digits");
@@ -127,6 +161,10 @@ fn every_method_on_the_mnist_network_equals_flex_on_every_backend() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(feature = "ndarray", feature = "cube")),
+    ignore = "one backend compiled in: build with --features ndarray or wgpu to compare"
+)]
 fn every_method_on_the_fashion_resnet_equals_flex_on_every_backend() {
     // Four of the bundled images (four classes): every method on a software GPU is minutes of
     // CI, and more images of the same network add little.

@@ -146,12 +146,14 @@ fn batch_equals_per_image_results() {
                     ),
                 ] {
                     let (a, b) = (a.as_ref().expect("a map"), b.as_ref().expect("a map"));
+                    // A batch and one image sum in other orders (worst 3.1e-6, relative to
+                    // the map: Guided Grad-CAM maps of the sure digit 15 peak at 1e-14).
                     assert_close_per_image(
                         &format!("{backend} {preset} image {i} {name}"),
                         &a.values,
                         &b.values,
                         1,
-                        1e-6,
+                        2e-5,
                     );
                 }
             }

@@ -1,11 +1,12 @@
-//! The CAM family equals pytorch-grad-cam, and the gradient pixel methods equal Captum, on the
-//! committed weights and the 29 reference images. Fixtures: `tools/reference/methods.py`.
+//! The CAM family equals pytorch-grad-cam, and the pixel methods equal Captum, on the committed
+//! weights and the 29 reference images, every image compared. Fixtures:
+//! `tools/reference/methods.py`.
 //!
-//! The CAM fixtures use the logit score (a model wrapper returning logits): pytorch-grad-cam
-//! min-max normalises its maps, which would magnify the rounding noise of a confident
-//! prediction's log-probability gradient. Tolerances (relative to max(1, the map's largest
-//! magnitude)): 1e-4 for the CAMs, which OpenCV resizes with its own arithmetic (measured ≤ 1e-5),
-//! 1e-5 for the pixel methods (Deconvolution included).
+//! Every fixture explains the logit (a model wrapper returning logits): a confident prediction's
+//! log-probability gradient is rounding noise in float32 (`stability.rs` checks it in float64).
+//! Errors are relative to each image's reference map's largest magnitude; each tolerance is the
+//! 1-2-5 step at or above four times the worst error measured on flex, ndarray and wgpu, never
+//! below 2e-6 (the figures, per check, in `SUITE`).
 
 use crate::common;
 
@@ -19,15 +20,65 @@ use burn_gradcam::explain::{
     ScoreGradient, SmoothGrad, Target, TargetFn, Targets,
 };
 use burn_gradcam::mnist::preprocess;
-use common::{Fixture, assert_close_per_image, devices, explain, net};
+use common::{Check, Fixture, Suite, devices, explain, net, relative_errors};
 
-/// The peers' targets: the predicted classes, the gradient with the peers' rounding.
+/// The suite's checks (worst relative error measured: flex / ndarray / wgpu).
+pub(crate) const SUITE: Suite = Suite {
+    name: "methods_parity",
+    fixture: "tests/fixtures/methods.safetensors",
+    checks: &[
+        // The CAM family; OpenCV resizes pytorch-grad-cam's maps (bilinear, as here).
+        Check::new("pgc_gradcam", 5e-6), // 1.0e-6 / 1.2e-6 / 7.2e-7
+        Check::new("pgc_gradcam_plusplus", 1e-4), // 5.2e-6 / 7.5e-6 / 1.9e-5: G³ in a denominator
+        Check::new("pgc_xgradcam", 5e-5), // 6.6e-6 / 6.1e-6 / 9.8e-6
+        Check::new("pgc_hirescam", 5e-6), // 8.3e-7 / 8.3e-7 / 8.3e-7
+        Check::new("pgc_layercam", 5e-6), // 1.1e-6 / 8.3e-7 / 9.5e-7
+        Check::new("pgc_scorecam", 2e-5), // 3.3e-6 / 2.2e-6 / 2.9e-6
+        Check::new("pgc_eigencam", 1e-5), // 1.1e-6 / 1.3e-6 / 7.5e-7
+        Check::new("pgc_eigengradcam", 2e-5), // 1.9e-6 / 4.8e-6 / 4.5e-6
+        Check::new("pgc_gradcam_elementwise", 5e-6), // 1.0e-6 / 8.3e-7 / 9.5e-7
+        Check::new("pgc_ablationcam", 1e-5), // 2.3e-6 / 2.2e-6 / 2.3e-6
+        Check::new("pgc_fem", 5e-6),     // 9.2e-7 / 8.9e-7 / 6.9e-7
+        // Smoothings and several layers.
+        Check::new("pgc_gradcam_eigen_smooth", 5e-6), // 7.2e-7 / 8.9e-7 / 8.3e-7
+        Check::new("pgc_gradcam_elementwise_eigen_smooth", 5e-5), // 2.1e-6 / 5.9e-6 / 5.7e-6
+        Check::new("pgc_gradcam_aug_smooth", 5e-6),   // 7.2e-7 / 7.5e-7 / 6.0e-7
+        Check::new("pgc_gradcam_conv1_conv2", 5e-6),  // 8.9e-7 / 8.9e-7 / 7.7e-7
+        Check::new("pgc_hirescam_conv1_conv2", 1e-5), // 1.3e-6 / 1.3e-6 / 1.3e-6
+        Check::new("pgc_scorecam_conv1_conv2", 1e-5), // 2.3e-6 / 1.9e-6 / 1.6e-6
+        // Other targets.
+        Check::new("pgc_gradcam_target_sum_3_8", 5e-6), // 9.5e-7 / 8.9e-7 / 6.6e-7
+        Check::new("pgc_scorecam_target_sum_3_8", 2e-5), // 3.3e-6 / 1.8e-6 / 2.0e-6
+        Check::new("pgc_gradcam_target_rest", 5e-6),    // 9.5e-7 / 8.9e-7 / 8.9e-7
+        Check::new("pgc_gradcam_target_binary_0", 5e-6), // 7.7e-7 / 9.5e-7 / 7.2e-7
+        Check::new("pgc_gradcam_target_raw_scores", 5e-6), // 7.7e-7 / 8.3e-7 / 6.6e-7
+        // Eigen-CAM's projection before any ReLU (the blank image aside: see its test).
+        Check::new("eigencam_projection", 1e-5), // 1.1e-6 / 1.3e-6 / 7.5e-7
+        // Captum's pixel methods.
+        Check::new("captum_saliency", 2e-6), // 3.9e-7 / 3.9e-7 / 3.4e-7
+        Check::new("captum_saliency_signed", 2e-6), // 3.9e-7 / 3.9e-7 / 3.4e-7
+        Check::new("captum_input_x_gradient", 2e-6), // 4.2e-7 / 4.8e-7 / 3.4e-7
+        Check::new("captum_deconvolution", 2e-6), // 3.7e-7 / 4.5e-7 / 3.5e-7
+        Check::new("captum_occlusion_3x3_s2", 2e-5), // 3.2e-6 / 3.2e-6 / 4.2e-6
+        Check::new("captum_occlusion_4x4_black", 1e-5), // 1.7e-6 / 1.7e-6 / 1.9e-6
+        // Integrated Gradients with 50 Gauss–Legendre points from the zero baseline: the first
+        // points pass max-pool windows through near-ties, where torch's kernels and these round a
+        // tie the other way on one image (the inverted digit): 1.8e-4 / 1.8e-4 / 2.6e-4. Held to
+        // 5e-4, twice the worst, below the 1e-3 that a moved pixel must exceed.
+        Check::new("captum_ig_gausslegendre", 5e-4),
+        Check::new("captum_ig_trapezoid_black", 2e-6), // 3.0e-7 / 3.0e-7 / 3.0e-7
+        Check::new("captum_smoothgrad_saliency", 2e-6), // 1.8e-7 / 2.0e-7 / 2.1e-7
+        Check::new("captum_vargrad_saliency", 2e-5),   // 4.9e-6 / 3.3e-6 / 4.2e-6
+    ],
+};
+
+/// The peers' targets: the predicted classes' logits (the fixtures' model returns logits).
 fn peers() -> Targets {
-    Targets::predicted().with_gradient(ScoreGradient::Naive)
+    Targets::predicted().with_score(Score::Logit)
 }
 
 fn methods() -> Fixture {
-    Fixture::load("tests/fixtures/methods.safetensors")
+    SUITE.fixture()
 }
 
 #[test]
@@ -56,11 +107,11 @@ fn cam_family_equals_pytorch_grad_cam() {
             let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
             let targets: Vec<usize> = cams.iter().map(|c| c.prediction.target).collect();
             assert_eq!(targets, fixture.classes("target"));
-            fixture.check_maps(
+            SUITE.check_maps(
+                &fixture,
                 &format!("{backend}: {name}"),
                 cams.iter().map(|c| &c.map),
                 key,
-                1e-4,
             );
         }
     }
@@ -94,11 +145,11 @@ fn cam_smoothing_equals_pytorch_grad_cam() {
             let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
             let targets: Vec<usize> = cams.iter().map(|c| c.prediction.target).collect();
             assert_eq!(targets, fixture.classes("target"));
-            fixture.check_maps(
+            SUITE.check_maps(
+                &fixture,
                 &format!("{backend}: {}", method.label()),
                 cams.iter().map(|c| &c.map),
                 key,
-                1e-4,
             );
         }
     }
@@ -123,11 +174,11 @@ fn cams_over_several_layers_equal_pytorch_grad_cam() {
             let cam = AnyCam::from_name(name).expect("a CAM").with_settings(peer);
             let method = MultiLayerCam::new(cam, ["conv1"]);
             let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
-            fixture.check_maps(
+            SUITE.check_maps(
+                &fixture,
                 &format!("{backend}: {}", method.label()),
                 cams.iter().map(|c| &c.map),
                 key,
-                1e-4,
             );
         }
         let unknown = MultiLayerCam::new(AnyCam::from_name("grad-cam").expect("a CAM"), ["fc1"]);
@@ -232,11 +283,11 @@ fn targets_equal_pytorch_grad_cam() {
                 let method = AnyCam::from_name(name).expect("a CAM").with_settings(peer);
                 let targets = predicted.clone().with_shared_target(target.clone());
                 let cams = explain(&method, model, preprocess(&digits, &device), &targets);
-                fixture.check_maps(
+                SUITE.check_maps(
+                    &fixture,
                     &format!("{backend}: {name} for {}", target.label()),
                     cams.iter().map(|c| &c.map),
                     key,
-                    1e-4,
                 );
             }
         }
@@ -288,7 +339,7 @@ fn pixel_methods_equal_captum() {
         let net = net(&device);
         for (key, method) in cases {
             let result = explain(method, &net, preprocess(&digits, &device), &peers());
-            fixture.check_maps(backend.name(), result.iter().map(|p| &p.map), key, 1e-5);
+            SUITE.check_maps(&fixture, backend.name(), result.iter().map(|p| &p.map), key);
         }
     }
 }
@@ -320,7 +371,7 @@ fn occlusion_equals_captum() {
         let net = net(&device);
         for (key, method) in &cases {
             let result = explain(method, &net, preprocess(&digits, &device), &peers());
-            fixture.check_maps(backend.name(), result.iter().map(|r| &r.map), key, 1e-5);
+            SUITE.check_maps(&fixture, backend.name(), result.iter().map(|r| &r.map), key);
         }
     }
     let error = Occlusion::new()
@@ -368,12 +419,35 @@ fn eigen_cam_projection_and_its_sign_convention() {
                     .copied()
             })
             .collect();
-        let worst = assert_close_per_image(
-            &format!("{backend}: Eigen-CAM projection"),
-            &actual,
-            &expected,
-            cams.len(),
-            1e-4,
+        // The blank image's activations have no spatial variance: its centred activations, and
+        // so its projection, are float32 rounding in the peer (5.5e-7 here) as in any float32
+        // computation, with no sign or shape to compare. There the check is that the projection
+        // is that small: below 1e-5 of the activations' largest magnitude.
+        let (_, activation_scale) = fixture.f32("eigencam_activation_scale");
+        let per_image = expected.len() / cams.len();
+        let mut regular = (Vec::new(), Vec::new());
+        for (i, scale) in activation_scale.iter().enumerate() {
+            let range = i * per_image..(i + 1) * per_image;
+            let reference = &expected[range.clone()];
+            let largest = reference.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+            if largest < 1e-5 * scale {
+                let ours = actual[range].iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+                assert!(
+                    ours < 1e-5 * scale,
+                    "{backend}: image {i}: a zero-variance projection of {ours:e} (activations {scale})"
+                );
+            } else {
+                regular.0.extend_from_slice(&actual[range.clone()]);
+                regular.1.extend_from_slice(reference);
+            }
+        }
+        let images = regular.1.len() / per_image;
+        let errors = relative_errors(&regular.0, &regular.1, images);
+        let worst = errors.iter().fold(0.0_f32, |m, (e, _)| m.max(*e));
+        let tolerance = SUITE.tolerance("eigencam_projection");
+        assert!(
+            worst <= tolerance || std::env::var_os("GRADCAM_PARITY_MEASURE").is_some(),
+            "{backend}: Eigen-CAM projection differs by {worst:e} (tolerance {tolerance:e})"
         );
         let agreeing = lapack_sign.iter().filter(|s| **s > 0.0).count();
         println!(
@@ -381,14 +455,6 @@ fn eigen_cam_projection_and_its_sign_convention() {
             cams.len()
         );
     }
-}
-
-/// Integrated Gradients' tolerance: 1e-4 on flex and ndarray, 5e-4 on a GPU backend. Along the
-/// path, max-pool windows pass through near-ties, where a one-ulp difference in the convolution
-/// sends one step's gradient to the neighbouring pixel (measured: 1.9e-7 on ndarray, 1.4e-4 on
-/// wgpu); flex, which sums like torch, measures about 1e-7.
-fn integrated_gradients_tolerance(backend: burn_gradcam::Backend) -> f32 {
-    if backend.is_gpu() { 5e-4 } else { 1e-4 }
 }
 
 #[test]
@@ -411,12 +477,9 @@ fn integrated_gradients_equal_captum() {
         let net = net(&device);
         for (key, method) in &cases {
             let result = explain(method, &net, preprocess(&digits, &device), &peers());
-            fixture.check_maps(
-                backend.name(),
-                result.iter().map(|r| &r.map),
-                key,
-                integrated_gradients_tolerance(backend),
-            );
+            SUITE.check_maps(&fixture, backend.name(), result.iter().map(|r| &r.map), key);
+            // The convergence delta is the integral's own error, small by construction: it is
+            // compared absolutely (measured 8.6e-6 / 9.1e-6 / 7.6e-6).
             let deltas: Vec<f32> = result
                 .iter()
                 .map(|r| r.convergence_delta.expect("a delta"))
@@ -427,7 +490,7 @@ fn integrated_gradients_equal_captum() {
                 .zip(&expected_deltas)
                 .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(
-                delta_error <= 1e-4,
+                delta_error <= 5e-5,
                 "{backend}: {key} convergence delta differs by {delta_error:e}"
             );
             println!("{backend}: {key}: convergence delta within {delta_error:.1e}");
@@ -458,7 +521,7 @@ fn smooth_grad_equals_captum_noise_tunnel() {
                 .attribute_with_noise(&net, preprocess(&digits, &device), &peers(), noise)
                 .and_then(|a| a.to_maps())
                 .expect("explains");
-            fixture.check_maps(backend.name(), &result, key, 1e-5);
+            SUITE.check_maps(&fixture, backend.name(), &result, key);
         }
         let method = SmoothGrad::new(Saliency::new())
             .with_samples(4)

@@ -3,35 +3,54 @@
 use crate::common;
 
 use burn_gradcam::mnist::{Digits, preprocess};
-use common::{Fixture, assert_close_per_image, devices, max_abs_diff, net, reference, repo_path};
+use common::{Check, Suite, devices, net, repo_path};
+
+/// The forward pass against torch's on the reference images (worst relative error measured:
+/// flex / ndarray / wgpu).
+pub(crate) const SUITE: Suite = Suite {
+    name: "model_parity",
+    fixture: "tests/fixtures/reference.safetensors",
+    checks: &[
+        Check::new("input", 2e-6),     // the same float32 arithmetic: 0 / 0 / 0
+        Check::new("features", 5e-6),  // 7.0e-7 / 7.8e-7 / 3.0e-7
+        Check::new("log_probs", 2e-6), // 3.1e-7 / 3.5e-7 / 2.9e-7
+        Check::new("logits", 2e-6),    // 3.5e-7 / 4.9e-7 / 3.1e-7
+    ],
+};
+
+/// The forward pass against torch's on the first 64 evaluation digits.
+pub(crate) const EVAL: Suite = Suite {
+    name: "model_parity (evaluation set)",
+    fixture: "tests/fixtures/eval_predictions.safetensors",
+    checks: &[Check::new("log_probs_head", 5e-6)], // 4.8e-7 / 5.2e-7 / 3.3e-7
+};
 
 #[test]
 fn preprocessing_equals_torch() {
-    let fixture = reference();
-    let (_, expected) = fixture.f32("input");
+    let fixture = SUITE.fixture();
     for (backend, device) in devices() {
         let input = preprocess(&fixture.digits(), &device)
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32");
-        let error = max_abs_diff(&input, &expected);
-        assert!(
-            error <= 1e-6,
-            "{backend}: preprocessing differs by {error:e}"
+        SUITE.check(
+            &fixture,
+            &format!("{backend}: preprocessing"),
+            &input,
+            "input",
         );
     }
 }
 
 #[test]
 fn forward_equals_torch() {
-    let fixture = reference();
+    let fixture = SUITE.fixture();
     for (backend, device) in devices() {
         let net = net(&device);
         let input = preprocess(&fixture.digits(), &device);
         let features = net.features(input.clone());
         let log_probs = net.head(features.clone());
         let logits = net.logits(input.clone());
-        let n = fixture.digits().len();
         for (name, actual, key) in [
             (
                 "features",
@@ -49,20 +68,15 @@ fn forward_equals_torch() {
                 "logits",
             ),
         ] {
-            let (_, expected) = fixture.f32(key);
-            let worst =
-                assert_close_per_image(&format!("{backend}: {name}"), &actual, &expected, n, 1e-5);
-            println!("{backend}: {name}: worst relative error {worst:.2e}");
+            SUITE.check(&fixture, &format!("{backend}: {name}"), &actual, key);
         }
         let forward = net
             .forward(input)
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32");
-        assert!(
-            max_abs_diff(&forward, &fixture.f32("log_probs").1) <= 1e-5,
-            "{backend}: forward = head ∘ features"
-        );
+        let what = format!("{backend}: forward = head ∘ features");
+        SUITE.check(&fixture, &what, &forward, "log_probs");
     }
 }
 
@@ -70,7 +84,7 @@ fn forward_equals_torch() {
 fn predictions_on_the_evaluation_set_equal_torch() {
     let eval =
         Digits::from_packed_file(repo_path("data/eval_digits.bin.gz")).expect("evaluation set");
-    let fixture = Fixture::load("tests/fixtures/eval_predictions.safetensors");
+    let fixture = EVAL.fixture();
     let expected = fixture.classes("predictions");
     let labels = eval.labels().expect("labelled");
     assert_eq!(expected.len(), eval.len());
@@ -91,22 +105,13 @@ fn predictions_on_the_evaluation_set_equal_torch() {
                     .map(|c| c as usize),
             );
             if start == 0 {
-                let (_, head) = fixture.f32("log_probs_head");
                 let actual = net
                     .forward(preprocess(&eval.slice(0..64).expect("64"), &device))
                     .into_data()
                     .try_to_vec::<f32>()
                     .expect("f32");
-                let worst = assert_close_per_image(
-                    &format!("{backend}: evaluation log-probabilities"),
-                    &actual,
-                    &head,
-                    64,
-                    1e-5,
-                );
-                println!(
-                    "{backend}: evaluation log-probabilities: worst relative error {worst:.2e}"
-                );
+                let what = format!("{backend}: evaluation log-probabilities");
+                EVAL.check(&fixture, &what, &actual, "log_probs_head");
             }
         }
         let mismatches = predicted

@@ -1,35 +1,49 @@
-//! The stable score gradient is exact where float32 rounds the peers to noise: every map, on
-//! every reference image — the 13 the model is sure of (1 − p < 1e-4) included — is within 1e-4
-//! of a float64 computation of the same map, relative to that map's largest magnitude.
-//! `ScoreGradient::Naive` (the peers' arithmetic, bit for bit: see the parity tests) is printed
-//! beside it. Fixture: `tools/reference/float64.py`.
+//! The stable score gradient is exact where float32 rounds the peers to noise: every map of the
+//! log-probability score, on every reference image — the 13 the model is sure of (1 − p < 1e-4)
+//! included — is within its tolerance of a float64 computation of the same map, relative to that
+//! map's largest magnitude. `ScoreGradient::Naive` (autodiff of the log-softmax, as torch
+//! computes it) is printed beside it. Fixture: `tools/reference/float64.py`; each tolerance is the
+//! 1-2-5 step at or above four times the worst error measured on flex, ndarray and wgpu.
 
 use crate::common;
 
 use burn::tensor::{Tensor, TensorData};
 use burn_gradcam::explain::{
     Attribution, Combination, GradCamPlusPlus, GuidedGradCam, HiResCam, ImageAttribution,
-    InputXGradient, IntegratedGradients, LayerCam, Map, Preset, Saliency, ScoreGradient,
-    SmoothGrad, Targets, XGradCam,
+    InputXGradient, IntegratedGradients, Integration, LayerCam, Map, Preset, Saliency,
+    ScoreGradient, SmoothGrad, Targets, XGradCam,
 };
 use burn_gradcam::mnist::{MnistNet, preprocess};
-use common::{Fixture, devices, net, reference};
+use common::{Check, Fixture, Suite, devices, net, reference};
 
-/// Error allowed relative to the float64 map's largest magnitude.
-const TOLERANCE: f32 = 1e-4;
-/// Integrated Gradients' path starts at the zero baseline, where the activations are tiny: at two
-/// of its 50 points on one confident image (held-out digit 14) float32 breaks a ReLU or max-pool
-/// near-tie the other way than float64, which moves 2e-3 of the map. torch's float32 Captum
-/// differs from float64 by the same 2e-3 there, with the stable score or without: it is the
-/// path's arithmetic, not the score's gradient (every other image: 4e-7).
-const INTEGRATED_GRADIENTS: f32 = 3e-3;
-/// Grad-CAM++'s `a_ij = G² / (2G² + (Σ A)·G³ + 1e-6)`: where `G < 0` the denominator passes near
-/// zero, so float32 moves the map by up to 6e-4 on an image the model is *not* sure of (image
-/// 12; the peers' float32 by 1.8e-3 there): the method's conditioning, not the score's.
-const GRAD_CAM_PLUS_PLUS: f32 = 1e-3;
+/// The suite's checks (worst error relative to the float64 map, measured: flex / ndarray / wgpu).
+pub(crate) const SUITE: Suite = Suite {
+    name: "stability",
+    fixture: "tests/fixtures/float64.safetensors",
+    checks: &[
+        Check::new("seed_gradcam_layer", 5e-5), // 6.3e-6 / 7.5e-6 / 7.9e-6
+        Check::new("seed_gradcam", 5e-5),       // 6.2e-6 / 7.5e-6 / 7.6e-6
+        Check::new("seed_guided_gradcam", 1e-4), // 1.2e-5 / 1.5e-5 / 1.4e-5
+        Check::new("captum_layer_gradcam", 5e-5), // 6.9e-6 / 7.4e-6 / 7.8e-6
+        Check::new("captum_guided_backprop", 5e-5), // 5.7e-6 / 7.3e-6 / 7.2e-6
+        Check::new("captum_guided_gradcam", 1e-4), // 1.3e-5 / 1.5e-5 / 1.5e-5
+        Check::new("captum_saliency", 5e-5),    // 5.8e-6 / 7.9e-6 / 7.3e-6
+        Check::new("captum_input_x_gradient", 5e-5), // 5.7e-6 / 8.0e-6 / 6.6e-6
+        Check::new("captum_ig", 5e-6),          // 5.2e-7 / 5.7e-7 / 4.6e-7
+        // Grad-CAM++'s `a_ij = G² / (2G² + (Σ A)·G³ + 1e-6)`: where `G < 0` the denominator
+        // passes near zero, so float32 moves the map on an image the model is *not* sure of
+        // (image 12): the method's conditioning, not the score's. 3.1e-4 / 9.9e-5 / 2.4e-4, held
+        // to 5e-4 (below the 1e-3 a moved pixel must exceed).
+        Check::new("grad_cam_plus_plus_layer", 5e-4),
+        Check::new("xgrad_cam_layer", 1e-4), // 2.3e-5 / 2.1e-5 / 8.5e-6
+        Check::new("hires_cam_layer", 5e-5), // 5.8e-6 / 7.5e-6 / 8.4e-6
+        Check::new("layer_cam_layer", 5e-5), // 5.8e-6 / 7.8e-6 / 8.3e-6
+        Check::new("smoothgrad_saliency", 2e-5), // 2.4e-6 / 2.6e-6 / 2.8e-6
+    ],
+};
 
 fn float64() -> Fixture {
-    Fixture::load("tests/fixtures/float64.safetensors")
+    SUITE.fixture()
 }
 
 /// Which map of a result is compared.
@@ -51,28 +65,12 @@ fn part(image: &ImageAttribution, part: Part) -> &Map {
     .expect("the method computes this map")
 }
 
-/// Per image, `max |actual − expected| / max |expected|` (0 for two all-zero maps).
+/// Per image, the error relative to the float64 map's largest magnitude.
 fn relative_errors(actual: &[Map], expected: &[f32]) -> Vec<f32> {
-    let per_image = expected.len() / actual.len();
-    actual
-        .iter()
-        .zip(expected.chunks(per_image))
-        .map(|(a, e)| {
-            assert_eq!(a.values.len(), e.len(), "map sizes");
-            let scale = e.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
-            let error = a
-                .values
-                .iter()
-                .zip(e)
-                .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs()));
-            if scale > 0.0 {
-                error / scale
-            } else if error == 0.0 {
-                0.0
-            } else {
-                f32::INFINITY
-            }
-        })
+    let values: Vec<f32> = actual.iter().flat_map(|m| m.values.clone()).collect();
+    common::relative_errors(&values, expected, actual.len())
+        .into_iter()
+        .map(|(error, _)| error)
         .collect()
 }
 
@@ -84,18 +82,6 @@ fn check(
     net: &MnistNet,
     input: &Tensor<4>,
     backend: &str,
-) {
-    check_within(what, method, checks, net, input, backend, TOLERANCE);
-}
-
-fn check_within(
-    what: &str,
-    method: &dyn Attribution,
-    checks: &[(Part, &str)],
-    net: &MnistNet,
-    input: &Tensor<4>,
-    backend: &str,
-    tolerance: f32,
 ) {
     let fixture = float64();
     let targets = Targets::classes(fixture.classes("target")[..input.dims()[0]].to_vec());
@@ -112,6 +98,7 @@ fn check_within(
     let stable = run(ScoreGradient::Stable);
     let naive = run(ScoreGradient::Naive);
     for &(which, key) in checks {
+        let tolerance = SUITE.tolerance(key);
         let (_, expected) = fixture.f32(key);
         let maps = |images: &[ImageAttribution]| -> Vec<Map> {
             images.iter().map(|i| part(i, which).clone()).collect()
@@ -134,6 +121,14 @@ fn check_within(
             worst(&naive_errors, false),
         );
         for (i, error) in stable_errors.iter().enumerate() {
+            if std::env::var_os("GRADCAM_PARITY_MEASURE").is_some() {
+                if *error > tolerance {
+                    println!(
+                        "MEASURE FAIL {backend}: {what} {key}: image {i} is {error:e} from float64 (tolerance {tolerance:e})"
+                    );
+                }
+                continue;
+            }
             assert!(
                 *error <= tolerance,
                 "{backend}: {what} {key}: image {i} is {error:e} from float64 (tolerance {tolerance:e})"
@@ -192,23 +187,27 @@ fn every_map_equals_float64_on_confident_images_too() {
         for (what, method, key) in pixel {
             check(what, method, &[(Part::Map, key)], &net, &input, backend);
         }
-        check_within(
+        // From the black image (the blank image's own pixel), 20 trapezoid steps: see
+        // float64.py for why not from the zero baseline.
+        let black = (0.0 - burn_gradcam::mnist::MNIST_MEAN) / burn_gradcam::mnist::MNIST_STD;
+        check(
             "integrated gradients",
-            &IntegratedGradients::new(),
+            &IntegratedGradients::new()
+                .with_steps(20)
+                .with_integration(Integration::RiemannTrapezoid)
+                .with_baseline(black),
             &[(Part::Map, "captum_ig")],
             &net,
             &input,
             backend,
-            INTEGRATED_GRADIENTS,
         );
-        check_within(
+        check(
             "Grad-CAM++",
             &GradCamPlusPlus::new().with_settings(relu_after_sum),
             &[(Part::LayerCam, "grad_cam_plus_plus_layer")],
             &net,
             &input,
             backend,
-            GRAD_CAM_PLUS_PLUS,
         );
         let cams: [(&dyn Attribution, &str); 3] = [
             (
@@ -268,6 +267,7 @@ fn smooth_grad_equals_float64_given_the_same_noise() {
             max(&stable),
             max(&naive)
         );
-        assert!(max(&stable) <= TOLERANCE, "{backend}: {stable:?}");
+        let tolerance = SUITE.tolerance("smoothgrad_saliency");
+        assert!(max(&stable) <= tolerance, "{backend}: {stable:?}");
     }
 }

@@ -16,6 +16,7 @@ mod metrics_properties;
 mod model_parity;
 mod robustness;
 mod stability;
+mod teeth;
 mod vit_parity;
 mod weights_loading;
 mod zoo_loading;

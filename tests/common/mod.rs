@@ -120,55 +120,144 @@ pub fn reference() -> Fixture {
     Fixture::load("tests/fixtures/reference.safetensors")
 }
 
-/// Largest absolute difference between two equally long slices.
+/// Largest absolute difference between two equally long slices; infinite if either holds a NaN
+/// (a NaN must never compare as close).
 pub fn max_abs_diff(actual: &[f32], expected: &[f32]) -> f32 {
     assert_eq!(actual.len(), expected.len(), "lengths differ");
-    actual
-        .iter()
-        .zip(expected)
-        .fold(0.0, |m, (a, e)| m.max((a - e).abs()))
+    actual.iter().zip(expected).fold(0.0, |m, (a, e)| {
+        let d = (a - e).abs();
+        if d.is_nan() { f32::INFINITY } else { m.max(d) }
+    })
 }
 
-/// The worst per-image error `max|actual − expected| / max(1, max|expected|)` (relative to the
-/// map's scale for large maps, absolute for small ones): the image, the error and its scale.
-pub fn worst_error_per_image(
-    what: &str,
-    actual: &[f32],
-    expected: &[f32],
-    images: usize,
-) -> (usize, f32, f32) {
-    worst_error_per_image_above(what, actual, expected, images, 1.0)
+/// The scale below which a reference map counts as zero: float32's smallest normal number. An
+/// all-zero reference is matched only by zeros.
+pub const ZERO: f32 = f32::MIN_POSITIVE;
+
+/// The worst image of a comparison: its index, its error relative to its reference's largest
+/// magnitude, and that magnitude.
+#[derive(Clone, Copy, Debug)]
+pub struct Worst {
+    pub image: usize,
+    pub error: f32,
+    pub scale: f32,
 }
 
-/// The worst per-image error `max|actual − expected| / max(floor, max|expected|)`: the image,
-/// the error and its scale.
-pub fn worst_error_per_image_above(
-    what: &str,
-    actual: &[f32],
-    expected: &[f32],
-    images: usize,
-    floor: f32,
-) -> (usize, f32, f32) {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+/// Per image, `max |actual − expected| / max(max |expected|, ZERO)`: the error relative to that
+/// image's reference map's own largest magnitude; infinite where either side holds a NaN.
+pub fn relative_errors(actual: &[f32], expected: &[f32], images: usize) -> Vec<(f32, f32)> {
+    assert_eq!(actual.len(), expected.len(), "lengths differ");
+    assert!(
+        images > 0 && expected.len().is_multiple_of(images),
+        "{images} images"
+    );
     let per_image = expected.len() / images;
     actual
         .chunks(per_image)
         .zip(expected.chunks(per_image))
-        .enumerate()
-        .map(|(i, (a, e))| {
-            let scale = e.iter().fold(floor, |m, v| m.max(v.abs()));
-            (i, max_abs_diff(a, e) / scale, scale)
+        .map(|(a, e)| {
+            let scale = e.iter().fold(ZERO, |m, v| m.max(v.abs()));
+            let scale = if e.iter().any(|v| v.is_nan()) {
+                f32::NAN
+            } else {
+                scale
+            };
+            let error = max_abs_diff(a, e) / scale;
+            (if error.is_nan() { f32::INFINITY } else { error }, scale)
         })
+        .collect()
+}
+
+/// The worst image of [`relative_errors`].
+pub fn worst_relative_error(actual: &[f32], expected: &[f32], images: usize) -> Worst {
+    relative_errors(actual, expected, images)
+        .into_iter()
+        .enumerate()
         .fold(
-            (0, 0.0, floor),
-            |worst, next| {
-                if next.1 > worst.1 { next } else { worst }
+            Worst {
+                image: 0,
+                error: 0.0,
+                scale: ZERO,
+            },
+            |worst, (image, (error, scale))| {
+                if error > worst.error {
+                    Worst {
+                        image,
+                        error,
+                        scale,
+                    }
+                } else {
+                    worst
+                }
             },
         )
 }
 
-/// Asserts `max|actual − expected| ≤ tolerance · max(1, max|expected|)` per image and returns
-/// the worst error.
+/// One parity check: a fixture tensor and the error its values are held to, relative to each
+/// image's (each first-axis slice's) largest magnitude. Its comment in the suite gives the worst
+/// error measured on each backend, which the tolerance is set from.
+#[derive(Clone, Copy, Debug)]
+pub struct Check {
+    pub key: &'static str,
+    pub tolerance: f32,
+}
+
+/// A parity suite's checks of one fixture file: what `tests/teeth.rs` proves would catch a
+/// wrong map, and where the suite's tests read their tolerances.
+#[derive(Clone, Copy, Debug)]
+pub struct Suite {
+    pub name: &'static str,
+    pub fixture: &'static str,
+    pub checks: &'static [Check],
+}
+
+impl Check {
+    pub const fn new(key: &'static str, tolerance: f32) -> Self {
+        Self { key, tolerance }
+    }
+}
+
+impl Suite {
+    /// The tolerance of `key`; a key the suite does not list is a mistake in the test.
+    pub fn tolerance(&self, key: &str) -> f32 {
+        self.checks
+            .iter()
+            .find(|c| c.key == key)
+            .unwrap_or_else(|| panic!("{}: no check of {key}", self.name))
+            .tolerance
+    }
+
+    /// The suite's fixture.
+    pub fn fixture(&self) -> Fixture {
+        Fixture::load(self.fixture)
+    }
+
+    /// Asserts that `actual` (image-major, as the fixture tensor `key`) equals the fixture within
+    /// the check's tolerance, per image; returns the worst error.
+    pub fn check(&self, fixture: &Fixture, what: &str, actual: &[f32], key: &str) -> f32 {
+        let (shape, expected) = fixture.f32(key);
+        let what = format!("{what} vs {key}");
+        assert_close_per_image(&what, actual, &expected, shape[0], self.tolerance(key))
+    }
+
+    /// [`Suite::check`] of one map per image.
+    pub fn check_maps<'a>(
+        &self,
+        fixture: &Fixture,
+        what: &str,
+        maps: impl IntoIterator<Item = &'a burn_gradcam::explain::Map>,
+        key: &str,
+    ) -> f32 {
+        let actual: Vec<f32> = maps
+            .into_iter()
+            .flat_map(|m| m.values.iter().copied())
+            .collect();
+        self.check(fixture, what, &actual, key)
+    }
+}
+
+/// Asserts that every image's error relative to its reference map's largest magnitude is at
+/// most `tolerance` (see [`relative_errors`]), prints the worst and returns it.
 pub fn assert_close_per_image(
     what: &str,
     actual: &[f32],
@@ -176,34 +265,25 @@ pub fn assert_close_per_image(
     images: usize,
     tolerance: f32,
 ) -> f32 {
-    let (i, error, scale) = worst_error_per_image(what, actual, expected, images);
-    assert!(
-        error <= tolerance,
-        "{what}: image {i} differs by {error:e} (relative to max(1, |max|) = {scale}), tolerance {tolerance:e}"
+    let worst = worst_relative_error(actual, expected, images);
+    let message = format!(
+        "{what}: image {} differs by {:e} of its map's largest magnitude {:e} (tolerance {tolerance:e})",
+        worst.image, worst.error, worst.scale
     );
-    error
-}
-
-impl Fixture {
-    /// Asserts that `maps` (one per image, in order) equal the fixture tensor `key` within
-    /// `tolerance` (as [`assert_close_per_image`]), prints the worst error and returns it.
-    pub fn check_maps<'a>(
-        &self,
-        what: &str,
-        maps: impl IntoIterator<Item = &'a burn_gradcam::explain::Map>,
-        key: &str,
-        tolerance: f32,
-    ) -> f32 {
-        let actual: Vec<f32> = maps
-            .into_iter()
-            .flat_map(|m| m.values.iter().copied())
-            .collect();
-        let (shape, expected) = self.f32(key);
-        let what = format!("{what} vs {key}");
-        let worst = assert_close_per_image(&what, &actual, &expected, shape[0], tolerance);
-        println!("{what}: worst relative error {worst:.2e}");
-        worst
+    if std::env::var_os("GRADCAM_PARITY_MEASURE").is_some() {
+        println!(
+            "MEASURE {} {message}",
+            if worst.error <= tolerance {
+                "ok"
+            } else {
+                "FAIL"
+            }
+        );
+        return worst.error;
     }
+    assert!(worst.error <= tolerance, "{message}");
+    println!("{what}: worst relative error {:.2e}", worst.error);
+    worst.error
 }
 
 /// The counter-based generator of `tools/reference/zoo.py` (`seeded_uniform`), bit for bit:

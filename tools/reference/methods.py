@@ -22,17 +22,19 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
                            (RawScoresOutputTarget) on a one-output model, logit 3 minus logit 8,
                            [M,28,28]
   pgc_scorecam_target_sum_3_8  ScoreCAM for output[3] + output[8], [M,28,28]
-  captum_deconvolution     Captum Deconvolution on the log-softmax model, [M,1,28,28]
+  captum_deconvolution     Captum Deconvolution, [M,1,28,28]
   captum_occlusion_3x3_s2  Captum Occlusion, window (1,3,3), strides (1,2,2), baseline 0 (the last
                            window of each row and column cut at the border), [M,1,28,28]
   captum_occlusion_4x4_black  window (1,4,4), strides (1,4,4), black baseline
-  captum_saliency          Captum Saliency (abs=True) on the log-softmax model, [M,1,28,28]
+  captum_saliency          Captum Saliency (abs=True), [M,1,28,28]
   captum_saliency_signed   Saliency with abs=False
   captum_input_x_gradient  Captum InputXGradient
   pgc_scorecam             pytorch-grad-cam ScoreCAM (logit score), [M,28,28]
   eigencam_projection      the first-principal-component projection of conv2's activations with
                            the sign pinned (pytorch-grad-cam's get_2d_projection_with_sign_correction)
   pgc_eigencam             EigenCAM through BaseCAM's ReLU / rescale steps on that projection
+  eigencam_activation_scale  the largest |activation| of conv2 per image: the scale of the
+                           projection's rounding (the blank image's projection is only rounding)
   eigencam_lapack_sign     +1 where LAPACK's sign (plain EigenCAM) agrees with the pinned one
   captum_ig_gausslegendre  Captum IntegratedGradients, zero baseline, 50 Gauss-Legendre steps,
                            and its convergence delta
@@ -44,9 +46,15 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
 
     tools/reference/.venv/bin/python tools/reference/methods.py
 
-torch's CPU kernels round differently on different processors (measured up to 6e-5 on
-Integrated Gradients between two x86 machines): a key already in the file is kept as it is, so
-regenerating adds keys without moving the committed ones; delete the file to rewrite them all.
+Every Captum map explains the target class's logit (the model returns logits): the
+log-probability's gradient of a prediction the model is sure of is rounding noise in float32, which
+no parity check can compare (float64.py checks the log-probability in float64). The black baseline
+is the inputs' own black pixel, normalize(0) in float32, so that the blank image (its own
+baseline) has exactly zero attributions on both sides.
+
+The file is written from scratch. torch's CPU kernels round differently on different processors
+(measured up to 6e-5 on Integrated Gradients between two x86 machines): `regenerate.py --check`
+says how far a regeneration moves the committed file.
 """
 
 import os
@@ -101,7 +109,8 @@ CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGr
         "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM,
         "gradcam_elementwise": GradCAMElementWise, "eigengradcam": PinnedEigenGradCAM,
         "ablationcam": AblationCAM, "fem": FEM}
-BLACK = (0.0 - 0.1307) / 0.3081  # a black pixel after normalisation
+# A black pixel after normalisation, as the inputs hold it (float32).
+BLACK = float(normalize(torch.zeros(1))[0])
 SMOOTHGRAD_SEED, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 5, 5, 0.5
 
 
@@ -116,6 +125,10 @@ def eigen_cam(activations: np.ndarray) -> tuple:
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(digits.REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -165,22 +178,24 @@ def main() -> None:
     out["pgc_gradcam_target_binary_0"] = conv2_cam(GradCAM, binary, [BinaryClassifierOutputTarget(0)] * n)
     out["pgc_gradcam_target_raw_scores"] = conv2_cam(GradCAM, binary, [RawScoresOutputTarget()] * n)
 
-    occlusion = Occlusion(net)
+    occlusion = Occlusion(logits_model)
     out["captum_occlusion_3x3_s2"] = occlusion.attribute(
         x.clone(), target=target, sliding_window_shapes=(1, 3, 3), strides=(1, 2, 2),
         perturbations_per_eval=16).detach().numpy()
     out["captum_occlusion_4x4_black"] = occlusion.attribute(
         x.clone(), target=target, sliding_window_shapes=(1, 4, 4), strides=(1, 4, 4),
         baselines=BLACK).detach().numpy()
-    out["captum_deconvolution"] = Deconvolution(net).attribute(x.clone(), target=target).detach().numpy()
+    out["captum_deconvolution"] = Deconvolution(logits_model).attribute(
+        x.clone(), target=target).detach().numpy()
 
     with torch.no_grad():
         acts = net.conv2(net.relu1(torch.nn.functional.max_pool2d(net.conv1(x), 2))).numpy()
     out["eigencam_projection"], out["pgc_eigencam"] = eigen_cam(acts)
+    out["eigencam_activation_scale"] = np.abs(acts).max(axis=(1, 2, 3)).astype(np.float32)
     unpinned = get_2d_projection(acts)
     out["eigencam_lapack_sign"] = np.sign((unpinned * out["eigencam_projection"]).sum(axis=(1, 2))).astype(np.float32)
 
-    ig = IntegratedGradients(net)
+    ig = IntegratedGradients(logits_model)
     attr, delta = ig.attribute(x.clone(), target=target, n_steps=50, method="gausslegendre",
                                return_convergence_delta=True)
     out["captum_ig_gausslegendre"], out["captum_ig_gausslegendre_delta"] = attr.detach().numpy(), delta.detach().numpy().astype(np.float32)
@@ -194,25 +209,25 @@ def main() -> None:
     xs, ts = x[:8].clone(), target[:8]
     for kind in ("smoothgrad", "vargrad"):
         torch.manual_seed(SMOOTHGRAD_SEED)
-        out[f"captum_{kind}_saliency"] = NoiseTunnel(Saliency(net)).attribute(
+        out[f"captum_{kind}_saliency"] = NoiseTunnel(Saliency(logits_model)).attribute(
             xs.clone(), nt_type=kind, nt_samples=SMOOTHGRAD_SAMPLES, stdevs=SMOOTHGRAD_STDEV,
             target=ts).detach().numpy()
     torch.manual_seed(SMOOTHGRAD_SEED)
     shape = (xs.shape[0] * SMOOTHGRAD_SAMPLES,) + tuple(xs.shape[1:])
     out["smoothgrad_noise"] = torch.normal(0, torch.tensor(SMOOTHGRAD_STDEV).repeat(shape)).numpy()
 
-    out["captum_saliency"] = Saliency(net).attribute(x.clone(), target=target, abs=True).detach().numpy()
-    out["captum_saliency_signed"] = Saliency(net).attribute(x.clone(), target=target, abs=False).detach().numpy()
-    out["captum_input_x_gradient"] = InputXGradient(net).attribute(x.clone(), target=target).detach().numpy()
+    out["captum_saliency"] = Saliency(logits_model).attribute(
+        x.clone(), target=target, abs=True).detach().numpy()
+    out["captum_saliency_signed"] = Saliency(logits_model).attribute(
+        x.clone(), target=target, abs=False).detach().numpy()
+    out["captum_input_x_gradient"] = InputXGradient(logits_model).attribute(
+        x.clone(), target=target).detach().numpy()
 
     from importlib.metadata import version
-    meta = {"description": "CAM family (pytorch-grad-cam, logit score) and gradient pixel methods (Captum)",
+    meta = {"description": "CAM family (pytorch-grad-cam) and pixel methods (Captum), logit score",
             "version_torch": torch.__version__, "version_captum": version("captum"),
             "version_grad_cam": version("grad-cam")}
-    path = os.path.join(digits.REPO_ROOT, "tests", "fixtures", "methods.safetensors")
-    if os.path.exists(path):
-        from safetensors.numpy import load_file
-        out.update({k: v for k, v in load_file(path).items() if k in out})
+    path = os.path.join(args.out_dir, "methods.safetensors")
     write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
     for k in sorted(out):

@@ -1,13 +1,15 @@
 """Parity fixtures for the faithfulness metrics.
 
-Writes tests/fixtures/metrics.safetensors for the first M = 12 images of reference.py (the 8
-images of data/test_images.json and the first 4 held-out digits), normalised, with the
-predicted class as the target of each image:
+Writes tests/fixtures/metrics.safetensors for M = 12 images of reference.py (the 8 images of
+data/test_images.json, the first 3 held-out digits and the noisy image, whose confidence the CAM
+raises), normalised, with the predicted class as the target of each image. Every score that is
+differentiated or perturbed is well conditioned: the maps and Captum's metrics explain the logit
+(a sure prediction's log-probability hardly moves, and its infidelity vanished to 1e-13 in float32).
 
   input, target            the normalised inputs [M,1,28,28] and the predicted classes, int64 [M]
   cam                      pytorch-grad-cam GradCAM on conv2 of LogitsNet (logit score), the
                            grayscale maps in [0,1], [M,28,28]
-  attribution              Captum GuidedBackprop on the log-softmax model, [M,1,28,28]
+  attribution              Captum GuidedBackprop on LogitsNet (logit score), [M,1,28,28]
 
   ROAD (pytorch-grad-cam's classes, with the imputation noise switched off by setting the
   default of NoisyLinearImputer's `noise` argument to 0.0; score = softmax of the
@@ -28,19 +30,22 @@ predicted class as the target of each image:
   Confidence change (pytorch-grad-cam cam_mult_image: the model is run on input * cam):
   confidence_change_prob      CamMultImageConfidenceChange, softmax score (raw difference), [M]
   drop_in_confidence_prob     DropInConfidence: max(-difference, 0), [M]
-  increase_in_confidence_prob IncreaseInConfidence: 1 where the difference > 0, [M]
+  increase_in_confidence_prob IncreaseInConfidence: 1 where the difference > 0, [M] (the noisy
+                              image's probability rises: its 1)
   confidence_change_logprob   CamMultImageConfidenceChange, log-probability score, [M]
+  confidence_change_logit     CamMultImageConfidenceChange on LogitsNet, logit score, [M]
 
   Captum metrics on the first 6 images, 8 perturbations each; the perturbed batch is
   image-major (repeat_interleave: an image's 8 samples are consecutive):
   infidelity_noise         the perturbations I = 0.1 * randn (torch.Generator seeded 7), the
                            perturbed input is input - I, [48,1,28,28]
-  infidelity               captum.metrics.infidelity of `attribution`, log-probability score,
-                           normalize=False, [6]
+  infidelity               captum.metrics.infidelity of `attribution`, logit score (LogitsNet:
+                           the log-probability of a sure prediction hardly moves, and its
+                           infidelity vanishes to 1e-13), normalize=False, [6]
   infidelity_normalized    the same with normalize=True on the same noise, [6]
   sensitivity_noise        uniform noise in [-0.02, 0.02] (torch.Generator seeded 11), the
                            perturbed input is input + noise, [48,1,28,28]
-  sensitivity_saliency     captum.metrics.sensitivity_max of Saliency (abs=True), [6]
+  sensitivity_saliency     captum.metrics.sensitivity_max of Saliency (abs=True), logit score, [6]
   sensitivity_guided_backprop  the same for GuidedBackprop on the same noise, [6]
 
   Similarity between a = cam[i] and b = min-max normalised |attribution[i,0]| (float64):
@@ -59,7 +64,7 @@ Everything is float32 unless said.
 
     tools/reference/.venv/bin/python tools/reference/metrics.py
 
-Deterministic: rerunning it rewrites a byte-identical file.
+The file is written from scratch; deterministic on one machine.
 """
 
 import os
@@ -89,7 +94,10 @@ from pytorch_grad_cam.metrics.perturbation_confidence import (  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import (  # noqa: E402
     ClassifierOutputSoftmaxTarget, ClassifierOutputTarget)
 
-M = 12
+# The 8 test images, the first 3 held-out digits and the noisy image (reference.py's order):
+# the noisy image is the one whose confidence a CAM raises (IncreaseInConfidence's positive case).
+IMAGES = list(range(11)) + [26]
+M = len(IMAGES)
 PERCENTILES = [10, 20, 30, 40, 50, 60, 70, 80, 90]
 CAPTUM_IMAGES, CAPTUM_SAMPLES = 6, 8
 INFIDELITY_SEED, INFIDELITY_SIGMA = 7, 0.1
@@ -168,6 +176,10 @@ def deletion_insertion(net, x: torch.Tensor, cam: np.ndarray, target: int):
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(digits.REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -177,7 +189,7 @@ def main() -> None:
 
     net = load_model(os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
     pixels, _, _ = build_images(digits.TEST_IMAGES, digits.EVAL_DIGITS)
-    x = normalize(torch.from_numpy(pixels[:M]).reshape(-1, 1, 28, 28))
+    x = normalize(torch.from_numpy(pixels[IMAGES]).reshape(-1, 1, 28, 28))
     with torch.no_grad():
         target = net(x).argmax(dim=1)
     out = {"input": x.numpy(), "target": target.numpy().astype(np.int64)}
@@ -187,7 +199,7 @@ def main() -> None:
     cam = np.asarray(gradcam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(t)) for t in target]),
                      dtype=np.float32)
     out["cam"] = cam
-    attribution = GuidedBackprop(net).attribute(x.clone(), target=target).detach()
+    attribution = GuidedBackprop(logits_model).attribute(x.clone(), target=target).detach()
     out["attribution"] = attribution.numpy()
 
     # ROAD, noiseless.
@@ -213,24 +225,27 @@ def main() -> None:
     out["drop_in_confidence_prob"] = np.asarray(DropInConfidence()(x, cam, prob_targets, net), np.float32).reshape(M)
     out["increase_in_confidence_prob"] = np.asarray(IncreaseInConfidence()(x, cam, prob_targets, net), np.float32).reshape(M)
     out["confidence_change_logprob"] = np.asarray(CamMultImageConfidenceChange()(x, cam, logp_targets, net), np.float32).reshape(M)
+    out["confidence_change_logit"] = np.asarray(
+        CamMultImageConfidenceChange()(x, cam, logp_targets, logits_model), np.float32).reshape(M)
 
     # Captum infidelity and sensitivity on the first images.
     xs, ts, attr = x[:CAPTUM_IMAGES].clone(), target[:CAPTUM_IMAGES], attribution[:CAPTUM_IMAGES]
     perturb = InfidelityNoise(INFIDELITY_SEED)
-    out["infidelity"] = infidelity(net, perturb, xs, attr, target=ts, n_perturb_samples=CAPTUM_SAMPLES).numpy()
+    out["infidelity"] = infidelity(logits_model, perturb, xs, attr, target=ts,
+                                   n_perturb_samples=CAPTUM_SAMPLES).numpy()
     assert perturb.calls == 1 and len(perturb.recorded) == 1
     perturb.replay()
-    out["infidelity_normalized"] = infidelity(net, perturb, xs, attr, target=ts, n_perturb_samples=CAPTUM_SAMPLES,
-                                              normalize=True).numpy()
+    out["infidelity_normalized"] = infidelity(logits_model, perturb, xs, attr, target=ts,
+                                              n_perturb_samples=CAPTUM_SAMPLES, normalize=True).numpy()
     assert perturb.calls == 1
     out["infidelity_noise"] = perturb.recorded[0].numpy()
 
     perturb = SensitivityNoise(SENSITIVITY_SEED)
-    out["sensitivity_saliency"] = sensitivity_max(Saliency(net).attribute, xs, perturb, perturb_radius=SENSITIVITY_RADIUS,
+    out["sensitivity_saliency"] = sensitivity_max(Saliency(logits_model).attribute, xs, perturb, perturb_radius=SENSITIVITY_RADIUS,
                                                   n_perturb_samples=CAPTUM_SAMPLES, target=ts).numpy()
     assert perturb.calls == 1 and len(perturb.recorded) == 1
     perturb.replay()
-    out["sensitivity_guided_backprop"] = sensitivity_max(GuidedBackprop(net).attribute, xs, perturb,
+    out["sensitivity_guided_backprop"] = sensitivity_max(GuidedBackprop(logits_model).attribute, xs, perturb,
                                                          perturb_radius=SENSITIVITY_RADIUS,
                                                          n_perturb_samples=CAPTUM_SAMPLES, target=ts).numpy()
     assert perturb.calls == 1
@@ -263,7 +278,7 @@ def main() -> None:
             "version_torch": torch.__version__, "version_captum": version("captum"),
             "version_grad_cam": version("grad-cam"), "version_scipy": version("scipy"),
             "version_scikit_image": version("scikit-image"), "version_numpy": np.__version__}
-    path = os.path.join(digits.REPO_ROOT, "tests", "fixtures", "metrics.safetensors")
+    path = os.path.join(args.out_dir, "metrics.safetensors")
     write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
 
     print(f"wrote {path} ({os.path.getsize(path)} bytes, M={M})")

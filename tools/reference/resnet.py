@@ -25,8 +25,8 @@
     fashion_pgc_scorecam_layer4                      pytorch-grad-cam ScoreCAM [10, 28, 28]
     fashion_pgc_gradcam_layer3_layer4                GradCAM, target_layers=[layer3, layer4]
 
-torch's CPU kernels round differently on different processors: a key already in the file is
-kept as it is, so regenerating adds keys without moving the committed ones.
+The file is written from scratch (torch's CPU kernels round differently on different processors:
+`regenerate.py --check` says how far a regeneration moves the committed files).
 
     tools/reference/.venv/bin/python tools/reference/resnet.py
 """
@@ -153,11 +153,11 @@ def fashion_fixtures() -> dict:
     return t
 
 
-def write_key_files() -> None:
+def write_key_files(out: str) -> None:
     """Tiny state dicts with a ResNet's keys (every tensor a single zero) for the loader's
     error tests: tests/fixtures/weights/resnet34_keys.pth, resnet50_keys.pth, and
     fashion_keys.pth (the Fashion ResNet's keys: every shape wrong)."""
-    out = os.path.join(REPO_ROOT, "tests", "fixtures", "weights")
+    os.makedirs(out, exist_ok=True)
     models = {
         "resnet34_keys.pth": torchvision.models.resnet34(),
         "resnet50_keys.pth": torchvision.models.resnet50(),
@@ -170,6 +170,10 @@ def write_key_files() -> None:
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
@@ -180,15 +184,12 @@ def main() -> None:
             v = v.detach().cpu().numpy()
         v = np.ascontiguousarray(v)
         out[k] = v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
-    path = os.path.join(REPO_ROOT, "tests", "fixtures", "resnet.safetensors")
-    if os.path.exists(path):
-        from safetensors.numpy import load_file
-        out.update({k: v for k, v in load_file(path).items() if k in out})
+    path = os.path.join(args.out_dir, "resnet.safetensors")
     write_safetensors(path, out, {"torch": torch.__version__, "torchvision": torchvision.__version__,
                                   "seed": SEED, "sample_step": STEP,
                                   "script": "tools/reference/resnet.py"})
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
-    write_key_files()
+    write_key_files(os.path.join(args.out_dir, "weights"))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ block, ``target_layers=[model.blocks[0]]``, with the ``reshape_transform`` of it
                             and pytorch-grad-cam's guided models replace only nn.ReLU, which this
                             network has none of), [6,3,32,32]
 
-A key already in the file is kept as it is (torch's CPU kernels round differently on different
-processors); delete the file to rewrite them all.
+Both files are written from scratch, the maps with the weights they explain.
 
     tools/reference/.venv/bin/python tools/reference/vit.py
 """
@@ -139,6 +138,10 @@ CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGr
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(digits.REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -150,7 +153,7 @@ def main() -> None:
         logits = model(images)
     target = logits.argmax(dim=1)
     weights = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    weights_path = os.path.join(digits.REPO_ROOT, "tests", "fixtures", "vit_weights.safetensors")
+    weights_path = os.path.join(args.out_dir, "vit_weights.safetensors")
     write_safetensors(weights_path, weights, {"description": "SmallViT of tools/reference/vit.py, seed 0"})
     out = {"images": images.numpy(), "logits": logits.numpy(), "target": target.numpy().astype(np.int64)}
     targets = [ClassifierOutputTarget(int(t)) for t in target]
@@ -177,10 +180,7 @@ def main() -> None:
     from importlib.metadata import version
     meta = {"description": "CAMs on a small ViT (pytorch-grad-cam, reshape_transform)",
             "version_torch": torch.__version__, "version_grad_cam": version("grad-cam")}
-    path = os.path.join(digits.REPO_ROOT, "tests", "fixtures", "vit.safetensors")
-    if os.path.exists(path):
-        from safetensors.numpy import load_file
-        out.update({k: v for k, v in load_file(path).items() if k in out})
+    path = os.path.join(args.out_dir, "vit.safetensors")
     write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
     print(f"wrote {path} ({os.path.getsize(path)} bytes); predicted {target.tolist()}")
     print(f"  logits max {logits.abs().max():.3g}, margin min "

@@ -2,7 +2,26 @@
 
 use std::path::PathBuf;
 
-/// Why a weights file could not be loaded.
+/// Why a weights file could not be loaded; every variant names the file.
+///
+/// | input | error |
+/// |---|---|
+/// | a file that does not exist / is empty / a directory | [`LoadError::NotFound`] / [`LoadError::Empty`] / [`LoadError::NotPytorch`] |
+/// | a file that cannot be read | [`LoadError::Io`] |
+/// | a truncated archive | [`LoadError::Corrupt`] |
+/// | random bytes, text, a zip that is not a checkpoint | [`LoadError::NotPytorch`] |
+/// | a pickle that is not a dict (e.g. a list) | [`LoadError::NotStateDict`] |
+/// | missing / extra keys, keys nested under `model_state_dict` | [`LoadError::MissingKeys`] (with a nesting hint) / [`LoadError::UnexpectedKeys`] |
+/// | another network's keys (a ResNet of another depth) | [`LoadError::MissingKeys`] / [`LoadError::UnexpectedKeys`] led by what the file holds ("the file holds a resnet18 …"), at most 8 keys listed ("… (165 in all)") |
+/// | a wrong shape | [`LoadError::Shape`] naming key, expected and found shapes |
+/// | a parameter that is not a floating-point tensor | [`LoadError::DType`] |
+/// | float64, float16 | loaded, converted to f32 (listed in the [`WeightsReport`]; f64 equal to f32 within 1e-6) |
+/// | a full pickled model, the legacy (non-zip) format | loaded |
+/// | NaN or ±∞ in a parameter (also a float64 value that overflows float32) | [`LoadError::NonFinite`] naming the key, the index (PyTorch's layout) and the value |
+///
+/// Weights that are finite but so large that the forward pass overflows load; the explainer
+/// then reports them (`ExplainError::NonFinite` of `gradcam-explain`, naming the image and the
+/// stage) before anything is drawn or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file does not exist.

@@ -42,6 +42,17 @@ pub enum ModelPart {
 }
 
 /// Why an explanation could not be computed.
+///
+/// | input | error |
+/// |---|---|
+/// | an empty batch / an input of the wrong shape | [`ExplainError::EmptyBatch`] / [`ExplainError::InputShape`] |
+/// | NaN or ±∞ in the input | [`ExplainError::NonFinite`] (stage, image, element; checked on the device, reported with the first read) |
+/// | a target class out of range / neither one class nor one per image | [`ExplainError::TargetOutOfRange`] / [`ExplainError::TargetCount`] giving both counts (one class is applied to every image) |
+/// | a target reading a class the model lacks ([`crate::ClassSum`], [`crate::FinerWeighted`], `--objective sum:3,12`) / a closure target not scoring one value per image | [`ExplainError::TargetOutput`] naming the target, output and output count / [`ExplainError::TargetShape`] |
+/// | Ablation-CAM inside a [`crate::MultiLayerCam`] at a tapped layer (the head runs only from the explained layer) | [`ExplainError::NoHead`] naming the layer |
+/// | a [`crate::MultiLayerCam`] naming a layer the model does not tap | [`ExplainError::UnknownLayer`] listing the ones it does |
+/// | a model whose halves return tensors of the wrong shape | [`ExplainError::ModelOutput`] |
+/// | weights finite but so large that the forward pass overflows; Ablation-CAM's weights on a clean score of 0 | [`ExplainError::NonFinite`] naming the image and the [`Stage`] (feature maps, logits, gradient, map), before anything is drawn or written |
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExplainError {

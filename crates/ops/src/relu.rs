@@ -163,16 +163,18 @@ pub fn deconvolution_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-/// `y` with the guided rule's gradient clipping in front of it (see
-/// [`GuidedReluBackend::positive_gradient`]).
+/// `y` unchanged, the incoming gradient clipped to `relu(grad)` before it flows on into `y`'s
+/// graph: the guided rule around any activation `y = f(x)`; the same contract as
+/// [`guided_relu`].
 pub fn positive_gradient<const D: usize>(y: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::positive_gradient(
         y.into_dispatch(),
     ))
 }
 
-/// `y`, its gradient `relu(grad)` sent straight to `x` (see
-/// [`GuidedReluBackend::positive_gradient_to`]).
+/// `y` (an activation of `x`) unchanged, its incoming gradient clipped to `relu(grad)` and sent
+/// straight to `x`, nothing through `y`: the deconvolution rule around any activation; the same
+/// contract as [`guided_relu`].
 pub fn positive_gradient_to<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as GuidedReluBackend>::positive_gradient_to(
         x.into_dispatch(),
