@@ -399,7 +399,7 @@ fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
 
 #[test]
 fn a_torchvision_resnet_explains_rgb_images_in_colour() {
-    let weights = common::seeded_safetensors(
+    let weights = common::seeded::seeded_safetensors(
         &burn_gradcam::zoo::ResNetConfig::resnet18().state_dict_keys(),
         18,
     );

@@ -15,6 +15,7 @@ mod metrics_parity;
 mod metrics_properties;
 mod model_parity;
 mod robustness;
+mod shap_parity;
 mod stability;
 mod teeth;
 mod vit_parity;

@@ -6,7 +6,8 @@ use crate::common;
 use burn::tensor::Device;
 use burn_gradcam::data::LoadError;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
-use common::{repo_path, seeded_safetensors};
+use common::repo_path;
+use common::seeded::seeded_safetensors;
 
 fn device() -> Device {
     burn_gradcam::Backend::default()
@@ -92,7 +93,7 @@ fn other_float_types_are_converted_and_non_finite_values_refused() {
         let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = keys
             .iter()
             .map(|(key, shape)| {
-                let mut values = common::seeded_values(key, shape, 3);
+                let mut values = common::seeded::seeded_values(key, shape, 3);
                 if let Some((bad, index)) = poison
                     && bad == key
                 {

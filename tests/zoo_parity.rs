@@ -26,9 +26,8 @@ use burn_gradcam::explain::{
     ScoreCam, Targets,
 };
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
-use common::{
-    Check, Fixture, Suite, assert_close_per_image, devices, explain, repo_path, seeded_safetensors,
-};
+use common::seeded::seeded_safetensors;
+use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain, repo_path};
 
 /// The suite's checks (worst relative error measured: flex / ndarray / wgpu).
 pub(crate) const SUITE: Suite = Suite {
@@ -39,8 +38,8 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("r18_captum_layer_gradcam", 2e-5), // 2.9e-6 / 3.1e-6 / 4.5e-6
         Check::new("r18_captum_layer_gradcam_signed", 2e-5), // 3.2e-6 / 2.3e-6 / 4.6e-6
         // Guided backprop crosses ResNet-18's 50 ReLUs; one pre-activation of the coffee image
-        // sits within float32 rounding of 0 (see resnet.py), which every backend here resolves
-        // as torch does: 4.1e-7 / 4.3e-7 / 3.7e-7.
+        // sits within float32 rounding of 0, which every backend here resolves as torch does:
+        // 4.1e-7 / 4.3e-7 / 3.7e-7 (a kernel whose rounding flipped it would fail this check).
         Check::new("r18_captum_guided_backprop", 2e-6),
         Check::new("r18_captum_guided_gradcam", 5e-5), // 3.9e-6 / 3.3e-6 / 5.7e-6
         Check::new("r18_pgc_gradcam", 2e-5),           // 2.7e-6 / 3.7e-6 / 4.3e-6

@@ -5,7 +5,8 @@ for the others):
   forward                 model forward only (torch.no_grad)
   captum_guided_gradcam   prediction forward + Captum GuidedGradCam(model, conv2)
   captum_layer_gradcam    prediction forward + Captum LayerGradCam (ReLU) +
-                          LayerAttribution.interpolate to 28x28 (bilinear)
+                          LayerAttribution.interpolate to the input size (nearest, as
+                          GuidedGradCam and the Rust row's captum preset)
   captum_guided_backprop  prediction forward + Captum GuidedBackprop
   captum_deconvolution    prediction forward + Captum Deconvolution
   captum_occlusion        prediction forward + Captum Occlusion, window (1,4,4), strides
@@ -19,11 +20,18 @@ for the others):
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
                           per call, as that API requires) + their product
+  <peer>_given            for captum_guided_gradcam, captum_layer_gradcam,
+                          captum_guided_backprop and pgc_gradcam: the same, explaining classes
+                          given in advance (the predictions, computed before the clock starts)
 
-At batch 1 one pass runs over --batch1-images digits one at a time; at batch
-B > 1 one pass is one call on the first B digits.  Every map is copied to a
-host numpy array.  One warm-up pass, then --repeats timed passes; the median
-images/s is reported.
+Every peer object gets its own copy of the network, so that no object's hooks run in
+another's pass. The inputs and weights are the Rust side's: the evaluation digits; the
+committed images with the generator's seed-18 weights (zoo.seeded_state_dict, the tests'
+ResNet-18); the generator's images for the ViT (zoo.seeded_uniform, key "bench_vit_images").
+
+At batch 1 one pass runs over --batch1-images images one at a time; at batch B > 1 one pass
+is one call on the first B images.  Every map is copied to a host numpy array.  One warm-up
+pass, then --repeats timed passes; the median images/s is reported.
 
 Prints one JSON document on stdout; progress goes to stderr.
 
@@ -51,15 +59,21 @@ import digits  # noqa: E402
 from model import LogitsNet, load_model, normalize  # noqa: E402
 
 import torchvision  # noqa: E402
-from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam,  # noqa: E402
-                         LayerAttribution, LayerGradCam, Occlusion)
-from zoo import imagenet_normalize, no_inplace_relus, reference_images  # noqa: E402
+from captum.attr import (Deconvolution, GradientShap, GuidedBackprop,  # noqa: E402
+                         GuidedGradCam, LayerAttribution, LayerGradCam, Occlusion)
+from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
+                 seeded_state_dict, seeded_uniform)
 from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E402
 
 PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop",
          "pgc_gradcam_guided", "captum_deconvolution", "pgc_gradcam", "pgc_gradcam_eigen_smooth",
-         "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2"]
+         "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2",
+         "captum_gradient_shap"]
+# The peers that also run on classes given in advance, as "<peer>_given".
+GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
+VIT_IMAGES = "bench_vit_images"
 
 
 def log(*a) -> None:
@@ -78,83 +92,123 @@ def cpu_model() -> str:
 
 
 class Peers:
+    """Each method as fn(x, given): the maps of the images x for the classes given (a [N]
+    int64 tensor), or for the predicted classes when given is None."""
+
     def __init__(self, net, layer_name: str, size: int, pgc_gbp_images: int,
                  reshape_transform=None) -> None:
-        self.net = net
+        def fresh():
+            """A copy of the network for one peer object, and its explained layer."""
+            copy_ = copy.deepcopy(net)
+            return copy_, operator.attrgetter(layer_name)(copy_)
+
         self.size = size
-        layer = operator.attrgetter(layer_name)(net)
-        self.ggc = GuidedGradCam(net, layer)
-        self.lgc = LayerGradCam(net, layer)
-        self.gbp = GuidedBackprop(net)
-        self.deconvolution = Deconvolution(net)
-        self.occlusion = Occlusion(net)
-        # pytorch-grad-cam mutates the model it is given, so it gets a copy.
-        self.pgc_net = copy.deepcopy(net)
-        self.pgc_cam = GradCAM(model=self.pgc_net,
-                               target_layers=[operator.attrgetter(layer_name)(self.pgc_net)],
+        self.net, _ = fresh()
+        self.ggc = GuidedGradCam(*fresh())
+        self.lgc = LayerGradCam(*fresh())
+        self.gbp = GuidedBackprop(fresh()[0])
+        self.deconvolution = Deconvolution(fresh()[0])
+        self.occlusion = Occlusion(fresh()[0])
+        self.gradient_shap = GradientShap(fresh()[0])
+        pgc_net, pgc_layer = fresh()
+        self.pgc_cam = GradCAM(model=pgc_net, target_layers=[pgc_layer],
                                reshape_transform=reshape_transform)
+        smooth_net, smooth_layer = fresh()
+        self.pgc_cam_smooth = GradCAM(model=smooth_net, target_layers=[smooth_layer],
+                                      reshape_transform=reshape_transform)
         # Ablation-CAM divides by the clean score: the logit's, as the Rust row, since the
         # log-probability of a certain prediction is 0.
-        ablation_net = copy.deepcopy(net)
-        ablation_layer = operator.attrgetter(layer_name)(ablation_net)
+        ablation_net, ablation_layer = fresh()
         if hasattr(ablation_net, "logits"):
             ablation_net = LogitsNet(ablation_net)
         self.pgc_ablation = AblationCAM(model=ablation_net, target_layers=[ablation_layer])
         # The MNIST net over two layers (pytorch-grad-cam's list of target layers).
-        self.pgc_cam_two = GradCAM(model=self.pgc_net, target_layers=[
-            self.pgc_net.conv1, self.pgc_net.conv2]) if layer_name == "conv2" else None
-        self.pgc_gbp = GuidedBackpropReLUModel(self.pgc_net, device=torch.device("cpu"))
+        if layer_name == "conv2":
+            two_net, _ = fresh()
+            self.pgc_cam_two = GradCAM(model=two_net, target_layers=[two_net.conv1, two_net.conv2])
+        # pytorch-grad-cam's composition: its GradCAM and guided backprop, each on its own copy.
+        guided_net, guided_layer = fresh()
+        self.pgc_guided_cam = GradCAM(model=guided_net, target_layers=[guided_layer],
+                                      reshape_transform=reshape_transform)
+        self.pgc_gbp = GuidedBackpropReLUModel(fresh()[0], device=torch.device("cpu"))
         self.pgc_gbp_images = pgc_gbp_images
         self.estimated_secs = None
 
-    def predict(self, x):
+    def target(self, x, given):
+        """The classes explained: the given ones, else the prediction (a forward pass)."""
+        if given is not None:
+            return given
         with torch.no_grad():
             return self.net(x).argmax(dim=1)
 
-    def forward(self, x):
+    @staticmethod
+    def pgc_targets(given):
+        return None if given is None else [ClassifierOutputTarget(int(c)) for c in given]
+
+    def forward(self, x, given):
         with torch.no_grad():
             return self.net(x).numpy()
 
-    def captum_guided_gradcam(self, x):
-        return self.ggc.attribute(x.clone(), target=self.predict(x)).detach().numpy()
+    @staticmethod
+    def forget_removed_hooks(captum_method) -> None:
+        """Captum 0.9's guided backprop and deconvolution append every call's hook handles to a
+        list they never clear, and remove the whole list at each call: one object slows down
+        with every call (1,184 -> 474 images/s over 8 passes of 200 digits). The handles are
+        already removed, so forgetting them after each call times Captum at its best."""
+        captum_method.backward_hooks.clear()
 
-    def captum_layer_gradcam(self, x):
-        cam = self.lgc.attribute(x.clone(), target=self.predict(x), relu_attributions=True)
+    def captum_guided_gradcam(self, x, given):
+        maps = self.ggc.attribute(x.clone(), target=self.target(x, given)).detach().numpy()
+        self.forget_removed_hooks(self.ggc.guided_backprop)
+        return maps
+
+    def captum_layer_gradcam(self, x, given):
+        cam = self.lgc.attribute(x.clone(), target=self.target(x, given), relu_attributions=True)
         return LayerAttribution.interpolate(cam, (self.size, self.size),
-                                            interpolate_mode="bilinear").detach().numpy()
+                                            interpolate_mode="nearest").detach().numpy()
 
-    def captum_guided_backprop(self, x):
-        return self.gbp.attribute(x.clone(), target=self.predict(x)).detach().numpy()
+    def captum_guided_backprop(self, x, given):
+        maps = self.gbp.attribute(x.clone(), target=self.target(x, given)).detach().numpy()
+        self.forget_removed_hooks(self.gbp)
+        return maps
 
-    def captum_deconvolution(self, x):
-        return self.deconvolution.attribute(x.clone(), target=self.predict(x)).detach().numpy()
+    def captum_deconvolution(self, x, given):
+        maps = self.deconvolution.attribute(x.clone(), target=self.target(x, given)).detach().numpy()
+        self.forget_removed_hooks(self.deconvolution)
+        return maps
 
-    def captum_occlusion(self, x):
+    def captum_occlusion(self, x, given):
         return self.occlusion.attribute(
-            x.clone(), target=self.predict(x), sliding_window_shapes=(x.shape[1], 4, 4),
+            x.clone(), target=self.target(x, given), sliding_window_shapes=(x.shape[1], 4, 4),
             strides=(x.shape[1], 4, 4), perturbations_per_eval=max(1, 256 // x.shape[0])
         ).detach().numpy()
 
-    def pgc_gradcam(self, x):
-        return self.pgc_cam(input_tensor=x, targets=None)
+    def captum_gradient_shap(self, x, given):
+        # The Rust row's defaults: five draws from the one zero baseline, no noise.
+        baselines = torch.zeros((1,) + tuple(x.shape[1:]))
+        return self.gradient_shap.attribute(x.clone(), baselines=baselines, n_samples=5,
+                                            stdevs=0.0, target=self.target(x, given)).detach().numpy()
 
-    def pgc_gradcam_eigen_smooth(self, x):
-        return self.pgc_cam(input_tensor=x, targets=None, eigen_smooth=True)
+    def pgc_gradcam(self, x, given):
+        return self.pgc_cam(input_tensor=x, targets=self.pgc_targets(given))
 
-    def pgc_gradcam_aug_smooth(self, x):
-        return self.pgc_cam(input_tensor=x, targets=None, aug_smooth=True)
+    def pgc_gradcam_eigen_smooth(self, x, given):
+        return self.pgc_cam_smooth(input_tensor=x, targets=None, eigen_smooth=True)
 
-    def pgc_gradcam_conv1_conv2(self, x):
+    def pgc_gradcam_aug_smooth(self, x, given):
+        return self.pgc_cam_smooth(input_tensor=x, targets=None, aug_smooth=True)
+
+    def pgc_gradcam_conv1_conv2(self, x, given):
         return self.pgc_cam_two(input_tensor=x, targets=None)
 
-    def pgc_ablationcam(self, x):
+    def pgc_ablationcam(self, x, given):
         return self.pgc_ablation(input_tensor=x, targets=None)
 
-    def pgc_gradcam_guided(self, x):
+    def pgc_gradcam_guided(self, x, given):
         """Returns the maps; sets self.estimated_secs when only a subset was run."""
         t0 = time.perf_counter()
-        cam = self.pgc_cam(input_tensor=x, targets=None)  # [N,H,W] numpy, argmax targets
-        pred = self.pgc_cam.outputs.argmax(dim=1)
+        cam = self.pgc_guided_cam(input_tensor=x, targets=None)  # [N,H,W] numpy, argmax targets
+        pred = self.pgc_guided_cam.outputs.argmax(dim=1)
         t1 = time.perf_counter()
         n = x.shape[0]
         if self.pgc_gbp_images and n > self.pgc_gbp_images:
@@ -168,15 +222,16 @@ class Peers:
         return out
 
 
-def time_pass(bench: "Peers", fn, x: torch.Tensor, batch: int, n_images: int) -> float:
-    """Seconds for one pass over n_images images at the given batch size."""
+def time_pass(bench: "Peers", fn, x: torch.Tensor, given, batch: int, n_images: int) -> float:
+    """Seconds for one pass over n_images images at the given batch size (given: the classes
+    of every image, or None to predict them)."""
     bench.estimated_secs = None
     t0 = time.perf_counter()
     if batch == 1:
         for i in range(n_images):
-            fn(x[i:i + 1])
+            fn(x[i:i + 1], None if given is None else given[i:i + 1])
     else:
-        fn(x[:batch])
+        fn(x[:batch], None if given is None else given[:batch])
     secs = time.perf_counter() - t0
     return secs if bench.estimated_secs is None else bench.estimated_secs
 
@@ -193,10 +248,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
-                         "(random weights, eval mode, explained at layer4) on the committed "
-                         "224x224 images, repeated to the batch size, or the tests' small ViT "
-                         "(tests/fixtures/vit_weights.safetensors, explained at blocks[0] with "
-                         "its reshape_transform) on seeded N(0, 1) 32x32 images")
+                         "(the generator's seed-18 weights, eval mode, explained at layer4) on "
+                         "the committed 224x224 images, repeated to the batch size, or the "
+                         "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
+                         "blocks[0] with its reshape_transform) on the generator's 32x32 "
+                         "images in [-2, 2)")
     ap.add_argument("--digits", default=digits.EVAL_DIGITS)
     ap.add_argument("--weights", default=os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
     ap.add_argument("--batches", default="1,1000")
@@ -214,7 +270,7 @@ def main() -> None:
     threads = [int(t) for t in args.threads.split(",")]
     peers = [p for p in args.peers.split(",") if p]
     for p in peers:
-        if p not in PEERS:
+        if p not in PEERS and p.removesuffix("_given") not in GIVEN:
             ap.error(f"unknown peer {p}")
 
     need = max([args.batch1_images if b == 1 else b for b in batches])
@@ -230,17 +286,22 @@ def main() -> None:
         net = vit.SmallViT().eval()
         net.load_state_dict(load_file(os.path.join(digits.REPO_ROOT, "tests", "fixtures",
                                                    "vit_weights.safetensors")))
-        torch.manual_seed(7)
-        x_all = torch.randn(need, 3, vit.SIDE, vit.SIDE)
+        shape = (need, 3, vit.SIDE, vit.SIDE)
+        x_all = torch.from_numpy(seeded_uniform(7, VIT_IMAGES, int(np.prod(shape)), -2.0, 2.0)
+                                 .reshape(shape))
         bench = Peers(net, "blocks.0", vit.SIDE, args.pgc_gbp_images,
                       reshape_transform=vit.reshape_transform)
     else:
-        torch.manual_seed(18)
-        net = no_inplace_relus(torchvision.models.resnet18().eval())
+        net = torchvision.models.resnet18()
+        net.load_state_dict(seeded_state_dict(net, 18))
+        net = no_inplace_relus(net.eval())
         _, pixels = reference_images()
         x = torch.from_numpy(imagenet_normalize(pixels))
         x_all = x.repeat((need + len(x) - 1) // len(x), 1, 1, 1)[:need].contiguous()
         bench = Peers(net, "layer4", 224, args.pgc_gbp_images)
+    with torch.no_grad():  # the given-class rows' targets, before any clock starts
+        predictions = torch.cat([bench.net(x_all[i:i + 100]).argmax(dim=1)
+                                 for i in range(0, len(x_all), 100)])
     results = []
     load_start = loadavg()
     t_start = time.perf_counter()
@@ -249,12 +310,13 @@ def main() -> None:
         for b in batches:
             n_images = args.batch1_images if b == 1 else b
             for p in peers:
-                fn = getattr(bench, p)
+                fn = getattr(bench, p.removesuffix("_given"))
+                given = predictions if p.endswith("_given") else None
                 scaled = p == "pgc_gradcam_guided" and b > 1 and 0 < args.pgc_gbp_images < b
-                time_pass(bench, fn, x_all, b, n_images)  # warm-up
+                time_pass(bench, fn, x_all, given, b, n_images)  # warm-up
                 runs = []
                 for _ in range(args.repeats):
-                    secs = time_pass(bench, fn, x_all, b, n_images)
+                    secs = time_pass(bench, fn, x_all, given, b, n_images)
                     runs.append(n_images / secs)
                 res = {"peer": p, "batch": b, "threads": t, "images": n_images,
                        "images_per_s": statistics.median(runs), "runs": runs}
@@ -279,6 +341,8 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - t_start, 1),
         "repeats": args.repeats,
         "batch1_images": args.batch1_images,
+        # The class predicted for each image, for the Rust side to confirm the same inputs.
+        "predictions": predictions.tolist(),
         "results": results,
     }
     json.dump(doc, sys.stdout, indent=2)

@@ -33,6 +33,7 @@ SCRIPTS = [
     ("resnet.py", []),
     ("vit.py", []),
     ("metrics.py", []),
+    ("shap.py", []),
 ]
 
 

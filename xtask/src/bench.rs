@@ -1,8 +1,15 @@
 //! `cargo xtask bench`: images/second of the Rust methods at batch 1 and a large batch, per
 //! backend, beside the Python peers when their venv exists: the MNIST CNN on the committed
 //! evaluation digits (`--model mnist`, batch 1000), or ResNet-18 at 224×224 on the committed RGB
-//! images (`--model resnet18`, batch 16; random weights, as the peers'), or the tests' small ViT
-//! on seeded 32×32 images (`--model vit`, batch 1000; Grad-CAM through its token grid).
+//! images (`--model resnet18`, batch 16), or the tests' small ViT on generated 32×32 images
+//! (`--model vit`, batch 1000; Grad-CAM through its token grid).
+//!
+//! Both sides time the same work: the same images, the same weights (ResNet-18's and the ViT's
+//! inputs from the generator the reference scripts share, `tests/common/seeded.rs`), the same
+//! settings, and targets resolved alike. A plain row explains the predicted class and counts
+//! the prediction on both sides (the Rust methods take it from their own forward pass, Captum
+//! from a separate one, pytorch-grad-cam from its own); a row suffixed `@given` explains
+//! classes known in advance (the predictions, computed before the clock starts) on both sides.
 //!
 //! Each figure is the median of repeated passes (the machine is shared and noisy). At batch 1 a
 //! pass explains `--batch1-images` images one at a time; at batch B a pass is one call on B
@@ -13,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::Explainable;
@@ -26,6 +33,10 @@ use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
+
+/// The generator the Python reference scripts share (`tools/reference/zoo.py`).
+#[path = "../../tests/common/seeded.rs"]
+mod seeded;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -44,10 +55,11 @@ pub struct BenchArgs {
     /// Only these backends (default: every one compiled in).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<Backend>,
-    /// Only these methods (default: all): forward, every registered method by its name
-    /// (grad-cam, score-cam, guided-backprop, …) and the compositions guided-grad-cam,
-    /// pgc-grad-cam, grad-cam-eigen-smooth, grad-cam-aug-smooth, multi-layer-grad-cam; only
-    /// their peers run.
+    /// Only these rows (default: all): forward, every registered method by its name
+    /// (grad-cam, score-cam, guided-backprop, …), the compositions guided-grad-cam,
+    /// pgc-grad-cam, grad-cam-eigen-smooth, grad-cam-aug-smooth, multi-layer-grad-cam, and the
+    /// given-class rows grad-cam@given, guided-backprop@given, guided-grad-cam@given,
+    /// pgc-grad-cam@given; only their peers run.
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
     /// Skip the Python peers even when their venv exists.
@@ -87,31 +99,61 @@ impl BenchModel {
         )
     }
 
-    /// The measured rows, each with its peer in `tools/reference/bench_peers.py` (empty: none):
-    /// on the MNIST net every registered method and the compositions with peers; on the ResNet
-    /// the four with peers; on the ViT Grad-CAM through its token grid.
-    fn methods(self) -> Vec<(String, &'static str)> {
-        let rows = |names: &[&str]| -> Vec<(String, &'static str)> {
-            names
-                .iter()
-                .map(|name| ((*name).to_owned(), peer_of(name)))
-                .collect()
+    /// The measured rows, each with its peer in `tools/reference/bench_peers.py`: on the MNIST
+    /// net every registered method and the compositions with peers; on the ResNet the three
+    /// with peers; on the ViT Grad-CAM through its token grid; on each the given-class twins of
+    /// its rows that have them.
+    fn rows(self) -> Vec<Row> {
+        let names: Vec<&str> = match self {
+            Self::Mnist => ["forward"]
+                .into_iter()
+                .chain(AnyCam::NAMES.iter().copied())
+                .chain(AnyPixel::NAMES.iter().copied())
+                .chain(COMPOSITIONS)
+                .collect(),
+            Self::Resnet18 => vec!["forward", "grad-cam", "guided-backprop", "guided-grad-cam"],
+            Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
-        match self {
-            Self::Mnist => {
-                let registered: Vec<&str> = AnyCam::NAMES
-                    .iter()
-                    .chain(AnyPixel::NAMES)
-                    .copied()
-                    .collect();
-                let mut methods = rows(&["forward"]);
-                methods.extend(rows(&registered));
-                methods.extend(rows(&COMPOSITIONS));
-                methods
-            }
-            Self::Resnet18 => rows(&["forward", "grad-cam", "guided-backprop", "guided-grad-cam"]),
-            Self::Vit => rows(&["forward", "pgc-grad-cam"]),
+        let predicted = names.iter().map(|&name| Row::new(name, false));
+        let given = names
+            .iter()
+            .filter(|name| GIVEN.contains(name))
+            .map(|&name| Row::new(name, true));
+        predicted.chain(given).collect()
+    }
+}
+
+/// One benchmark row: a method, its peer, and whether the classes are given in advance.
+#[derive(Clone)]
+struct Row {
+    /// The method's name (see [`method_of`]).
+    method: &'static str,
+    /// Explains classes given in advance rather than the predicted ones.
+    given: bool,
+}
+
+impl Row {
+    fn new(method: &'static str, given: bool) -> Self {
+        Self { method, given }
+    }
+
+    /// The row's name: the method's, suffixed `@given` for given classes.
+    fn name(&self) -> String {
+        if self.given {
+            format!("{}@given", self.method)
+        } else {
+            self.method.to_owned()
         }
+    }
+
+    /// The peer's name in `bench_peers.py` (`None`: measured on the Rust side only).
+    fn peer(&self) -> Option<String> {
+        let peer = peer_of(self.method)?;
+        Some(if self.given {
+            format!("{peer}_given")
+        } else {
+            peer.to_owned()
+        })
     }
 }
 
@@ -121,38 +163,42 @@ struct Workload {
     forward: Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
     /// `count` preprocessed images on the device, `[count, C, H, W]`.
     input: Tensor<4>,
+    /// The predicted class of each image (the given-class rows' targets).
+    predictions: Vec<usize>,
 }
 
 impl Workload {
     fn new(model: BenchModel, backend: Backend, count: usize) -> Result<Self> {
         let device = backend.device()?;
-        Ok(match model {
+        let (net, forward, input): (Box<dyn Explainable>, Box<dyn Fn(_) -> _>, _) = match model {
             BenchModel::Mnist => {
                 let (net, _) = load_weights("data/mnist_model.pth", &device)?;
                 let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
                 let digits = digits.slice(0..count).ok_or("not enough digits")?;
                 let input = preprocess(&digits, &device);
                 let forward_net = net.clone();
-                Self {
-                    net: Box::new(net),
-                    forward: Box::new(move |x| MnistNet::forward(&forward_net, x)),
+                (
+                    Box::new(net),
+                    Box::new(move |x| MnistNet::forward(&forward_net, x)),
                     input,
-                }
+                )
             }
             BenchModel::Resnet18 => {
-                device.seed(18);
-                let net = ResNet::init(ResNetConfig::resnet18(), &device);
+                // The weights the peer draws from the same generator, seed 18.
+                let config = ResNetConfig::resnet18();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = ResNet::load(config, weights.path(), &device)?;
                 let images = Images::from_dir("data/images", 3, [224, 224], false)?;
                 let one = images.to_tensor(Normalization::ImageNet, &device);
                 // The committed images, repeated to the count needed.
                 let copies = count.div_ceil(images.len());
                 let input = one.repeat_dim(0, copies).narrow(0, 0, count);
                 let forward_net = net.clone();
-                Self {
-                    net: Box::new(net),
-                    forward: Box::new(move |x| forward_net.forward(x)),
+                (
+                    Box::new(net),
+                    Box::new(move |x| forward_net.forward(x)),
                     input,
-                }
+                )
             }
             BenchModel::Vit => {
                 let (net, _) = VisionTransformer::load(
@@ -161,22 +207,36 @@ impl Workload {
                     &device,
                 )?;
                 let net = net.explained_at(0).ok_or("the ViT has no block 0")?;
-                device.seed(7);
-                let input = Tensor::<4>::random(
-                    [count, 3, 32, 32],
-                    Distribution::Normal(0.0, 1.0),
-                    &device,
-                );
+                let shape = [count, 3, VIT.image_size, VIT.image_size];
+                let values =
+                    seeded::seeded_uniform(7, VIT_IMAGES, shape.iter().product(), -2.0, 2.0);
+                let input = Tensor::<4>::from_data(TensorData::new(values, shape), &device);
                 let forward_net = net.clone();
-                Self {
-                    net: Box::new(net),
-                    forward: Box::new(move |x| forward_net.forward(x)),
+                (
+                    Box::new(net),
+                    Box::new(move |x| forward_net.forward(x)),
                     input,
-                }
+                )
             }
+        };
+        let predictions = forward(input.clone()).argmax(1).flatten::<1>(0, 1);
+        let predictions = Tensor::<1, Int>::into_data(predictions)
+            .try_into_vec_as::<i64>()
+            .map_err(|e| format!("reading the predictions: {e:?}"))?
+            .into_iter()
+            .map(|class| class as usize)
+            .collect();
+        Ok(Self {
+            net,
+            forward,
+            input,
+            predictions,
         })
     }
 }
+
+/// The generator's key for the ViT's inputs (`bench_peers.py` draws the same).
+const VIT_IMAGES: &str = "bench_vit_images";
 
 /// The tests' small ViT (`tools/reference/vit.py`).
 const VIT: VitConfig = VitConfig {
@@ -190,6 +250,14 @@ const VIT: VitConfig = VitConfig {
     classes: 10,
 };
 
+/// The rows that also run with classes given in advance.
+const GIVEN: [&str; 4] = [
+    "grad-cam",
+    "guided-backprop",
+    "guided-grad-cam",
+    "pgc-grad-cam",
+];
+
 /// Rows beyond the registry's methods: compositions and other settings that have a peer.
 const COMPOSITIONS: [&str; 5] = [
     "guided-grad-cam",
@@ -201,22 +269,24 @@ const COMPOSITIONS: [&str; 5] = [
     "multi-layer-grad-cam",
 ];
 
-/// The peer of a row in `tools/reference/bench_peers.py` ("": measured on the Rust side only).
-fn peer_of(name: &str) -> &'static str {
-    match name {
+/// The peer of a method in `tools/reference/bench_peers.py` (`None`: measured on the Rust side
+/// only).
+fn peer_of(method: &str) -> Option<&'static str> {
+    Some(match method {
         "forward" => "forward",
         "grad-cam" => "captum_layer_gradcam",
         "guided-backprop" => "captum_guided_backprop",
         "guided-grad-cam" => "captum_guided_gradcam",
         "deconvolution" => "captum_deconvolution",
         "occlusion" => "captum_occlusion",
+        "gradient-shap" => "captum_gradient_shap",
         "ablation-cam" => "pgc_ablationcam",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
         "grad-cam-aug-smooth" => "pgc_gradcam_aug_smooth",
         "multi-layer-grad-cam" => "pgc_gradcam_conv1_conv2",
-        _ => "",
-    }
+        _ => return None,
+    })
 }
 
 /// The method a row times (`None`: the forward pass), with its peer's settings: the Captum
@@ -270,6 +340,8 @@ struct PeerReport {
     torch: String,
     captum: String,
     grad_cam: String,
+    /// The class the peers' network predicts for each image.
+    predictions: Vec<usize>,
     results: Vec<PeerResult>,
 }
 
@@ -293,12 +365,12 @@ struct Report {
 }
 
 impl BenchArgs {
-    /// The model's methods that `--methods` selects (all of them when it is not given).
-    fn selected_methods(&self) -> Vec<(String, &'static str)> {
+    /// The model's rows that `--methods` selects (all of them when it is not given).
+    fn selected_rows(&self) -> Vec<Row> {
         self.model
-            .methods()
+            .rows()
             .into_iter()
-            .filter(|(method, _)| self.methods.is_empty() || self.methods.contains(method))
+            .filter(|row| self.methods.is_empty() || self.methods.contains(&row.name()))
             .collect()
     }
 }
@@ -314,13 +386,15 @@ pub fn run(args: &BenchArgs) -> Result {
     };
     let (batch1_images, large) = args.model.sizes(args);
     let mut rust = Vec::new();
+    let mut predictions = Vec::new();
     for &backend in &backends {
         let workload = Workload::new(args.model, backend, batch1_images.max(large))?;
-        for (method, _) in args.selected_methods() {
+        predictions.push((backend, workload.predictions.clone()));
+        for row in args.selected_rows() {
             for batch in [1, large] {
-                let m = measure(&workload, backend, &method, batch, batch1_images, args)?;
+                let m = measure(&workload, backend, &row, batch, batch1_images, args)?;
                 eprintln!(
-                    "{:8} {:16} batch {:5}: {:9.1} images/s",
+                    "{:8} {:24} batch {:5}: {:9.1} images/s",
                     m.backend, m.method, m.batch, m.images_per_s
                 );
                 rust.push(m);
@@ -346,6 +420,9 @@ pub fn run(args: &BenchArgs) -> Result {
         peers.as_ref().map(|(report, _)| report),
         large,
     );
+    if let Some((report, _)) = &peers {
+        same_predictions(report, &predictions)?;
+    }
 
     let report = Report {
         model: args.model.name().to_owned(),
@@ -366,33 +443,42 @@ pub fn run(args: &BenchArgs) -> Result {
     Ok(())
 }
 
-/// Times one method: a warm-up pass, then `repeats` passes; images/s of each pass.
+/// Times one row: a warm-up pass, then `repeats` passes; images/s of each pass.
 fn measure(
     workload: &Workload,
     backend: Backend,
-    method: &str,
+    row: &Row,
     batch: usize,
     batch1_images: usize,
     args: &BenchArgs,
 ) -> Result<Measurement> {
-    let batches: Vec<Tensor<4>> = if batch == 1 {
-        (0..batch1_images)
-            .map(|i| workload.input.clone().narrow(0, i, 1))
-            .collect()
+    let starts: Vec<usize> = if batch == 1 {
+        (0..batch1_images).collect()
     } else {
-        vec![workload.input.clone().narrow(0, 0, batch)]
+        vec![0]
     };
-    let images = batches.len() * batch;
-    let name = method;
-    let method = method_of(name)?;
+    let method = method_of(row.method)?;
     // Ablation-CAM divides by the clean score: the logit's (the log-probability of a certain
     // prediction is 0, and its map not finite), as the peer's row.
-    let targets = &match name {
+    let predicted = match row.method {
         "ablation-cam" => Targets::predicted().with_score(Score::Logit),
         _ => Targets::predicted(),
     };
+    // Each call's input and targets, made before the clock starts.
+    let calls: Vec<(Tensor<4>, Targets)> = starts
+        .iter()
+        .map(|&start| {
+            let targets = if row.given {
+                Targets::classes(&workload.predictions[start..start + batch])
+            } else {
+                predicted.clone()
+            };
+            (workload.input.clone().narrow(0, start, batch), targets)
+        })
+        .collect();
+    let images = calls.len() * batch;
     let pass = || -> Result {
-        for input in &batches {
+        for (input, targets) in &calls {
             // Every map is copied to the host, as the peers' are.
             match &method {
                 None => drop(Map::from_batch(
@@ -410,7 +496,7 @@ fn measure(
     let (images_per_s, runs) = time_passes(args.repeats, images, pass)?;
     Ok(Measurement {
         backend: backend.to_string(),
-        method: name.into(),
+        method: row.name(),
         batch,
         images_per_s,
         runs,
@@ -495,15 +581,10 @@ fn run_peers(
     batch1_images: usize,
     large: usize,
 ) -> Result<Option<(PeerReport, serde_json::Value)>> {
-    let mut peers: Vec<&str> = args
-        .selected_methods()
-        .into_iter()
-        .filter(|(_, peer)| !peer.is_empty())
-        .map(|(_, peer)| peer)
-        .collect();
+    let mut peers: Vec<String> = args.selected_rows().iter().filter_map(Row::peer).collect();
     // Guided Grad-CAM is also compared with pytorch-grad-cam's composition.
-    if peers.contains(&"captum_guided_gradcam") {
-        peers.push("pgc_gradcam_guided");
+    if peers.iter().any(|peer| peer == "captum_guided_gradcam") {
+        peers.push("pgc_gradcam_guided".to_owned());
     }
     if peers.is_empty() {
         return Ok(None);
@@ -552,6 +633,30 @@ pub(crate) fn run_python_json(
     Ok(Some(serde_json::from_slice(&output.stdout)?))
 }
 
+/// Confirms that both sides ran the same network on the same images: the peers' network
+/// predicts the class each backend predicts for every image (a near-tie may rarely differ in
+/// float rounding; more than 1 % differing is an error).
+fn same_predictions(report: &PeerReport, rust: &[(Backend, Vec<usize>)]) -> Result {
+    for (backend, classes) in rust {
+        let same = classes
+            .iter()
+            .zip(&report.predictions)
+            .filter(|(a, b)| a == b)
+            .count();
+        let total = classes.len().min(report.predictions.len());
+        println!("same inputs: the peers predict {backend}'s class for {same} of {total} images");
+        if total == 0 || (total - same) * 100 > total {
+            return Err(format!(
+                "the peers' network predicts another class than {backend} for {} of {total} \
+                 images: the two sides do not run the same network on the same images",
+                total - same
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// The peer's best thread setting for one method and batch.
 fn best_peer(report: &PeerReport, peer: &str, batch: usize) -> Option<(f64, usize)> {
     report
@@ -586,12 +691,13 @@ fn print_table(
     }
     println!("{header}");
     println!("|{}", "---|".repeat(header.matches('|').count() - 1));
-    for (method, peer) in model.methods() {
+    for row in model.rows() {
+        let (method, peer) = (row.name(), row.peer());
         for batch in [1, large] {
             if !rust.iter().any(|m| m.method == method && m.batch == batch) {
                 continue;
             }
-            let mut row = format!("| {method} | {batch} |");
+            let mut line = format!("| {method} | {batch} |");
             let mut first = None;
             for b in &backends {
                 let m = rust
@@ -599,22 +705,25 @@ fn print_table(
                     .find(|m| &m.backend == b && m.method == method && m.batch == batch);
                 if let Some(m) = m {
                     first.get_or_insert(m.images_per_s);
-                    row += &format!(" {:.0} |", m.images_per_s);
+                    line += &format!(" {:.0} |", m.images_per_s);
                 }
             }
             if let Some(report) = peers {
-                match (best_peer(report, peer, batch), first) {
-                    _ if peer.is_empty() => row += " – | – | – |",
+                let best = peer
+                    .as_deref()
+                    .and_then(|peer| best_peer(report, peer, batch));
+                match (best, first) {
                     (Some((speed, threads)), Some(ours)) => {
-                        row += &format!(
-                            " {peer} ({threads} thr) | {speed:.0} | {:.2}× |",
+                        line += &format!(
+                            " {} ({threads} thr) | {speed:.0} | {:.2}× |",
+                            peer.as_deref().unwrap_or_default(),
                             ours / speed
                         );
                     }
-                    _ => row += " – | – | – |",
+                    _ => line += " – | – | – |",
                 }
             }
-            println!("{row}");
+            println!("{line}");
         }
     }
     if let Some(report) = peers {

@@ -9,11 +9,11 @@
 //!
 //! - CAMs ([`Cam`]: a CAM is its weighting): [`GradCam`], [`GradCamPlusPlus`], [`XGradCam`],
 //!   [`HiResCam`], [`LayerCam`], [`ScoreCam`], [`EigenCam`], [`EigenGradCam`],
-//!   [`GradCamElementWise`], [`AblationCam`], sharing [`CamSettings`] (with pytorch-grad-cam's
-//!   `eigen_smooth` and `aug_smooth`)
-//!   ([`Preset`]s reproduce the seed report, the paper, Captum and pytorch-grad-cam);
+//!   [`GradCamElementWise`], [`AblationCam`], [`Fem`], sharing [`CamSettings`] (with
+//!   pytorch-grad-cam's `eigen_smooth` and `aug_smooth`; [`Preset`]s reproduce the seed report,
+//!   the paper, Captum and pytorch-grad-cam);
 //! - pixel methods: [`GuidedBackprop`], [`Deconvolution`], [`Saliency`], [`InputXGradient`],
-//!   [`IntegratedGradients`], [`Occlusion`];
+//!   [`IntegratedGradients`], [`Occlusion`], [`GradientShap`];
 //! - compositions: [`SmoothGrad`] around any method (Captum's `NoiseTunnel`), [`CamTimes`] of
 //!   any CAM and any pixel method ([`GuidedGradCam`]), one forward pass where possible;
 //! - [`AnyCam`], [`AnyPixel`] and [`Method`]: every built-in method as a value, by name.

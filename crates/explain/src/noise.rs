@@ -2,8 +2,8 @@
 //! named explicitly (ChaCha12, whose stream `rand` documents as portable), so the same seed
 //! gives the same numbers on every backend, platform and `rand` release.
 
-use rand::SeedableRng;
 use rand::rngs::ChaCha12Rng;
+use rand::{RngExt, SeedableRng};
 use rand_distr::Distribution;
 
 /// `count` samples of `N(0, stdev²)` from a generator seeded with `seed` (a non-finite or
@@ -40,4 +40,31 @@ pub fn uniform(count: usize, radius: f32, seed: u64) -> Vec<f32> {
         Ok(uniform) => (0..count).map(|_| uniform.sample(&mut rng)).collect(),
         Err(_) => vec![0.0; count],
     }
+}
+
+/// `count` samples uniform in `[0, 1)` (GradientSHAP's path coefficients), from a generator
+/// seeded with `seed`.
+///
+/// ```
+/// use gradcam_explain::noise;
+/// assert!(noise::unit(100, 3).iter().all(|v| (0.0..1.0).contains(v)));
+/// ```
+pub fn unit(count: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    (0..count).map(|_| rng.random::<f32>()).collect()
+}
+
+/// `count` indices uniform in `0..bound` (GradientSHAP's choice of baselines), from a generator
+/// seeded with `seed` (empty when `bound` is 0).
+///
+/// ```
+/// use gradcam_explain::noise;
+/// assert!(noise::indices(100, 4, 3).iter().all(|&i| i < 4));
+/// ```
+pub fn indices(count: usize, bound: usize, seed: u64) -> Vec<usize> {
+    if bound == 0 {
+        return Vec::new();
+    }
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    (0..count).map(|_| rng.random_range(0..bound)).collect()
 }

@@ -3,6 +3,7 @@
 //!
 //! Adding one is a file of this directory and its line in the registry below.
 
+pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
 
 use burn::tensor::Tensor;
@@ -25,6 +26,7 @@ registry! {
         integrated_gradients::IntegratedGradients => "integrated-gradients",
         deconvolution::Deconvolution => "deconvolution",
         occlusion::Occlusion => "occlusion",
+        gradient_shap::GradientShap => "gradient-shap",
     }
     /// [`SmoothGrad`] around another pixel method.
     wrapper SmoothGrad(SmoothGrad<AnyPixel>) => "smooth-grad";

@@ -93,7 +93,8 @@ pub enum ScoreGradient {
     #[default]
     Stable,
     /// Autodiff of `log_softmax` (or `softmax`) followed by the class's entry, as torch, Captum
-    /// and pytorch-grad-cam compute it: reproduces the peers bit for bit, rounding included.
+    /// and pytorch-grad-cam compute it: the same float32 arithmetic as the peers, so the same
+    /// rounding noise where the model is sure (not bit-identical: the kernels differ).
     Naive,
 }
 
