@@ -127,16 +127,11 @@ impl<A: Attribution> SmoothGrad<A> {
         noise: Tensor<4>,
     ) -> Result<Attributions> {
         let x = input.tensor();
-        let [n, c, h, w] = x.dims();
+        let n = x.dims()[0];
         let samples = noise.dims()[0] / n;
         // The clean images' predictions fix each image's class for all of its copies.
         let predictions = Predictions::of(model, input, targets)?;
-        let noisy = x
-            .clone()
-            .reshape([n, 1, c, h, w])
-            .repeat_dim(1, samples)
-            .reshape([n * samples, c, h, w])
-            + noise;
+        let noisy = noisy_copies(x, samples, noise);
         let inner = self.method.attribute_input(
             model,
             &Input::derived(noisy),
@@ -180,38 +175,54 @@ impl<A: Attribution> Attribution for SmoothGrad<A> {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let owner = "SmoothGrad";
-        SettingError::check(
-            self.samples > 0,
-            owner,
-            "samples",
-            self.samples,
-            "at least 1",
-        )?;
-        SettingError::check(
-            self.stdev.is_finite() && self.stdev >= 0.0,
-            owner,
-            "stdev",
-            self.stdev,
-            "a finite value ≥ 0",
-        )?;
-        let [n, c, h, w] = input.tensor().dims();
-        let count = n
-            .checked_mul(self.samples)
-            .and_then(|m| m.checked_mul(c * h * w))
-            .filter(|&m| m <= MAX_NOISE_VALUES);
-        SettingError::check(
-            count.is_some(),
-            owner,
-            "samples",
-            self.samples,
-            "few enough that the noise fits in 2^31 values",
-        )?;
-        let noise = noise::gaussian(count.unwrap_or(0), self.stdev, self.seed);
-        let noise = Tensor::<4>::from_data(
-            TensorData::new(noise, [n * self.samples, c, h, w]),
-            &input.tensor().device(),
-        );
+        let noise = seeded_noise("SmoothGrad", input, self.samples, self.stdev, self.seed)?;
         self.run(model, input, targets, noise)
     }
+}
+
+/// Seeded Gaussian noise `[N · samples, C, H, W]` for `samples` noisy copies of each image of
+/// `input` (image-major), after checking the settings of `owner` (SmoothGrad, GradientSHAP).
+pub(crate) fn seeded_noise(
+    owner: &'static str,
+    input: &Input,
+    samples: usize,
+    stdev: f32,
+    seed: u64,
+) -> Result<Tensor<4>> {
+    SettingError::check(samples > 0, owner, "samples", samples, "at least 1")?;
+    SettingError::check(
+        stdev.is_finite() && stdev >= 0.0,
+        owner,
+        "stdev",
+        stdev,
+        "a finite value ≥ 0",
+    )?;
+    let [n, c, h, w] = input.tensor().dims();
+    let count = n
+        .checked_mul(samples)
+        .and_then(|m| m.checked_mul(c * h * w))
+        .filter(|&m| m <= MAX_NOISE_VALUES);
+    SettingError::check(
+        count.is_some(),
+        owner,
+        "samples",
+        samples,
+        "few enough that the noise fits in 2^31 values",
+    )?;
+    let noise = noise::gaussian(count.unwrap_or(0), stdev, seed);
+    Ok(Tensor::<4>::from_data(
+        TensorData::new(noise, [n * samples, c, h, w]),
+        &input.tensor().device(),
+    ))
+}
+
+/// Each image of `x` `[N, C, H, W]` repeated `samples` times in a row, plus `noise`
+/// `[N · samples, C, H, W]`.
+pub(crate) fn noisy_copies(x: &Tensor<4>, samples: usize, noise: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    x.clone()
+        .reshape([n, 1, c, h, w])
+        .repeat_dim(1, samples)
+        .reshape([n * samples, c, h, w])
+        + noise
 }

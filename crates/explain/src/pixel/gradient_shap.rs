@@ -10,11 +10,8 @@ use crate::model::Explainable;
 use crate::noise;
 use crate::pixel::GradientRule;
 use crate::predictions::Predictions;
+use crate::smooth::{noisy_copies, seeded_noise};
 use crate::target::Targets;
-
-/// Most values one call draws (noise, and the baselines it gathers): bounds the memory a
-/// setting can ask for.
-const MAX_DRAWN_VALUES: usize = 1 << 31;
 
 /// GradientSHAP (Captum's `GradientShap`): SHAP values approximated by expected gradients.
 /// Each image gets `samples` draws; a draw picks a baseline `b` at random from the baseline
@@ -205,41 +202,20 @@ impl GradientShap {
             .to_device(&input.tensor().device()))
     }
 
-    /// This call's draws from `seed`, for `count` baselines.
+    /// This call's draws from `seed`, for `count` baselines: three streams of the one seed,
+    /// the baselines, the α's and the noise.
     fn draw(&self, input: &Input, count: usize) -> Result<GradientShapDraws> {
-        let owner = "GradientShap";
-        SettingError::check(self.samples > 0, owner, "samples", self.samples, "at least 1")?;
-        SettingError::check(
-            self.stdev.is_finite() && self.stdev >= 0.0,
-            owner,
-            "stdev",
-            self.stdev,
-            "a finite value ≥ 0",
-        )?;
-        let [n, c, h, w] = input.tensor().dims();
-        let rows = n.checked_mul(self.samples);
-        let values = rows
-            .and_then(|rows| rows.checked_mul(c * h * w))
-            .filter(|&values| values <= MAX_DRAWN_VALUES);
-        SettingError::check(
-            values.is_some(),
-            owner,
-            "samples",
+        let noise = seeded_noise(
+            "GradientShap",
+            input,
             self.samples,
-            "few enough that a call's draws fit in 2^31 values",
+            self.stdev,
+            self.seed.wrapping_add(2),
         )?;
-        let rows = rows.unwrap_or(0);
-        // Three streams of one seed: the baselines, the α's and the noise.
-        let baseline_indices = noise::indices(rows, count, self.seed);
-        let alphas = noise::unit(rows, self.seed.wrapping_add(1));
-        let noise = noise::gaussian(values.unwrap_or(0), self.stdev, self.seed.wrapping_add(2));
-        let noise = Tensor::<4>::from_data(
-            TensorData::new(noise, [rows, c, h, w]),
-            &input.tensor().device(),
-        );
+        let rows = noise.dims()[0];
         Ok(GradientShapDraws {
-            baseline_indices,
-            alphas,
+            baseline_indices: noise::indices(rows, count, self.seed),
+            alphas: noise::unit(rows, self.seed.wrapping_add(1)),
             noise,
         })
     }
@@ -260,12 +236,7 @@ impl GradientShap {
         let samples = rows / n;
         // The clean images' predictions fix each image's class for all of its draws.
         let predictions = Predictions::of(model, input, targets)?;
-        let noisy = x
-            .clone()
-            .reshape([n, 1, c, h, w])
-            .repeat_dim(1, samples)
-            .reshape([rows, c, h, w])
-            + draws.noise;
+        let noisy = noisy_copies(x, samples, draws.noise);
         let indices = draws
             .baseline_indices
             .iter()
