@@ -10,6 +10,7 @@ mod example_job;
 mod explain_parity;
 mod explain_properties;
 mod image_files;
+mod layer_parity;
 mod methods_parity;
 mod metrics_parity;
 mod metrics_properties;

@@ -6,12 +6,12 @@
 
 use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
-    backend_parity, explain_parity, methods_parity, metrics_parity, model_parity, shap_parity,
-    stability, vit_parity, zoo_parity,
+    backend_parity, explain_parity, layer_parity, methods_parity, metrics_parity, model_parity,
+    shap_parity, stability, vit_parity, zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 10] = [
+const SUITES: [Suite; 11] = [
     explain_parity::SUITE,
     methods_parity::SUITE,
     zoo_parity::SUITE,
@@ -21,6 +21,7 @@ const SUITES: [Suite; 10] = [
     stability::SUITE,
     metrics_parity::SUITE,
     shap_parity::SUITE,
+    layer_parity::SUITE,
     backend_parity::SYNTHETIC,
 ];
 

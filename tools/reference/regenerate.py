@@ -34,6 +34,7 @@ SCRIPTS = [
     ("vit.py", []),
     ("metrics.py", []),
     ("shap.py", []),
+    ("layer.py", []),
 ]
 
 

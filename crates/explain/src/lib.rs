@@ -14,6 +14,8 @@
 //!   the paper, Captum and pytorch-grad-cam);
 //! - pixel methods: [`GuidedBackprop`], [`Deconvolution`], [`Saliency`], [`InputXGradient`],
 //!   [`IntegratedGradients`], [`Occlusion`], [`GradientShap`];
+//! - layer attributions at the explained layer's output: [`LayerActivation`],
+//!   [`LayerGradientXActivation`], [`LayerIntegratedGradients`];
 //! - compositions: [`SmoothGrad`] around any method (Captum's `NoiseTunnel`), [`CamTimes`] of
 //!   any CAM and any pixel method ([`GuidedGradCam`]), one forward pass where possible;
 //! - [`AnyCam`], [`AnyPixel`] and [`Method`]: every built-in method as a value, by name.
@@ -86,6 +88,7 @@ mod checks;
 mod error;
 mod forward;
 mod host;
+mod layer;
 mod maps;
 mod method;
 mod model;
@@ -108,6 +111,7 @@ pub use error::{
 };
 #[doc(hidden)]
 pub use host::device_reads;
+pub use layer::{LayerActivation, LayerGradientXActivation, LayerIntegratedGradients};
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode, reinitialize_layers};

@@ -100,7 +100,26 @@ impl Attribution for IntegratedGradients {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let owner = "IntegratedGradients";
+        self.check("IntegratedGradients")?;
+        let x = input.tensor();
+        let baseline = Tensor::<4>::full(x.dims(), self.baseline, &x.device());
+        // The input and the baseline in one forward pass: the scores of the path's ends.
+        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
+        let features = checked_features(model, ends, ReluMode::Standard)?;
+        let (predictions, start) = path_ends(model, features, targets)?;
+        let difference = x.clone() - baseline.clone();
+        let (attribution, delta) =
+            self.integrate(baseline, difference, &predictions, &start, |points, targets| {
+                let points = Input::derived(points);
+                Ok(GradientRule::GRADIENT.attribute(model, &points, targets)?.into_map())
+            })?;
+        Ok(Attributions::new(attribution, predictions, input).with_convergence_delta(delta))
+    }
+}
+
+impl IntegratedGradients {
+    /// Refuses settings that cannot run, naming `owner`'s field.
+    pub(crate) fn check(&self, owner: &'static str) -> Result<()> {
         SettingError::check(self.steps > 0, owner, "steps", self.steps, "at least 1")?;
         SettingError::check(
             self.baseline.is_finite(),
@@ -112,46 +131,74 @@ impl Attribution for IntegratedGradients {
         if let Some(size) = self.internal_batch_size {
             SettingError::check(size > 0, owner, "internal_batch_size", size, "at least 1")?;
         }
-        let x = input.tensor();
-        let [n, c, h, w] = x.dims();
-        let device = x.device();
-        let baseline = Tensor::<4>::full([n, c, h, w], self.baseline, &device);
-        // The input and the baseline in one forward pass: the scores of the path's ends.
-        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
-        let features = checked_features(model, ends, ReluMode::Standard)?;
-        let logits = checked_logits(model, features, ReluMode::Standard, 2 * n)?;
-        let predictions = Predictions::from_logits(model, logits.clone().narrow(0, 0, n), targets)?;
-        let start = predictions.with_logits(logits.narrow(0, n, n));
+        Ok(())
+    }
 
+    /// The integral along the straight path `begin + α·difference` (`[N, …]` each) by this
+    /// quadrature: `gradient(points, targets)` gives the score's gradient at a pass of path
+    /// points (step-major, at most `internal_batch_size` images), their weighted sum times
+    /// `difference` is the attribution, and the convergence delta is its sum minus the score's
+    /// change from `start` (the baseline's predictions) to `predictions`.
+    pub(crate) fn integrate(
+        &self,
+        begin: Tensor<4>,
+        difference: Tensor<4>,
+        predictions: &Predictions,
+        start: &Predictions,
+        mut gradient: impl FnMut(Tensor<4>, &Targets) -> Result<Tensor<4>>,
+    ) -> Result<(Tensor<4>, Tensor<1>)> {
+        let n = begin.dims()[0];
         let (alphas, weights) = self.integration.points_and_weights(self.steps);
         let per_pass = self
             .internal_batch_size
             .map_or(alphas.len(), |images| (images / n).max(1));
-        let difference = x.clone() - baseline.clone();
         let classes = predictions.targets();
-        let mut total = Tensor::<4>::zeros([n, c, h, w], &device);
+        let mut total = begin.zeros_like();
         for first in (0..alphas.len()).step_by(per_pass) {
             let steps = first..(first + per_pass).min(alphas.len());
-            let m = steps.len();
             let points: Vec<Tensor<4>> = steps
                 .clone()
-                .map(|k| baseline.clone() + difference.clone() * alphas[k] as f32)
+                .map(|k| begin.clone() + difference.clone() * alphas[k] as f32)
                 .collect();
-            let points = Input::derived(Tensor::cat(points, 0));
-            let gradient = GradientRule::GRADIENT.attribute(model, &points, &classes.tile(m))?.into_map();
-            let step_weights: Vec<f32> = steps.map(|k| weights[k] as f32).collect();
-            let step_weights = Tensor::<1>::from_data(TensorData::new(step_weights, [m]), &device)
-                .reshape([m, 1, 1, 1, 1]);
-            total = total
-                + (gradient.reshape([m, n, c, h, w]) * step_weights)
-                    .sum_dim(0)
-                    .reshape([n, c, h, w]);
+            let pass = gradient(Tensor::cat(points, 0), &classes.tile(steps.len()))?;
+            total = total + weighted_steps(pass, &weights[steps], n);
         }
         let attribution = total * difference;
         let delta = attribution.clone().sum_dims(&[1, 2, 3]).reshape([n])
             - (predictions.scores() - start.scores());
-        Ok(Attributions::new(attribution, predictions, input).with_convergence_delta(delta))
+        Ok((attribution, delta))
     }
+}
+
+/// The predictions of a batch holding the inputs and then their baselines, from its features:
+/// the inputs' (targets resolved) and the baselines' (the same classes).
+pub(crate) fn path_ends(
+    model: &dyn Explainable,
+    features: Tensor<4>,
+    targets: &Targets,
+) -> Result<(Predictions, Predictions)> {
+    let n = features.dims()[0] / 2;
+    let logits = checked_logits(model, features, ReluMode::Standard, 2 * n)?;
+    let predictions = Predictions::from_logits(model, logits.clone().narrow(0, 0, n), targets)?;
+    let start = predictions.with_logits(logits.narrow(0, n, n));
+    Ok((predictions, start))
+}
+
+/// `Σ_j weights[j] · gradient_j` of a pass's gradients `[m · N, …]`, step-major (step `j`'s
+/// `N` images at rows `j·N…`), as `[N, …]`: the quadrature's sum over one pass of path points,
+/// for the input's path and a layer's alike. Two-dimensional: a five-dimensional broadcast of
+/// the weights gave wrong sums on wgpu (Burn 0.22.1 on Mesa's lavapipe) for the Fashion
+/// ResNet's `[m, N, 64, 7, 7]` layer gradients.
+fn weighted_steps(gradient: Tensor<4>, weights: &[f64], n: usize) -> Tensor<4> {
+    let [rows, c, h, w] = gradient.dims();
+    let m = weights.len();
+    debug_assert_eq!(rows, m * n);
+    let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+    let weights =
+        Tensor::<1>::from_data(TensorData::new(weights, [m]), &gradient.device()).reshape([m, 1]);
+    (gradient.reshape([m, n * c * h * w]) * weights)
+        .sum_dim(0)
+        .reshape([n, c, h, w])
 }
 
 /// Gauss–Legendre nodes and weights on [−1, 1], ascending (as numpy's `leggauss`): Newton's

@@ -5,6 +5,7 @@
 
 pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
+pub(crate) use integrated_gradients::path_ends;
 
 use burn::tensor::Tensor;
 

@@ -1,0 +1,160 @@
+//! Layer attributions (Captum's `LayerActivation`, `LayerGradientXActivation` and
+//! `LayerIntegratedGradients`): maps of the explained layer's output `[N, K, h, w]` — one value
+//! per channel and cell of the layer the model's [`Explainable::features`] returns — rather
+//! than of the input.
+
+use burn::config::Config;
+use burn::tensor::Tensor;
+
+use crate::attribution::{Attribution, Attributions, Input};
+use crate::error::Result;
+use crate::forward::{Scoring, checked_features, checked_logits, gradient_of, head};
+use crate::model::{Explainable, ReluMode};
+use crate::pixel::{IntegratedGradients, path_ends};
+use crate::predictions::Predictions;
+use crate::target::Targets;
+
+/// The layer's output itself (Captum's `LayerActivation`): no gradient, one forward pass.
+///
+/// ```
+/// use gradcam_explain::{Attribution, LayerActivation};
+/// assert_eq!(LayerActivation.label(), "Layer activation");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerActivation;
+
+impl Attribution for LayerActivation {
+    fn label(&self) -> String {
+        "Layer activation".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let features = checked_features(model, input.tensor().clone(), ReluMode::Standard)?;
+        let logits = checked_logits(model, features.clone(), ReluMode::Standard, input.len())?;
+        let predictions = Predictions::from_logits(model, logits, targets)?;
+        Ok(Attributions::new(features, predictions, input))
+    }
+}
+
+/// The layer's output times the gradient of the score with respect to it (Captum's
+/// `LayerGradientXActivation`; the gradient alone without `multiply_by_inputs`).
+///
+/// ```
+/// use gradcam_explain::LayerGradientXActivation;
+/// let gradients = LayerGradientXActivation::new().with_multiply_by_inputs(false);
+/// assert!(!gradients.multiply_by_inputs);
+/// ```
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub struct LayerGradientXActivation {
+    /// Multiply the gradient by the activation (Captum's `multiply_by_inputs`).
+    #[config(default = true)]
+    pub multiply_by_inputs: bool,
+}
+
+impl Default for LayerGradientXActivation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Attribution for LayerGradientXActivation {
+    fn label(&self) -> String {
+        if self.multiply_by_inputs {
+            "Layer gradient × activation".to_owned()
+        } else {
+            "Layer gradient".to_owned()
+        }
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let features = checked_features(model, input.tensor().clone(), ReluMode::Standard)?;
+        let (predictions, gradient) = layer_gradient(model, features.clone(), targets)?;
+        let map = if self.multiply_by_inputs {
+            features * gradient
+        } else {
+            gradient
+        };
+        Ok(Attributions::new(map, predictions, input))
+    }
+}
+
+/// Integrated Gradients in the layer's output space (Captum's `LayerIntegratedGradients`),
+/// with [`IntegratedGradients`]' settings (steps, quadrature, constant baseline image, passes of
+/// at most `internal_batch_size` images): the straight path from the layer's output for the
+/// baseline image to its output for the input, the score's gradients along it integrated, times
+/// the difference of the two outputs; with Captum's convergence delta,
+/// `Σ attribution − (score(input) − score(baseline))`.
+///
+/// ```
+/// use gradcam_explain::{Integration, IntegratedGradients, LayerIntegratedGradients};
+/// let ig = LayerIntegratedGradients(
+///     IntegratedGradients::new()
+///         .with_steps(20)
+///         .with_integration(Integration::RiemannTrapezoid),
+/// );
+/// assert_eq!(ig.0.steps, 20);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerIntegratedGradients(pub IntegratedGradients);
+
+impl Attribution for LayerIntegratedGradients {
+    fn label(&self) -> String {
+        "Layer Integrated Gradients".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let settings = self.0;
+        settings.check("LayerIntegratedGradients")?;
+        let x = input.tensor();
+        let n = input.len();
+        let baseline = Tensor::<4>::full(x.dims(), settings.baseline, &x.device());
+        // The input and the baseline image in one forward pass: the path's ends and their scores.
+        let ends = Tensor::cat(vec![x.clone(), baseline], 0);
+        let features = checked_features(model, ends, ReluMode::Standard)?;
+        let (predictions, start) = path_ends(model, features.clone(), targets)?;
+        let end = features.clone().narrow(0, 0, n);
+        let begin = features.narrow(0, n, n);
+        let difference = end - begin.clone();
+        let (attribution, delta) = settings.integrate(
+            begin,
+            difference,
+            &predictions,
+            &start,
+            |points, targets| Ok(layer_gradient(model, points, targets)?.1),
+        )?;
+        // A non-finite gradient anywhere on the path reaches the map, which is checked.
+        Ok(Attributions::new(attribution, predictions, input).with_convergence_delta(delta))
+    }
+}
+
+/// The predictions of the head from the layer's output `features`, and the score's gradient
+/// with respect to that output (a fresh leaf: the backward stops at the layer).
+fn layer_gradient(
+    model: &dyn Explainable,
+    features: Tensor<4>,
+    targets: &Targets,
+) -> Result<(Predictions, Tensor<4>)> {
+    let leaf = features.detach().autodiff().require_grad();
+    let (predictions, total) = head(
+        model,
+        leaf.clone(),
+        ReluMode::Standard,
+        Scoring::Resolve(targets),
+    )?;
+    Ok((predictions, gradient_of(&leaf, total)))
+}

@@ -1,0 +1,115 @@
+"""Parity fixtures for the layer attributions: Captum's LayerActivation,
+LayerGradientXActivation and LayerIntegratedGradients at the MNIST net's conv2 (the layer the
+CAMs explain), on the 29 reference images, and at the trained Fashion ResNet's layer3, on its
+ten bundled images, explaining the predicted class's logit.
+
+Writes tests/fixtures/layer.safetensors:
+
+  captum_layer_activation             LayerActivation, [29, 10, 8, 8]
+  captum_layer_gradient_x_activation  LayerGradientXActivation
+  captum_layer_gradient               LayerGradientXActivation(multiply_by_inputs=False)
+  captum_layer_ig_trapezoid_black     LayerIntegratedGradients, black baseline image, 20 trapezoid
+                                      steps, and its convergence delta (_delta, [29])
+  captum_layer_ig_gausslegendre_black the same with 50 Gauss-Legendre steps
+  target                              the predicted classes used, int64 [29]
+  fashion_captum_layer_activation, fashion_captum_layer_gradient_x_activation,
+  fashion_captum_layer_ig_trapezoid_black (and _delta)
+                                      the same at the Fashion ResNet's layer3 [10, 64, 7, 7]
+                                      (its baseline the black image, normalised)
+  fashion_target                      its predicted classes, int64 [10]
+
+    tools/reference/.venv/bin/python tools/reference/layer.py
+"""
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import digits  # noqa: E402
+from model import LogitsNet, load_model, normalize  # noqa: E402
+from reference import build_images, write_safetensors  # noqa: E402
+
+from captum.attr import (LayerActivation, LayerGradientXActivation,  # noqa: E402
+                         LayerIntegratedGradients)
+from zoo import FASHION_MEAN, FASHION_STD, fashion_resnet, no_inplace_relus  # noqa: E402
+from PIL import Image  # noqa: E402
+
+BLACK = float(normalize(torch.zeros(1))[0])
+
+
+def fashion_fixtures() -> dict:
+    model = fashion_resnet()
+    state = torch.load(os.path.join(digits.REPO_ROOT, "data", "fashion_resnet.pth"),
+                       weights_only=True)
+    model.load_state_dict(state)
+    model = no_inplace_relus(model.eval())
+    folder = os.path.join(digits.REPO_ROOT, "data", "fashion")
+    names = sorted(os.listdir(folder))
+    pixels = np.stack([np.asarray(Image.open(os.path.join(folder, n)), np.float32) for n in names])
+    x = ((torch.from_numpy(pixels / np.float32(255.0))[:, None] - FASHION_MEAN) / FASHION_STD)
+    x = x.float()
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    black = float(((torch.zeros(1) - FASHION_MEAN) / FASHION_STD).float()[0])
+    layer = model.layer3
+    out = {"fashion_target": target.numpy().astype(np.int64)}
+    out["fashion_captum_layer_activation"] = LayerActivation(model, layer).attribute(x.clone())
+    out["fashion_captum_layer_gradient_x_activation"] = LayerGradientXActivation(
+        model, layer).attribute(x.clone(), target=target)
+    attr, delta = LayerIntegratedGradients(model, layer).attribute(
+        x.clone(), baselines=black, target=target, n_steps=20, method="riemann_trapezoid",
+        return_convergence_delta=True)
+    out["fashion_captum_layer_ig_trapezoid_black"] = attr
+    out["fashion_captum_layer_ig_trapezoid_black_delta"] = delta
+    return out
+
+
+def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(digits.REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+    net = load_model(os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
+    model = LogitsNet(net).eval()
+    pixels, _, _ = build_images(digits.TEST_IMAGES, digits.EVAL_DIGITS)
+    x = normalize(torch.from_numpy(pixels).reshape(-1, 1, 28, 28))
+    with torch.no_grad():
+        target = model(x).argmax(dim=1)
+    layer = model.net.conv2
+    out = {"target": target.numpy().astype(np.int64)}
+    out["captum_layer_activation"] = LayerActivation(model, layer).attribute(x.clone())
+    out["captum_layer_gradient_x_activation"] = LayerGradientXActivation(model, layer).attribute(
+        x.clone(), target=target)
+    out["captum_layer_gradient"] = LayerGradientXActivation(
+        model, layer, multiply_by_inputs=False).attribute(x.clone(), target=target)
+    lig = LayerIntegratedGradients(model, layer)
+    for key, steps, method in (("captum_layer_ig_trapezoid_black", 20, "riemann_trapezoid"),
+                               ("captum_layer_ig_gausslegendre_black", 50, "gausslegendre")):
+        attr, delta = lig.attribute(x.clone(), baselines=BLACK, target=target, n_steps=steps,
+                                    method=method, return_convergence_delta=True)
+        out[key], out[f"{key}_delta"] = attr, delta
+    out.update(fashion_fixtures())
+    out = {k: (v.detach().numpy() if torch.is_tensor(v) else v) for k, v in out.items()}
+    out = {k: v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
+           for k, v in out.items()}
+
+    from importlib.metadata import version
+    meta = {"description": "Captum layer attributions at conv2, logit score",
+            "version_torch": torch.__version__, "version_captum": version("captum")}
+    path = os.path.join(args.out_dir, "layer.safetensors")
+    write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    for k in sorted(out):
+        print(f"  {k:38s} {list(out[k].shape)} max|.| {np.abs(out[k]).max():.4g}")
+
+
+if __name__ == "__main__":
+    main()
