@@ -35,23 +35,13 @@ from reference import build_images, write_safetensors  # noqa: E402
 
 from captum.attr import (LayerActivation, LayerGradientXActivation,  # noqa: E402
                          LayerIntegratedGradients)
-from zoo import FASHION_MEAN, FASHION_STD, fashion_resnet, no_inplace_relus  # noqa: E402
-from PIL import Image  # noqa: E402
+from zoo import FASHION_MEAN, FASHION_STD, trained_fashion_resnet  # noqa: E402
 
 BLACK = float(normalize(torch.zeros(1))[0])
 
 
 def fashion_fixtures() -> dict:
-    model = fashion_resnet()
-    state = torch.load(os.path.join(digits.REPO_ROOT, "data", "fashion_resnet.pth"),
-                       weights_only=True)
-    model.load_state_dict(state)
-    model = no_inplace_relus(model.eval())
-    folder = os.path.join(digits.REPO_ROOT, "data", "fashion")
-    names = sorted(os.listdir(folder))
-    pixels = np.stack([np.asarray(Image.open(os.path.join(folder, n)), np.float32) for n in names])
-    x = ((torch.from_numpy(pixels / np.float32(255.0))[:, None] - FASHION_MEAN) / FASHION_STD)
-    x = x.float()
+    model, x = trained_fashion_resnet()
     with torch.no_grad():
         target = model(x).argmax(1)
     black = float(((torch.zeros(1) - FASHION_MEAN) / FASHION_STD).float()[0])

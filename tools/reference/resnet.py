@@ -38,7 +38,6 @@ import warnings
 import numpy as np
 import torch
 import torchvision
-from PIL import Image
 
 from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
 from pytorch_grad_cam import GradCAM, ScoreCAM
@@ -47,8 +46,8 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
 
 from reference import write_safetensors
-from zoo import (FASHION_MEAN, FASHION_STD, REPO_ROOT, fashion_resnet, imagenet_normalize,
-                 no_inplace_relus, reference_images, seeded_state_dict)
+from zoo import (REPO_ROOT, fashion_resnet, imagenet_normalize, no_inplace_relus,
+                 reference_images, seeded_state_dict, trained_fashion_resnet)
 
 SEED = 18
 TARGETS = [7, 281, 504]
@@ -126,15 +125,7 @@ def resnet18_fixtures() -> dict:
 
 
 def fashion_fixtures() -> dict:
-    model = fashion_resnet()
-    state = torch.load(os.path.join(REPO_ROOT, "data", "fashion_resnet.pth"), weights_only=True)
-    model.load_state_dict(state)
-    model = no_inplace_relus(model.eval())
-    folder = os.path.join(REPO_ROOT, "data", "fashion")
-    names = sorted(os.listdir(folder))
-    pixels = np.stack([np.asarray(Image.open(os.path.join(folder, n)), np.float32) for n in names])
-    x = ((torch.from_numpy(pixels / np.float32(255.0))[:, None] - FASHION_MEAN) / FASHION_STD)
-    x = x.float()
+    model, x = trained_fashion_resnet()
     with torch.no_grad():
         target = model(x).argmax(1)
     t = {"fashion_target": target}

@@ -49,10 +49,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import digits  # noqa: E402
 from model import LogitsNet, load_model, normalize  # noqa: E402
 from reference import build_images, write_safetensors  # noqa: E402
-from zoo import (FASHION_MEAN, FASHION_STD, fashion_resnet, no_inplace_relus,  # noqa: E402
-                 seeded_uniform)
+from zoo import seeded_uniform, trained_fashion_resnet  # noqa: E402
 
-from PIL import Image  # noqa: E402
 
 from captum.attr import GradientShap  # noqa: E402
 
@@ -117,16 +115,7 @@ def checked_captum(key, model, x, target, baselines, multiply, samples, stdev,
 
 
 def fashion_fixtures() -> dict:
-    model = fashion_resnet()
-    state = torch.load(os.path.join(digits.REPO_ROOT, "data", "fashion_resnet.pth"),
-                       weights_only=True)
-    model.load_state_dict(state)
-    model = no_inplace_relus(model.eval())
-    folder = os.path.join(digits.REPO_ROOT, "data", "fashion")
-    names = sorted(os.listdir(folder))
-    pixels = np.stack([np.asarray(Image.open(os.path.join(folder, n)), np.float32) for n in names])
-    x = ((torch.from_numpy(pixels / np.float32(255.0))[:, None] - FASHION_MEAN) / FASHION_STD)
-    x = x.float()
+    model, x = trained_fashion_resnet()
     with torch.no_grad():
         target = model(x).argmax(1)
     # Two random baselines from the generator the Rust tests share (nothing to store).

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from PIL import Image
-from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
+from torchvision.models.resnet import BasicBlock, conv1x1
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGES_DIR = os.path.join(REPO_ROOT, "data", "images")
@@ -66,6 +66,20 @@ def fashion_resnet():
     """The Fashion-MNIST model: ResNet-18's blocks, widths 16-128, a 1-channel small stem."""
     return ZooResNet(BasicBlock, [2, 2, 2, 2], (16, 32, 64, 128), in_channels=1, num_classes=10,
                      stem="small")
+
+
+def trained_fashion_resnet() -> tuple:
+    """The trained data/fashion_resnet.pth in eval mode (in-place ReLUs off, for Captum) and the
+    ten bundled Fashion-MNIST images, normalised, float32 [10, 1, 28, 28], sorted by name."""
+    model = fashion_resnet()
+    state = torch.load(os.path.join(REPO_ROOT, "data", "fashion_resnet.pth"), weights_only=True)
+    model.load_state_dict(state)
+    model = no_inplace_relus(model.eval())
+    folder = os.path.join(REPO_ROOT, "data", "fashion")
+    names = sorted(os.listdir(folder))
+    pixels = np.stack([np.asarray(Image.open(os.path.join(folder, n)), np.float32) for n in names])
+    x = ((torch.from_numpy(pixels / np.float32(255.0))[:, None] - FASHION_MEAN) / FASHION_STD)
+    return model, x.float()
 
 
 def no_inplace_relus(model: nn.Module) -> nn.Module:
