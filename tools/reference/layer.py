@@ -23,15 +23,13 @@ Writes tests/fixtures/layer.safetensors:
 
 import os
 import sys
-import warnings
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import digits  # noqa: E402
-from model import LogitsNet, load_model, normalize  # noqa: E402
-from reference import build_images, write_safetensors  # noqa: E402
+from model import normalize  # noqa: E402
+from reference import logits_fixture_start, write_safetensors  # noqa: E402
 
 from captum.attr import (LayerActivation, LayerGradientXActivation,  # noqa: E402
                          LayerIntegratedGradients)
@@ -59,18 +57,7 @@ def fashion_fixtures() -> dict:
 
 
 def main() -> None:
-    import argparse
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out-dir", default=os.path.join(digits.REPO_ROOT, "tests", "fixtures"))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    warnings.filterwarnings("ignore", category=UserWarning)
-
-    net = load_model(os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
-    model = LogitsNet(net).eval()
-    pixels, _, _ = build_images(digits.TEST_IMAGES, digits.EVAL_DIGITS)
-    x = normalize(torch.from_numpy(pixels).reshape(-1, 1, 28, 28))
+    args, model, x = logits_fixture_start(__doc__)
     with torch.no_grad():
         target = model(x).argmax(dim=1)
     layer = model.net.conv2

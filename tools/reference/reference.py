@@ -90,6 +90,23 @@ def write_safetensors(path: str, tensors: dict, metadata: dict) -> None:
 # Inputs
 
 
+def logits_fixture_start(description: str) -> tuple:
+    """What a parity-fixture script on the MNIST net starts with: its ``--out-dir`` argument,
+    one deterministic torch thread, the committed network wrapped to return logits, and the
+    29 reference images, normalised. Returns (args, logits model, images [29, 1, 28, 28])."""
+    ap = argparse.ArgumentParser(description=description,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(digits.REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    net = load_model(os.path.join(digits.REPO_ROOT, "data", "mnist_model.pth"))
+    pixels, _, _ = build_images(digits.TEST_IMAGES, digits.EVAL_DIGITS)
+    x = normalize(torch.from_numpy(pixels).reshape(-1, 1, 28, 28))
+    return args, LogitsNet(net).eval(), x
+
+
 def build_images(test_images_path: str, eval_digits_path: str):
     """Returns (pixels float32 [M,28,28], labels int64 [M] (-1 = none), sources)."""
     test_images, test_labels = digits.read_test_images(test_images_path)
