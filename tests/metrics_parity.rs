@@ -13,7 +13,6 @@
 
 use crate::common;
 
-use burn::tensor::{Device, Tensor, TensorData};
 use burn_gradcam::explain::{GuidedBackprop, Map, Saliency, Score, Targets};
 use burn_gradcam::metrics::{
     Baseline, CurveConfig, ROAD_PERCENTILES, RoadConfig, RoadOrder, Scorer, confidence_change,
@@ -49,14 +48,6 @@ fn fixture() -> Fixture {
     SUITE.fixture()
 }
 
-fn tensor(fixture: &Fixture, key: &str, device: &Device) -> Tensor<4> {
-    let (shape, values) = fixture.f32(key);
-    Tensor::from_data(
-        TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]),
-        device,
-    )
-}
-
 /// One `[1, H, W]` map per image of an `[N, (1,) H, W]` fixture tensor.
 fn maps(fixture: &Fixture, key: &str) -> Vec<Map> {
     let (shape, values) = fixture.f32(key);
@@ -76,7 +67,7 @@ fn road_equals_pytorch_grad_cam() {
     for (backend, device) in devices() {
         let net = net(&device);
         let batch = Scorer::new(&net, Score::Probability)
-            .prepare(tensor(&fixture, "input", &device), &classes)
+            .prepare(fixture.tensor("input", &device), &classes)
             .expect("prepares");
         let scores = road_combined(&batch, &cams, &ROAD_PERCENTILES, &config).expect("ROAD runs");
         // Percentile-major, as the fixture: `[9, M]`, compared per percentile.
@@ -104,7 +95,7 @@ fn confidence_change_equals_pytorch_grad_cam() {
     let cams = maps(&fixture, "cam");
     for (backend, device) in devices() {
         let net = net(&device);
-        let input = tensor(&fixture, "input", &device);
+        let input = fixture.tensor("input", &device);
         let probability = Scorer::new(&net, Score::Probability)
             .with_batch_size(64)
             .prepare(input, &classes)
@@ -160,13 +151,13 @@ fn infidelity_equals_captum() {
         let net = net(&device);
         let batch = Scorer::new(&net, Score::Logit)
             .with_batch_size(20)
-            .prepare(tensor(&fixture, "input", &device).narrow(0, 0, 6), &classes)
+            .prepare(fixture.tensor("input", &device).narrow(0, 0, 6), &classes)
             .expect("prepares");
         for (normalize, key) in [(false, "infidelity"), (true, "infidelity_normalized")] {
             let values = infidelity_with_perturbations(
                 &batch,
                 &attributions,
-                tensor(&fixture, "infidelity_noise", &device),
+                fixture.tensor("infidelity_noise", &device),
                 normalize,
             )
             .expect("infidelity runs");
@@ -182,7 +173,7 @@ fn sensitivity_max_equals_captum() {
     for (backend, device) in devices() {
         let net = net(&device);
         let batch = Scorer::new(&net, Score::Logit)
-            .prepare(tensor(&fixture, "input", &device).narrow(0, 0, 6), &classes)
+            .prepare(fixture.tensor("input", &device).narrow(0, 0, 6), &classes)
             .expect("prepares");
         let saliency = Saliency::new();
         let methods: [(&dyn burn_gradcam::explain::Attribution, &str); 2] = [
@@ -193,7 +184,7 @@ fn sensitivity_max_equals_captum() {
             let values = sensitivity_max_with_perturbations(
                 &batch,
                 method,
-                tensor(&fixture, "sensitivity_noise", &device),
+                fixture.tensor("sensitivity_noise", &device),
                 16,
             )
             .expect("sensitivity runs");
@@ -214,7 +205,7 @@ fn deletion_and_insertion_equal_the_reference_transcription() {
         // A batch size that splits the images' curves across passes.
         let batch = Scorer::new(&net, Score::Probability)
             .with_batch_size(100)
-            .prepare(tensor(&fixture, "input", &device), &classes)
+            .prepare(fixture.tensor("input", &device), &classes)
             .expect("prepares");
         let config = CurveConfig::new()
             .with_steps(28)

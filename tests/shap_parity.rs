@@ -26,19 +26,12 @@ pub(crate) const SUITE: Suite = Suite {
     ],
 };
 
-/// A fixture tensor on `device`.
-fn tensor(fixture: &Fixture, key: &str, device: &Device) -> Tensor<4> {
-    let (shape, values) = fixture.f32(key);
-    let shape: [usize; 4] = shape.try_into().expect("a 4-d tensor");
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
 /// Captum's draws, from the fixture.
 fn captum_draws(fixture: &Fixture, device: &Device) -> GradientShapDraws {
     GradientShapDraws {
         baseline_indices: fixture.classes("shap_baseline_indices"),
         alphas: fixture.f32("shap_alphas").1,
-        noise: tensor(fixture, "shap_noise", device),
+        noise: fixture.tensor("shap_noise", device),
     }
 }
 
@@ -59,7 +52,7 @@ fn gradient_shap_equals_captum_given_its_draws() {
                     &net,
                     preprocess(&digits, &device),
                     &logits,
-                    tensor(&fixture, "shap_baselines", &device),
+                    fixture.tensor("shap_baselines", &device),
                     captum_draws(&fixture, &device),
                 )
                 .and_then(|a| a.to_maps())

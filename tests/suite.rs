@@ -6,6 +6,7 @@ mod common;
 
 mod backend_parity;
 mod data_formats;
+mod deeplift_parity;
 mod example_job;
 mod explain_parity;
 mod explain_properties;

@@ -6,12 +6,12 @@
 
 use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
-    backend_parity, explain_parity, layer_parity, methods_parity, metrics_parity, model_parity,
-    shap_parity, stability, vit_parity, zoo_parity,
+    backend_parity, deeplift_parity, explain_parity, layer_parity, methods_parity, metrics_parity,
+    model_parity, shap_parity, stability, vit_parity, zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 11] = [
+const SUITES: [Suite; 12] = [
     explain_parity::SUITE,
     methods_parity::SUITE,
     zoo_parity::SUITE,
@@ -22,6 +22,7 @@ const SUITES: [Suite; 11] = [
     metrics_parity::SUITE,
     shap_parity::SUITE,
     layer_parity::SUITE,
+    deeplift_parity::SUITE,
     backend_parity::SYNTHETIC,
 ];
 

@@ -57,20 +57,20 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("fashion_pgc_gradcam_layer3_layer4", 5e-6), // 1.0e-6 / 3.6e-7 / 3.9e-7
     ],
 };
-const STEP: usize = 4;
+pub(crate) const STEP: usize = 4;
 
 fn fixture() -> Fixture {
     SUITE.fixture()
 }
 
 /// The fixture `key`'s values (`of` images, the same count each) of the first `n` images.
-fn first_images(fixture: &Fixture, key: &str, of: usize, n: usize) -> Vec<f32> {
+pub(crate) fn first_images(fixture: &Fixture, key: &str, of: usize, n: usize) -> Vec<f32> {
     let values = fixture.f32(key).1;
     values[..values.len() / of * n].to_vec()
 }
 
 /// Every `STEP`th row and column of each plane of each map, row-major.
-fn sampled(maps: &[&Map]) -> Vec<f32> {
+pub(crate) fn sampled(maps: &[&Map]) -> Vec<f32> {
     let mut out = Vec::new();
     for map in maps {
         let [c, h, w] = map.shape;
@@ -90,7 +90,7 @@ fn check(what: &str, actual: &[f32], expected: &[f32], images: usize, key: &str)
     assert_close_per_image(what, actual, expected, images, SUITE.tolerance(key))
 }
 
-fn resnet18(device: &Device) -> ResNet {
+pub(crate) fn resnet18(device: &Device) -> ResNet {
     let config = ResNetConfig::resnet18();
     let weights = seeded_safetensors(&config.state_dict_keys(), 18);
     ResNet::load(config, weights.path(), device)
@@ -98,7 +98,7 @@ fn resnet18(device: &Device) -> ResNet {
         .0
 }
 
-fn images() -> Images {
+pub(crate) fn images() -> Images {
     Images::from_dir(repo_path("data/images"), 3, [224, 224], false).expect("committed images")
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_gradcam::Backend;
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights};
 use safetensors::{Dtype, SafeTensors};
@@ -84,6 +84,15 @@ impl Fixture {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
         (view.shape().to_vec(), values)
+    }
+
+    /// A 4-d `f32` tensor on `device`.
+    pub fn tensor(&self, name: &str, device: &Device) -> Tensor<4> {
+        let (shape, values) = self.f32(name);
+        let shape: [usize; 4] = shape
+            .try_into()
+            .unwrap_or_else(|s| panic!("{name}: {s:?} is not 4-d"));
+        Tensor::from_data(TensorData::new(values, shape), device)
     }
 
     /// An `f64` tensor's values.

@@ -59,8 +59,10 @@ import digits  # noqa: E402
 from model import LogitsNet, load_model, normalize  # noqa: E402
 
 import torchvision  # noqa: E402
-from captum.attr import (Deconvolution, GradientShap, GuidedBackprop,  # noqa: E402
-                         GuidedGradCam, LayerAttribution, LayerGradCam, Occlusion)
+from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap,  # noqa: E402
+                         GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam,
+                         Occlusion)
+from deeplift import deeplift_ready  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
 from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
@@ -70,7 +72,7 @@ from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E4
 PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop",
          "pgc_gradcam_guided", "captum_deconvolution", "pgc_gradcam", "pgc_gradcam_eigen_smooth",
          "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2",
-         "captum_gradient_shap"]
+         "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -110,6 +112,9 @@ class Peers:
         self.deconvolution = Deconvolution(fresh()[0])
         self.occlusion = Occlusion(fresh()[0])
         self.gradient_shap = GradientShap(fresh()[0])
+        # DeepLIFT needs each nonlinearity as a module of its own (deeplift.py).
+        self.deep_lift = DeepLift(deeplift_ready(fresh()[0]))
+        self.deep_lift_shap = DeepLiftShap(deeplift_ready(fresh()[0]))
         pgc_net, pgc_layer = fresh()
         self.pgc_cam = GradCAM(model=pgc_net, target_layers=[pgc_layer],
                                reshape_transform=reshape_transform)
@@ -188,6 +193,18 @@ class Peers:
         baselines = torch.zeros((1,) + tuple(x.shape[1:]))
         return self.gradient_shap.attribute(x.clone(), baselines=baselines, n_samples=5,
                                             stdevs=0.0, target=self.target(x, given)).detach().numpy()
+
+    def captum_deep_lift(self, x, given):
+        # The Rust row's default: the zero image as the reference.
+        return self.deep_lift.attribute(x.clone(), baselines=0.0,
+                                        target=self.target(x, given)).detach().numpy()
+
+    def captum_deep_lift_shap(self, x, given):
+        # The Rust row's default: the constant images -1, 0 and 1 as the references.
+        baselines = torch.tensor([-1.0, 0.0, 1.0]).view(3, 1, 1, 1).expand(
+            (3,) + tuple(x.shape[1:])).contiguous()
+        return self.deep_lift_shap.attribute(x.clone(), baselines=baselines,
+                                             target=self.target(x, given)).detach().numpy()
 
     def pgc_gradcam(self, x, given):
         return self.pgc_cam(input_tensor=x, targets=self.pgc_targets(given))

@@ -35,6 +35,7 @@ SCRIPTS = [
     ("metrics.py", []),
     ("shap.py", []),
     ("layer.py", []),
+    ("deeplift.py", []),
 ]
 
 

@@ -100,7 +100,7 @@ impl BenchModel {
     }
 
     /// The measured rows, each with its peer in `tools/reference/bench_peers.py`: on the MNIST
-    /// net every registered method and the compositions with peers; on the ResNet the three
+    /// net every registered method and the compositions with peers; on the ResNet the four
     /// with peers; on the ViT Grad-CAM through its token grid; on each the given-class twins of
     /// its rows that have them.
     fn rows(self) -> Vec<Row> {
@@ -111,7 +111,13 @@ impl BenchModel {
                 .chain(AnyPixel::NAMES.iter().copied())
                 .chain(COMPOSITIONS)
                 .collect(),
-            Self::Resnet18 => vec!["forward", "grad-cam", "guided-backprop", "guided-grad-cam"],
+            Self::Resnet18 => vec![
+                "forward",
+                "grad-cam",
+                "guided-backprop",
+                "guided-grad-cam",
+                "deep-lift",
+            ],
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
         let predicted = names.iter().map(|&name| Row::new(name, false));
@@ -280,6 +286,8 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "deconvolution" => "captum_deconvolution",
         "occlusion" => "captum_occlusion",
         "gradient-shap" => "captum_gradient_shap",
+        "deep-lift" => "captum_deep_lift",
+        "deep-lift-shap" => "captum_deep_lift_shap",
         "ablation-cam" => "pgc_ablationcam",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",

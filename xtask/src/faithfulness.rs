@@ -53,6 +53,10 @@ pub struct FaithfulnessArgs {
     /// Packed digits to score.
     #[arg(long, default_value = "data/eval_digits.bin.gz")]
     digits: PathBuf,
+    /// Only these methods, by registry name (`grad-cam,deep-lift`; `guided-grad-cam` for the
+    /// product); default: every one. The random map is always scored.
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
 }
 
 /// The CAM settings of every map: pytorch-grad-cam's (CAMs min-max normalised to `[0, 1]`).
@@ -73,6 +77,35 @@ fn methods() -> Vec<Method> {
             other => other,
         })
         .collect()
+}
+
+/// A method's registry name (`guided-grad-cam` for the product).
+fn name_of(method: &Method) -> &'static str {
+    match method {
+        Method::Cam(cam) => cam.name(),
+        Method::Pixel(pixel) => pixel.name(),
+        Method::Product(_) => "guided-grad-cam",
+    }
+}
+
+/// The methods `names` selects (all when it is empty), refusing a name no method has.
+fn selected(names: &[String]) -> Result<Vec<Method>> {
+    let all = methods();
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !all.iter().any(|m| name_of(m) == name.as_str()))
+    {
+        let known: Vec<&str> = all.iter().map(name_of).collect();
+        return Err(format!(
+            "--methods: no method {unknown} (known: {})",
+            known.join(", ")
+        )
+        .into());
+    }
+    Ok(all
+        .into_iter()
+        .filter(|m| names.is_empty() || names.iter().any(|name| name == name_of(m)))
+        .collect())
 }
 
 /// One row of the metrics table.
@@ -147,7 +180,7 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     let by_log_probability = by_probability.with_score(Score::ModelOutput)?;
 
     let mut rows = Vec::new();
-    let methods = methods();
+    let methods = selected(&args.methods)?;
     for method in &methods {
         let clock = Instant::now();
         let maps = method_maps(&net, method, input.clone(), &targets, 250)?;

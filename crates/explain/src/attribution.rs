@@ -184,7 +184,7 @@ impl Attributions {
         self
     }
 
-    /// With Integrated Gradients' convergence delta `[N]`.
+    /// With the method's convergence delta `[N]`.
     pub(crate) fn with_convergence_delta(mut self, delta: Tensor<1>) -> Self {
         self.convergence_delta = Some(delta);
         self
@@ -231,8 +231,10 @@ impl Attributions {
         self.factors.as_ref().map(|(_, pixel)| pixel)
     }
 
-    /// Integrated Gradients' convergence delta `[N]`: `Σ attribution − (score(input) −
-    /// score(baseline))`.
+    /// The convergence delta `[N]` of a method that has one (Integrated Gradients and its layer
+    /// version, DeepLIFT, DeepLiftShap): `Σ attribution − (score(input) − score(baseline))`;
+    /// DeepLiftShap's baseline score is the mean over its reference distribution (the mean of
+    /// Captum's per-reference deltas).
     pub fn convergence_delta(&self) -> Option<&Tensor<1>> {
         self.convergence_delta.as_ref()
     }

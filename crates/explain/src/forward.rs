@@ -52,7 +52,7 @@ pub(crate) fn checked_logits(
 
 /// A plain batch as a differentiable leaf, on a device whose backend implements `relu`.
 pub(crate) fn differentiable(input: &Tensor<4>, relu: ReluMode) -> Result<Tensor<4>> {
-    if relu != ReluMode::Standard && !gradcam_ops::Kernels::of(&input.device()).is_supported() {
+    if relu.needs_kernels() && !gradcam_ops::Kernels::of(&input.device()).is_supported() {
         return Err(ExplainError::UnsupportedDevice {
             device: format!("{:?}", input.device()),
         });

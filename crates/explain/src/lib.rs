@@ -96,6 +96,7 @@ pub mod noise;
 mod pixel;
 mod predictions;
 mod product;
+mod rescale;
 mod resize;
 mod settings;
 mod smooth;

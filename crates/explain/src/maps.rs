@@ -115,6 +115,6 @@ pub struct ImageAttribution {
     pub cam: Option<Map>,
     /// The pixel attribution, `[C, H, W]` (products; for a pixel method it is `map`).
     pub pixel: Option<Map>,
-    /// Integrated Gradients' convergence delta.
+    /// The method's convergence delta, where it has one ([`crate::Attributions::convergence_delta`]).
     pub convergence_delta: Option<f32>,
 }

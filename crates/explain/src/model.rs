@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData, activation};
 use gradcam_ops::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
 
 use crate::noise;
+use crate::rescale;
 use crate::view::LayerView;
 
 /// How a model applies its ReLUs during an explanation.
@@ -23,6 +24,12 @@ pub enum ReluMode {
     Guided,
     /// `relu(x)` with the deconvolution gradient `relu(grad)`, whatever the sign of `x`.
     Deconvolution,
+    /// `relu(x)` under DeepLIFT's Rescale rule (Captum's `DeepLift`): the pass's batch holds `N`
+    /// inputs and then their `N` references, and the backward multiplies the incoming gradient
+    /// by `(relu(x) − relu(x_ref)) / (x − x_ref)` (relu's own slope where `|x − x_ref| <
+    /// 1e-10`). Max pooling under this mode ([`ReluMode::max_pool`]) follows Captum's DeepLIFT
+    /// rule for it. On an odd batch (no pairs) the ordinary gradient is used.
+    Rescale,
 }
 
 impl ReluMode {
@@ -41,7 +48,38 @@ impl ReluMode {
             Self::Standard => activation::relu(x),
             Self::Guided => guided_relu(x),
             Self::Deconvolution => deconvolution_relu(x),
+            Self::Rescale => rescale::nonlinearity(x, activation::relu),
         }
+    }
+
+    /// Applies a max pooling `pool` (any window, stride and padding; its ordinary backward
+    /// routes each window's gradient to the window's maximum) under this mode's rule: itself,
+    /// except under [`ReluMode::Rescale`], where Captum's DeepLIFT rule for max pooling
+    /// replaces its backward. A model that routes its max poolings through here gives DeepLIFT
+    /// Captum's treatment of `nn.MaxPool2d`; one that does not gets the plain max-pool gradient
+    /// there, as Captum does for a functional `F.max_pool2d`. Other modes need no routing.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn::tensor::module::max_pool2d;
+    /// use burn::tensor::ops::MaxPoolOptions;
+    /// use gradcam_explain::ReluMode;
+    ///
+    /// let pool = |x| max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+    /// let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &Device::default());
+    /// let y = ReluMode::Standard.max_pool(x, pool);
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![4.0]);
+    /// ```
+    pub fn max_pool(self, x: Tensor<4>, pool: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Rescale => rescale::max_pool(x, pool),
+            _ => pool(x),
+        }
+    }
+
+    /// Whether the mode's ReLUs need the backend's guided-ReLU kernels.
+    pub(crate) fn needs_kernels(self) -> bool {
+        matches!(self, Self::Guided | Self::Deconvolution)
     }
 
     /// Applies any other activation `f` (SiLU, GELU, leaky ReLU, …) under this mode's rule, so
@@ -51,6 +89,10 @@ impl ReluMode {
     /// - `Guided`: `f(x)` with `relu(grad) · f'(x)`: the activation's own derivative kept, the
     ///   negative incoming gradient zeroed (for `f = relu`, exactly [`ReluMode::apply`]);
     /// - `Deconvolution`: `f(x)` with `relu(grad)`, whatever `f'(x)` is.
+    /// - `Rescale`: `f(x)` with DeepLIFT's multiplier `(f(x) − f(x_ref)) / (x − x_ref)`. Captum
+    ///   applies it only to the activation modules it lists (ReLU, ELU, leaky ReLU, sigmoid,
+    ///   tanh, softplus) and gives a GELU or SiLU its plain gradient; here every routed
+    ///   activation takes it, as DeepLIFT defines the rule.
     ///
     /// Captum's `GuidedBackprop` and `Deconvolution` override only `nn.ReLU` modules (a SiLU or
     /// GELU keeps its plain gradient there), as does pytorch-grad-cam's
@@ -81,6 +123,7 @@ impl ReluMode {
                 let y = f(x.clone()).detach();
                 positive_gradient_to(x, y)
             }
+            Self::Rescale => rescale::nonlinearity(x, f),
         }
     }
 }
@@ -114,7 +157,9 @@ impl OutputLayer {
 /// A CNN split at the layer whose activations Grad-CAM weighs.
 ///
 /// `forward(x) = output_layer(logits(features(x)))`. Every ReLU of both halves must go through
-/// the given [`ReluMode`], so that guided backpropagation reaches all of them.
+/// the given [`ReluMode`], so that guided backpropagation reaches all of them; DeepLIFT also
+/// needs every max pooling routed through [`ReluMode::max_pool`] (without it, those take their
+/// ordinary gradient).
 ///
 /// The model's parameters should live on a plain (non-autodiff) device: the explainer makes only
 /// the input and the feature maps differentiable, so no weight gradient is ever computed.

@@ -72,7 +72,9 @@ impl MnistNet {
     }
 
     fn logits_with(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
-        let x = relu.apply(pool2(features)).flatten::<2>(1, 3);
+        let x = relu
+            .apply(relu.max_pool(features, pool2))
+            .flatten::<2>(1, 3);
         let x = relu.apply(self.fc1.forward(x));
         self.fc2.forward(x)
     }
@@ -109,7 +111,7 @@ impl Explainable for MnistNet {
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
         let x = tap("conv1", conv(&self.conv1, input));
-        conv(&self.conv2, relu.apply(pool2(x)))
+        conv(&self.conv2, relu.apply(relu.max_pool(x, pool2)))
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {

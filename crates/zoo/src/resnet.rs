@@ -307,12 +307,14 @@ impl ResNet {
     fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let x = relu.apply(self.stem.forward(x));
         match self.config.stem {
-            Stem::ImageNet => max_pool2d(
-                x,
-                MaxPoolOptions::new([3, 3])
-                    .with_stride([2, 2])
-                    .with_padding([1, 1]),
-            ),
+            Stem::ImageNet => relu.max_pool(x, |x| {
+                max_pool2d(
+                    x,
+                    MaxPoolOptions::new([3, 3])
+                        .with_stride([2, 2])
+                        .with_padding([1, 1]),
+                )
+            }),
             Stem::Small => x,
         }
     }

@@ -9,6 +9,7 @@ use crate::error::{Result, SettingError, Stage};
 use crate::model::Explainable;
 use crate::noise;
 use crate::pixel::GradientRule;
+use crate::pixel::references::{checked_images, constant_images};
 use crate::predictions::Predictions;
 use crate::smooth::{noisy_copies, seeded_noise};
 use crate::target::Targets;
@@ -120,7 +121,7 @@ impl GradientShap {
         baselines: Tensor<4>,
     ) -> Result<Attributions> {
         let input = Input::new(model, input)?;
-        let baselines = self.checked_baselines(&input, baselines)?;
+        let baselines = checked_images("GradientShap", &input, baselines)?;
         let draws = self.draw(&input, baselines.dims()[0])?;
         self.run(model, &input, targets, baselines, draws)
     }
@@ -137,7 +138,7 @@ impl GradientShap {
         draws: GradientShapDraws,
     ) -> Result<Attributions> {
         let input = Input::new(model, input)?;
-        let baselines = self.checked_baselines(&input, baselines)?;
+        let baselines = checked_images("GradientShap", &input, baselines)?;
         let n = input.len();
         let [_, c, h, w] = input.tensor().dims();
         let rows = draws.alphas.len();
@@ -183,23 +184,6 @@ impl GradientShap {
             .to_device(&input.tensor().device());
         let draws = GradientShapDraws { noise, ..draws };
         self.run(model, &input, targets, baselines, draws)
-    }
-
-    /// The baseline distribution, checked against the input and moved to its device.
-    fn checked_baselines(&self, input: &Input, baselines: Tensor<4>) -> Result<Tensor<4>> {
-        let [_, c, h, w] = input.tensor().dims();
-        let dims = baselines.dims();
-        SettingError::check(
-            dims[0] > 0 && dims[1..] == [c, h, w],
-            "GradientShap",
-            "baselines",
-            format!("{dims:?} for [{c}, {h}, {w}] images"),
-            "a shape [B, C, H, W]: B ≥ 1 images of the input's shape",
-        )?;
-        Ok(baselines
-            .detach()
-            .without_autodiff()
-            .to_device(&input.tensor().device()))
     }
 
     /// This call's draws from `seed`, for `count` baselines: three streams of the one seed,
@@ -283,23 +267,8 @@ impl Attribution for GradientShap {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let owner = "GradientShap";
-        SettingError::check(
-            !self.baselines.is_empty() && self.baselines.iter().all(|b| b.is_finite()),
-            owner,
-            "baselines",
-            format!("{:?}", self.baselines),
-            "at least one value, every one finite",
-        )?;
-        let [_, c, h, w] = input.tensor().dims();
-        let device = input.tensor().device();
+        let baselines = constant_images("GradientShap", &self.baselines, input)?;
         let count = self.baselines.len();
-        let baselines = Tensor::<1>::from_data(
-            TensorData::new(self.baselines.clone(), [count]),
-            &device,
-        )
-        .reshape([count, 1, 1, 1])
-        .expand([count, c, h, w]);
         let draws = self.draw(input, count)?;
         self.run(model, input, targets, baselines, draws)
     }

@@ -7,6 +7,8 @@ pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
 pub(crate) use integrated_gradients::path_ends;
 
+mod references;
+
 use burn::tensor::Tensor;
 
 use crate::attribution::{Attribution, Attributions, Input};
@@ -28,6 +30,8 @@ registry! {
         deconvolution::Deconvolution => "deconvolution",
         occlusion::Occlusion => "occlusion",
         gradient_shap::GradientShap => "gradient-shap",
+        deep_lift::DeepLift => "deep-lift",
+        deep_lift_shap::DeepLiftShap => "deep-lift-shap",
     }
     /// [`SmoothGrad`] around another pixel method.
     wrapper SmoothGrad(SmoothGrad<AnyPixel>) => "smooth-grad";
