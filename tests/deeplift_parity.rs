@@ -1,7 +1,9 @@
 //! DeepLIFT and DeepLiftShap equal Captum's `DeepLift` and `DeepLiftShap` (the Rescale rule, its
 //! max-pool rule) on the MNIST net's 29 reference images, the trained Fashion ResNet's ten
 //! bundled images and ResNet-18 at 224×224 (seeded weights, the three committed images),
-//! explaining the logit, with the convergence deltas Captum reports. Fixture:
+//! explaining the logit, with the convergence deltas Captum reports; their layer versions equal
+//! Captum's `LayerDeepLift` and `LayerDeepLiftShap` at the MNIST net's conv2 and the Fashion
+//! ResNet's layer3. Fixture:
 //! `tools/reference/deeplift.py` (Captum 0.9 with its three DeepLIFT bugs worked around, the
 //! script says how).
 
@@ -12,7 +14,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
-    Attribution, Attributions, DeepLift, DeepLiftShap, ImageAttribution, Map, Score, Targets,
+    Attribution, Attributions, DeepLift, DeepLiftShap, ImageAttribution, LayerDeepLift,
+    LayerDeepLiftShap, Map, Score, Targets,
 };
 use burn_gradcam::mnist::{MNIST_MEAN, MNIST_STD, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -27,6 +30,9 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("deep_lift_black", 5e-6), // 5.0e-7 / 8.4e-7 / 1.0e-6
         Check::new("deep_lift_black_multipliers", 5e-6), // 4.9e-7 / 7.5e-7 / 1.0e-6
         Check::new("deep_lift_shap", 1e-5),  // 1.1e-6 / 9.4e-7 / 1.7e-6
+        Check::new("layer_deep_lift_black", 5e-6), // 6.3e-7 / 8.0e-7 / 5.3e-7
+        Check::new("layer_deep_lift_shap", 1e-5), // 1.4e-6 / 1.5e-6 / 8.2e-7
+        Check::new("fashion_layer_deep_lift_black", 2e-5), // 2.0e-6 / 1.3e-6 / 3.2e-6
         // Float32 itself: torch's own map of image 9 lies 3.4e-5 from float64's (a ReLU's
         // secant slope where input and reference nearly coincide).
         Check::new("fashion_deep_lift_black", 2e-4), // 1.9e-5 / 5.6e-5 / 4.2e-5
@@ -85,15 +91,35 @@ fn deep_lift_on_the_mnist_net_equals_captum() {
                 check_deltas(&fixture, backend.name(), key, &result);
             }
         }
-        let key = "deep_lift_shap";
-        let result = host(DeepLiftShap::new().attribute_with_baselines(
-            &net,
-            input(),
-            &logits,
-            fixture.tensor("shap_baselines", &device),
-        ));
-        SUITE.check_maps(&fixture, backend.name(), result.iter().map(|r| &r.map), key);
-        check_deltas(&fixture, backend.name(), key, &result);
+        let baselines = || fixture.tensor("shap_baselines", &device);
+        let runs = [
+            (
+                "deep_lift_shap",
+                DeepLiftShap::new().attribute_with_baselines(&net, input(), &logits, baselines()),
+            ),
+            (
+                "layer_deep_lift_black",
+                LayerDeepLift(DeepLift::new().with_baseline(black)).attribute(
+                    &net,
+                    input(),
+                    &logits,
+                ),
+            ),
+            (
+                "layer_deep_lift_shap",
+                LayerDeepLiftShap(DeepLiftShap::new()).attribute_with_baselines(
+                    &net,
+                    input(),
+                    &logits,
+                    baselines(),
+                ),
+            ),
+        ];
+        for (key, run) in runs {
+            let result = host(run);
+            SUITE.check_maps(&fixture, backend.name(), result.iter().map(|r| &r.map), key);
+            check_deltas(&fixture, backend.name(), key, &result);
+        }
     }
 }
 
@@ -130,6 +156,17 @@ fn deep_lift_on_the_fashion_resnet_equals_captum() {
             &Targets::predicted(),
             fixture.tensor("fashion_shap_baselines", &device),
         ));
+        SUITE.check_maps(&fixture, &what, result.iter().map(|r| &r.map), key);
+        check_deltas(&fixture, &what, key, &result);
+        let key = "fashion_layer_deep_lift_black";
+        let at_layer3 = net.explained_at("layer3").expect("a stage");
+        let result = host(
+            LayerDeepLift(DeepLift::new().with_baseline(black)).attribute(
+                &at_layer3,
+                input(),
+                &Targets::predicted(),
+            ),
+        );
         SUITE.check_maps(&fixture, &what, result.iter().map(|r| &r.map), key);
         check_deltas(&fixture, &what, key, &result);
     }

@@ -27,9 +27,13 @@ Writes tests/fixtures/deeplift.safetensors:
   deep_lift_black_multipliers          the same, multiply_by_inputs=False
   deep_lift_shap                       DeepLiftShap against shap_baselines [4, 1, 28, 28] (uniform
                                        noise images, normalised), with the mean of its deltas
+  layer_deep_lift_black, layer_deep_lift_shap
+                                       LayerDeepLift (black) and LayerDeepLiftShap (shap_baselines)
+                                       at conv2 [29, 10, 8, 8], with their deltas
   target                               the predicted classes, int64 [29]
   fashion_deep_lift_black, fashion_deep_lift_shap (fashion_shap_baselines [3, 1, 28, 28]),
   fashion_target                       the same on the Fashion ResNet [10, 1, 28, 28]
+  fashion_layer_deep_lift_black        LayerDeepLift at its layer3 [10, 64, 7, 7], with its delta
   r18_deep_lift_zero, r18_deep_lift_black (_delta)
                                        ResNet-18 against the zero image and the black image
                                        (normalised), every 4th row and column [3, 3, 56, 56]
@@ -54,7 +58,7 @@ from model import LogitsNet, Net, normalize  # noqa: E402
 from reference import logits_fixture_start, write_safetensors  # noqa: E402
 from resnet import SEED, STEP, TARGETS  # noqa: E402
 
-from captum.attr import DeepLift, DeepLiftShap  # noqa: E402
+from captum.attr import DeepLift, DeepLiftShap, LayerDeepLift, LayerDeepLiftShap  # noqa: E402
 from captum.attr._core import deep_lift  # noqa: E402
 from zoo import (FASHION_MEAN, FASHION_STD, distinct_block_relus, imagenet_normalize,  # noqa: E402
                  no_inplace_relus, reference_images, seeded_state_dict, trained_fashion_resnet)
@@ -163,6 +167,11 @@ def mnist_fixtures(model, x) -> dict:
     out["shap_baselines"] = baselines
     out["deep_lift_shap"], out["deep_lift_shap_delta"] = per_image(
         DeepLiftShap(pooled), x, target, baselines)
+    layer = pooled.net.conv2
+    out["layer_deep_lift_black"], out["layer_deep_lift_black_delta"] = per_image(
+        LayerDeepLift(pooled, layer), x, target, BLACK)
+    out["layer_deep_lift_shap"], out["layer_deep_lift_shap_delta"] = per_image(
+        LayerDeepLiftShap(pooled, layer), x, target, baselines)
     return out
 
 
@@ -175,6 +184,8 @@ def fashion_fixtures() -> dict:
     out = {"fashion_target": target}
     out["fashion_deep_lift_black"], out["fashion_deep_lift_black_delta"] = per_image(
         DeepLift(model), x, target, black)
+    out["fashion_layer_deep_lift_black"], out["fashion_layer_deep_lift_black_delta"] = per_image(
+        LayerDeepLift(model, model.layer3), x, target, black)
     float64 = per_image(DeepLift(model.double()), x.double(), target, black)[0]
     float32_share("Fashion ResNet black", out["fashion_deep_lift_black"], float64)
     model.float()

@@ -253,6 +253,7 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         .iter()
         .cloned()
         .partition(|curve| cams.contains(&curve.label));
+    let mut figures = Vec::new();
     for (name, curves, family) in [
         ("sanity_check", cam_curves, "CAMs"),
         (
@@ -261,6 +262,11 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
             "pixel methods and Guided Grad-CAM",
         ),
     ] {
+        // A family `--methods` left out has no figure.
+        if curves.is_empty() {
+            continue;
+        }
+        figures.push((name, family));
         let figure = sanity_figure(&curves, sanity_count, family);
         let path = |extension: &str| args.out_dir.join(format!("{name}.{extension}"));
         write_atomic(&path("png"), &figure.render_png()?)?;
@@ -272,10 +278,10 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     )?;
     write_atomic(
         &args.out_dir.join("report.md"),
-        markdown(&report, started.elapsed().as_secs_f64()).as_bytes(),
+        markdown(&report, &figures, started.elapsed().as_secs_f64()).as_bytes(),
     )?;
     println!(
-        "wrote {}/report.md, report.json, sanity_check{{,_pixel}}.{{png,svg}} ({:.0} s)",
+        "wrote {}/report.md, report.json and the sanity figures ({:.0} s)",
         args.out_dir.display(),
         started.elapsed().as_secs_f64()
     );
@@ -395,7 +401,7 @@ fn sanity_figure(curves: &[SanityCurve], images: usize, family: &str) -> ChartFi
     }
 }
 
-fn markdown(report: &Report, seconds: f64) -> String {
+fn markdown(report: &Report, figures: &[(&str, &str)], seconds: f64) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -430,8 +436,9 @@ fn markdown(report: &Report, seconds: f64) -> String {
          layers are randomised.\n"
     );
     md.push_str(&sanity_table(&report.sanity));
-    md.push_str("\n![sanity check of the CAMs](sanity_check.png)\n");
-    md.push_str("\n![sanity check of the pixel methods](sanity_check_pixel.png)\n");
+    for (name, family) in figures {
+        let _ = writeln!(md, "\n![sanity check of the {family}]({name}.png)");
+    }
     md
 }
 

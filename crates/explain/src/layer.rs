@@ -10,7 +10,7 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::forward::{Scoring, checked_features, checked_logits, gradient_of, head};
 use crate::model::{Explainable, ReluMode};
-use crate::pixel::{IntegratedGradients, path_ends};
+use crate::pixel::{DeepLift, DeepLiftShap, IntegratedGradients, Leaf, path_ends};
 use crate::predictions::Predictions;
 use crate::target::Targets;
 
@@ -139,6 +139,77 @@ impl Attribution for LayerIntegratedGradients {
         )?;
         // A non-finite gradient anywhere on the path reaches the map, which is checked.
         Ok(Attributions::new(attribution, predictions, input).with_convergence_delta(delta))
+    }
+}
+
+/// DeepLIFT at the explained layer (Captum's `LayerDeepLift`), with [`DeepLift`]'s settings:
+/// each input and its constant reference image run in one pass to the layer, the head under
+/// [`ReluMode::Rescale`] gives the multipliers at the layer's output, and the attribution is
+/// them times the difference of the layer's two outputs, with Captum's convergence delta.
+///
+/// ```
+/// use gradcam_explain::{Attribution, DeepLift, LayerDeepLift};
+/// let deep_lift = LayerDeepLift(DeepLift::new().with_baseline(-0.4242));
+/// assert_eq!(deep_lift.label(), "Layer DeepLIFT");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerDeepLift(pub DeepLift);
+
+impl Attribution for LayerDeepLift {
+    fn label(&self) -> String {
+        "Layer DeepLIFT".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let references = self.0.references("LayerDeepLift", input)?;
+        self.0.run(model, input, targets, references, Leaf::Layer)
+    }
+}
+
+/// DeepLiftShap at the explained layer (Captum's `LayerDeepLiftShap`), with [`DeepLiftShap`]'s
+/// settings: [`LayerDeepLift`] against every reference of the distribution, averaged.
+///
+/// ```
+/// use gradcam_explain::{Attribution, DeepLiftShap, LayerDeepLiftShap};
+/// let shap = LayerDeepLiftShap(DeepLiftShap::new().with_baselines(vec![-0.4242, 2.8215]));
+/// assert_eq!(shap.label(), "Layer DeepLiftShap");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerDeepLiftShap(pub DeepLiftShap);
+
+impl LayerDeepLiftShap {
+    /// [`LayerDeepLiftShap`] against the reference distribution `baselines` `[B, C, H, W]` (any
+    /// images of the input's shape).
+    pub fn attribute_with_baselines(
+        &self,
+        model: &dyn Explainable,
+        input: Tensor<4>,
+        targets: &Targets,
+        baselines: Tensor<4>,
+    ) -> Result<Attributions> {
+        self.0
+            .attribute_with_baselines_at(model, input, targets, baselines, Leaf::Layer)
+    }
+}
+
+impl Attribution for LayerDeepLiftShap {
+    fn label(&self) -> String {
+        "Layer DeepLiftShap".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        self.0
+            .attribute_input_at(model, input, targets, Leaf::Layer)
     }
 }
 

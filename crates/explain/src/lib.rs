@@ -112,7 +112,10 @@ pub use error::{
 };
 #[doc(hidden)]
 pub use host::device_reads;
-pub use layer::{LayerActivation, LayerGradientXActivation, LayerIntegratedGradients};
+pub use layer::{
+    LayerActivation, LayerDeepLift, LayerDeepLiftShap, LayerGradientXActivation,
+    LayerIntegratedGradients,
+};
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode, reinitialize_layers};

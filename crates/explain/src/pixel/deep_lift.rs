@@ -6,9 +6,9 @@ use burn::tensor::Tensor;
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
 use crate::error::{Result, SettingError, Stage};
-use crate::forward::{check_features, checked_logits, differentiable, gradient_of};
+use crate::forward::{check_features, checked_features, checked_logits, differentiable, gradient_of};
 use crate::model::{Explainable, ReluMode};
-use crate::predictions::Predictions;
+use crate::pixel::pair_predictions;
 use crate::target::Targets;
 
 /// DeepLIFT (Captum's `DeepLift`, the Rescale rule): each input and its reference run in one
@@ -36,6 +36,14 @@ pub struct DeepLift {
     /// Multiply the multipliers by `input − reference` (Captum's `multiply_by_inputs`).
     #[config(default = true)]
     pub multiply_by_inputs: bool,
+}
+
+/// Where DeepLIFT's multipliers are taken: at the input (the pixel method) or at the explained
+/// layer's output (the layer method).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Leaf {
+    Input,
+    Layer,
 }
 
 impl Default for DeepLift {
@@ -69,41 +77,84 @@ impl DeepLift {
             .without_autodiff()
             .to_device(&input.tensor().device())
             .expand(dims);
-        self.run(model, &input, targets, references)
+        self.run(model, &input, targets, references, Leaf::Input)
     }
 
-    /// The pass of the inputs beside their references `[N, C, H, W]`: the attribution with its
-    /// convergence delta `[N]`.
+    /// The constant reference image of [`DeepLift::baseline`] for each input, refused unless
+    /// the baseline is finite.
+    pub(crate) fn references(&self, owner: &'static str, input: &Input) -> Result<Tensor<4>> {
+        SettingError::check(
+            self.baseline.is_finite(),
+            owner,
+            "baseline",
+            self.baseline,
+            "a finite value",
+        )?;
+        let x = input.tensor();
+        Ok(Tensor::full(x.dims(), self.baseline, &x.device()))
+    }
+
+    /// The pass of the inputs beside their references `[N, C, H, W]`: the attribution at `at`
+    /// with its convergence delta `[N]`.
     pub(crate) fn run(
         &self,
         model: &dyn Explainable,
         input: &Input,
         targets: &Targets,
         references: Tensor<4>,
+        at: Leaf,
     ) -> Result<Attributions> {
         let x = input.tensor();
         let n = input.len();
         let pairs = Tensor::cat(vec![x.clone(), references.clone()], 0);
-        let leaf = differentiable(&pairs, ReluMode::Rescale)?;
-        let features = check_features(2 * n, model.features(leaf.clone(), ReluMode::Rescale))?;
-        let checks = Checks::finite(Stage::Input, &references, 1).and(Checks::finite(
-            Stage::Features,
-            &features.clone().narrow(0, 0, n),
-            1,
-        ));
+        let input_checks = Checks::finite(Stage::Input, &references, 1);
+        let features_checks =
+            |features: &Tensor<4>| Checks::finite(Stage::Features, &features.clone().narrow(0, 0, n), 1);
+        match at {
+            Leaf::Input => {
+                let leaf = differentiable(&pairs, ReluMode::Rescale)?;
+                let features =
+                    check_features(2 * n, model.features(leaf.clone(), ReluMode::Rescale))?;
+                let checks = input_checks.and(features_checks(&features));
+                self.attribute_pairs(model, input, targets, &leaf, features, checks)
+            }
+            Leaf::Layer => {
+                // Below the layer only the forward values count.
+                let features = checked_features(model, pairs, ReluMode::Standard)?;
+                let checks = input_checks.and(features_checks(&features));
+                let leaf = features.autodiff().require_grad();
+                self.attribute_pairs(model, input, targets, &leaf, leaf.clone(), checks)
+            }
+        }
+    }
+
+    /// DeepLIFT of the pair batch's differentiable `leaf` — the inputs and then their
+    /// references, at the input or at the explained layer — whose explained layer's output is
+    /// `features`: the head under [`ReluMode::Rescale`], scored on each input's class (Captum's
+    /// repeated target), the multipliers at the leaf times its two halves' difference, and the
+    /// convergence delta.
+    pub(crate) fn attribute_pairs(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+        leaf: &Tensor<4>,
+        features: Tensor<4>,
+        checks: Checks,
+    ) -> Result<Attributions> {
+        let n = input.len();
         let logits = checked_logits(model, features, ReluMode::Rescale, 2 * n)?;
-        let predictions = Predictions::from_logits(model, logits.clone().narrow(0, 0, n), targets)?;
-        let start = predictions.with_logits(logits.clone().narrow(0, n, n));
-        // Each reference scored on its input's class, as Captum's repeated target.
+        let (predictions, start) = pair_predictions(model, logits.clone(), targets)?;
         let total = predictions.targets().tile(2).total(
             model.output_layer(),
             logits,
             &predictions.classes().clone().repeat_dim(0, 2),
         )?;
-        let multipliers = gradient_of(&leaf, total).narrow(0, 0, n);
+        let multipliers = gradient_of(leaf, total).narrow(0, 0, n);
         let checks = checks.and(Checks::finite(Stage::Gradient, &multipliers, 1));
         let map = if self.multiply_by_inputs {
-            (x.clone() - references) * multipliers
+            let plain = leaf.clone().detach().without_autodiff();
+            (plain.clone().narrow(0, 0, n) - plain.narrow(0, n, n)) * multipliers
         } else {
             multipliers
         };
@@ -127,15 +178,7 @@ impl Attribution for DeepLift {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        SettingError::check(
-            self.baseline.is_finite(),
-            "DeepLift",
-            "baseline",
-            self.baseline,
-            "a finite value",
-        )?;
-        let x = input.tensor();
-        let references = Tensor::<4>::full(x.dims(), self.baseline, &x.device());
-        self.run(model, input, targets, references)
+        let references = self.references("DeepLift", input)?;
+        self.run(model, input, targets, references, Leaf::Input)
     }
 }

@@ -8,6 +8,7 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::model::Explainable;
 use crate::pixel::DeepLift;
+use crate::pixel::Leaf;
 use crate::pixel::references::{checked_images, constant_images};
 use crate::predictions::Predictions;
 use crate::target::Targets;
@@ -76,18 +77,44 @@ impl DeepLiftShap {
         targets: &Targets,
         baselines: Tensor<4>,
     ) -> Result<Attributions> {
-        let input = Input::new(model, input)?;
-        let baselines = checked_images("DeepLiftShap", &input, baselines)?;
-        self.run(model, &input, targets, baselines)
+        self.attribute_with_baselines_at(model, input, targets, baselines, Leaf::Input)
     }
 
-    /// Every image beside every reference of `distribution` `[B, C, H, W]`, averaged.
-    fn run(
+    /// [`DeepLiftShap::attribute_with_baselines`] at `at`.
+    pub(crate) fn attribute_with_baselines_at(
+        &self,
+        model: &dyn Explainable,
+        input: Tensor<4>,
+        targets: &Targets,
+        baselines: Tensor<4>,
+        at: Leaf,
+    ) -> Result<Attributions> {
+        let input = Input::new(model, input)?;
+        let baselines = checked_images("DeepLiftShap", &input, baselines)?;
+        self.run(model, &input, targets, baselines, at)
+    }
+
+    /// [`Attribution::attribute_input`] at `at`: against the constant references.
+    pub(crate) fn attribute_input_at(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+        at: Leaf,
+    ) -> Result<Attributions> {
+        let distribution = constant_images("DeepLiftShap", &self.baselines, input)?;
+        self.run(model, input, targets, distribution, at)
+    }
+
+    /// Every image beside every reference of `distribution` `[B, C, H, W]`, the attributions
+    /// at `at` averaged.
+    pub(crate) fn run(
         &self,
         model: &dyn Explainable,
         input: &Input,
         targets: &Targets,
         distribution: Tensor<4>,
+        at: Leaf,
     ) -> Result<Attributions> {
         let x = input.tensor();
         let [n, c, h, w] = x.dims();
@@ -106,17 +133,20 @@ impl DeepLiftShap {
                 &Input::derived(images),
                 &predictions.targets().repeat_each(b),
                 distribution.repeat_dim(0, n),
+                at,
             )?;
         let checks = pairs.checks().clone().per_image(b);
         let delta = pairs
             .convergence_delta()
             .cloned()
             .map(|delta| delta.reshape([n, b]).mean_dim(1).reshape([n]));
-        let map = pairs
-            .into_map()
-            .reshape([n, b, c, h, w])
+        // The map's own shape: the input's, or the layer's.
+        let map = pairs.into_map();
+        let [_, k, mh, mw] = map.dims();
+        let map = map
+            .reshape([n, b, k, mh, mw])
             .mean_dim(1)
-            .reshape([n, c, h, w]);
+            .reshape([n, k, mh, mw]);
         let attributions = Attributions::new(map, predictions.with_checks(checks), input);
         Ok(match delta {
             Some(delta) => attributions.with_convergence_delta(delta),
@@ -136,7 +166,6 @@ impl Attribution for DeepLiftShap {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let distribution = constant_images("DeepLiftShap", &self.baselines, input)?;
-        self.run(model, input, targets, distribution)
+        self.attribute_input_at(model, input, targets, Leaf::Input)
     }
 }

@@ -179,6 +179,17 @@ pub(crate) fn path_ends(
 ) -> Result<(Predictions, Predictions)> {
     let n = features.dims()[0] / 2;
     let logits = checked_logits(model, features, ReluMode::Standard, 2 * n)?;
+    pair_predictions(model, logits, targets)
+}
+
+/// The predictions of a pair batch's logits `[2N, classes]` (the inputs, then their baselines):
+/// the inputs' (targets resolved) and the baselines' (the same classes).
+pub(crate) fn pair_predictions(
+    model: &dyn Explainable,
+    logits: Tensor<2>,
+    targets: &Targets,
+) -> Result<(Predictions, Predictions)> {
+    let n = logits.dims()[0] / 2;
     let predictions = Predictions::from_logits(model, logits.clone().narrow(0, 0, n), targets)?;
     let start = predictions.with_logits(logits.narrow(0, n, n));
     Ok((predictions, start))

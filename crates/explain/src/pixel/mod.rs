@@ -3,9 +3,10 @@
 //!
 //! Adding one is a file of this directory and its line in the registry below.
 
+pub(crate) use deep_lift::Leaf;
 pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
-pub(crate) use integrated_gradients::path_ends;
+pub(crate) use integrated_gradients::{pair_predictions, path_ends};
 
 mod references;
 
