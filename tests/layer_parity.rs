@@ -1,5 +1,5 @@
-//! The layer attributions equal Captum's `LayerActivation`, `LayerGradientXActivation` and
-//! `LayerIntegratedGradients` at the MNIST net's conv2 (the layer its CAMs explain), on the 29
+//! The layer attributions equal Captum's `LayerActivation`, `LayerGradientXActivation`,
+//! `LayerIntegratedGradients` and `LayerConductance` at the MNIST net's conv2 (the layer its CAMs explain), on the 29
 //! reference images, and at the trained Fashion ResNet's layer3, on its ten bundled images,
 //! explaining the logit. Fixture: `tools/reference/layer.py`.
 
@@ -7,8 +7,8 @@ use crate::common;
 
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
-    Attribution, IntegratedGradients, Integration, LayerActivation, LayerGradientXActivation,
-    LayerIntegratedGradients, Score, Targets,
+    Attribution, IntegratedGradients, Integration, LayerActivation, LayerConductance,
+    LayerGradientXActivation, LayerIntegratedGradients, Score, Targets,
 };
 use burn_gradcam::mnist::preprocess;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -27,6 +27,9 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("fashion_captum_layer_activation", 5e-6), // 4.7e-7 / 9.2e-7 / 6.9e-7
         Check::new("fashion_captum_layer_gradient_x_activation", 5e-6), // 5.2e-7 / 7.9e-7 / 6.1e-7
         Check::new("fashion_captum_layer_ig_trapezoid_black", 5e-6), // 6.1e-7 / 9.4e-7 / 1.1e-6
+        Check::new("captum_layer_conductance_trapezoid_black", 5e-6), // 8.4e-7 / 8.4e-7 / 3.6e-7
+        Check::new("captum_layer_conductance_gausslegendre_black", 5e-6), // 8.6e-7 / 7.8e-7 / 3.6e-7
+        Check::new("fashion_captum_layer_conductance_trapezoid_black", 5e-6), // 7.8e-7 / 9.8e-7 / 1.0e-6
     ],
 };
 
@@ -45,7 +48,7 @@ fn layer_attributions_equal_captum() {
                 .with_internal_batch_size(internal_batch_size),
         )
     };
-    let methods: [(&str, Box<dyn Attribution>); 5] = [
+    let methods: [(&str, Box<dyn Attribution>); 7] = [
         ("captum_layer_activation", Box::new(LayerActivation)),
         (
             "captum_layer_gradient_x_activation",
@@ -63,13 +66,26 @@ fn layer_attributions_equal_captum() {
             "captum_layer_ig_gausslegendre_black",
             Box::new(integrated(50, Integration::GaussLegendre, None)),
         ),
+        // Passes of 7 images: the points run over several passes (a pass boundary mid-path).
+        (
+            "captum_layer_conductance_trapezoid_black",
+            Box::new(LayerConductance(
+                integrated(20, Integration::RiemannTrapezoid, Some(7 * 29)).0,
+            )),
+        ),
+        (
+            "captum_layer_conductance_gausslegendre_black",
+            Box::new(LayerConductance(
+                integrated(50, Integration::GaussLegendre, None).0,
+            )),
+        ),
     ];
     for (backend, device) in devices() {
         let net = net(&device);
         for (key, method) in &methods {
             let result = explain(method.as_ref(), &net, preprocess(&digits, &device), &logits);
             SUITE.check_maps(&fixture, backend.name(), result.iter().map(|r| &r.map), key);
-            if key.starts_with("captum_layer_ig") {
+            if key.starts_with("captum_layer_ig") || key.starts_with("captum_layer_conductance") {
                 check_deltas(&fixture, &backend.to_string(), key, &result);
             }
         }
@@ -106,7 +122,11 @@ fn layer_attributions_at_the_fashion_resnets_layer3_equal_captum() {
     let logits = Targets::predicted().with_score(Score::Logit);
     let (mean, std) = Normalization::FashionMnist.mean_std(1);
     let black = (0.0 - mean[0]) / std[0];
-    let methods: [(&str, Box<dyn Attribution>); 3] = [
+    let trapezoid_black = IntegratedGradients::new()
+        .with_steps(20)
+        .with_integration(Integration::RiemannTrapezoid)
+        .with_baseline(black);
+    let methods: [(&str, Box<dyn Attribution>); 4] = [
         ("fashion_captum_layer_activation", Box::new(LayerActivation)),
         (
             "fashion_captum_layer_gradient_x_activation",
@@ -114,12 +134,11 @@ fn layer_attributions_at_the_fashion_resnets_layer3_equal_captum() {
         ),
         (
             "fashion_captum_layer_ig_trapezoid_black",
-            Box::new(LayerIntegratedGradients(
-                IntegratedGradients::new()
-                    .with_steps(20)
-                    .with_integration(Integration::RiemannTrapezoid)
-                    .with_baseline(black),
-            )),
+            Box::new(LayerIntegratedGradients(trapezoid_black)),
+        ),
+        (
+            "fashion_captum_layer_conductance_trapezoid_black",
+            Box::new(LayerConductance(trapezoid_black)),
         ),
     ];
     for (backend, device) in devices() {
@@ -141,7 +160,7 @@ fn layer_attributions_at_the_fashion_resnets_layer3_equal_captum() {
             );
             let what = format!("{backend}: Fashion ResNet layer3");
             SUITE.check_maps(&fixture, &what, result.iter().map(|r| &r.map), key);
-            if key.contains("_ig_") {
+            if key.contains("_ig_") || key.contains("_conductance_") {
                 check_deltas(&fixture, &what, key, &result);
             }
         }
@@ -178,4 +197,9 @@ fn layer_integrated_gradients_refuses_bad_settings() {
         ))
         .contains("internal_batch_size")
     );
+    let conductance = LayerConductance(IntegratedGradients::new().with_steps(0))
+        .attribute(&net, preprocess(&digits, &device), &Targets::predicted())
+        .expect_err("refused")
+        .to_string();
+    assert!(conductance.contains("LayerConductance") && conductance.contains("steps"));
 }

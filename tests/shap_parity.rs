@@ -9,7 +9,9 @@ use crate::common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_gradcam::data::{Images, Normalization};
-use burn_gradcam::explain::{Attribution, GradientShap, GradientShapDraws, Score, Targets};
+use burn_gradcam::explain::{
+    Attribution, GradientShap, GradientShapDraws, LayerGradientShap, Score, Targets,
+};
 use burn_gradcam::mnist::preprocess;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::seeded::seeded_uniform;
@@ -23,6 +25,8 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("captum_gradient_shap", 2e-6), // 3.4e-7 / 4.2e-7 / 2.5e-7
         Check::new("captum_gradient_shap_plain", 2e-6), // 1.9e-7 / 1.9e-7 / 2.8e-7
         Check::new("fashion_captum_gradient_shap", 2e-6), // 3.6e-7 / 5.9e-7 / (see its test)
+        Check::new("captum_layer_gradient_shap", 2e-6), // 2.6e-7 / 3.0e-7 / 2.9e-7
+        Check::new("fashion_captum_layer_gradient_shap", 5e-6), // 6.9e-7 / 1.2e-6 / (CPU)
     ],
 };
 
@@ -59,6 +63,19 @@ fn gradient_shap_equals_captum_given_its_draws() {
                 .expect("explains");
             SUITE.check_maps(&fixture, backend.name(), &result, key);
         }
+        // The layer version on the same draws, at conv2.
+        let key = "captum_layer_gradient_shap";
+        let result = LayerGradientShap(GradientShap::new())
+            .attribute_with_draws(
+                &net,
+                preprocess(&digits, &device),
+                &logits,
+                fixture.tensor("shap_baselines", &device),
+                captum_draws(&fixture, &device),
+            )
+            .and_then(|a| a.to_maps())
+            .expect("explains");
+        SUITE.check_maps(&fixture, backend.name(), &result, key);
     }
 }
 
@@ -101,6 +118,7 @@ fn gradient_shap_on_the_fashion_resnet_equals_captum_given_its_draws() {
             1.0,
         );
         let baselines = Tensor::<4>::from_data(TensorData::new(values, shape), &device);
+        let baselines_again = baselines.clone();
         let draws = GradientShapDraws {
             baseline_indices: indices.clone(),
             alphas: alphas.clone(),
@@ -122,6 +140,28 @@ fn gradient_shap_on_the_fashion_resnet_equals_captum_given_its_draws() {
             &what,
             result.iter().map(|r| &r.map),
             "fashion_captum_gradient_shap",
+        );
+        let at_layer3 = net.explained_at("layer3").expect("a stage");
+        let draws = GradientShapDraws {
+            baseline_indices: indices.clone(),
+            alphas: alphas.clone(),
+            noise: Tensor::zeros([n * SAMPLES, channels, h, w], &device),
+        };
+        let result = LayerGradientShap(GradientShap::new())
+            .attribute_with_draws(
+                &at_layer3,
+                images.to_tensor(Normalization::FashionMnist, &device),
+                &Targets::predicted(),
+                baselines_again,
+                draws,
+            )
+            .and_then(|a| a.to_maps())
+            .expect("explains");
+        SUITE.check_maps(
+            &fixture,
+            &format!("{backend}: Fashion ResNet layer3"),
+            &result,
+            "fashion_captum_layer_gradient_shap",
         );
     }
 }

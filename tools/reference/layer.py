@@ -1,5 +1,5 @@
 """Parity fixtures for the layer attributions: Captum's LayerActivation,
-LayerGradientXActivation and LayerIntegratedGradients at the MNIST net's conv2 (the layer the
+LayerGradientXActivation, LayerIntegratedGradients and LayerConductance at the MNIST net's conv2 (the layer the
 CAMs explain), on the 29 reference images, and at the trained Fashion ResNet's layer3, on its
 ten bundled images, explaining the predicted class's logit.
 
@@ -11,9 +11,13 @@ Writes tests/fixtures/layer.safetensors:
   captum_layer_ig_trapezoid_black     LayerIntegratedGradients, black baseline image, 20 trapezoid
                                       steps, and its convergence delta (_delta, [29])
   captum_layer_ig_gausslegendre_black the same with 50 Gauss-Legendre steps
+  captum_layer_conductance_trapezoid_black, captum_layer_conductance_gausslegendre_black
+                                      LayerConductance, black baseline image, 20 trapezoid and
+                                      50 Gauss-Legendre steps, with convergence deltas
   target                              the predicted classes used, int64 [29]
   fashion_captum_layer_activation, fashion_captum_layer_gradient_x_activation,
-  fashion_captum_layer_ig_trapezoid_black (and _delta)
+  fashion_captum_layer_ig_trapezoid_black, fashion_captum_layer_conductance_trapezoid_black
+  (and their _delta)
                                       the same at the Fashion ResNet's layer3 [10, 64, 7, 7]
                                       (its baseline the black image, normalised)
   fashion_target                      its predicted classes, int64 [10]
@@ -31,8 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import normalize  # noqa: E402
 from reference import logits_fixture_start, write_safetensors  # noqa: E402
 
-from captum.attr import (LayerActivation, LayerGradientXActivation,  # noqa: E402
-                         LayerIntegratedGradients)
+from captum.attr import (LayerActivation, LayerConductance,  # noqa: E402
+                         LayerGradientXActivation, LayerIntegratedGradients)
 from zoo import FASHION_MEAN, FASHION_STD, trained_fashion_resnet  # noqa: E402
 
 BLACK = float(normalize(torch.zeros(1))[0])
@@ -53,6 +57,11 @@ def fashion_fixtures() -> dict:
         return_convergence_delta=True)
     out["fashion_captum_layer_ig_trapezoid_black"] = attr
     out["fashion_captum_layer_ig_trapezoid_black_delta"] = delta
+    attr, delta = LayerConductance(model, layer).attribute(
+        x.clone(), baselines=black, target=target, n_steps=20, method="riemann_trapezoid",
+        return_convergence_delta=True)
+    out["fashion_captum_layer_conductance_trapezoid_black"] = attr
+    out["fashion_captum_layer_conductance_trapezoid_black_delta"] = delta
     return out
 
 
@@ -72,6 +81,13 @@ def main() -> None:
                                ("captum_layer_ig_gausslegendre_black", 50, "gausslegendre")):
         attr, delta = lig.attribute(x.clone(), baselines=BLACK, target=target, n_steps=steps,
                                     method=method, return_convergence_delta=True)
+        out[key], out[f"{key}_delta"] = attr, delta
+    conductance = LayerConductance(model, layer)
+    for key, steps, method in (("captum_layer_conductance_trapezoid_black", 20, "riemann_trapezoid"),
+                               ("captum_layer_conductance_gausslegendre_black", 50, "gausslegendre")):
+        attr, delta = conductance.attribute(x.clone(), baselines=BLACK, target=target,
+                                            n_steps=steps, method=method,
+                                            return_convergence_delta=True)
         out[key], out[f"{key}_delta"] = attr, delta
     out.update(fashion_fixtures())
     out = {k: (v.detach().numpy() if torch.is_tensor(v) else v) for k, v in out.items()}

@@ -10,6 +10,7 @@ Writes tests/fixtures/shap.safetensors for the 8 test images of reference.py:
   shap_baseline_indices       the baselines Captum drew (NumPy's global generator), int64 [80]
   shap_alphas                 the path coefficients it drew (NumPy), float32 [80]
   shap_noise                  the noise it drew (torch.normal) [80,1,28,28]
+  captum_layer_gradient_shap  Captum LayerGradientShap at conv2 on the same draws [8,10,8,8]
   target                      the predicted classes used, int64 [8]
 
 and for the zoo's trained Fashion-MNIST ResNet (data/fashion_resnet.pth) on the ten bundled
@@ -18,6 +19,8 @@ baselines (zoo.seeded_uniform(28, "fashion_shap_baselines", ..., -1, 1), which t
 regenerate):
 
   fashion_captum_gradient_shap    Captum GradientShap, 4 samples, [10,1,28,28]
+  fashion_captum_layer_gradient_shap  Captum LayerGradientShap at layer3 on the same draws
+                                  [10,64,7,7]
   fashion_shap_baseline_indices, fashion_shap_alphas   its draws, [40]
   fashion_target                  the predicted classes, int64 [10]
 
@@ -50,7 +53,7 @@ from reference import logits_fixture_start, write_safetensors  # noqa: E402
 from zoo import seeded_uniform, trained_fashion_resnet  # noqa: E402
 
 
-from captum.attr import GradientShap  # noqa: E402
+from captum.attr import GradientShap, LayerGradientShap  # noqa: E402
 
 NUMPY_SEED, TORCH_SEED = 3, 4
 SAMPLES, STDEV = 10, 0.2
@@ -80,6 +83,17 @@ def captum(model, x, target, baselines, multiply_by_inputs: bool, samples: int, 
     np.random.seed(numpy_seed)
     torch.manual_seed(TORCH_SEED)
     shap = GradientShap(model, multiply_by_inputs=multiply_by_inputs)
+    attr = shap.attribute(x.clone(), baselines=baselines, n_samples=samples, stdevs=stdev,
+                          target=target)
+    return attr.detach()
+
+
+def captum_layer(model, layer, x, target, baselines, samples: int, stdev: float,
+                 numpy_seed: int = NUMPY_SEED):
+    """Captum's LayerGradientShap at ``layer`` under the seeds of ``captum``: the same draws."""
+    np.random.seed(numpy_seed)
+    torch.manual_seed(TORCH_SEED)
+    shap = LayerGradientShap(model, layer)
     attr = shap.attribute(x.clone(), baselines=baselines, n_samples=samples, stdevs=stdev,
                           target=target)
     return attr.detach()
@@ -138,7 +152,10 @@ def fashion_fixtures() -> dict:
     print(f"Fashion ResNet draws: NumPy seed {numpy_seed}, float32 within {conditioning:.1e} of "
           "float64")
     indices, alphas, _ = draws_
+    layer = captum_layer(model, model.layer3, x, target, baselines, FASHION_SAMPLES, 0.0,
+                         numpy_seed)
     return {"fashion_target": target.numpy().astype(np.int64),
+            "fashion_captum_layer_gradient_shap": layer.numpy(),
             "fashion_captum_gradient_shap": attr.numpy(),
             "fashion_shap_baseline_indices": indices.astype(np.int64),
             "fashion_shap_alphas": alphas.numpy()}
@@ -163,6 +180,8 @@ def main() -> None:
     out["shap_baseline_indices"] = indices.astype(np.int64)
     out["shap_alphas"] = alphas.numpy()
     out["shap_noise"] = noise.numpy()
+    out["captum_layer_gradient_shap"] = captum_layer(model, model.net.conv2, x, target, baselines,
+                                                     SAMPLES, STDEV).numpy()
     out.update(fashion_fixtures())
 
     from importlib.metadata import version

@@ -1,5 +1,6 @@
-//! Layer attributions (Captum's `LayerActivation`, `LayerGradientXActivation` and
-//! `LayerIntegratedGradients`): maps of the explained layer's output `[N, K, h, w]` — one value
+//! Layer attributions (Captum's `LayerActivation`, `LayerGradientXActivation`,
+//! `LayerIntegratedGradients`, `LayerConductance`, `LayerGradientShap`, `LayerDeepLift` and
+//! `LayerDeepLiftShap`): maps of the explained layer's output `[N, K, h, w]` — one value
 //! per channel and cell of the layer the model's [`Explainable::features`] returns — rather
 //! than of the input.
 
@@ -10,7 +11,10 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
 use crate::forward::{Scoring, checked_features, checked_logits, gradient_of, head};
 use crate::model::{Explainable, ReluMode};
-use crate::pixel::{DeepLift, DeepLiftShap, IntegratedGradients, Leaf, path_ends};
+use crate::pixel::{
+    DeepLift, DeepLiftShap, GradientShap, GradientShapDraws, IntegratedGradients, Leaf, path_ends,
+    weighted_steps,
+};
 use crate::predictions::Predictions;
 use crate::target::Targets;
 
@@ -213,9 +217,157 @@ impl Attribution for LayerDeepLiftShap {
     }
 }
 
+/// GradientSHAP at the explained layer (Captum's `LayerGradientShap`), with [`GradientShap`]'s
+/// settings and draws: for each draw, the layer's gradient at the point `α·x' + (1 − α)·b`
+/// times the difference of the layer's outputs for the noisy image `x'` and the baseline `b`
+/// (the gradient alone without `multiply_by_inputs`), averaged over the draws.
+///
+/// ```
+/// use gradcam_explain::{Attribution, GradientShap, LayerGradientShap};
+/// let shap = LayerGradientShap(GradientShap::new().with_samples(20));
+/// assert_eq!(shap.label(), "Layer GradientSHAP");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerGradientShap(pub GradientShap);
+
+impl LayerGradientShap {
+    /// [`LayerGradientShap`] with the baseline distribution `baselines` `[B, C, H, W]` (any
+    /// images of the input's shape); the draws come from the seed.
+    pub fn attribute_with_baselines(
+        &self,
+        model: &dyn Explainable,
+        input: Tensor<4>,
+        targets: &Targets,
+        baselines: Tensor<4>,
+    ) -> Result<Attributions> {
+        self.0
+            .attribute_with_baselines_at(model, input, targets, baselines, Leaf::Layer)
+    }
+
+    /// [`LayerGradientShap`] with the caller's baseline distribution and draws, as
+    /// [`GradientShap::attribute_with_draws`].
+    pub fn attribute_with_draws(
+        &self,
+        model: &dyn Explainable,
+        input: Tensor<4>,
+        targets: &Targets,
+        baselines: Tensor<4>,
+        draws: GradientShapDraws,
+    ) -> Result<Attributions> {
+        self.0
+            .attribute_with_draws_at(model, input, targets, baselines, draws, Leaf::Layer)
+    }
+}
+
+impl Attribution for LayerGradientShap {
+    fn label(&self) -> String {
+        "Layer GradientSHAP".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        self.0
+            .attribute_input_at(model, input, targets, Leaf::Layer)
+    }
+}
+
+/// The conductance of the explained layer's units (Captum's `LayerConductance`; Dhamdhere et
+/// al., "How Important Is a Neuron?", 2018), with [`IntegratedGradients`]' settings: the input
+/// walks the straight path from the constant baseline image through `steps + 1` points of the
+/// quadrature, and each unit's conductance is `Σ_k ∂score/∂unit(x_k) · (unit(x_{k+1}) −
+/// unit(x_k))`, with Captum's convergence delta `Σ attribution − (score(input) −
+/// score(baseline))`. Passes hold at most `internal_batch_size` path points.
+///
+/// ```
+/// use gradcam_explain::{Attribution, IntegratedGradients, LayerConductance};
+/// let conductance = LayerConductance(IntegratedGradients::new().with_steps(20));
+/// assert_eq!(conductance.label(), "Layer conductance");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerConductance(pub IntegratedGradients);
+
+impl Attribution for LayerConductance {
+    fn label(&self) -> String {
+        "Layer conductance".to_owned()
+    }
+
+    fn attribute_input(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<Attributions> {
+        let settings = self.0;
+        settings.check("LayerConductance")?;
+        let x = input.tensor();
+        let n = input.len();
+        let baseline = Tensor::<4>::full(x.dims(), settings.baseline, &x.device());
+        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
+        let features = checked_features(model, ends, ReluMode::Standard)?;
+        let (predictions, start) = path_ends(model, features, targets)?;
+        let difference = x.clone() - baseline.clone();
+        let (alphas, _) = settings.integration.points_and_weights(settings.steps + 1);
+        let per_pass = settings
+            .internal_batch_size
+            .map_or(alphas.len(), |images| (images / n).max(1));
+        let classes = predictions.targets();
+        let mut total: Option<Tensor<4>> = None;
+        // The last point of the previous pass: its gradient and its layer output.
+        let mut previous: Option<(Tensor<4>, Tensor<4>)> = None;
+        for first in (0..alphas.len()).step_by(per_pass) {
+            let steps = first..(first + per_pass).min(alphas.len());
+            let points: Vec<Tensor<4>> = steps
+                .clone()
+                .map(|k| baseline.clone() + difference.clone() * alphas[k] as f32)
+                .collect();
+            let outputs = checked_features(model, Tensor::cat(points, 0), ReluMode::Standard)?;
+            let (_, gradients) =
+                layer_gradient(model, outputs.clone(), &classes.tile(steps.len()))?;
+            let (outputs, gradients) = match previous.take() {
+                Some((gradient, output)) => (
+                    Tensor::cat(vec![output, outputs], 0),
+                    Tensor::cat(vec![gradient, gradients], 0),
+                ),
+                None => (outputs, gradients),
+            };
+            let count = outputs.dims()[0] / n;
+            let last = (count - 1) * n;
+            previous = Some((
+                gradients.clone().narrow(0, last, n),
+                outputs.clone().narrow(0, last, n),
+            ));
+            if count < 2 {
+                continue;
+            }
+            let increments = outputs.clone().narrow(0, n, last) - outputs.narrow(0, 0, last);
+            let pass = weighted_steps(
+                increments * gradients.narrow(0, 0, last),
+                &vec![1.0; count - 1],
+                n,
+            );
+            total = Some(match total {
+                Some(total) => total + pass,
+                None => pass,
+            });
+        }
+        let attribution = match total {
+            Some(total) => total,
+            // One point: no step to conduct through.
+            None => previous.expect("at least one point").1.zeros_like(),
+        };
+        let delta = attribution.clone().sum_dims(&[1, 2, 3]).reshape([n])
+            - (predictions.scores() - start.scores());
+        Ok(Attributions::new(attribution, predictions, input).with_convergence_delta(delta))
+    }
+}
+
 /// The predictions of the head from the layer's output `features`, and the score's gradient
 /// with respect to that output (a fresh leaf: the backward stops at the layer).
-fn layer_gradient(
+pub(crate) fn layer_gradient(
     model: &dyn Explainable,
     features: Tensor<4>,
     targets: &Targets,

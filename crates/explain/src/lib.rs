@@ -113,8 +113,8 @@ pub use error::{
 #[doc(hidden)]
 pub use host::device_reads;
 pub use layer::{
-    LayerActivation, LayerDeepLift, LayerDeepLiftShap, LayerGradientXActivation,
-    LayerIntegratedGradients,
+    LayerActivation, LayerConductance, LayerDeepLift, LayerDeepLiftShap, LayerGradientShap,
+    LayerGradientXActivation, LayerIntegratedGradients,
 };
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;

@@ -8,7 +8,10 @@ use crate::checks::Checks;
 use crate::error::{Result, SettingError, Stage};
 use crate::model::Explainable;
 use crate::noise;
-use crate::pixel::GradientRule;
+use crate::forward::checked_features;
+use crate::layer::layer_gradient;
+use crate::model::ReluMode;
+use crate::pixel::{GradientRule, Leaf};
 use crate::pixel::references::{checked_images, constant_images};
 use crate::predictions::Predictions;
 use crate::smooth::{noisy_copies, seeded_noise};
@@ -120,10 +123,22 @@ impl GradientShap {
         targets: &Targets,
         baselines: Tensor<4>,
     ) -> Result<Attributions> {
+        self.attribute_with_baselines_at(model, input, targets, baselines, Leaf::Input)
+    }
+
+    /// [`GradientShap::attribute_with_baselines`] at `at`.
+    pub(crate) fn attribute_with_baselines_at(
+        &self,
+        model: &dyn Explainable,
+        input: Tensor<4>,
+        targets: &Targets,
+        baselines: Tensor<4>,
+        at: Leaf,
+    ) -> Result<Attributions> {
         let input = Input::new(model, input)?;
         let baselines = checked_images("GradientShap", &input, baselines)?;
         let draws = self.draw(&input, baselines.dims()[0])?;
-        self.run(model, &input, targets, baselines, draws)
+        self.run(model, &input, targets, baselines, draws, at)
     }
 
     /// GradientSHAP with the caller's baseline distribution `[B, C, H, W]` and draws
@@ -136,6 +151,19 @@ impl GradientShap {
         targets: &Targets,
         baselines: Tensor<4>,
         draws: GradientShapDraws,
+    ) -> Result<Attributions> {
+        self.attribute_with_draws_at(model, input, targets, baselines, draws, Leaf::Input)
+    }
+
+    /// [`GradientShap::attribute_with_draws`] at `at`.
+    pub(crate) fn attribute_with_draws_at(
+        &self,
+        model: &dyn Explainable,
+        input: Tensor<4>,
+        targets: &Targets,
+        baselines: Tensor<4>,
+        draws: GradientShapDraws,
+        at: Leaf,
     ) -> Result<Attributions> {
         let input = Input::new(model, input)?;
         let baselines = checked_images("GradientShap", &input, baselines)?;
@@ -183,7 +211,7 @@ impl GradientShap {
             .without_autodiff()
             .to_device(&input.tensor().device());
         let draws = GradientShapDraws { noise, ..draws };
-        self.run(model, &input, targets, baselines, draws)
+        self.run(model, &input, targets, baselines, draws, at)
     }
 
     /// This call's draws from `seed`, for `count` baselines: three streams of the one seed,
@@ -204,7 +232,7 @@ impl GradientShap {
         })
     }
 
-    /// The expected gradient over the draws.
+    /// The expected gradient over the draws, at the input or at the explained layer (`at`).
     fn run(
         &self,
         model: &dyn Explainable,
@@ -212,9 +240,10 @@ impl GradientShap {
         targets: &Targets,
         baselines: Tensor<4>,
         draws: GradientShapDraws,
+        at: Leaf,
     ) -> Result<Attributions> {
         let x = input.tensor();
-        let [n, c, h, w] = x.dims();
+        let n = x.dims()[0];
         let device = x.device();
         let rows = draws.alphas.len();
         let samples = rows / n;
@@ -235,24 +264,51 @@ impl GradientShap {
             .reshape([rows, 1, 1, 1]);
         // Captum's arithmetic: α·x' + (1 − α)·b.
         let points = alphas.clone() * noisy.clone() + (alphas.neg() + 1.0) * drawn.clone();
-        let gradient = GradientRule::GRADIENT.attribute(
-            model,
-            &Input::derived(points),
-            &predictions.targets().repeat_each(samples),
-        )?;
-        let checks = drawn_checks.and(gradient.checks().clone().per_image(samples));
-        let gradient = gradient.into_map();
+        let classes = predictions.targets().repeat_each(samples);
+        let (gradient, difference, checks) = match at {
+            Leaf::Input => {
+                let gradient =
+                    GradientRule::GRADIENT.attribute(model, &Input::derived(points), &classes)?;
+                let checks = gradient.checks().clone().per_image(samples);
+                (gradient.into_map(), noisy - drawn, checks)
+            }
+            Leaf::Layer => {
+                // Captum's LayerGradientShap: the layer's gradient at the point, times the
+                // difference of the layer's outputs for the noisy image and the baseline.
+                let features = checked_features(model, points, ReluMode::Standard)?;
+                let (_, gradient) = layer_gradient(model, features, &classes)?;
+                let ends = Tensor::cat(vec![noisy, drawn], 0);
+                let ends = checked_features(model, ends, ReluMode::Standard)?;
+                let difference = ends.clone().narrow(0, 0, rows) - ends.narrow(0, rows, rows);
+                let checks = Checks::finite(Stage::Gradient, &gradient, samples);
+                (gradient, difference, checks)
+            }
+        };
         let per_draw = if self.multiply_by_inputs {
-            (noisy - drawn) * gradient
+            difference * gradient
         } else {
             gradient
         };
-        let map = per_draw.reshape([n, samples, c, h, w]).mean_dim(1);
+        let [_, k, h, w] = per_draw.dims();
+        let map = per_draw.reshape([n, samples, k, h, w]).mean_dim(1);
         Ok(Attributions::new(
-            map.reshape([n, c, h, w]),
-            predictions.with_checks(checks),
+            map.reshape([n, k, h, w]),
+            predictions.with_checks(drawn_checks.and(checks)),
             input,
         ))
+    }
+
+    /// [`Attribution::attribute_input`] at `at`: the constant baselines, the seeded draws.
+    pub(crate) fn attribute_input_at(
+        &self,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+        at: Leaf,
+    ) -> Result<Attributions> {
+        let baselines = constant_images("GradientShap", &self.baselines, input)?;
+        let draws = self.draw(input, self.baselines.len())?;
+        self.run(model, input, targets, baselines, draws, at)
     }
 }
 
@@ -267,9 +323,6 @@ impl Attribution for GradientShap {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let baselines = constant_images("GradientShap", &self.baselines, input)?;
-        let count = self.baselines.len();
-        let draws = self.draw(input, count)?;
-        self.run(model, input, targets, baselines, draws)
+        self.attribute_input_at(model, input, targets, Leaf::Input)
     }
 }

@@ -200,7 +200,7 @@ pub(crate) fn pair_predictions(
 /// for the input's path and a layer's alike. Two-dimensional: a five-dimensional broadcast of
 /// the weights gave wrong sums on wgpu (Burn 0.22.1 on Mesa's lavapipe) for the Fashion
 /// ResNet's `[m, N, 64, 7, 7]` layer gradients.
-fn weighted_steps(gradient: Tensor<4>, weights: &[f64], n: usize) -> Tensor<4> {
+pub(crate) fn weighted_steps(gradient: Tensor<4>, weights: &[f64], n: usize) -> Tensor<4> {
     let [rows, c, h, w] = gradient.dims();
     let m = weights.len();
     debug_assert_eq!(rows, m * n);
