@@ -11,8 +11,8 @@ use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
-    AnyCam, AnyPixel, Attribution, Explainable, IntegratedGradients, Integration, Method,
-    Occlusion, Preset, Score, SmoothGrad, Targets,
+    AnyCam, AnyPixel, Attribution, ExplainError, Explainable, IntegratedGradients, Integration,
+    Method, Occlusion, Preset, Score, SmoothGrad, Targets,
 };
 use burn_gradcam::mnist::preprocess;
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
@@ -98,24 +98,30 @@ fn methods() -> Vec<Method> {
     methods
 }
 
-/// Each method's maps on `device`, on the host, image after image.
+/// Each method's maps on `device`, on the host, image after image; a method the model does not
+/// route the layers for (LRP on a model that does not route its affine layers) is skipped.
 fn maps(model: &dyn Explainable, input: Tensor<4>) -> Vec<(String, Vec<f32>)> {
     methods()
         .iter()
-        .map(|method| {
-            let attributions = method
+        .filter_map(|method| {
+            let attributions = match method
                 .attribute(
                     model,
                     input.clone(),
                     &Targets::predicted().with_score(Score::Logit),
                 )
                 .and_then(|a| a.to_host())
-                .unwrap_or_else(|e| panic!("{}: {e}", method.label()));
+            {
+                Err(ExplainError::Unrouted { .. }) if !model.routes_affine_layers() => {
+                    return None;
+                }
+                other => other.unwrap_or_else(|e| panic!("{}: {e}", method.label())),
+            };
             let values = attributions
                 .iter()
                 .flat_map(|a| a.map.values.iter().copied())
                 .collect();
-            (method.label(), values)
+            Some((method.label(), values))
         })
         .collect()
 }

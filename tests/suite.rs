@@ -12,6 +12,7 @@ mod explain_parity;
 mod explain_properties;
 mod image_files;
 mod layer_parity;
+mod lrp_parity;
 mod methods_parity;
 mod metrics_parity;
 mod metrics_properties;

@@ -6,12 +6,12 @@
 
 use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
-    backend_parity, deeplift_parity, explain_parity, layer_parity, methods_parity, metrics_parity,
-    model_parity, shap_parity, stability, vit_parity, zoo_parity,
+    backend_parity, deeplift_parity, explain_parity, layer_parity, lrp_parity, methods_parity,
+    metrics_parity, model_parity, shap_parity, stability, vit_parity, zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 12] = [
+const SUITES: [Suite; 13] = [
     explain_parity::SUITE,
     methods_parity::SUITE,
     zoo_parity::SUITE,
@@ -23,6 +23,7 @@ const SUITES: [Suite; 12] = [
     shap_parity::SUITE,
     layer_parity::SUITE,
     deeplift_parity::SUITE,
+    lrp_parity::SUITE,
     backend_parity::SYNTHETIC,
 ];
 

@@ -160,6 +160,14 @@ pub enum ExplainError {
         /// The layers the model's forward taps, in order.
         available: Vec<String>,
     },
+    /// A method needs the model to route layers it does not route.
+    #[error(
+        "{method} needs every convolution and fully connected layer of the model routed through ReluMode::affine; this model does not say it does (Explainable::routes_affine_layers)"
+    )]
+    Unrouted {
+        /// The method.
+        method: &'static str,
+    },
     /// The guided ReLU has no implementation for the tensors' backend.
     #[error(
         "guided backpropagation is not implemented for device {device}: use a Flex or NdArray device (enable the matching feature)"

@@ -89,6 +89,7 @@ mod error;
 mod forward;
 mod host;
 mod layer;
+mod lrp;
 mod maps;
 mod method;
 mod model;
@@ -116,6 +117,7 @@ pub use layer::{
     LayerActivation, LayerConductance, LayerDeepLift, LayerDeepLiftShap, LayerGradientShap,
     LayerGradientXActivation, LayerIntegratedGradients,
 };
+pub use lrp::{Affine, AffineKind, LrpComposite, LrpRule, STABILIZER};
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode, reinitialize_layers};

@@ -4,8 +4,16 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use gradcam_ops::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
 
+use crate::lrp::{Affine, LrpComposite};
 use crate::noise;
 use crate::rescale;
+
+/// `f(x)` whose backward passes the incoming gradient (LRP's relevance) straight to `x`: zennit's
+/// `Pass` rule for activations.
+fn pass<const D: usize>(x: Tensor<D>, f: impl FnOnce(Tensor<D>) -> Tensor<D>) -> Tensor<D> {
+    let y = f(x.clone().detach());
+    y + (x.clone() - x.detach())
+}
 use crate::view::LayerView;
 
 /// How a model applies its ReLUs during an explanation.
@@ -30,6 +38,10 @@ pub enum ReluMode {
     /// 1e-10`). Max pooling under this mode ([`ReluMode::max_pool`]) follows Captum's DeepLIFT
     /// rule for it. On an odd batch (no pairs) the ordinary gradient is used.
     Rescale,
+    /// Layer-wise relevance propagation under a composite: every affine layer the model routes
+    /// through [`ReluMode::affine`] takes the composite's rule, every ReLU (and routed
+    /// activation) passes the relevance on unchanged, max pooling keeps its gradient.
+    Lrp(LrpComposite),
 }
 
 impl ReluMode {
@@ -49,6 +61,40 @@ impl ReluMode {
             Self::Guided => guided_relu(x),
             Self::Deconvolution => deconvolution_relu(x),
             Self::Rescale => rescale::nonlinearity(x, activation::relu),
+            Self::Lrp(_) => pass(x, activation::relu),
+        }
+    }
+
+    /// Applies an affine layer (a convolution or a fully connected layer) under this mode's
+    /// rule: itself, except under [`ReluMode::Lrp`], where the composite's LRP rule for the
+    /// layer replaces its backward. A model routes its affine layers through here (and says so
+    /// in [`Explainable::routes_affine_layers`]) for LRP to reach them.
+    ///
+    /// ```
+    /// use burn::tensor::module::linear;
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::{Affine, AffineKind, ReluMode};
+    ///
+    /// let device = Device::default();
+    /// let layer = Affine {
+    ///     kind: AffineKind::Dense,
+    ///     first: true,
+    ///     weight: Tensor::<2>::from_floats([[1.0], [2.0]], &device),
+    ///     bias: None,
+    ///     apply: &|x, w, b| linear(x, w, b),
+    /// };
+    /// let x = Tensor::<2>::from_floats([[3.0, 4.0]], &device);
+    /// let y = ReluMode::Standard.affine(x, layer);
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![11.0]);
+    /// ```
+    pub fn affine<const D: usize, const W: usize>(
+        self,
+        x: Tensor<D>,
+        layer: Affine<'_, D, W>,
+    ) -> Tensor<D> {
+        match self {
+            Self::Lrp(composite) => composite.rule(&layer).apply(x, &layer),
+            _ => layer.forward(x),
         }
     }
 
@@ -124,6 +170,7 @@ impl ReluMode {
                 positive_gradient_to(x, y)
             }
             Self::Rescale => rescale::nonlinearity(x, f),
+            Self::Lrp(_) => pass(x, f),
         }
     }
 }
@@ -228,6 +275,13 @@ pub trait Explainable {
     /// log-probability.
     fn output_layer(&self) -> OutputLayer {
         OutputLayer::Identity
+    }
+
+    /// Whether every convolution and fully connected layer of the model goes through
+    /// [`ReluMode::affine`], as LRP needs (false by default: LRP then refuses the model with
+    /// [`crate::ExplainError::Unrouted`]).
+    fn routes_affine_layers(&self) -> bool {
+        false
     }
 
     /// The device the parameters live on; inputs are moved there.

@@ -3,8 +3,12 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
+use burn::tensor::module::{conv2d, linear};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use gradcam_explain::{Explainable, OutputLayer, Reinitialize, ReluMode, noise};
+use gradcam_explain::{
+    Affine, AffineKind, Explainable, OutputLayer, Reinitialize, ReluMode, noise,
+};
 
 use gradcam_ops::{max_pool2d, square_conv2d};
 
@@ -75,8 +79,8 @@ impl MnistNet {
         let x = relu
             .apply(relu.max_pool(features, pool2))
             .flatten::<2>(1, 3);
-        let x = relu.apply(self.fc1.forward(x));
-        self.fc2.forward(x)
+        let x = relu.apply(dense(relu, &self.fc1, x));
+        dense(relu, &self.fc2, x)
     }
 }
 
@@ -84,14 +88,38 @@ fn pool2(x: Tensor<4>) -> Tensor<4> {
     max_pool2d(x, [2, 2])
 }
 
-/// A layer of the network (stride 1, no padding) through the square-convolution kernel, which
-/// keeps one digit on the calling thread; its parameters stay `burn::nn`'s, so loading and
-/// re-initialising are unchanged.
-fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match &layer.bias {
-        Some(bias) => square_conv2d(x, layer.weight.val(), bias.val(), 1, 0),
-        None => layer.forward(x),
-    }
+/// A convolution of the network (stride 1, no padding) through the pass (`first`: the one the
+/// input meets), computed by the square-convolution kernel, which keeps one digit on the calling
+/// thread; its parameters stay `burn::nn`'s, so loading and re-initialising are unchanged.
+fn conv(relu: ReluMode, layer: &Conv2d, x: Tensor<4>, first: bool) -> Tensor<4> {
+    let apply = |x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>| match bias {
+        Some(bias) => square_conv2d(x, weight, bias, 1, 0),
+        None => conv2d(x, weight, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+    };
+    relu.affine(
+        x,
+        Affine {
+            kind: AffineKind::Convolution,
+            first,
+            weight: layer.weight.val(),
+            bias: layer.bias.as_ref().map(|bias| bias.val()),
+            apply: &apply,
+        },
+    )
+}
+
+/// A fully connected layer of the network through the pass.
+fn dense(relu: ReluMode, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    relu.affine(
+        x,
+        Affine {
+            kind: AffineKind::Dense,
+            first: false,
+            weight: layer.weight.val(),
+            bias: layer.bias.as_ref().map(|bias| bias.val()),
+            apply: &|x, weight, bias| linear(x, weight, bias),
+        },
+    )
 }
 
 impl Explainable for MnistNet {
@@ -110,8 +138,13 @@ impl Explainable for MnistNet {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        let x = tap("conv1", conv(&self.conv1, input));
-        conv(&self.conv2, relu.apply(relu.max_pool(x, pool2)))
+        let x = tap("conv1", conv(relu, &self.conv1, input, true));
+        conv(
+            relu,
+            &self.conv2,
+            relu.apply(relu.max_pool(x, pool2)),
+            false,
+        )
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
@@ -120,6 +153,11 @@ impl Explainable for MnistNet {
 
     fn output_layer(&self) -> OutputLayer {
         OutputLayer::LogSoftmax
+    }
+
+    /// Both convolutions and both fully connected layers go through the pass.
+    fn routes_affine_layers(&self) -> bool {
+        true
     }
 
     fn device(&self) -> Device {

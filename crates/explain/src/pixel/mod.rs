@@ -33,6 +33,7 @@ registry! {
         gradient_shap::GradientShap => "gradient-shap",
         deep_lift::DeepLift => "deep-lift",
         deep_lift_shap::DeepLiftShap => "deep-lift-shap",
+        lrp::Lrp => "lrp",
     }
     /// [`SmoothGrad`] around another pixel method.
     wrapper SmoothGrad(SmoothGrad<AnyPixel>) => "smooth-grad";
