@@ -60,19 +60,21 @@ from model import LogitsNet, load_model, normalize  # noqa: E402
 
 import torchvision  # noqa: E402
 from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap,  # noqa: E402
-                         GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam,
-                         Occlusion)
+                         GuidedBackprop, GuidedGradCam, LayerAttribution, LayerConductance,
+                         LayerDeepLift, LayerGradCam, LayerGradientShap, Occlusion)
 from deeplift import deeplift_ready  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
 from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
+from zennit.composites import EpsilonPlus  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E402
 
 PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop",
          "pgc_gradcam_guided", "captum_deconvolution", "pgc_gradcam", "pgc_gradcam_eigen_smooth",
          "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2",
-         "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap"]
+         "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
+         "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -115,6 +117,13 @@ class Peers:
         # DeepLIFT needs each nonlinearity as a module of its own (deeplift.py).
         self.deep_lift = DeepLift(deeplift_ready(fresh()[0]))
         self.deep_lift_shap = DeepLiftShap(deeplift_ready(fresh()[0]))
+        ready = deeplift_ready(fresh()[0])
+        self.layer_deep_lift = LayerDeepLift(ready, operator.attrgetter(layer_name)(ready))
+        self.layer_gradient_shap = LayerGradientShap(*fresh())
+        self.layer_conductance = LayerConductance(*fresh())
+        # zennit's EpsilonPlus, its hooks registered once on a copy of its own.
+        self.lrp_net = fresh()[0]
+        EpsilonPlus().register(self.lrp_net)
         pgc_net, pgc_layer = fresh()
         self.pgc_cam = GradCAM(model=pgc_net, target_layers=[pgc_layer],
                                reshape_transform=reshape_transform)
@@ -205,6 +214,33 @@ class Peers:
             (3,) + tuple(x.shape[1:])).contiguous()
         return self.deep_lift_shap.attribute(x.clone(), baselines=baselines,
                                              target=self.target(x, given)).detach().numpy()
+
+    def captum_layer_deep_lift(self, x, given):
+        # The Rust row's default: the zero image as the reference.
+        return self.layer_deep_lift.attribute(x.clone(), baselines=0.0,
+                                              target=self.target(x, given)).detach().numpy()
+
+    def captum_layer_gradient_shap(self, x, given):
+        # The Rust row's defaults: five draws from the zero baseline, no noise.
+        baselines = torch.zeros((1,) + tuple(x.shape[1:]))
+        return self.layer_gradient_shap.attribute(
+            x.clone(), baselines=baselines, n_samples=5, stdevs=0.0,
+            target=self.target(x, given)).detach().numpy()
+
+    def captum_layer_conductance(self, x, given):
+        # The Rust row's settings: 50 Gauss-Legendre steps from zero, 1,000 points per pass.
+        return self.layer_conductance.attribute(
+            x.clone(), baselines=0.0, target=self.target(x, given), n_steps=50,
+            internal_batch_size=1000).detach().numpy()
+
+    def zennit_lrp(self, x, given):
+        # zennit's Gradient attributor's work: the relevance from the target's output.
+        x = x.clone().requires_grad_()
+        output = self.lrp_net(x)
+        target = given if given is not None else output.detach().argmax(dim=1)
+        one_hot = torch.nn.functional.one_hot(target, output.shape[1])
+        relevance, = torch.autograd.grad(output, x, grad_outputs=output * one_hot)
+        return relevance.detach().numpy()
 
     def pgc_gradcam(self, x, given):
         return self.pgc_cam(input_tensor=x, targets=self.pgc_targets(given))

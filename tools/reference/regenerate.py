@@ -36,6 +36,7 @@ SCRIPTS = [
     ("shap.py", []),
     ("layer.py", []),
     ("deeplift.py", []),
+    ("lrp.py", []),
 ]
 
 

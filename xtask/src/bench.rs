@@ -25,8 +25,9 @@ use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
-    AblationCam, AnyCam, AnyPixel, Attribution, GradCam, GuidedGradCam, IntegratedGradients, Map,
-    MultiLayerCam, Occlusion, Preset, Score, Targets,
+    AblationCam, AnyCam, AnyPixel, Attribution, DeepLift, GradCam, GradientShap, GuidedGradCam,
+    IntegratedGradients, LayerConductance, LayerDeepLift, LayerGradientShap, Map, MultiLayerCam,
+    Occlusion, Preset, Score, Targets,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
@@ -117,6 +118,7 @@ impl BenchModel {
                 "guided-backprop",
                 "guided-grad-cam",
                 "deep-lift",
+                "layer-deep-lift",
             ],
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
@@ -265,7 +267,7 @@ const GIVEN: [&str; 4] = [
 ];
 
 /// Rows beyond the registry's methods: compositions and other settings that have a peer.
-const COMPOSITIONS: [&str; 5] = [
+const COMPOSITIONS: [&str; 8] = [
     "guided-grad-cam",
     // pytorch-grad-cam's GradCAM plain and with each smoothing (min-max, bilinear: its preset).
     "pgc-grad-cam",
@@ -273,6 +275,10 @@ const COMPOSITIONS: [&str; 5] = [
     "grad-cam-aug-smooth",
     // Grad-CAM over conv1 and conv2, pytorch-grad-cam's `target_layers=[conv1, conv2]`.
     "multi-layer-grad-cam",
+    // Layer attributions at the explained layer (conv2), with Captum's layer methods.
+    "layer-deep-lift",
+    "layer-gradient-shap",
+    "layer-conductance",
 ];
 
 /// The peer of a method in `tools/reference/bench_peers.py` (`None`: measured on the Rust side
@@ -288,6 +294,10 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "gradient-shap" => "captum_gradient_shap",
         "deep-lift" => "captum_deep_lift",
         "deep-lift-shap" => "captum_deep_lift_shap",
+        "lrp" => "zennit_lrp",
+        "layer-deep-lift" => "captum_layer_deep_lift",
+        "layer-gradient-shap" => "captum_layer_gradient_shap",
+        "layer-conductance" => "captum_layer_conductance",
         "ablation-cam" => "pgc_ablationcam",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
@@ -326,6 +336,11 @@ fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
         "integrated-gradients" => {
             Box::new(IntegratedGradients::new().with_internal_batch_size(Some(1000)))
         }
+        "layer-deep-lift" => Box::new(LayerDeepLift(DeepLift::new())),
+        "layer-gradient-shap" => Box::new(LayerGradientShap(GradientShap::new())),
+        "layer-conductance" => Box::new(LayerConductance(
+            IntegratedGradients::new().with_internal_batch_size(Some(1000)),
+        )),
         // Any other registered method, CAMs with the Captum preset.
         name => match AnyCam::from_name(name) {
             Ok(cam) => Box::new(cam.with_settings(captum)),
