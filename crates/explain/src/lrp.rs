@@ -23,8 +23,9 @@ pub enum AffineKind {
     Dense,
 }
 
-/// One affine layer of a model, as it hands it to the pass ([`crate::ReluMode::affine`]): its
-/// parameters and how to apply the layer with any parameters of their shapes.
+/// One affine layer of a model, as it hands it to the pass ([`crate::ReluMode::affine`]): the
+/// layer as the model runs it, its parameters, and how to apply it with any parameters of their
+/// shapes.
 pub struct Affine<'a, const D: usize, const W: usize> {
     /// Convolution or fully connected.
     pub kind: AffineKind,
@@ -34,15 +35,10 @@ pub struct Affine<'a, const D: usize, const W: usize> {
     pub weight: Tensor<W>,
     /// The bias, if any.
     pub bias: Option<Tensor<1>>,
-    /// The layer applied to an input with the given weight and bias: the model's own kernel.
+    /// The layer with its own parameters, as the model runs it (its fastest kernel).
+    pub forward: &'a dyn Fn(Tensor<D>) -> Tensor<D>,
+    /// The layer applied to an input with the given weight and bias.
     pub apply: &'a dyn Fn(Tensor<D>, Tensor<W>, Option<Tensor<1>>) -> Tensor<D>,
-}
-
-impl<const D: usize, const W: usize> Affine<'_, D, W> {
-    /// The layer with its own parameters.
-    pub(crate) fn forward(&self, x: Tensor<D>) -> Tensor<D> {
-        (self.apply)(x, self.weight.clone(), self.bias.clone())
-    }
 }
 
 /// An LRP rule for an affine layer, with zennit's parameters (its defaults in
@@ -119,7 +115,7 @@ impl LrpRule {
         layer: &Affine<'_, D, W>,
     ) -> Tensor<D> {
         let plain = x.clone().detach();
-        let y = layer.forward(plain.clone());
+        let y = (layer.forward)(plain.clone());
         let weight = layer.weight.clone();
         let bias = layer.bias.clone();
         let positive = |t: Tensor<W>| t.clamp_min(0.0);

@@ -76,11 +76,13 @@ impl ReluMode {
     /// use gradcam_explain::{Affine, AffineKind, ReluMode};
     ///
     /// let device = Device::default();
+    /// let weight = Tensor::<2>::from_floats([[1.0], [2.0]], &device);
     /// let layer = Affine {
     ///     kind: AffineKind::Dense,
     ///     first: true,
-    ///     weight: Tensor::<2>::from_floats([[1.0], [2.0]], &device),
+    ///     weight: weight.clone(),
     ///     bias: None,
+    ///     forward: &|x| linear(x, weight.clone(), None),
     ///     apply: &|x, w, b| linear(x, w, b),
     /// };
     /// let x = Tensor::<2>::from_floats([[3.0, 4.0]], &device);
@@ -94,7 +96,7 @@ impl ReluMode {
     ) -> Tensor<D> {
         match self {
             Self::Lrp(composite) => composite.rule(&layer).apply(x, &layer),
-            _ => layer.forward(x),
+            _ => (layer.forward)(x),
         }
     }
 

@@ -96,13 +96,18 @@ fn conv(relu: ReluMode, layer: &Conv2d, x: Tensor<4>, first: bool) -> Tensor<4> 
         Some(bias) => square_conv2d(x, weight, bias, 1, 0),
         None => conv2d(x, weight, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
     };
+    let (weight, bias) = (
+        layer.weight.val(),
+        layer.bias.as_ref().map(|bias| bias.val()),
+    );
     relu.affine(
         x,
         Affine {
             kind: AffineKind::Convolution,
             first,
-            weight: layer.weight.val(),
-            bias: layer.bias.as_ref().map(|bias| bias.val()),
+            weight: weight.clone(),
+            bias: bias.clone(),
+            forward: &|x| apply(x, weight.clone(), bias.clone()),
             apply: &apply,
         },
     )
@@ -117,6 +122,7 @@ fn dense(relu: ReluMode, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
             first: false,
             weight: layer.weight.val(),
             bias: layer.bias.as_ref().map(|bias| bias.val()),
+            forward: &|x| layer.forward(x),
             apply: &|x, weight, bias| linear(x, weight, bias),
         },
     )
