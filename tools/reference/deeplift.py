@@ -55,7 +55,7 @@ import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import LogitsNet, Net, normalize  # noqa: E402
-from reference import logits_fixture_start, write_safetensors  # noqa: E402
+from reference import logits_fixture_start, write_fixture  # noqa: E402
 from resnet import SEED, STEP, TARGETS  # noqa: E402
 
 from captum.attr import DeepLift, DeepLiftShap, LayerDeepLift, LayerDeepLiftShap  # noqa: E402
@@ -221,18 +221,8 @@ def main() -> None:
     out = mnist_fixtures(model, x)
     out.update(fashion_fixtures())
     out.update(resnet18_fixtures())
-    out = {k: (v.detach().numpy() if torch.is_tensor(v) else v) for k, v in out.items()}
-    out = {k: v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
-           for k, v in out.items()}
-
-    from importlib.metadata import version
-    meta = {"description": "Captum DeepLift and DeepLiftShap, logit score",
-            "version_torch": torch.__version__, "version_captum": version("captum")}
-    path = os.path.join(args.out_dir, "deeplift.safetensors")
-    write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
-    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
-    for k in sorted(out):
-        print(f"  {k:34s} {list(out[k].shape)} max|.| {np.abs(out[k]).max():.4g}")
+    write_fixture(args.out_dir, "deeplift.safetensors", out,
+                  "Captum DeepLift and DeepLiftShap, logit score", "captum")
 
 
 if __name__ == "__main__":

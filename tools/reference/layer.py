@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import normalize  # noqa: E402
-from reference import logits_fixture_start, write_safetensors  # noqa: E402
+from reference import logits_fixture_start, write_fixture  # noqa: E402
 
 from captum.attr import (LayerActivation, LayerConductance,  # noqa: E402
                          LayerGradientXActivation, LayerIntegratedGradients)
@@ -90,18 +90,8 @@ def main() -> None:
                                             return_convergence_delta=True)
         out[key], out[f"{key}_delta"] = attr, delta
     out.update(fashion_fixtures())
-    out = {k: (v.detach().numpy() if torch.is_tensor(v) else v) for k, v in out.items()}
-    out = {k: v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
-           for k, v in out.items()}
-
-    from importlib.metadata import version
-    meta = {"description": "Captum layer attributions at conv2, logit score",
-            "version_torch": torch.__version__, "version_captum": version("captum")}
-    path = os.path.join(args.out_dir, "layer.safetensors")
-    write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
-    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
-    for k in sorted(out):
-        print(f"  {k:38s} {list(out[k].shape)} max|.| {np.abs(out[k]).max():.4g}")
+    write_fixture(args.out_dir, "layer.safetensors", out,
+                  "Captum layer attributions at conv2, logit score", "captum")
 
 
 if __name__ == "__main__":

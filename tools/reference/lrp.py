@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import normalize  # noqa: E402
-from reference import logits_fixture_start, write_safetensors  # noqa: E402
+from reference import logits_fixture_start, write_fixture  # noqa: E402
 
 from zennit.attribution import Gradient  # noqa: E402
 from zennit.composites import (EpsilonAlpha2Beta1, EpsilonAlpha2Beta1Flat,  # noqa: E402
@@ -66,20 +66,12 @@ def main() -> None:
         out[key] = relevance(model, composite, x, target).numpy()
     with torch.no_grad():
         logits = model(x).gather(1, target[:, None])[:, 0].numpy()
-
-    from importlib.metadata import version
-    meta = {"description": "zennit composites on the MNIST net, relevance from the logit",
-            "version_torch": torch.__version__, "version_zennit": version("zennit")}
-    path = os.path.join(args.out_dir, "lrp.safetensors")
-    write_safetensors(path, {k: np.ascontiguousarray(v) for k, v in out.items()}, meta)
-    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    write_fixture(args.out_dir, "lrp.safetensors", out,
+                  "zennit composites on the MNIST net, relevance from the logit", "zennit")
     for k in sorted(out):
-        extra = ""
-        if out[k].dtype.kind == "f":
+        if k != "target":
             kept = out[k].reshape(len(x), -1).sum(1) / logits
-            extra = f"  sum/logit {kept.min():.3f}..{kept.max():.3f}"
-        print(f"  {k:28s} {list(out[k].shape)} max|.| {np.abs(out[k]).max():.4g}{extra}")
-
+            print(f"  {k:28s} relevance kept of the logit {kept.min():.3f}..{kept.max():.3f}")
 
 if __name__ == "__main__":
     main()

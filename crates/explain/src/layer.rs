@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::forward::{Scoring, checked_features, checked_logits, gradient_of, head};
 use crate::model::{Explainable, ReluMode};
 use crate::pixel::{
-    DeepLift, DeepLiftShap, GradientShap, GradientShapDraws, IntegratedGradients, Leaf, path_ends,
+    DeepLift, DeepLiftShap, GradientShap, GradientShapDraws, IntegratedGradients, Leaf, PathEnds,
     weighted_steps,
 };
 use crate::predictions::Predictions;
@@ -123,14 +123,13 @@ impl Attribution for LayerIntegratedGradients {
         targets: &Targets,
     ) -> Result<Attributions> {
         let settings = self.0;
-        settings.check("LayerIntegratedGradients")?;
-        let x = input.tensor();
         let n = input.len();
-        let baseline = Tensor::<4>::full(x.dims(), settings.baseline, &x.device());
-        // The input and the baseline image in one forward pass: the path's ends and their scores.
-        let ends = Tensor::cat(vec![x.clone(), baseline], 0);
-        let features = checked_features(model, ends, ReluMode::Standard)?;
-        let (predictions, start) = path_ends(model, features.clone(), targets)?;
+        let PathEnds {
+            features,
+            predictions,
+            start,
+            ..
+        } = settings.ends("LayerIntegratedGradients", model, input, targets)?;
         let end = features.clone().narrow(0, 0, n);
         let begin = features.narrow(0, n, n);
         let difference = end - begin.clone();
@@ -302,14 +301,14 @@ impl Attribution for LayerConductance {
         targets: &Targets,
     ) -> Result<Attributions> {
         let settings = self.0;
-        settings.check("LayerConductance")?;
-        let x = input.tensor();
         let n = input.len();
-        let baseline = Tensor::<4>::full(x.dims(), settings.baseline, &x.device());
-        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
-        let features = checked_features(model, ends, ReluMode::Standard)?;
-        let (predictions, start) = path_ends(model, features, targets)?;
-        let difference = x.clone() - baseline.clone();
+        let PathEnds {
+            baseline,
+            predictions,
+            start,
+            ..
+        } = settings.ends("LayerConductance", model, input, targets)?;
+        let difference = input.tensor().clone() - baseline.clone();
         let (alphas, _) = settings.integration.points_and_weights(settings.steps + 1);
         let per_pass = settings
             .internal_batch_size

@@ -100,14 +100,13 @@ impl Attribution for IntegratedGradients {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        self.check("IntegratedGradients")?;
-        let x = input.tensor();
-        let baseline = Tensor::<4>::full(x.dims(), self.baseline, &x.device());
-        // The input and the baseline in one forward pass: the scores of the path's ends.
-        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
-        let features = checked_features(model, ends, ReluMode::Standard)?;
-        let (predictions, start) = path_ends(model, features, targets)?;
-        let difference = x.clone() - baseline.clone();
+        let PathEnds {
+            baseline,
+            predictions,
+            start,
+            ..
+        } = self.ends("IntegratedGradients", model, input, targets)?;
+        let difference = input.tensor().clone() - baseline.clone();
         let (attribution, delta) =
             self.integrate(baseline, difference, &predictions, &start, |points, targets| {
                 let points = Input::derived(points);
@@ -117,7 +116,42 @@ impl Attribution for IntegratedGradients {
     }
 }
 
+/// The ends of a path from the constant baseline image to the input, run in one pass.
+pub(crate) struct PathEnds {
+    /// The baseline image `[N, C, H, W]`.
+    pub baseline: Tensor<4>,
+    /// The explained layer's outputs for the inputs and then for the baselines `[2N, …]`.
+    pub features: Tensor<4>,
+    /// The inputs' predictions (targets resolved).
+    pub predictions: Predictions,
+    /// The baselines' predictions on the same classes.
+    pub start: Predictions,
+}
+
 impl IntegratedGradients {
+    /// The settings checked (named after `owner`), and the input and its baseline image in one
+    /// forward pass: the path's ends and their scores.
+    pub(crate) fn ends(
+        &self,
+        owner: &'static str,
+        model: &dyn Explainable,
+        input: &Input,
+        targets: &Targets,
+    ) -> Result<PathEnds> {
+        self.check(owner)?;
+        let x = input.tensor();
+        let baseline = Tensor::<4>::full(x.dims(), self.baseline, &x.device());
+        let ends = Tensor::cat(vec![x.clone(), baseline.clone()], 0);
+        let features = checked_features(model, ends, ReluMode::Standard)?;
+        let (predictions, start) = path_ends(model, features.clone(), targets)?;
+        Ok(PathEnds {
+            baseline,
+            features,
+            predictions,
+            start,
+        })
+    }
+
     /// Refuses settings that cannot run, naming `owner`'s field.
     pub(crate) fn check(&self, owner: &'static str) -> Result<()> {
         SettingError::check(self.steps > 0, owner, "steps", self.steps, "at least 1")?;

@@ -6,7 +6,7 @@
 pub(crate) use deep_lift::Leaf;
 pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
-pub(crate) use integrated_gradients::{pair_predictions, path_ends, weighted_steps};
+pub(crate) use integrated_gradients::{PathEnds, pair_predictions, weighted_steps};
 
 mod references;
 
