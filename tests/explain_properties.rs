@@ -8,8 +8,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_gradcam::explain::{
-    Attribution, Attributions, CamTimes, ExplainError, Explainable, GradCam, GradientRule,
-    GuidedBackprop, GuidedGradCam, Input, Map, OutputLayer, Preset, ReluMode, Targets, normalize,
+    AnyPixel, Attribution, Attributions, CamTimes, DeepLift, DeepLiftShap, ExplainError,
+    Explainable, GradCam, GradientRule, GuidedBackprop, GuidedGradCam, Input, Lrp, Map,
+    OutputLayer, Preset, ReluMode, SmoothGrad, Targets, normalize,
 };
 use burn_gradcam::mnist::{MnistNet, preprocess};
 use common::{assert_close_per_image, devices, max_abs_diff, net, reference};
@@ -421,5 +422,103 @@ fn aug_smooth_is_mirror_equivariant_and_composes() {
             GuidedGradCam::new(cam.clone(), GuidedBackprop).label(),
             "Guided Grad-CAM (aug-smooth)"
         );
+    }
+}
+
+/// The reference and relevance methods compose as every pixel method does: SmoothGrad of each is
+/// the mean of the method over the noisy copies (each copy explaining its clean image's class),
+/// and each times Grad-CAM is the product of the CAM and the method alone.
+#[test]
+fn reference_and_relevance_methods_compose_with_smoothgrad_and_a_cam() {
+    let methods: [(&str, AnyPixel); 3] = [
+        ("DeepLIFT", DeepLift::new().into()),
+        ("DeepLiftShap", DeepLiftShap::new().into()),
+        ("LRP", Lrp::default().into()),
+    ];
+    let (n, samples) = (3, 4);
+    for (backend, device) in devices() {
+        let model = net(&device);
+        let x = preprocess(&reference().digits(), &device).narrow(0, 0, n);
+        let classes: Vec<usize> =
+            common::explain(&GradCam::new(), &model, x.clone(), &Targets::predicted())
+                .iter()
+                .map(|r| r.prediction.target)
+                .collect();
+        let targets = Targets::classes(classes.clone());
+        let noise = Tensor::<4>::random(
+            [n * samples, 1, 28, 28],
+            Distribution::Normal(0.0, 0.3),
+            &device,
+        );
+        let copies = x
+            .clone()
+            .unsqueeze_dim::<5>(1)
+            .repeat_dim(1, samples)
+            .reshape([n * samples, 1, 28, 28])
+            + noise.clone();
+        let copy_targets = Targets::classes(
+            classes
+                .iter()
+                .flat_map(|&c| std::iter::repeat_n(c, samples))
+                .collect::<Vec<_>>(),
+        );
+        for (name, method) in &methods {
+            let smoothed = SmoothGrad::new(method.clone())
+                .attribute_with_noise(&model, x.clone(), &targets, noise.clone())
+                .and_then(|a| a.to_host())
+                .expect("smoothed");
+            let per_copy = common::explain(method, &model, copies.clone(), &copy_targets);
+            for (i, image) in smoothed.iter().enumerate() {
+                assert!(
+                    image.map.values.iter().any(|v| *v != 0.0),
+                    "{backend}: SmoothGrad({name}), image {i}: an empty map"
+                );
+                let copies = &per_copy[i * samples..(i + 1) * samples];
+                let mean: Vec<f32> = (0..image.map.values.len())
+                    .map(|p| copies.iter().map(|c| c.map.values[p]).sum::<f32>() / samples as f32)
+                    .collect();
+                assert_close_per_image(
+                    &format!("{backend}: SmoothGrad({name}), image {i}"),
+                    &image.map.values,
+                    &mean,
+                    1,
+                    1e-5,
+                );
+            }
+            let product = common::explain(
+                &CamTimes::new(GradCam::new(), method.clone()),
+                &model,
+                x.clone(),
+                &targets,
+            );
+            let cam = common::explain(&GradCam::new(), &model, x.clone(), &targets);
+            let alone = common::explain(method, &model, x.clone(), &targets);
+            for ((p, c), a) in product.iter().zip(&cam).zip(&alone) {
+                assert_eq!(
+                    p.pixel.as_ref().expect("a pixel factor").values,
+                    a.map.values,
+                    "{backend}: {name}"
+                );
+                assert_eq!(
+                    p.cam.as_ref().expect("a CAM factor").values,
+                    c.map.values,
+                    "{backend}: {name}"
+                );
+                let expected: Vec<f32> = a
+                    .map
+                    .values
+                    .iter()
+                    .zip(&c.map.values)
+                    .map(|(a, c)| a * c)
+                    .collect();
+                assert_close_per_image(
+                    &format!("{backend}: {name} ⊙ Grad-CAM"),
+                    &p.map.values,
+                    &expected,
+                    1,
+                    1e-6,
+                );
+            }
+        }
     }
 }

@@ -58,16 +58,16 @@ _DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64", np.dtype(np.f
            np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8"}
 
 
-def write_fixture(out_dir: str, name: str, out: dict, description: str, peer: str) -> None:
+def write_fixture(out_dir: str, name: str, out: dict, description: str, *peers: str) -> None:
     """Writes ``out`` (torch tensors or NumPy arrays; integers as int64, the rest float32) to
-    ``out_dir/name`` with the description and the versions of torch and of the peer package, and
-    prints each tensor's shape and largest magnitude."""
+    ``out_dir/name`` with the description and the versions of torch and of the peer packages,
+    and prints each tensor's shape and largest magnitude."""
     from importlib.metadata import version
     out = {k: (v.detach().numpy() if torch.is_tensor(v) else v) for k, v in out.items()}
     out = {k: np.ascontiguousarray(v.astype(np.int64 if v.dtype.kind in "iu" else np.float32))
            for k, v in out.items()}
     meta = {"description": description, "version_torch": torch.__version__,
-            f"version_{peer.replace('-', '_')}": version(peer)}
+            **{f"version_{peer.replace('-', '_')}": version(peer) for peer in peers}}
     path = os.path.join(out_dir, name)
     write_safetensors(path, out, meta)
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")

@@ -6,9 +6,11 @@
 //! A rule is a set of terms `k`, each the layer with modified parameters `W'_k, b'_k` applied to
 //! a modified input `x_k`; the relevance `R` reaching the output is divided by a stabilised
 //! denominator `s_k` (and masked), sent back through `W'_k`, and multiplied by `x_k`:
-//! `R_in = Σ_k c_k · x_k ⊙ W'_kᵀ (R ⊙ m_k / s_k)`. Each term is written as
-//! `v_k − v_k.detach()` with `v_k = layer(x_k.detach() ⊙ x; W'_k) ⊙ (m_k / s_k).detach()`: zero in
-//! the forward, that backward in the backward — no custom autodiff node, so every backend runs
+//! `R_in = Σ_k c_k · x_k ⊙ W'_kᵀ (R ⊙ m_k / s_k)`. Each piece `z_k = layer(u_k; W'_k, b'_k)` is
+//! evaluated once, on `u_k = x_k.detach() ⊙ (x − x.detach() + 1)`, which is `x_k` bit for bit in
+//! the forward and carries `x_k ⊙ ·` into `x` in the backward: its value makes the denominators,
+//! and each term `v_k − v_k.detach()` with `v_k = z_k ⊙ (m_k / s_k).detach()` is zero in the
+//! forward and that backward in the backward — no custom autodiff node, so every backend runs
 //! it, and the forward values are the layer's own.
 
 use burn::tensor::{Bool, Tensor};
@@ -115,7 +117,15 @@ impl LrpRule {
         layer: &Affine<'_, D, W>,
     ) -> Tensor<D> {
         let plain = x.clone().detach();
-        let y = (layer.forward)(plain.clone());
+        // Exactly 1 in the forward, the identity into `x` in the backward: a piece's input
+        // times it is the input itself, bit for bit, with the backward of `input ⊙ x`.
+        let unit = (x - plain.clone()) + 1.0;
+        let carried = |input: Tensor<D>| input.detach() * unit.clone();
+        // The layer with parameters `w, b` on the modified input `input`: one evaluation gives
+        // the rule its denominator (the value) and its carrier (the backward).
+        let piece = |input: Tensor<D>, w: Tensor<W>, b: Option<Tensor<1>>| {
+            (layer.apply)(carried(input), w, b)
+        };
         let weight = layer.weight.clone();
         let bias = layer.bias.clone();
         let positive = |t: Tensor<W>| t.clamp_min(0.0);
@@ -124,144 +134,180 @@ impl LrpRule {
         let negative_bias = bias.clone().map(|b| b.clamp_max(0.0));
         let x_plus = plain.clone().clamp_min(0.0);
         let x_minus = plain.clone().clamp_max(0.0);
-        // The layer's output with parameters `w, b` on the input `input` (the denominators).
-        let z = |input: Tensor<D>, w: Tensor<W>, b: Option<Tensor<1>>| (layer.apply)(input, w, b);
-        let terms: Vec<Term<D, W>> = match self {
+        let value = |z: &Tensor<D>| z.clone().detach();
+        // The layer's own output, from its own kernel.
+        let own = || (layer.forward)(plain.clone());
+        let (y, terms): (Tensor<D>, Vec<Term<D>>) = match self {
             Self::Epsilon { epsilon } => {
+                let z = (layer.forward)(carried(plain.clone()));
+                let y = value(&z);
                 let scale = stabilize(y.clone(), epsilon).recip();
-                vec![Term::new(plain.clone(), weight, scale, 1.0)]
+                (y, vec![Term::new(z, scale, 1.0)])
             }
             Self::ZPlus { stabilizer } => {
-                let denominator = z(x_plus.clone(), positive(weight.clone()), positive_bias)
-                    + z(x_minus.clone(), negative(weight.clone()), None);
-                let scale = stabilize(denominator, stabilizer).recip();
-                vec![
-                    Term::new(x_plus, positive(weight.clone()), scale.clone(), 1.0),
-                    Term::new(x_minus, negative(weight), scale, 1.0),
-                ]
+                let up = piece(x_plus, positive(weight.clone()), positive_bias);
+                let down = piece(x_minus, negative(weight), None);
+                let scale = stabilize(value(&up) + value(&down), stabilizer).recip();
+                let terms = vec![
+                    Term::new(up, scale.clone(), 1.0),
+                    Term::new(down, scale, 1.0),
+                ];
+                (own(), terms)
             }
             Self::AlphaBeta {
                 alpha,
                 beta,
                 stabilizer,
             } => {
-                let up = z(x_plus.clone(), positive(weight.clone()), positive_bias)
-                    + z(x_minus.clone(), negative(weight.clone()), None);
-                let down = z(x_plus.clone(), negative(weight.clone()), negative_bias)
-                    + z(x_minus.clone(), positive(weight.clone()), None);
-                let up = stabilize(up, stabilizer).recip();
-                let down = stabilize(down, stabilizer).recip();
-                vec![
-                    Term::new(x_plus.clone(), positive(weight.clone()), up.clone(), alpha),
-                    Term::new(x_minus.clone(), negative(weight.clone()), up, alpha),
-                    Term::new(x_plus, negative(weight.clone()), down.clone(), -beta),
-                    Term::new(x_minus, positive(weight), down, -beta),
-                ]
+                let up_plus = piece(x_plus.clone(), positive(weight.clone()), positive_bias);
+                let up_minus = piece(x_minus.clone(), negative(weight.clone()), None);
+                let down_plus = piece(x_plus, negative(weight.clone()), negative_bias);
+                let down_minus = piece(x_minus, positive(weight), None);
+                let up = stabilize(value(&up_plus) + value(&up_minus), stabilizer).recip();
+                let down = stabilize(value(&down_plus) + value(&down_minus), stabilizer).recip();
+                let terms = vec![
+                    Term::new(up_plus, up.clone(), alpha),
+                    Term::new(up_minus, up, alpha),
+                    Term::new(down_plus, down.clone(), -beta),
+                    Term::new(down_minus, down, -beta),
+                ];
+                (own(), terms)
             }
             Self::Gamma { gamma, stabilizer } => {
                 let boosted_up = weight.clone() + positive(weight.clone()) * gamma;
-                let boosted_down = weight.clone() + negative(weight.clone()) * gamma;
+                let boosted_down = weight.clone() + negative(weight) * gamma;
                 let bias_up = bias.clone().map(|b| b.clone() + b.clamp_min(0.0) * gamma);
-                let bias_down = bias.clone().map(|b| b.clone() + b.clamp_max(0.0) * gamma);
-                let up = z(x_plus.clone(), boosted_up.clone(), bias_up)
-                    + z(x_minus.clone(), boosted_down.clone(), None);
-                let down = z(x_plus.clone(), boosted_down.clone(), bias_down)
-                    + z(x_minus.clone(), boosted_up.clone(), None);
+                let bias_down = bias.map(|b| b.clone() + b.clamp_max(0.0) * gamma);
+                let up_plus = piece(x_plus.clone(), boosted_up.clone(), bias_up);
+                let up_minus = piece(x_minus.clone(), boosted_down.clone(), None);
+                let down_plus = piece(x_plus, boosted_down, bias_down);
+                let down_minus = piece(x_minus, boosted_up, None);
+                let y = own();
                 // Outputs above zero take the boosted positive part, below zero the negative.
                 let up = masked(
-                    stabilize(up, stabilizer).recip(),
+                    stabilize(value(&up_plus) + value(&up_minus), stabilizer).recip(),
                     y.clone().lower_equal_elem(0.0),
                 );
                 let down = masked(
-                    stabilize(down, stabilizer).recip(),
+                    stabilize(value(&down_plus) + value(&down_minus), stabilizer).recip(),
                     y.clone().greater_equal_elem(0.0),
                 );
-                vec![
-                    Term::new(x_plus.clone(), boosted_up.clone(), up.clone(), 1.0),
-                    Term::new(x_minus.clone(), boosted_down.clone(), up, 1.0),
-                    Term::new(x_plus, boosted_down, down.clone(), 1.0),
-                    Term::new(x_minus, boosted_up, down, 1.0),
-                ]
+                let terms = vec![
+                    Term::new(up_plus, up.clone(), 1.0),
+                    Term::new(up_minus, up, 1.0),
+                    Term::new(down_plus, down.clone(), 1.0),
+                    Term::new(down_minus, down, 1.0),
+                ];
+                (y, terms)
             }
             Self::Flat { stabilizer } => {
-                let ones = weight.ones_like();
-                let denominator = z(plain.ones_like(), ones.clone(), None);
-                let scale = stabilize(denominator, stabilizer).recip();
-                vec![Term::new(plain.ones_like(), ones, scale, 1.0)]
+                let z = piece(plain.ones_like(), weight.ones_like(), None);
+                let scale = stabilize(value(&z), stabilizer).recip();
+                (own(), vec![Term::new(z, scale, 1.0)])
             }
             Self::WSquare { stabilizer } => {
-                let squared = weight.powi_scalar(2);
-                let denominator = z(
+                let z = piece(
                     plain.ones_like(),
-                    squared.clone(),
+                    weight.powi_scalar(2),
                     bias.map(|b| b.powi_scalar(2)),
                 );
-                let scale = stabilize(denominator, stabilizer).recip();
-                vec![Term::new(plain.ones_like(), squared, scale, 1.0)]
+                let scale = stabilize(value(&z), stabilizer).recip();
+                (own(), vec![Term::new(z, scale, 1.0)])
             }
             Self::ZBox {
                 low,
                 high,
                 stabilizer,
             } => {
-                let low_image = plain.full_like(low);
-                let high_image = plain.full_like(high);
-                let denominator = y.clone()
-                    - z(low_image.clone(), positive(weight.clone()), positive_bias)
-                    - z(high_image.clone(), negative(weight.clone()), negative_bias);
+                let z = (layer.forward)(carried(plain.clone()));
+                let y = value(&z);
+                let lowest = piece(
+                    plain.full_like(low),
+                    positive(weight.clone()),
+                    positive_bias,
+                );
+                let highest = piece(plain.full_like(high), negative(weight), negative_bias);
+                let denominator = y.clone() - value(&lowest) - value(&highest);
                 let scale = stabilize(denominator, stabilizer).recip();
-                vec![
-                    Term::new(plain.clone(), weight.clone(), scale.clone(), 1.0),
-                    Term::new(low_image, positive(weight.clone()), scale.clone(), -1.0),
-                    Term::new(high_image, negative(weight), scale, -1.0),
-                ]
+                let terms = vec![
+                    Term::new(z, scale.clone(), 1.0),
+                    Term::new(lowest, scale.clone(), -1.0),
+                    Term::new(highest, scale, -1.0),
+                ];
+                (y, terms)
             }
         };
         let backward = terms
             .into_iter()
-            .map(|term| term.carrier(&x, layer))
+            .map(Term::carrier)
             .reduce(|a, b| a + b)
             .expect("every rule has a term");
         y + backward
     }
 }
 
-/// One term of a rule: the layer with `weight` on `input ⊙ x`, its output scaled by `scale`
-/// (the masked inverse denominator) and by `factor`.
-struct Term<const D: usize, const W: usize> {
-    input: Tensor<D>,
-    weight: Tensor<W>,
+/// One term of a rule: a piece of the layer (its modified parameters on its modified input,
+/// carried into `x`), scaled by `scale` (the masked inverse denominator) and by `factor`.
+struct Term<const D: usize> {
+    piece: Tensor<D>,
     scale: Tensor<D>,
     factor: f32,
 }
 
-impl<const D: usize, const W: usize> Term<D, W> {
-    fn new(input: Tensor<D>, weight: Tensor<W>, scale: Tensor<D>, factor: f32) -> Self {
+impl<const D: usize> Term<D> {
+    fn new(piece: Tensor<D>, scale: Tensor<D>, factor: f32) -> Self {
         Self {
-            input,
-            weight,
+            piece,
             scale,
             factor,
         }
     }
 
-    /// Zero in the forward; in the backward `factor · input ⊙ Wᵀ(R ⊙ scale)` into `x`.
-    fn carrier(self, x: &Tensor<D>, layer: &Affine<'_, D, W>) -> Tensor<D> {
-        let through = (layer.apply)(self.input.detach() * x.clone(), self.weight, None)
-            * (self.scale.detach() * self.factor);
+    /// Zero in the forward (an exact zero, formed before it is added); in the backward
+    /// `factor · input ⊙ W'ᵀ(R ⊙ scale)` into `x`.
+    fn carrier(self) -> Tensor<D> {
+        let through = self.piece * (self.scale.detach() * self.factor);
         through.clone() - through.detach()
     }
+}
+
+/// `scale` with zeros where `mask` holds.
+fn masked<const D: usize>(scale: Tensor<D>, mask: Tensor<D, Bool>) -> Tensor<D> {
+    scale.mask_fill(mask, 0.0)
+}
+
+/// zennit's `Norm` rule for a sum of `parts` (a residual connection's branches, as zennit's
+/// ResNet canonizer sums them): each part receives the relevance in proportion to its value,
+/// `R_i = x_i ⊙ R / (Σ_j x_j + ε·sign)`. The forward is the sum itself.
+pub(crate) fn norm_sum<const D: usize>(parts: Vec<Tensor<D>>) -> Tensor<D> {
+    let plain = parts
+        .iter()
+        .map(|part| part.clone().detach())
+        .reduce(|a, b| a + b)
+        .expect("a sum of at least one part");
+    let scale = stabilize(plain.clone(), STABILIZER).recip();
+    // Each carrier is formed as `t − t.detach()` first, an exact zero, so that the forward
+    // stays the sum bit for bit: `(sum + t) − t` would round it when `t` is large.
+    parts.into_iter().fold(plain, |sum, part| {
+        let through = part.clone() * (part.detach() * scale.clone());
+        sum + (through.clone() - through.detach())
+    })
+}
+
+/// zennit's `Norm` rule for an average pooling `pool`: `R_in = x ⊙ poolᵀ(R / (pool(x) +
+/// ε·sign))`. The forward is the pooling itself.
+pub(crate) fn norm_pool(x: Tensor<4>, pool: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+    let plain = x.clone().detach();
+    let y = pool(plain.clone());
+    let scale = stabilize(y.clone(), STABILIZER).recip();
+    let through = pool(x * plain) * scale;
+    y + (through.clone() - through.detach())
 }
 
 /// zennit's stabiliser: `z + ε·sign(z)`, with the sign of zero taken as +1.
 fn stabilize<const D: usize>(z: Tensor<D>, epsilon: f32) -> Tensor<D> {
     let sign = z.clone().sign().mask_fill(z.clone().equal_elem(0.0), 1.0);
     z + sign * epsilon
-}
-
-/// `scale` with zeros where `mask` holds.
-fn masked<const D: usize>(scale: Tensor<D>, mask: Tensor<D, Bool>) -> Tensor<D> {
-    scale.mask_fill(mask, 0.0)
 }
 
 impl LrpRule {
@@ -331,6 +377,23 @@ impl Default for LrpComposite {
 }
 
 impl LrpComposite {
+    /// LRP-ε with the stabiliser `epsilon` on every affine layer: Captum's `LRP` with its
+    /// default rules is `LrpComposite::epsilon(1e-9)`.
+    ///
+    /// ```
+    /// use gradcam_explain::{LrpComposite, LrpRule};
+    /// let captum = LrpComposite::epsilon(1e-9);
+    /// assert_eq!(captum.convolution, LrpRule::Epsilon { epsilon: 1e-9 });
+    /// assert_eq!(captum.dense, captum.convolution);
+    /// ```
+    pub const fn epsilon(epsilon: f32) -> Self {
+        Self {
+            convolution: LrpRule::Epsilon { epsilon },
+            dense: LrpRule::Epsilon { epsilon },
+            first: None,
+        }
+    }
+
     /// zennit's `EpsilonPlus`: z⁺ for the convolutions, ε for the fully connected layers.
     pub const fn epsilon_plus() -> Self {
         Self {

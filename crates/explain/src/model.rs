@@ -1,10 +1,11 @@
 //! The contract a CNN fulfils to be explained.
 
 use burn::module::{Module, ModuleMapper, Param};
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use gradcam_ops::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
 
-use crate::lrp::{Affine, LrpComposite};
+use crate::lrp::{self, Affine, AffineKind, LrpComposite};
 use crate::noise;
 use crate::rescale;
 
@@ -123,6 +124,78 @@ impl ReluMode {
             Self::Rescale => rescale::max_pool(x, pool),
             _ => pool(x),
         }
+    }
+
+    /// Adds a residual connection's branches under this mode's rule: their sum, except under
+    /// [`ReluMode::Lrp`], where the relevance is split between the branches in proportion to
+    /// their values (zennit's `Norm` rule on the sum its ResNet canonizer inserts). A model
+    /// that sums its residual branches with `+` instead gives LRP the sum's gradient there
+    /// (each branch the whole relevance), which does not conserve it.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::ReluMode;
+    ///
+    /// let device = Device::default();
+    /// let a = Tensor::<1>::from_floats([1.0, 2.0], &device);
+    /// let b = Tensor::<1>::from_floats([3.0, -1.0], &device);
+    /// let y = ReluMode::Standard.add(a, b);
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![4.0, 1.0]);
+    /// ```
+    pub fn add<const D: usize>(self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Lrp(_) => lrp::norm_sum(vec![a, b]),
+            _ => a + b,
+        }
+    }
+
+    /// Applies an average pooling `pool` (any window, or adaptive) under this mode's rule:
+    /// itself, except under [`ReluMode::Lrp`], where the relevance of each window goes to its
+    /// inputs in proportion to their values (zennit's `Norm` rule for average pooling).
+    ///
+    /// ```
+    /// use burn::tensor::module::adaptive_avg_pool2d;
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::ReluMode;
+    ///
+    /// let x = Tensor::<4>::from_floats([[[[1.0, 3.0]]]], &Device::default());
+    /// let y = ReluMode::Standard.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![2.0]);
+    /// ```
+    pub fn avg_pool(self, x: Tensor<4>, pool: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Lrp(_) => lrp::norm_pool(x, pool),
+            _ => pool(x),
+        }
+    }
+
+    /// Applies a `burn::nn::Linear` layer as an affine layer of the pass
+    /// ([`ReluMode::affine`]): under [`ReluMode::Lrp`], the composite's rule for fully
+    /// connected layers (`first`: the layer the input meets).
+    ///
+    /// ```
+    /// use burn::nn::LinearConfig;
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::ReluMode;
+    ///
+    /// let device = Device::default();
+    /// let layer = LinearConfig::new(3, 2).init(&device);
+    /// let x = Tensor::<2>::ones([4, 3], &device);
+    /// let routed = ReluMode::Standard.linear(&layer, x.clone(), false);
+    /// assert_eq!(routed.into_data(), layer.forward(x).into_data());
+    /// ```
+    pub fn linear<const D: usize>(self, layer: &Linear, x: Tensor<D>, first: bool) -> Tensor<D> {
+        self.affine(
+            x,
+            Affine {
+                kind: AffineKind::Dense,
+                first,
+                weight: layer.weight.val(),
+                bias: layer.bias.as_ref().map(|bias| bias.val()),
+                forward: &|x| layer.forward(x),
+                apply: &|x, weight, bias| burn::tensor::module::linear(x, weight, bias),
+            },
+        )
     }
 
     /// Whether the mode's ReLUs need the backend's guided-ReLU kernels.
@@ -280,8 +353,9 @@ pub trait Explainable {
     }
 
     /// Whether every convolution and fully connected layer of the model goes through
-    /// [`ReluMode::affine`], as LRP needs (false by default: LRP then refuses the model with
-    /// [`crate::ExplainError::Unrouted`]).
+    /// [`ReluMode::affine`] (or [`ReluMode::linear`]), and every residual sum and average
+    /// pooling through [`ReluMode::add`] and [`ReluMode::avg_pool`], as LRP needs (false by
+    /// default: LRP then refuses the model with [`crate::ExplainError::Unrouted`]).
     fn routes_affine_layers(&self) -> bool {
         false
     }

@@ -3,14 +3,12 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::{conv2d, linear};
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use gradcam_explain::{
     Affine, AffineKind, Explainable, OutputLayer, Reinitialize, ReluMode, noise,
 };
 
-use gradcam_ops::{max_pool2d, square_conv2d};
+use gradcam_ops::{max_pool2d, square_conv2d_with};
 
 /// Side of an MNIST image, in pixels.
 pub const IMAGE_SIDE: usize = 28;
@@ -79,8 +77,8 @@ impl MnistNet {
         let x = relu
             .apply(relu.max_pool(features, pool2))
             .flatten::<2>(1, 3);
-        let x = relu.apply(dense(relu, &self.fc1, x));
-        dense(relu, &self.fc2, x)
+        let x = relu.apply(relu.linear(&self.fc1, x, false));
+        relu.linear(&self.fc2, x, false)
     }
 }
 
@@ -92,10 +90,7 @@ fn pool2(x: Tensor<4>) -> Tensor<4> {
 /// input meets), computed by the square-convolution kernel, which keeps one digit on the calling
 /// thread; its parameters stay `burn::nn`'s, so loading and re-initialising are unchanged.
 fn conv(relu: ReluMode, layer: &Conv2d, x: Tensor<4>, first: bool) -> Tensor<4> {
-    let apply = |x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>| match bias {
-        Some(bias) => square_conv2d(x, weight, bias, 1, 0),
-        None => conv2d(x, weight, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-    };
+    let apply = |x, weight, bias| square_conv2d_with(x, weight, bias, 1, 0);
     let (weight, bias) = (
         layer.weight.val(),
         layer.bias.as_ref().map(|bias| bias.val()),
@@ -109,21 +104,6 @@ fn conv(relu: ReluMode, layer: &Conv2d, x: Tensor<4>, first: bool) -> Tensor<4> 
             bias: bias.clone(),
             forward: &|x| apply(x, weight.clone(), bias.clone()),
             apply: &apply,
-        },
-    )
-}
-
-/// A fully connected layer of the network through the pass.
-fn dense(relu: ReluMode, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
-    relu.affine(
-        x,
-        Affine {
-            kind: AffineKind::Dense,
-            first: false,
-            weight: layer.weight.val(),
-            bias: layer.bias.as_ref().map(|bias| bias.val()),
-            forward: &|x| layer.forward(x),
-            apply: &|x, weight, bias| linear(x, weight, bias),
         },
     )
 }

@@ -625,6 +625,26 @@ pub fn square_conv2d(
     apply(x, weight, bias, flipped, stride, padding)
 }
 
+/// [`square_conv2d`] with an optional bias; without one, Burn's `conv2d` (the layer applied
+/// with modified weights alone, as LRP's rules apply it).
+pub fn square_conv2d_with(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    match bias {
+        Some(bias) => square_conv2d(x, weight, bias, stride, padding),
+        None => burn::tensor::module::conv2d(
+            x,
+            weight,
+            None,
+            burn::tensor::ops::ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1),
+        ),
+    }
+}
+
 fn apply(
     x: Tensor<4>,
     weight: Tensor<4>,

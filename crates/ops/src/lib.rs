@@ -34,7 +34,7 @@ mod relu;
 mod scratch;
 mod winograd;
 
-pub use conv::{SquareConv2d, SquareConv2dConfig, flip_weight, square_conv2d};
+pub use conv::{SquareConv2d, SquareConv2dConfig, flip_weight, square_conv2d, square_conv2d_with};
 pub use extension::Kernels;
 pub use pool::max_pool2d;
 pub use relu::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};

@@ -10,9 +10,10 @@ use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
 use gradcam_explain::{
-    Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName, reinitialize_layers,
+    Affine, AffineKind, Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName,
+    reinitialize_layers,
 };
-use gradcam_ops::SquareConv2d;
+use gradcam_ops::{SquareConv2d, square_conv2d_with};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::TorchResNet;
@@ -207,16 +208,33 @@ impl Block {
     /// module twice per block: both uses are routed).
     fn forward(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(conv) => conv.forward(x.clone()),
+            Some(layer) => conv(relu, layer, x.clone(), false),
             None => x.clone(),
         };
-        let out = relu.apply(self.conv1.forward(x));
+        let out = relu.apply(conv(relu, &self.conv1, x, false));
+        let out = conv(relu, &self.conv2, out, false);
         let out = match &self.conv3 {
-            None => self.conv2.forward(out),
-            Some(conv3) => conv3.forward(relu.apply(self.conv2.forward(out))),
+            None => out,
+            Some(conv3) => conv(relu, conv3, relu.apply(out), false),
         };
-        relu.apply(out + shortcut)
+        relu.apply(relu.add(shortcut, out))
     }
+}
+
+/// A convolution through the pass (`first`: the stem's, the one the input meets).
+fn conv(relu: ReluMode, layer: &SquareConv2d, x: Tensor<4>, first: bool) -> Tensor<4> {
+    let [stride, padding] = layer.stride_padding();
+    relu.affine(
+        x,
+        Affine {
+            kind: AffineKind::Convolution,
+            first,
+            weight: layer.weight(),
+            bias: Some(layer.bias()),
+            forward: &|x| layer.forward(x),
+            apply: &|x, weight, bias| square_conv2d_with(x, weight, bias, stride, padding),
+        },
+    )
 }
 
 /// A ResNet in eval mode (BatchNorm folded into the convolutions at load time), explained at
@@ -305,7 +323,7 @@ impl ResNet {
     }
 
     fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let x = relu.apply(self.stem.forward(x));
+        let x = relu.apply(conv(relu, &self.stem, x, true));
         match self.config.stem {
             Stem::ImageNet => relu.max_pool(x, |x| {
                 max_pool2d(
@@ -361,12 +379,18 @@ impl Explainable for ResNet {
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
         let x = self.stages(features, self.explained + 1..4, relu);
-        self.fc
-            .forward(adaptive_avg_pool2d(x, [1, 1]).flatten::<2>(1, 3))
+        let pooled = relu.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));
+        relu.linear(&self.fc, pooled.flatten::<2>(1, 3), false)
     }
 
     fn output_layer(&self) -> OutputLayer {
         OutputLayer::Identity
+    }
+
+    /// Every convolution (BatchNorm folded in), the residual sums, the average pooling and the
+    /// fully connected layer go through the pass: the network zennit's ResNet canonizer makes.
+    fn routes_affine_layers(&self) -> bool {
+        true
     }
 
     fn device(&self) -> Device {
