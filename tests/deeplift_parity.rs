@@ -3,7 +3,7 @@
 //! bundled images and ResNet-18 at 224×224 (seeded weights, the three committed images),
 //! explaining the logit, with the convergence deltas Captum reports; their layer versions equal
 //! Captum's `LayerDeepLift` and `LayerDeepLiftShap` at the MNIST net's conv2 and the Fashion
-//! ResNet's layer3. Fixture:
+//! ResNet's layer3, and `LayerDeepLift` at ResNet-18's layer4. Fixture:
 //! `tools/reference/deeplift.py` (Captum 0.9 with its three DeepLIFT bugs worked around, the
 //! script says how).
 
@@ -39,6 +39,8 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("fashion_deep_lift_shap", 2e-5),  // 3.0e-6 / 2.0e-6 / 3.7e-6
         Check::new("r18_deep_lift_zero", 1e-4),      // 1.2e-5 / 2.0e-5 / 1.2e-5
         Check::new("r18_deep_lift_black", 2e-4),     // 9.2e-6 / 1.9e-5 / 3.8e-5
+        Check::new("r18_deep_lift_shap", 5e-5),      // 5.6e-6 / 5.0e-6 / 4.7e-6
+        Check::new("r18_layer_deep_lift_zero", 2e-5), // 1.8e-6 / 2.2e-6 / 2.1e-6
     ],
 };
 
@@ -205,6 +207,10 @@ fn deep_lift_on_resnet18_equals_captum() {
                 "r18_deep_lift_black",
                 DeepLift::new().attribute_with_baselines(&net, input.clone(), &targets, black),
             ),
+            (
+                "r18_deep_lift_shap",
+                DeepLiftShap::new().attribute(&net, input.clone(), &targets),
+            ),
         ];
         for (key, run) in runs {
             let result = host(run);
@@ -226,6 +232,21 @@ fn deep_lift_on_resnet18_equals_captum() {
                     "{what}: delta {delta} against Captum's {expected}"
                 );
             }
+        }
+        // At layer4, the network's explained stage, from the zero image.
+        let key = "r18_layer_deep_lift_zero";
+        let result = host(LayerDeepLift(DeepLift::new()).attribute(&net, input, &targets));
+        let ours: Vec<f32> = result.iter().flat_map(|r| r.map.values.clone()).collect();
+        let what = format!("{backend}: resnet18 {key}");
+        let expected = first_images(&fixture, key, images.len(), n);
+        common::assert_close_per_image(&what, &ours, &expected, n, SUITE.tolerance(key));
+        let deltas = first_images(&fixture, &format!("{key}_delta"), images.len(), n);
+        for (r, expected) in result.iter().zip(deltas) {
+            let delta = r.convergence_delta.expect("a delta");
+            assert!(
+                (delta - expected).abs() <= DELTA,
+                "{what}: delta {delta} against Captum's {expected}"
+            );
         }
     }
 }

@@ -318,6 +318,45 @@ fn bad_input_exits_non_zero_with_a_message_and_keeps_earlier_outputs() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a directory"));
 }
 
+/// The help names every registered CAM and pixel method (its lists are written by hand).
+#[test]
+fn the_help_names_every_registered_method() {
+    let output = run(&["--help"]);
+    let help = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for name in AnyCam::NAMES.iter().chain(AnyPixel::NAMES) {
+        assert!(help.contains(name), "--help does not name {name}");
+    }
+}
+
+/// LRP on a ResNet from the main job (zennit's `EpsilonPlus` by default).
+#[test]
+fn lrp_explains_the_fashion_resnet_from_the_main_job() {
+    let out = tempfile::tempdir().expect("dir");
+    let dir = out.path().to_str().expect("utf-8");
+    let output = run(&[
+        "--out",
+        dir,
+        "--model",
+        "fashion-resnet",
+        "--pixel-method",
+        "lrp",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+            .expect("parses");
+    assert_eq!(file["method"], "LRP ⊙ Grad-CAM");
+    assert!(file["pixel"]["lrp"]["composite"]["convolution"]["z-plus"].is_object());
+    assert!(image::open(out.path().join("guided_gradcam.png")).is_ok());
+}
+
 #[test]
 fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
     let out = tempfile::tempdir().expect("dir");

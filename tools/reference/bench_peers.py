@@ -67,6 +67,8 @@ from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa
                  seeded_state_dict, seeded_uniform)
 from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
 from zennit.composites import EpsilonPlus  # noqa: E402
+from lrp import resnet_canonizer  # noqa: E402
+from torchvision.models.resnet import BasicBlock  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel  # noqa: E402
 
@@ -121,9 +123,11 @@ class Peers:
         self.layer_deep_lift = LayerDeepLift(ready, operator.attrgetter(layer_name)(ready))
         self.layer_gradient_shap = LayerGradientShap(*fresh())
         self.layer_conductance = LayerConductance(*fresh())
-        # zennit's EpsilonPlus, its hooks registered once on a copy of its own.
+        # zennit's EpsilonPlus, its hooks registered once on a copy of its own; a ResNet with
+        # zennit's ResNet canonizer (lrp.py's, with the exact batch-norm merge).
         self.lrp_net = fresh()[0]
-        EpsilonPlus().register(self.lrp_net)
+        is_resnet = any(isinstance(m, BasicBlock) for m in self.lrp_net.modules())
+        EpsilonPlus(canonizers=[resnet_canonizer()] if is_resnet else None).register(self.lrp_net)
         pgc_net, pgc_layer = fresh()
         self.pgc_cam = GradCAM(model=pgc_net, target_layers=[pgc_layer],
                                reshape_transform=reshape_transform)

@@ -37,6 +37,10 @@ Writes tests/fixtures/deeplift.safetensors:
   r18_deep_lift_zero, r18_deep_lift_black (_delta)
                                        ResNet-18 against the zero image and the black image
                                        (normalised), every 4th row and column [3, 3, 56, 56]
+  r18_deep_lift_shap (_delta)          ResNet-18's DeepLiftShap against the constant images -1, 0
+                                       and 1, sampled as above
+  r18_layer_deep_lift_zero (_delta)    ResNet-18's LayerDeepLift at layer4 against the zero image
+                                       [3, 512, 7, 7]
 
 It prints how far torch's own float32 maps lie from float64 on the ResNets (DeepLIFT's secant
 slopes are ill-conditioned where an input nearly equals its reference).
@@ -208,8 +212,23 @@ def resnet18_fixtures() -> dict:
     for key, baseline in (("r18_deep_lift_zero", 0.0), ("r18_deep_lift_black", black)):
         attr, out[f"{key}_delta"] = per_image(DeepLift(model), x, target, baseline)
         out[key] = attr[..., ::STEP, ::STEP]
+    # DeepLiftShap against the constant images -1, 0 and 1 (the library's default references).
+    constants = torch.stack([torch.full((3, 224, 224), v) for v in (-1.0, 0.0, 1.0)])
+    maps, deltas = [], []
+    for i in range(len(x)):
+        attr, delta = DeepLiftShap(model).attribute(
+            x[i:i + 1].clone(), baselines=constants, target=int(target[i]),
+            return_convergence_delta=True)
+        maps.append(attr[..., ::STEP, ::STEP])
+        deltas.append(delta.mean().reshape(1))
+    out["r18_deep_lift_shap"], out["r18_deep_lift_shap_delta"] = torch.cat(maps), torch.cat(deltas)
+    out["r18_layer_deep_lift_zero"], out["r18_layer_deep_lift_zero_delta"] = per_image(
+        LayerDeepLift(model, model.layer4), x, target, 0.0)
     float64 = per_image(DeepLift(model.double()), x.double(), target, black.double())[0]
     float32_share("ResNet-18 black", out["r18_deep_lift_black"], float64[..., ::STEP, ::STEP])
+    float64 = per_image(LayerDeepLift(model, model.layer4), x.double(), target, 0.0)[0]
+    float32_share("ResNet-18 layer4 zero", out["r18_layer_deep_lift_zero"], float64)
+    model.float()
     return out
 
 

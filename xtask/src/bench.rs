@@ -101,8 +101,8 @@ impl BenchModel {
     }
 
     /// The measured rows, each with its peer in `tools/reference/bench_peers.py`: on the MNIST
-    /// net every registered method and the compositions with peers; on the ResNet the four
-    /// with peers; on the ViT Grad-CAM through its token grid; on each the given-class twins of
+    /// net every registered method and the compositions with peers; on the ResNet the Grad-CAM
+    /// family's, DeepLIFT's and LRP's; on the ViT Grad-CAM through its token grid; on each the given-class twins of
     /// its rows that have them.
     fn rows(self) -> Vec<Row> {
         let names: Vec<&str> = match self {
@@ -119,6 +119,7 @@ impl BenchModel {
                 "guided-grad-cam",
                 "deep-lift",
                 "layer-deep-lift",
+                "lrp",
             ],
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };

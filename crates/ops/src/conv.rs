@@ -625,8 +625,8 @@ pub fn square_conv2d(
     apply(x, weight, bias, flipped, stride, padding)
 }
 
-/// [`square_conv2d`] with an optional bias; without one, Burn's `conv2d` (the layer applied
-/// with modified weights alone, as LRP's rules apply it).
+/// [`square_conv2d`] with an optional bias (none: a zero bias, through the same kernel; LRP's
+/// rules apply the layer with modified weights alone).
 pub fn square_conv2d_with(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -634,15 +634,8 @@ pub fn square_conv2d_with(
     stride: usize,
     padding: usize,
 ) -> Tensor<4> {
-    match bias {
-        Some(bias) => square_conv2d(x, weight, bias, stride, padding),
-        None => burn::tensor::module::conv2d(
-            x,
-            weight,
-            None,
-            burn::tensor::ops::ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1),
-        ),
-    }
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    square_conv2d(x, weight, bias, stride, padding)
 }
 
 fn apply(
