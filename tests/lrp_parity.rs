@@ -10,8 +10,8 @@ use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
-    Attribution, ExplainError, ImageAttribution, Lrp, LrpComposite, LrpRule, Map, STABILIZER,
-    Score, Targets,
+    Attribution, Bound, ExplainError, ImageAttribution, Lrp, LrpComposite, LrpRule, Map,
+    STABILIZER, Score, Targets,
 };
 use burn_gradcam::mnist::{MNIST_MEAN, MNIST_STD, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
@@ -42,11 +42,12 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("r18_epsilon_plus_flat", 2e-5), // 3.2e-6 / 4.3e-6 / 2.5e-6
         Check::new("r18_epsilon_alpha2_beta1", 2e-5), // 1.3e-6 / 1.8e-6 / 1.6e-6
         Check::new("r18_epsilon_alpha2_beta1_flat", 2e-5), // 2.3e-6 / 3.1e-6 / 1.8e-6
+        Check::new("r18_epsilon_gamma_box", 2e-5), // 3.5e-6 / 4.3e-6 / 2.7e-6
     ],
 };
 
 /// ResNet composites (zennit's names; the box bounds given for the Fashion items).
-fn resnet_composites(bounds: Option<(f32, f32)>) -> Vec<(&'static str, LrpComposite)> {
+fn resnet_composites(bounds: Option<(Bound, Bound)>) -> Vec<(&'static str, LrpComposite)> {
     let mut composites = vec![
         ("epsilon_plus", LrpComposite::epsilon_plus()),
         ("epsilon_plus_flat", LrpComposite::epsilon_plus_flat()),
@@ -187,7 +188,10 @@ fn lrp_on_the_fashion_resnet_equals_zennit() {
     let images =
         Images::from_dir(repo_path("data/fashion"), 1, [28, 28], false).expect("bundled images");
     let (mean, std) = Normalization::FashionMnist.mean_std(1);
-    let bounds = ((0.0 - mean[0]) / std[0], (1.0 - mean[0]) / std[0]);
+    let bounds = (
+        Bound::Value((0.0 - mean[0]) / std[0]),
+        Bound::Value((1.0 - mean[0]) / std[0]),
+    );
     for (backend, device) in devices() {
         let (net, _) = ResNet::load(
             ResNetConfig::fashion(),
@@ -243,7 +247,9 @@ fn resnet18_lrp_equals_zennit() {
             0,
         );
         let targets = Targets::classes(picked.iter().map(|&i| classes[i]).collect::<Vec<_>>());
-        for (key, composite) in resnet_composites(None) {
+        let (mean, std) = Normalization::ImageNet.mean_std(3);
+        let bound = |value: f32| Bound::Channels([0, 1, 2].map(|c| (value - mean[c]) / std[c]));
+        for (key, composite) in resnet_composites(Some((bound(0.0), bound(1.0)))) {
             let what = format!("{backend}: resnet18 {key}");
             let result = explain(&Lrp::new(composite), &net, input.clone(), &targets);
             let maps: Vec<&Map> = result.iter().map(|r| &r.map).collect();
@@ -261,4 +267,24 @@ fn resnet18_lrp_equals_zennit() {
             check_conservation(&what, &result, &totals, 1e-3);
         }
     }
+}
+
+/// Per-channel box bounds on an input of another channel count are refused, by name.
+#[test]
+fn lrp_refuses_per_channel_bounds_for_other_channels() {
+    let device = Device::default();
+    let composite = LrpComposite::epsilon_gamma_box([-2.0, -2.0, -2.0], [2.0, 2.0, 2.0]);
+    let error = Lrp::new(composite)
+        .attribute(
+            &net(&device),
+            Tensor::zeros([1, 1, 28, 28], &device),
+            &Targets::predicted(),
+        )
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("z^B bounds"), "{message}");
+    assert!(
+        message.contains("3 values for 1 input channels"),
+        "{message}"
+    );
 }

@@ -29,7 +29,8 @@ the Norm rule, its average pooling too, the batch norms merged into the convolut
 
   <prefix>epsilon_plus, <prefix>epsilon_plus_flat, <prefix>epsilon_alpha2_beta1,
   <prefix>epsilon_alpha2_beta1_flat    the composites
-  fashion_epsilon_gamma_box            EpsilonGammaBox, the black and white item as bounds
+  <prefix>epsilon_gamma_box            EpsilonGammaBox, the black and white image as bounds (on
+                                       ResNet-18 normalised per channel)
   <prefix><composite>_sum              each map's total relevance, [N] (the conservation)
   <prefix>target                       the explained classes, int64 [N]
 
@@ -167,7 +168,10 @@ def resnet18_fixtures() -> dict:
     _, pixels = reference_images()
     x = torch.from_numpy(imagenet_normalize(pixels))
     target = torch.tensor(TARGETS[:len(x)])
-    out = resnet_fixtures("r18_", model, x, target, 1000,
+    # EpsilonGammaBox's bounds: the black and the white image, normalised per channel.
+    low = torch.from_numpy(imagenet_normalize(np.zeros(x.shape, np.float32)))
+    high = torch.from_numpy(imagenet_normalize(np.ones(x.shape, np.float32)))
+    out = resnet_fixtures("r18_", model, x, target, 1000, low, high,
                           sample=lambda m: m[..., ::STEP, ::STEP])
     # The first and third images' float32 maps lie up to 7.6e-3 from float64's: kept apart
     # from the second's, which float32 computes to 1.3e-6.

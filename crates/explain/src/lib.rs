@@ -117,7 +117,7 @@ pub use layer::{
     LayerActivation, LayerConductance, LayerDeepLift, LayerDeepLiftShap, LayerGradientShap,
     LayerGradientXActivation, LayerIntegratedGradients,
 };
-pub use lrp::{Affine, AffineKind, LrpComposite, LrpRule, STABILIZER};
+pub use lrp::{Affine, AffineKind, Bound, LrpComposite, LrpRule, STABILIZER};
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
 pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode, reinitialize_layers};

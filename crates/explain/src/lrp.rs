@@ -87,12 +87,13 @@ pub enum LrpRule {
         stabilizer: f32,
     },
     /// z^B for a bounded input (the first layer): `x ⊙ Wᵀ − l ⊙ W⁺ᵀ − h ⊙ W⁻ᵀ` of `R / (z − l W⁺
-    /// − h W⁻)`, with the input's lowest and highest values `l`, `h`.
+    /// − h W⁻)`, with the input's lowest and highest values `l`, `h` (one value, or one per
+    /// channel of an RGB input normalised per channel).
     ZBox {
         /// The lowest input value.
-        low: f32,
+        low: Bound,
         /// The highest input value.
-        high: f32,
+        high: Bound,
         /// The denominator's stabiliser.
         stabilizer: f32,
     },
@@ -221,12 +222,8 @@ impl LrpRule {
             } => {
                 let z = (layer.forward)(carried(plain.clone()));
                 let y = value(&z);
-                let lowest = piece(
-                    plain.full_like(low),
-                    positive(weight.clone()),
-                    positive_bias,
-                );
-                let highest = piece(plain.full_like(high), negative(weight), negative_bias);
+                let lowest = piece(low.image(&plain), positive(weight.clone()), positive_bias);
+                let highest = piece(high.image(&plain), negative(weight), negative_bias);
                 let denominator = y.clone() - value(&lowest) - value(&highest);
                 let scale = stabilize(denominator, stabilizer).recip();
                 let terms = vec![
@@ -313,8 +310,11 @@ fn stabilize<const D: usize>(z: Tensor<D>, epsilon: f32) -> Tensor<D> {
 impl LrpRule {
     /// The rule's parameters as bits, for equality and hashing (bitwise, so that the pass
     /// context stays `Eq` and `Hash`).
-    fn key(&self) -> (u8, [u32; 3]) {
-        let bits = |values: [f32; 3]| values.map(f32::to_bits);
+    fn key(&self) -> (u8, [u32; 7]) {
+        let bits = |values: [f32; 3]| {
+            let [a, b, c] = values.map(f32::to_bits);
+            [a, b, c, 0, 0, 0, 0]
+        };
         match *self {
             Self::Epsilon { epsilon } => (0, bits([epsilon, 0.0, 0.0])),
             Self::Gamma { gamma, stabilizer } => (1, bits([gamma, stabilizer, 0.0])),
@@ -330,7 +330,83 @@ impl LrpRule {
                 low,
                 high,
                 stabilizer,
-            } => (6, bits([low, high, stabilizer])),
+            } => {
+                let [l0, l1, l2] = low.key();
+                let [h0, h1, h2] = high.key();
+                (6, [l0, l1, l2, h0, h1, h2, stabilizer.to_bits()])
+            }
+        }
+    }
+}
+
+/// A bound of z^B's input box: one value for every input element, or one per channel of an RGB
+/// input (an image normalised per channel, whose black and white differ by channel, as
+/// zennit's `EpsilonGammaBox` takes them for an ImageNet model).
+///
+/// ```
+/// use gradcam_explain::{Bound, LrpComposite};
+/// let mean = [0.485, 0.456, 0.406];
+/// let std = [0.229, 0.224, 0.225];
+/// let black = Bound::Channels([0, 1, 2].map(|c| (0.0 - mean[c]) / std[c]));
+/// let white = Bound::Channels([0, 1, 2].map(|c| (1.0 - mean[c]) / std[c]));
+/// let composite = LrpComposite::epsilon_gamma_box(black, white);
+/// assert_eq!(LrpComposite::epsilon_gamma_box(-1.0, 1.0).first.is_some(), composite.first.is_some());
+/// ```
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    /// The same value everywhere.
+    Value(f32),
+    /// One value per channel of a three-channel input.
+    Channels([f32; 3]),
+}
+
+impl From<f32> for Bound {
+    fn from(value: f32) -> Self {
+        Self::Value(value)
+    }
+}
+
+impl From<[f32; 3]> for Bound {
+    fn from(values: [f32; 3]) -> Self {
+        Self::Channels(values)
+    }
+}
+
+impl Bound {
+    /// Channels the bound is for (none: any).
+    pub(crate) fn channels(self) -> Option<usize> {
+        match self {
+            Self::Value(_) => None,
+            Self::Channels(values) => Some(values.len()),
+        }
+    }
+
+    /// The bound as an input like `like`: per channel along axis 1, each channel's value over a
+    /// third of that axis (a convolution's channels; a flattened channel-major image's blocks).
+    fn image<const D: usize>(self, like: &Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Value(value) => like.full_like(value),
+            Self::Channels(values) => {
+                let dims = like.dims();
+                let block = dims[1] / values.len();
+                let along: Vec<f32> = values
+                    .iter()
+                    .flat_map(|&v| std::iter::repeat_n(v, block))
+                    .collect();
+                let mut shape = [1; D];
+                shape[1] = along.len();
+                Tensor::<1>::from_floats(along.as_slice(), &like.device())
+                    .reshape(shape)
+                    .expand(dims)
+            }
+        }
+    }
+
+    fn key(self) -> [u32; 3] {
+        match self {
+            Self::Value(value) => [value.to_bits(), u32::MAX, u32::MAX],
+            Self::Channels(values) => values.map(f32::to_bits),
         }
     }
 }
@@ -417,9 +493,10 @@ impl LrpComposite {
     }
 
     /// zennit's `EpsilonGammaBox`: z^B for the first layer (the input bounded by `low` and
-    /// `high`, in the model's input space), γ = 0.25 for the convolutions, ε for the fully
-    /// connected layers.
-    pub const fn epsilon_gamma_box(low: f32, high: f32) -> Self {
+    /// `high`, in the model's input space: one value, or one per channel, [`Bound`]), γ = 0.25
+    /// for the convolutions, ε for the fully connected layers.
+    pub fn epsilon_gamma_box(low: impl Into<Bound>, high: impl Into<Bound>) -> Self {
+        let (low, high) = (low.into(), high.into());
         Self {
             convolution: LrpRule::Gamma {
                 gamma: 0.25,
@@ -457,6 +534,17 @@ impl LrpComposite {
             }),
             ..Self::epsilon_alpha2_beta1()
         }
+    }
+
+    /// The channels its box bounds are for, if any rule's bounds are per channel.
+    pub(crate) fn bound_channels(&self) -> Option<usize> {
+        [Some(self.convolution), Some(self.dense), self.first]
+            .into_iter()
+            .flatten()
+            .find_map(|rule| match rule {
+                LrpRule::ZBox { low, high, .. } => low.channels().or(high.channels()),
+                _ => None,
+            })
     }
 
     /// The rule of `layer`.

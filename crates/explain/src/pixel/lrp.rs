@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
-use crate::error::{ExplainError, Result, Stage};
+use crate::error::{ExplainError, Result, SettingError, Stage};
 use crate::forward::{checked_features, checked_logits, differentiable, gradient_of};
 use crate::lrp::LrpComposite;
 use crate::model::{Explainable, ReluMode};
@@ -56,6 +56,16 @@ impl Attribution for Lrp {
     ) -> Result<Attributions> {
         if !model.routes_affine_layers() {
             return Err(ExplainError::Unrouted { method: "LRP" });
+        }
+        if let Some(channels) = self.composite.bound_channels() {
+            let dims = input.tensor().dims();
+            SettingError::check(
+                dims[1] == channels,
+                "LRP",
+                "z^B bounds",
+                format!("{channels} values for {} input channels", dims[1]),
+                "one value per input channel",
+            )?;
         }
         let mode = ReluMode::Lrp(self.composite);
         let n = input.len();
