@@ -15,7 +15,6 @@ use burn_gradcam::explain::{
     Method, Occlusion, Preset, Score, SmoothGrad, Targets,
 };
 use burn_gradcam::mnist::preprocess;
-use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{Check, Suite, devices, net, repo_path, worst_relative_error};
 
 /// The bounds, per method label (`"every other method"` for the rest), relative to each image's
@@ -179,12 +178,7 @@ fn every_method_on_the_fashion_resnet_equals_flex_on_every_backend() {
         .slice(0..4)
         .expect("four images");
     compare("Fashion ResNet", images.len(), |device| {
-        let (net, _) = ResNet::load(
-            ResNetConfig::fashion(),
-            repo_path("data/fashion_resnet.pth"),
-            device,
-        )
-        .expect("the committed weights load");
+        let net = common::fashion_resnet(device);
         let net = net.explained_at("layer3").expect("a stage");
         maps(&net, images.to_tensor(Normalization::FashionMnist, device))
     });

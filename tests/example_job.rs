@@ -212,17 +212,22 @@ fn flags_select_preset_targets_images_and_panels() {
     );
 }
 
-/// A successful run with `args` into a fresh directory: its `maps.json`.
-fn maps_of(args: &[&str]) -> MapsFile {
-    let out = tempfile::tempdir().expect("dir");
-    let output = run(&[&["--out", out.path().to_str().expect("utf-8")][..], args].concat());
+/// A successful run with `args` into `dir`: its `maps.json`, untyped.
+fn run_into(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let output = run(&[&["--out", dir.to_str().expect("utf-8")][..], args].concat());
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
+    serde_json::from_slice(&std::fs::read(dir.join("maps.json")).expect("maps.json"))
         .expect("parses")
+}
+
+/// A successful run with `args` into a fresh directory: its `maps.json`.
+fn maps_of(args: &[&str]) -> MapsFile {
+    let out = tempfile::tempdir().expect("dir");
+    serde_json::from_value(run_into(out.path(), args)).expect("a maps file")
 }
 
 #[test]
@@ -335,23 +340,10 @@ fn the_help_names_every_registered_method() {
 #[test]
 fn lrp_explains_the_fashion_resnet_from_the_main_job() {
     let out = tempfile::tempdir().expect("dir");
-    let dir = out.path().to_str().expect("utf-8");
-    let output = run(&[
-        "--out",
-        dir,
-        "--model",
-        "fashion-resnet",
-        "--pixel-method",
-        "lrp",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let file = run_into(
+        out.path(),
+        &["--model", "fashion-resnet", "--pixel-method", "lrp"],
     );
-    let file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
-            .expect("parses");
     assert_eq!(file["method"], "LRP ⊙ Grad-CAM");
     assert!(file["pixel"]["lrp"]["composite"]["convolution"]["z-plus"].is_object());
     assert!(image::open(out.path().join("guided_gradcam.png")).is_ok());
@@ -361,26 +353,19 @@ fn lrp_explains_the_fashion_resnet_from_the_main_job() {
 fn the_fashion_resnet_is_explained_at_the_chosen_stage() {
     let out = tempfile::tempdir().expect("dir");
     let dir = out.path().to_str().expect("utf-8");
-    let output = run(&[
-        "--out",
-        dir,
-        "--model",
-        "fashion-resnet",
-        "--layer",
-        "layer3",
-        "--extra-layers",
-        "layer1,layer2",
-        "--aug-smooth",
-        "--panels",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let file = run_into(
+        out.path(),
+        &[
+            "--model",
+            "fashion-resnet",
+            "--layer",
+            "layer3",
+            "--extra-layers",
+            "layer1,layer2",
+            "--aug-smooth",
+            "--panels",
+        ],
     );
-    let file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("maps.json")).expect("maps.json"))
-            .expect("parses");
     assert_eq!(file["model"], "fashion-resnet");
     assert_eq!(file["layer"], "layer3");
     assert_eq!(file["cam_layers"], serde_json::json!(["layer1", "layer2"]));

@@ -1,17 +1,18 @@
 //! The layer attributions equal Captum's `LayerActivation`, `LayerGradientXActivation`,
 //! `LayerIntegratedGradients` and `LayerConductance` at the MNIST net's conv2 (the layer its CAMs explain), on the 29
-//! reference images, and at the trained Fashion ResNet's layer3, on its ten bundled images,
-//! explaining the logit. Fixture: `tools/reference/layer.py`.
+//! reference images, at the trained Fashion ResNet's layer3, on its ten bundled images, and at
+//! ResNet-18's layer3 (224×224, seeded weights), explaining the logit. Fixture: `tools/reference/layer.py`.
 
 use crate::common;
+use crate::zoo_parity::{first_images, images, resnet18};
 
+use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
     Attribution, IntegratedGradients, Integration, LayerActivation, LayerConductance,
     LayerGradientXActivation, LayerIntegratedGradients, Score, Targets,
 };
 use burn_gradcam::mnist::preprocess;
-use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{Check, Fixture, Suite, devices, explain, net, repo_path};
 
 /// The suite's checks (worst relative error measured: flex / ndarray / wgpu).
@@ -30,6 +31,9 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("captum_layer_conductance_trapezoid_black", 5e-6), // 8.4e-7 / 8.4e-7 / 3.6e-7
         Check::new("captum_layer_conductance_gausslegendre_black", 5e-6), // 8.6e-7 / 7.8e-7 / 3.6e-7
         Check::new("fashion_captum_layer_conductance_trapezoid_black", 5e-6), // 7.8e-7 / 9.8e-7 / 1.0e-6
+        Check::new("r18_captum_layer_activation", 5e-6),                      // measured below
+        Check::new("r18_captum_layer_gradient_x_activation", 5e-6),
+        Check::new("r18_captum_layer_ig_trapezoid_zero", 5e-6),
     ],
 };
 
@@ -142,12 +146,7 @@ fn layer_attributions_at_the_fashion_resnets_layer3_equal_captum() {
         ),
     ];
     for (backend, device) in devices() {
-        let (net, _) = ResNet::load(
-            ResNetConfig::fashion(),
-            repo_path("data/fashion_resnet.pth"),
-            &device,
-        )
-        .expect("the committed weights load");
+        let net = common::fashion_resnet(&device);
         let net = net.explained_at("layer3").expect("a stage");
         let input = || images.to_tensor(Normalization::FashionMnist, &device);
         for (key, method) in &methods {
@@ -161,6 +160,61 @@ fn layer_attributions_at_the_fashion_resnets_layer3_equal_captum() {
             let what = format!("{backend}: Fashion ResNet layer3");
             SUITE.check_maps(&fixture, &what, result.iter().map(|r| &r.map), key);
             if key.contains("_ig_") || key.contains("_conductance_") {
+                check_deltas(&fixture, &what, key, &result);
+            }
+        }
+    }
+}
+
+/// The same at ResNet-18's layer3 (224×224, seeded weights; every 4th channel compared), from the
+/// zero image with 5 trapezoid steps; off flex the first image (a software GPU's pass at 224×224
+/// is long). Not layer4: only a linear head follows it.
+#[test]
+fn layer_attributions_at_resnet18s_layer3_equal_captum() {
+    let fixture = SUITE.fixture();
+    let images = images();
+    let classes = [7, 281, 504];
+    let trapezoid_zero = IntegratedGradients::new()
+        .with_steps(5)
+        .with_integration(Integration::RiemannTrapezoid);
+    // Not conductance: Captum's own float32 map of the first image lies 6.8e-4 from float64's
+    // (it is checked at the MNIST net and the Fashion ResNet).
+    let methods: [(&str, Box<dyn Attribution>); 3] = [
+        ("r18_captum_layer_activation", Box::new(LayerActivation)),
+        (
+            "r18_captum_layer_gradient_x_activation",
+            Box::new(LayerGradientXActivation::new()),
+        ),
+        (
+            "r18_captum_layer_ig_trapezoid_zero",
+            Box::new(LayerIntegratedGradients(trapezoid_zero)),
+        ),
+    ];
+    for (backend, device) in devices() {
+        let n = if backend == Backend::Flex {
+            images.len()
+        } else {
+            1
+        };
+        let net = resnet18(&device).explained_at("layer3").expect("a stage");
+        let input = images
+            .slice(0..n)
+            .expect("committed images")
+            .to_tensor(Normalization::ImageNet, &device);
+        let targets = Targets::classes(classes[..n].to_vec());
+        for (key, method) in &methods {
+            let result = explain(method.as_ref(), &net, input.clone(), &targets);
+            let ours: Vec<f32> = result
+                .iter()
+                .flat_map(|r| {
+                    let plane = r.map.shape[1] * r.map.shape[2];
+                    r.map.values.chunks(plane).step_by(4).flatten().copied()
+                })
+                .collect();
+            let what = format!("{backend}: resnet18 layer3 {key}");
+            let expected = first_images(&fixture, key, images.len(), n);
+            common::assert_close_per_image(&what, &ours, &expected, n, SUITE.tolerance(key));
+            if key.contains("_ig_") {
                 check_deltas(&fixture, &what, key, &result);
             }
         }

@@ -14,7 +14,7 @@ use burn_gradcam::explain::{
     STABILIZER, Score, Targets,
 };
 use burn_gradcam::mnist::{MNIST_MEAN, MNIST_STD, preprocess};
-use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
+use burn_gradcam::zoo::{VisionTransformer, VitConfig};
 
 use crate::zoo_parity::{images, resnet18, sampled};
 use common::{Check, Suite, devices, explain, net, repo_path};
@@ -193,12 +193,7 @@ fn lrp_on_the_fashion_resnet_equals_zennit() {
         Bound::Value((1.0 - mean[0]) / std[0]),
     );
     for (backend, device) in devices() {
-        let (net, _) = ResNet::load(
-            ResNetConfig::fashion(),
-            repo_path("data/fashion_resnet.pth"),
-            &device,
-        )
-        .expect("the committed weights load");
+        let net = common::fashion_resnet(&device);
         for (key, composite) in resnet_composites(Some(bounds)) {
             let what = format!("{backend}: Fashion ResNet {key}");
             let result = explain(

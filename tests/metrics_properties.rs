@@ -17,7 +17,6 @@ use burn_gradcam::metrics::{
     infidelity, insertion_curves, method_maps, model_randomization, road, sensitivity_max,
 };
 use burn_gradcam::mnist::{Digits, MNIST_MEAN, MNIST_STD, MnistNet, preprocess};
-use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::{net, repo_path};
 
 const BLACK: f32 = (0.0 - MNIST_MEAN) / MNIST_STD;
@@ -464,12 +463,7 @@ fn the_sanity_check_runs_on_a_resnet() {
     let device = burn_gradcam::Backend::default()
         .device()
         .expect("CPU device");
-    let (net, _) = ResNet::load(
-        ResNetConfig::fashion(),
-        repo_path("data/fashion_resnet.pth"),
-        &device,
-    )
-    .expect("the committed weights load");
+    let net = common::fashion_resnet(&device);
     let net = net.explained_at("layer3").expect("a stage");
     assert_eq!(
         net.layer_names(),

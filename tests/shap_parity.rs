@@ -13,7 +13,6 @@ use burn_gradcam::explain::{
     Attribution, GradientShap, GradientShapDraws, LayerGradientShap, Score, Targets,
 };
 use burn_gradcam::mnist::preprocess;
-use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::seeded::seeded_uniform;
 use common::{Check, Fixture, Suite, devices, explain, net, repo_path};
 
@@ -101,12 +100,7 @@ fn gradient_shap_on_the_fashion_resnet_equals_captum_given_its_draws() {
         .into_iter()
         .filter(|(backend, _)| matches!(backend.name(), "flex" | "ndarray"));
     for (backend, device) in cpu {
-        let (net, _) = ResNet::load(
-            ResNetConfig::fashion(),
-            repo_path("data/fashion_resnet.pth"),
-            &device,
-        )
-        .expect("the committed weights load");
+        let net = common::fashion_resnet(&device);
         let input = images.to_tensor(Normalization::FashionMnist, &device);
         let [_, channels, h, w] = input.dims();
         let shape = [BASELINES, channels, h, w];

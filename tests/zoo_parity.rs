@@ -229,12 +229,7 @@ fn the_trained_fashion_resnet_equals_captum_and_pytorch_grad_cam_at_two_stages()
             3
         };
         let expected = |key: &str| first_images(&fixture, key, images.len(), n);
-        let (net, _) = ResNet::load(
-            ResNetConfig::fashion(),
-            repo_path("data/fashion_resnet.pth"),
-            &device,
-        )
-        .expect("the committed weights load");
+        let net = common::fashion_resnet(&device);
         let input = images
             .slice(0..n)
             .expect("bundled images")

@@ -23,6 +23,17 @@ pub fn net(device: &Device) -> MnistNet {
         .0
 }
 
+/// The committed Fashion-MNIST ResNet on `device`, explained at `layer4`.
+pub fn fashion_resnet(device: &Device) -> burn_gradcam::zoo::ResNet {
+    burn_gradcam::zoo::ResNet::load(
+        burn_gradcam::zoo::ResNetConfig::fashion(),
+        repo_path("data/fashion_resnet.pth"),
+        device,
+    )
+    .expect("the committed weights load")
+    .0
+}
+
 /// Every backend compiled in that has a device here, with a plain device. A GPU backend without
 /// a device is skipped with a note, unless `GRADCAM_REQUIRE_BACKENDS` (a comma-separated list of
 /// backend names, as CI sets it) names it: then its absence fails the test.
