@@ -55,17 +55,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import LogitsNet, Net, normalize  # noqa: E402
 from reference import logits_fixture_start, write_fixture  # noqa: E402
-from resnet import SEED, STEP, TARGETS  # noqa: E402
+from resnet import STEP, seeded_resnet18  # noqa: E402
 
 from captum.attr import DeepLift, DeepLiftShap, LayerDeepLift, LayerDeepLiftShap  # noqa: E402
 from captum.attr._core import deep_lift  # noqa: E402
 from zoo import (FASHION_MEAN, FASHION_STD, distinct_block_relus, imagenet_normalize,  # noqa: E402
-                 no_inplace_relus, reference_images, seeded_state_dict, trained_fashion_resnet)
+                 no_inplace_relus, trained_fashion_resnet)
 
 BLACK = float(normalize(torch.zeros(1))[0])
 
@@ -201,12 +200,8 @@ def fashion_fixtures() -> dict:
 
 
 def resnet18_fixtures() -> dict:
-    model = torchvision.models.resnet18()
-    model.load_state_dict(seeded_state_dict(model, SEED))
-    model = deeplift_ready(model.eval())
-    _, pixels = reference_images()
-    x = torch.from_numpy(imagenet_normalize(pixels))
-    target = torch.tensor(TARGETS[:len(x)])
+    model, x, target = seeded_resnet18()
+    model = deeplift_ready(model)
     black = torch.from_numpy(imagenet_normalize(np.zeros((1, 3, 224, 224), np.float32)))
     out = {}
     for key, baseline in (("r18_deep_lift_zero", 0.0), ("r18_deep_lift_black", black)):

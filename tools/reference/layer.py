@@ -35,7 +35,6 @@ import sys
 
 import numpy as np
 import torch
-import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import normalize  # noqa: E402
@@ -43,9 +42,8 @@ from reference import logits_fixture_start, write_fixture  # noqa: E402
 
 from captum.attr import (LayerActivation, LayerConductance,  # noqa: E402
                          LayerGradientXActivation, LayerIntegratedGradients)
-from resnet import SEED, TARGETS  # noqa: E402
-from zoo import (FASHION_MEAN, FASHION_STD, imagenet_normalize, no_inplace_relus,  # noqa: E402
-                 reference_images, seeded_state_dict, trained_fashion_resnet)
+from resnet import seeded_resnet18  # noqa: E402
+from zoo import FASHION_MEAN, FASHION_STD, trained_fashion_resnet  # noqa: E402
 
 BLACK = float(normalize(torch.zeros(1))[0])
 
@@ -78,12 +76,7 @@ def resnet18_fixtures() -> dict:
     resnet.py's classes; layer4 is followed by a linear head, where conductance is the gradient
     times the activation's change), from the zero image, with 5 trapezoid steps (the software GPU
     the tests run on computes each step at 224x224); every 4th channel is kept."""
-    model = torchvision.models.resnet18()
-    model.load_state_dict(seeded_state_dict(model, SEED))
-    model = no_inplace_relus(model.eval())
-    _, pixels = reference_images()
-    x = torch.from_numpy(imagenet_normalize(pixels))
-    target = torch.tensor(TARGETS[:len(x)])
+    model, x, target = seeded_resnet18()
     layer = model.layer3
     out = {"r18_captum_layer_activation": LayerActivation(model, layer).attribute(x.clone())}
     out["r18_captum_layer_gradient_x_activation"] = LayerGradientXActivation(

@@ -48,14 +48,13 @@ import sys
 
 import numpy as np
 import torch
-import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import normalize  # noqa: E402
 from reference import logits_fixture_start, write_fixture  # noqa: E402
-from resnet import SEED, STEP, TARGETS  # noqa: E402
-from zoo import (FASHION_MEAN, FASHION_STD, imagenet_normalize, no_inplace_relus,  # noqa: E402
-                 reference_images, seeded_state_dict, trained_fashion_resnet)
+from resnet import STEP, seeded_resnet18  # noqa: E402
+from zoo import (FASHION_MEAN, FASHION_STD, imagenet_normalize,  # noqa: E402
+                 trained_fashion_resnet)
 
 from captum.attr import LRP  # noqa: E402
 from zennit.attribution import Gradient  # noqa: E402
@@ -162,12 +161,7 @@ def fashion_fixtures() -> dict:
 
 
 def resnet18_fixtures() -> dict:
-    model = torchvision.models.resnet18()
-    model.load_state_dict(seeded_state_dict(model, SEED))
-    model = no_inplace_relus(model.eval())
-    _, pixels = reference_images()
-    x = torch.from_numpy(imagenet_normalize(pixels))
-    target = torch.tensor(TARGETS[:len(x)])
+    model, x, target = seeded_resnet18()
     # EpsilonGammaBox's bounds: the black and the white image, normalised per channel.
     low = torch.from_numpy(imagenet_normalize(np.zeros(x.shape, np.float32)))
     high = torch.from_numpy(imagenet_normalize(np.ones(x.shape, np.float32)))

@@ -89,13 +89,19 @@ def cam_layers(a, g):
     return out
 
 
-def resnet18_fixtures() -> dict:
+def seeded_resnet18() -> tuple:
+    """torchvision's ResNet-18 with the tests' seeded weights (eval mode, in-place ReLUs off), the
+    three committed 224x224 images normalised, and their classes: (model, x, target)."""
     model = torchvision.models.resnet18()
     model.load_state_dict(seeded_state_dict(model, SEED))
     model = no_inplace_relus(model.eval())
-    names, pixels = reference_images()
+    _, pixels = reference_images()
     x = torch.from_numpy(imagenet_normalize(pixels))
-    target = torch.tensor(TARGETS[:len(names)])
+    return model, x, torch.tensor(TARGETS[:len(x)])
+
+
+def resnet18_fixtures() -> dict:
+    model, x, target = seeded_resnet18()
     t = {"r18_target": target, "r18_input": x[:, :, ::STEP, ::STEP]}
     with torch.no_grad():
         t["r18_logits"] = model(x)
