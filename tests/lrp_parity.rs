@@ -69,15 +69,18 @@ fn resnet_composites(bounds: Option<(Bound, Bound)>) -> Vec<(&'static str, LrpCo
 /// The input relevance's total (the delta plus the logit it started from) is the peer's total,
 /// within `bound` of the logit.
 fn check_conservation(what: &str, result: &[ImageAttribution], totals: &[f32], bound: f32) {
+    let mut worst = 0.0_f32;
     for (r, total) in result.iter().zip(totals) {
         let logit = r.prediction.score;
         let ours = r.convergence_delta.expect("a conservation delta") + logit;
         let error = (ours - total).abs() / logit.abs();
+        worst = worst.max(error);
         assert!(
             error <= bound,
             "{what}: relevance total {ours} against the peer's {total} (logit {logit})"
         );
     }
+    println!("{what}: relevance total within {worst:.1e} of the logit of the peer's");
 }
 
 fn composites() -> [(&'static str, LrpComposite); 7] {
@@ -206,7 +209,8 @@ fn lrp_on_the_fashion_resnet_equals_zennit() {
             assert_eq!(classes, fixture.classes("fashion_target"), "{what}");
             let key = format!("fashion_{key}");
             SUITE.check_maps(&fixture, &what, result.iter().map(|r| &r.map), &key);
-            check_conservation(&what, &result, &fixture.f32(&format!("{key}_sum")).1, 1e-5);
+            // Measured: within 4.7e-7 of the logit.
+            check_conservation(&what, &result, &fixture.f32(&format!("{key}_sum")).1, 5e-6);
         }
     }
 }
@@ -259,7 +263,8 @@ fn resnet18_lrp_equals_zennit() {
             }
             let totals = fixture.f32(&format!("{key}_sum")).1;
             let totals: Vec<f32> = picked.iter().map(|&i| totals[i]).collect();
-            check_conservation(&what, &result, &totals, 1e-3);
+            // Measured: within 3.0e-6 of the logit (flex 9.6e-7, ndarray 7.4e-8, wgpu 3.0e-6).
+            check_conservation(&what, &result, &totals, 2e-5);
         }
     }
 }
