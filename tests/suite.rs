@@ -17,6 +17,7 @@ mod methods_parity;
 mod metrics_parity;
 mod metrics_properties;
 mod model_parity;
+mod perturbation_parity;
 mod robustness;
 mod shap_parity;
 mod stability;

@@ -7,11 +7,12 @@
 use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
     backend_parity, deeplift_parity, explain_parity, layer_parity, lrp_parity, methods_parity,
-    metrics_parity, model_parity, shap_parity, stability, vit_parity, zoo_parity,
+    metrics_parity, model_parity, perturbation_parity, shap_parity, stability, vit_parity,
+    zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 13] = [
+const SUITES: [Suite; 14] = [
     explain_parity::SUITE,
     methods_parity::SUITE,
     zoo_parity::SUITE,
@@ -24,6 +25,7 @@ const SUITES: [Suite; 13] = [
     layer_parity::SUITE,
     deeplift_parity::SUITE,
     lrp_parity::SUITE,
+    perturbation_parity::SUITE,
     backend_parity::SYNTHETIC,
 ];
 

@@ -12,6 +12,13 @@ for the others):
   captum_occlusion        prediction forward + Captum Occlusion, window (1,4,4), strides
                           (1,4,4), perturbations_per_eval = 256 // batch (at most 256 images
                           per forward, as the Rust side)
+  captum_feature_ablation prediction forward + Captum FeatureAblation of a 7x7 grid of features
+                          (perturbation.py's grid rule), baseline 0, perturbations_per_eval =
+                          256 // batch, as the Rust side
+  captum_shapley_value_sampling  the same grid with Captum ShapleyValueSampling, 2 orders
+  captum_kernel_shap      the same grid with Captum KernelShap, 25 coalitions, all of an image's
+                          in one pass (perturbations_per_eval = 25: Captum explains one image
+                          at a time, so that is its fastest setting)
   pgc_gradcam             pytorch-grad-cam GradCAM (batched, it predicts the target itself)
   pgc_gradcam_eigen_smooth, pgc_gradcam_aug_smooth
                           the same with eigen_smooth=True / aug_smooth=True
@@ -61,8 +68,10 @@ from model import LogitsNet, load_model, normalize  # noqa: E402
 import torchvision  # noqa: E402
 from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap,  # noqa: E402
                          GuidedBackprop, GuidedGradCam, LayerAttribution, LayerConductance,
-                         LayerDeepLift, LayerGradCam, LayerGradientShap, Occlusion)
+                         LayerDeepLift, LayerGradCam, LayerGradientShap, Occlusion,
+                         FeatureAblation, KernelShap, ShapleyValueSampling)
 from deeplift import deeplift_ready  # noqa: E402
+from perturbation import grid_ids  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
 from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
@@ -76,7 +85,8 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "pgc_gradcam_guided", "captum_deconvolution", "pgc_gradcam", "pgc_gradcam_eigen_smooth",
          "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2",
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
-         "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance"]
+         "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
+         "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -116,6 +126,9 @@ class Peers:
         self.deconvolution = Deconvolution(fresh()[0])
         self.occlusion = Occlusion(fresh()[0])
         self.gradient_shap = GradientShap(fresh()[0])
+        self.feature_ablation = FeatureAblation(fresh()[0])
+        self.shapley = ShapleyValueSampling(fresh()[0])
+        self.kernel_shap = KernelShap(fresh()[0])
         # DeepLIFT needs each nonlinearity as a module of its own (deeplift.py).
         self.deep_lift = DeepLift(deeplift_ready(fresh()[0]))
         self.deep_lift_shap = DeepLiftShap(deeplift_ready(fresh()[0]))
@@ -200,6 +213,26 @@ class Peers:
             x.clone(), target=self.target(x, given), sliding_window_shapes=(x.shape[1], 4, 4),
             strides=(x.shape[1], 4, 4), perturbations_per_eval=max(1, 256 // x.shape[0])
         ).detach().numpy()
+
+    def captum_feature_ablation(self, x, given):
+        return self.feature_ablation.attribute(
+            x.clone(), target=self.target(x, given), feature_mask=self.grid(x),
+            perturbations_per_eval=max(1, 256 // x.shape[0])).detach().numpy()
+
+    def captum_shapley_value_sampling(self, x, given):
+        return self.shapley.attribute(
+            x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=2,
+            perturbations_per_eval=max(1, 256 // x.shape[0])).detach().numpy()
+
+    def captum_kernel_shap(self, x, given):
+        return self.kernel_shap.attribute(
+            x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=25,
+            perturbations_per_eval=25).detach().numpy()
+
+    @staticmethod
+    def grid(x):
+        """The Rust rows' features: a 7x7 grid."""
+        return grid_ids(x.shape[2], x.shape[3], 7, 7)
 
     def captum_gradient_shap(self, x, given):
         # The Rust row's defaults: five draws from the one zero baseline, no noise.

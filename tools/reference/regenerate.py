@@ -37,6 +37,7 @@ SCRIPTS = [
     ("layer.py", []),
     ("deeplift.py", []),
     ("lrp.py", []),
+    ("perturbation.py", []),
 ]
 
 

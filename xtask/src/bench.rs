@@ -27,7 +27,7 @@ use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AblationCam, AnyCam, AnyPixel, Attribution, DeepLift, GradCam, GradientShap, GuidedGradCam,
     IntegratedGradients, LayerConductance, LayerDeepLift, LayerGradientShap, Map, MultiLayerCam,
-    Occlusion, Preset, Score, Targets,
+    Occlusion, Preset, Score, ShapleyValueSampling, Targets,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
@@ -120,6 +120,8 @@ impl BenchModel {
                 "deep-lift",
                 "layer-deep-lift",
                 "lrp",
+                "feature-ablation",
+                "kernel-shap",
             ],
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
@@ -296,6 +298,9 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "deep-lift" => "captum_deep_lift",
         "deep-lift-shap" => "captum_deep_lift_shap",
         "lrp" => "zennit_lrp",
+        "feature-ablation" => "captum_feature_ablation",
+        "shapley-value-sampling" => "captum_shapley_value_sampling",
+        "kernel-shap" => "captum_kernel_shap",
         "layer-deep-lift" => "captum_layer_deep_lift",
         "layer-gradient-shap" => "captum_layer_gradient_shap",
         "layer-conductance" => "captum_layer_conductance",
@@ -333,6 +338,8 @@ fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
                 .with_window([1, 4, 4])
                 .with_strides([1, 4, 4]),
         ),
+        // Two orders (98 passes of each image), as the peer: 25 made the batch-1000 row hours.
+        "shapley-value-sampling" => Box::new(ShapleyValueSampling::new().with_samples(2)),
         // Captum runs all path points at once by default; here at most 1,000 images per pass.
         "integrated-gradients" => {
             Box::new(IntegratedGradients::new().with_internal_batch_size(Some(1000)))

@@ -68,3 +68,61 @@ pub fn indices(count: usize, bound: usize, seed: u64) -> Vec<usize> {
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
     (0..count).map(|_| rng.random_range(0..bound)).collect()
 }
+
+/// `count` permutations of `0..length` (Shapley value sampling's orders), from a generator
+/// seeded with `seed`.
+///
+/// ```
+/// use gradcam_explain::noise;
+/// let orders = noise::permutations(3, 5, 1);
+/// assert!(orders.iter().all(|o| { let mut s = o.clone(); s.sort(); s == [0, 1, 2, 3, 4] }));
+/// ```
+pub fn permutations(count: usize, length: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::seq::SliceRandom;
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..length).collect();
+            order.shuffle(&mut rng);
+            order
+        })
+        .collect()
+}
+
+/// `count` coalitions of `features` features as KernelSHAP draws them (Lundberg and Lee, 2017,
+/// as Captum's `KernelShap`): the full and the empty coalition first, then coalitions whose size
+/// `k` in `1..features` is drawn with probability ∝ `(features − 1) / (k (features − k))` and
+/// whose members are `k` features drawn uniformly. Each coalition is `features` values, 1 for a
+/// member; from a generator seeded with `seed`.
+///
+/// ```
+/// use gradcam_explain::noise;
+/// let coalitions = noise::coalitions(10, 6, 2);
+/// assert_eq!(coalitions[0], vec![1.0; 6]);
+/// assert_eq!(coalitions[1], vec![0.0; 6]);
+/// assert!(coalitions[2..].iter().all(|c| (1.0..6.0).contains(&c.iter().sum::<f32>())));
+/// ```
+pub fn coalitions(count: usize, features: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    let sizes: Vec<f64> = (1..features)
+        .map(|k| (features - 1) as f64 / (k * (features - k)) as f64)
+        .collect();
+    let size = rand::distr::weighted::WeightedIndex::new(&sizes).ok();
+    (0..count)
+        .map(|i| {
+            let mut coalition = vec![0.0; features];
+            match (i, &size) {
+                (0, _) => coalition.fill(1.0),
+                // The empty coalition, and nothing else where no proper one exists.
+                (1, _) | (_, None) => {}
+                (_, Some(size)) => {
+                    let k = size.sample(&mut rng) + 1;
+                    for f in rand::seq::index::sample(&mut rng, features, k) {
+                        coalition[f] = 1.0;
+                    }
+                }
+            }
+            coalition
+        })
+        .collect()
+}

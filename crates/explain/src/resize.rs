@@ -129,7 +129,7 @@ pub(crate) fn resample(maps: Tensor<4>, size: [usize; 2], kernel: Kernel) -> Ten
 }
 
 /// The `[output, input]` matrix whose row `dst` holds the source weights of output pixel `dst`.
-fn interpolation_matrix(input: usize, output: usize, kernel: Kernel) -> Vec<f32> {
+pub(crate) fn interpolation_matrix(input: usize, output: usize, kernel: Kernel) -> Vec<f32> {
     let mut weights = vec![0.0_f32; output * input];
     let last = input.saturating_sub(1);
     for dst in 0..output {

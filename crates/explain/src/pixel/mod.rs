@@ -7,6 +7,7 @@ pub(crate) use deep_lift::Leaf;
 pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
 pub(crate) use integrated_gradients::{PathEnds, pair_predictions, weighted_steps};
+pub use rise::RiseDraws;
 
 mod references;
 
@@ -34,6 +35,10 @@ registry! {
         deep_lift::DeepLift => "deep-lift",
         deep_lift_shap::DeepLiftShap => "deep-lift-shap",
         lrp::Lrp => "lrp",
+        feature_ablation::FeatureAblation => "feature-ablation",
+        shapley_value_sampling::ShapleyValueSampling => "shapley-value-sampling",
+        kernel_shap::KernelShap => "kernel-shap",
+        rise::Rise => "rise",
     }
     /// [`SmoothGrad`] around another pixel method.
     wrapper SmoothGrad(SmoothGrad<AnyPixel>) => "smooth-grad";

@@ -4,10 +4,9 @@ use burn::config::Config;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::attribution::{Attribution, Attributions, Input};
-use crate::predictions::Predictions;
 use crate::error::{Result, SettingError};
-use crate::forward::{checked_features, checked_logits};
-use crate::model::{Explainable, ReluMode};
+use crate::model::Explainable;
+use crate::perturb::{Perturbation, PerturbationBaseline};
 use crate::target::Targets;
 
 /// Occlusion (Captum's `Occlusion`): a window of `[channels, height, width]` slides over the
@@ -70,13 +69,6 @@ impl Occlusion {
             )?;
             shifts[d] = (size - window).div_ceil(stride) + 1;
         }
-        SettingError::check(
-            self.batch_size > 0,
-            owner,
-            "batch_size",
-            self.batch_size,
-            "at least 1",
-        )?;
         Ok(shifts)
     }
 
@@ -113,20 +105,19 @@ impl Attribution for Occlusion {
         input: &Input,
         targets: &Targets,
     ) -> Result<Attributions> {
-        let x = input.tensor();
-        let [n, c, h, w] = x.dims();
+        let [n, c, h, w] = input.tensor().dims();
         let image = [c, h, w];
         let shifts = self.shifts(image)?;
         let positions = shifts.iter().product::<usize>();
         let size = c * h * w;
-        let device = x.device();
-        let predictions = Predictions::of(model, input, targets)?;
-        let initial = predictions.scores().reshape([1, n]);
-        let per_pass = (self.batch_size / n).max(1);
+        let device = input.tensor().device();
+        let baseline = PerturbationBaseline::Constant(self.baseline).images("Occlusion", input)?;
+        let run = Perturbation::new("Occlusion", model, input, targets, baseline, self.batch_size)?;
+        let initial = run.predictions().scores().reshape([1, n]);
         let mut total = Tensor::<2>::zeros([n, size], &device);
         let mut counts = vec![0.0_f32; size];
-        for start in (0..positions).step_by(per_pass) {
-            let len = per_pass.min(positions - start);
+        for start in (0..positions).step_by(run.per_pass()) {
+            let len = run.per_pass().min(positions - start);
             let masks: Vec<f32> = (start..start + len)
                 .flat_map(|p| self.mask(p, shifts, image))
                 .collect();
@@ -134,20 +125,13 @@ impl Attribution for Occlusion {
                 counts[i % size] += m;
             }
             let masks = Tensor::<2>::from_data(TensorData::new(masks, [len, size]), &device);
-            let m = masks.clone().reshape([len, 1, c, h, w]);
-            // Position-major: the `n` images occluded at one position are consecutive.
-            let occluded =
-                x.clone().reshape([1, n, c, h, w]) * (m.clone().neg() + 1.0) + m * self.baseline;
-            let occluded = occluded.reshape([len * n, c, h, w]);
-            let features = checked_features(model, occluded, ReluMode::Standard)?;
-            let logits = checked_logits(model, features, ReluMode::Standard, len * n)?;
-            let classes = predictions.classes().clone().repeat_dim(0, len);
-            let scores = predictions.scores_of(logits, &classes)?.reshape([len, n]);
-            let drops = initial.clone() - scores;
+            let keep = (masks.clone().neg() + 1.0).reshape([len, 1, size]);
+            let drops = initial.clone() - run.score(keep)?;
+            // Each window's drop credited to the pixels it covered.
             total = total + drops.swap_dims(0, 1).matmul(masks);
         }
         let counts = Tensor::<2>::from_data(TensorData::new(counts, [1, size]), &device);
         let map = (total / counts).reshape([n, c, h, w]);
-        Ok(Attributions::new(map, predictions, input))
+        Ok(Attributions::new(map, run.predictions().clone(), input))
     }
 }

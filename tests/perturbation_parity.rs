@@ -1,0 +1,314 @@
+//! The perturbation methods equal Captum's given Captum's draws: `FeatureAblation` (a grid, each
+//! image's mean as the baseline, and a mask per image), `ShapleyValueSampling` on the orders
+//! torch drew and `KernelShap` on the coalitions it drew (with more coalitions than unknowns,
+//! and with fewer: the minimum-norm fit), on the MNIST net's first four test images, and the
+//! three on ResNet-18 at 224×224 (seeded weights) with a 5 × 5 grid whose cells are unequal;
+//! RISE equals a plain torch transcription on the grids and shifts it drew.
+//! Fixture: `tools/reference/perturbation.py`.
+
+use crate::common;
+use crate::zoo_parity::{images, resnet18};
+
+use burn_gradcam::data::Normalization;
+use burn_gradcam::explain::{
+    Attribution, FeatureAblation, FeatureMask, ImageAttribution, KernelShap, PerturbationBaseline,
+    Rise, RiseDraws, Score, ShapleyValueSampling, Targets,
+};
+use burn_gradcam::mnist::preprocess;
+use common::{Check, Fixture, Suite, devices};
+
+/// The suite's checks (worst relative error measured: flex / ndarray / wgpu).
+pub(crate) const SUITE: Suite = Suite {
+    name: "perturbation_parity",
+    fixture: "tests/fixtures/perturbation.safetensors",
+    checks: &[
+        Check::new("captum_feature_ablation", 1e-5), // 2.3e-6 / 3.1e-6 / 2.3e-6
+        Check::new("captum_feature_ablation_mean", 1e-5), // 2.5e-6 / 1.6e-6 / 2.5e-6
+        Check::new("captum_feature_ablation_given", 5e-6), // 1.2e-6 / 9.9e-7 / 1.0e-6
+        Check::new("captum_shapley_value_sampling", 5e-6), // 5.5e-7 / 7.5e-7 / 5.6e-7
+        Check::new("captum_kernel_shap", 1e-5),      // 2.4e-6 / 2.1e-6 / 2.3e-6
+        Check::new("captum_kernel_shap_few", 1e-5),  // 1.2e-6 / 1.6e-6 / 1.4e-6
+        Check::new("torch_rise", 2e-6),              // 2.8e-7 / 2.8e-7 / 3.8e-7
+        // A drop (0.095 at most) is the difference of two float32 logits of ResNet-18's long
+        // sums (the class's logit is seven times that): their rounding is what remains.
+        Check::new("r18_captum_feature_ablation", 1e-4), // 2.9e-5 / 3.5e-5 / 2.8e-5
+        Check::new("r18_captum_shapley_value_sampling", 1e-4), // 1.2e-5 / 1.3e-5 / 1.9e-5
+        Check::new("r18_captum_kernel_shap", 2e-5),      // 2.9e-6 / 3.2e-6 / 4.9e-6
+        Check::new("r18_torch_rise", 5e-6),              // 5.2e-7 / 4.6e-7 / 4.6e-7
+    ],
+};
+
+/// A stored `[A, B, F]` int64 or float32 tensor as `A` lists of `B` rows.
+fn nested(shape: &[usize], values: &[f32]) -> Vec<Vec<Vec<f32>>> {
+    let (b, f) = (shape[1], shape[2]);
+    values
+        .chunks(b * f)
+        .map(|list| list.chunks(f).map(<[f32]>::to_vec).collect())
+        .collect()
+}
+
+/// A stored `[S, F]` int64 tensor as `S` orders.
+fn orders(fixture: &Fixture, key: &str) -> Vec<Vec<usize>> {
+    let values = fixture.classes(key);
+    let features = values.len() / values.iter().filter(|&&v| v == 0).count();
+    values.chunks(features).map(<[usize]>::to_vec).collect()
+}
+
+/// A stored int64 mask `[N or 1, 1, H, W]` as a given feature mask.
+fn given_mask(fixture: &Fixture, key: &str, shape: [usize; 4]) -> FeatureMask {
+    let ids = fixture.classes(key).into_iter().map(|v| v as u32).collect();
+    FeatureMask::given(ids, shape)
+}
+
+/// RISE's stored grids and shifts.
+fn rise_draws(fixture: &Fixture, prefix: &str) -> RiseDraws {
+    let shifts = fixture.classes(&format!("{prefix}rise_shifts"));
+    RiseDraws {
+        grids: fixture.f32(&format!("{prefix}rise_grids")).1,
+        shifts: shifts.chunks(2).map(|s| [s[0], s[1]]).collect(),
+    }
+}
+
+fn values(result: &[ImageAttribution]) -> Vec<f32> {
+    result
+        .iter()
+        .flat_map(|r| r.map.values.iter().copied())
+        .collect()
+}
+
+#[test]
+fn the_grid_rule_is_the_fixtures() {
+    let fixture = SUITE.fixture();
+    let (ids, count) = FeatureMask::grid(7, 7).ids([1, 1, 28, 28]).expect("fits");
+    let expected: Vec<u32> = fixture
+        .classes("grid7_mask")
+        .into_iter()
+        .map(|v| v as u32)
+        .collect();
+    assert_eq!((ids, count), (expected, 49));
+}
+
+#[test]
+fn perturbation_methods_equal_captum_on_the_mnist_net() {
+    let fixture = SUITE.fixture();
+    let digits = common::reference().digits().slice(0..4).expect("4 images");
+    let logits = Targets::predicted().with_score(Score::Logit);
+    let (coalitions_shape, coalitions) = fixture.f32("kernel_shap_coalitions");
+    let (few_shape, few) = fixture.f32("kernel_shap_few_coalitions");
+    let grid4 = FeatureMask::grid(4, 4);
+    for (backend, device) in devices() {
+        let net = common::net(&device);
+        let input = || preprocess(&digits, &device);
+        let ablations = [
+            ("captum_feature_ablation", FeatureAblation::new()),
+            (
+                "captum_feature_ablation_mean",
+                FeatureAblation::new().with_baseline(PerturbationBaseline::ChannelMean),
+            ),
+            (
+                "captum_feature_ablation_given",
+                FeatureAblation::new()
+                    .with_mask(given_mask(&fixture, "given_mask", [4, 1, 28, 28]))
+                    .with_batch_size(7),
+            ),
+        ];
+        for (key, method) in ablations {
+            let result = common::explain(&method, &net, input(), &logits);
+            SUITE.check(&fixture, backend.name(), &values(&result), key);
+        }
+        let shapley = ShapleyValueSampling::new()
+            .with_mask(grid4.clone())
+            .with_batch_size(24)
+            .attribute_with_orders(&net, input(), &logits, &orders(&fixture, "shapley_orders"))
+            .and_then(|a| a.to_host())
+            .expect("explains");
+        SUITE.check(
+            &fixture,
+            backend.name(),
+            &values(&shapley),
+            "captum_shapley_value_sampling",
+        );
+        for (key, shape, draws) in [
+            ("captum_kernel_shap", &coalitions_shape, &coalitions),
+            ("captum_kernel_shap_few", &few_shape, &few),
+        ] {
+            let result = KernelShap::new()
+                .with_mask(grid4.clone())
+                .attribute_with_coalitions(&net, input(), &logits, &nested(shape, draws))
+                .and_then(|a| a.to_host())
+                .expect("explains");
+            SUITE.check(&fixture, backend.name(), &values(&result), key);
+        }
+        let rise = Rise::new()
+            .with_cells(5)
+            .with_batch_size(100)
+            .attribute_with_draws(&net, input(), &logits, &rise_draws(&fixture, ""))
+            .and_then(|a| a.to_host())
+            .expect("explains");
+        SUITE.check(&fixture, backend.name(), &values(&rise), "torch_rise");
+    }
+}
+
+/// Each feature's value `[F]` of a map: its value at the feature's first pixel.
+fn per_feature(map: &[f32], ids: &[u32], features: usize) -> Vec<f32> {
+    (0..features as u32)
+        .map(|f| map[ids.iter().position(|&id| id == f).expect("every feature")])
+        .collect()
+}
+
+#[test]
+fn perturbation_methods_equal_captum_on_resnet18() {
+    let fixture = SUITE.fixture();
+    let targets = Targets::classes(vec![7]);
+    let mask = FeatureMask::grid(5, 5);
+    let (ids, features) = mask.ids([1, 3, 224, 224]).expect("fits");
+    let (coalitions_shape, coalitions) = fixture.f32("r18_kernel_shap_coalitions");
+    let coalitions = nested(&coalitions_shape, &coalitions);
+    let orders = orders(&fixture, "r18_shapley_orders");
+    for (backend, device) in devices() {
+        let net = resnet18(&device);
+        let input = || {
+            images()
+                .slice(0..1)
+                .expect("an image")
+                .to_tensor(Normalization::ImageNet, &device)
+        };
+        let results = [
+            (
+                "r18_captum_feature_ablation",
+                FeatureAblation::new()
+                    .with_mask(mask.clone())
+                    .with_batch_size(16)
+                    .attribute(&net, input(), &targets),
+            ),
+            (
+                "r18_captum_shapley_value_sampling",
+                ShapleyValueSampling::new()
+                    .with_mask(mask.clone())
+                    .with_batch_size(16)
+                    .attribute_with_orders(&net, input(), &targets, &orders),
+            ),
+            (
+                "r18_captum_kernel_shap",
+                KernelShap::new()
+                    .with_mask(mask.clone())
+                    .with_batch_size(16)
+                    .attribute_with_coalitions(&net, input(), &targets, &coalitions),
+            ),
+        ];
+        for (key, result) in results {
+            let result = result.and_then(|a| a.to_host()).expect("explains");
+            let ours = per_feature(&result[0].map.values, &ids, features);
+            SUITE.check(&fixture, &format!("{backend}: resnet18"), &ours, key);
+        }
+        // RISE's map, every 8th row and column of the first channel.
+        let rise = Rise::new()
+            .with_batch_size(16)
+            .attribute_with_draws(&net, input(), &targets, &rise_draws(&fixture, "r18_"))
+            .and_then(|a| a.to_host())
+            .expect("explains");
+        let ours: Vec<f32> = rise[0].map.values[..224 * 224]
+            .chunks(224)
+            .step_by(8)
+            .flat_map(|row| row.iter().step_by(8).copied())
+            .collect();
+        SUITE.check(
+            &fixture,
+            &format!("{backend}: resnet18"),
+            &ours,
+            "r18_torch_rise",
+        );
+    }
+}
+
+/// Settings a perturbation method cannot run are refused, naming the field.
+#[test]
+fn perturbation_methods_refuse_bad_settings() {
+    let device = burn_gradcam::Backend::Flex.device().expect("CPU device");
+    let net = common::net(&device);
+    let digits = common::reference().digits().slice(0..2).expect("2 images");
+    let input = || preprocess(&digits, &device);
+    let targets = Targets::predicted();
+    let refused = |result: burn_gradcam::explain::Result<burn_gradcam::explain::Attributions>,
+                   field: &str| {
+        let error = result.err().expect("refused").to_string();
+        assert!(error.contains(field), "{error} names {field}");
+    };
+    refused(
+        FeatureAblation::new()
+            .with_mask(FeatureMask::grid(29, 2))
+            .attribute(&net, input(), &targets),
+        "grid",
+    );
+    refused(
+        FeatureAblation::new()
+            .with_mask(FeatureMask::given(vec![0; 28 * 28], [3, 1, 28, 28]))
+            .attribute(&net, input(), &targets),
+        "ids",
+    );
+    refused(
+        FeatureAblation::new()
+            .with_baseline(PerturbationBaseline::Constant(f32::NAN))
+            .attribute(&net, input(), &targets),
+        "baseline",
+    );
+    refused(
+        FeatureAblation::new()
+            .with_batch_size(0)
+            .attribute(&net, input(), &targets),
+        "batch_size",
+    );
+    refused(
+        ShapleyValueSampling::new()
+            .with_mask(FeatureMask::grid(2, 2))
+            .attribute_with_orders(&net, input(), &targets, &[vec![0, 1, 1, 3]]),
+        "orders",
+    );
+    refused(
+        ShapleyValueSampling::new()
+            .with_samples(0)
+            .attribute(&net, input(), &targets),
+        "samples",
+    );
+    refused(
+        KernelShap::new()
+            .with_mask(FeatureMask::grid(2, 2))
+            .attribute_with_coalitions(&net, input(), &targets, &[vec![vec![1.0, 0.5, 0.0, 1.0]]]),
+        "coalitions",
+    );
+    refused(
+        Rise::new()
+            .with_cells(29)
+            .attribute(&net, input(), &targets),
+        "cells",
+    );
+    refused(
+        Rise::new()
+            .with_probability(0.0)
+            .attribute(&net, input(), &targets),
+        "probability",
+    );
+    refused(
+        Rise::new().with_masks(0).attribute(&net, input(), &targets),
+        "masks",
+    );
+    let shifted = RiseDraws {
+        grids: vec![1.0; 49],
+        shifts: vec![[4, 0]],
+    };
+    refused(
+        Rise::new().attribute_with_draws(&net, input(), &targets, &shifted),
+        "draws",
+    );
+    refused(
+        KernelShap::new()
+            .with_mask(FeatureMask::grid(2, 2))
+            .attribute_with_coalitions(
+                &net,
+                input(),
+                &targets,
+                &[vec![vec![1.0; 4]], vec![vec![0.0; 4]], vec![vec![1.0; 4]]],
+            ),
+        "coalitions",
+    );
+}
