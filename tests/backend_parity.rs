@@ -12,7 +12,7 @@ use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
     AnyCam, AnyPixel, Attribution, ExplainError, Explainable, FeatureMask, IntegratedGradients,
-    Integration, Method, Occlusion, Preset, Score, ShapleyValueSampling, SmoothGrad, Targets,
+    Integration, Method, Occlusion, Preset, Rise, Score, ShapleyValueSampling, SmoothGrad, Targets,
 };
 use burn_gradcam::mnist::preprocess;
 use common::{Check, Suite, devices, net, repo_path, worst_relative_error};
@@ -93,6 +93,8 @@ fn methods() -> Vec<Method> {
                     .with_mask(FeatureMask::grid(4, 4))
                     .with_samples(3),
             ),
+            // Sixty-four masks: RISE's every step, at a sixteenth of its default passes.
+            AnyPixel::Rise(_) => AnyPixel::Rise(Rise::new().with_masks(64)),
             method => method,
         })
     }));

@@ -312,3 +312,72 @@ fn perturbation_methods_refuse_bad_settings() {
         "coalitions",
     );
 }
+
+/// Captum's "batch equals per-example": every image of a batch gets the same draws, so its map
+/// is the one it gets alone, and passes that split the perturbations anywhere (3 images per
+/// pass) change nothing but rounding. Shapley value sampling's credits sum, along every order,
+/// to the score's change from the baseline image.
+#[test]
+fn perturbation_maps_of_a_batch_equal_each_image_alone() {
+    let device = burn_gradcam::Backend::Flex.device().expect("CPU device");
+    let net = common::net(&device);
+    let digits = common::reference().digits().slice(0..3).expect("3 images");
+    let logits = Targets::predicted().with_score(Score::Logit);
+    let grid = FeatureMask::grid(4, 4);
+    let methods: [Box<dyn Attribution>; 4] = [
+        Box::new(
+            FeatureAblation::new()
+                .with_mask(grid.clone())
+                .with_batch_size(3),
+        ),
+        Box::new(
+            ShapleyValueSampling::new()
+                .with_mask(grid.clone())
+                .with_samples(3)
+                .with_batch_size(3),
+        ),
+        Box::new(
+            KernelShap::new()
+                .with_mask(grid.clone())
+                .with_samples(40)
+                .with_batch_size(3),
+        ),
+        Box::new(Rise::new().with_masks(50).with_batch_size(3)),
+    ];
+    for method in &methods {
+        let batch = common::explain(method.as_ref(), &net, preprocess(&digits, &device), &logits);
+        for (i, batched) in batch.iter().enumerate() {
+            let one = digits.slice(i..i + 1).expect("an image");
+            let alone = common::explain(method.as_ref(), &net, preprocess(&one, &device), &logits);
+            common::assert_close_per_image(
+                &format!("{} image {i}", method.label()),
+                &batched.map.values,
+                &alone[0].map.values,
+                1,
+                1e-5,
+            );
+        }
+    }
+    // Efficiency: Σ over the features of Shapley value sampling = y − y(0 image).
+    let shapley = ShapleyValueSampling::new()
+        .with_mask(grid.clone())
+        .with_samples(2);
+    let result = common::explain(&shapley, &net, preprocess(&digits, &device), &logits);
+    let (ids, features) = grid.ids([1, 1, 28, 28]).expect("fits");
+    let classes: Vec<usize> = result.iter().map(|r| r.prediction.target).collect();
+    let black = burn::tensor::Tensor::<4>::zeros([3, 1, 28, 28], &device);
+    let baseline = common::explain(
+        &FeatureAblation::new(),
+        &net,
+        black,
+        &Targets::classes(classes).with_score(Score::Logit),
+    );
+    for (r, b) in result.iter().zip(&baseline) {
+        let total: f32 = per_feature(&r.map.values, &ids, features).iter().sum();
+        let change = r.prediction.score - b.prediction.score;
+        assert!(
+            (total - change).abs() <= 1e-5 * change.abs().max(1.0),
+            "credits sum to {total}, the score changed by {change}"
+        );
+    }
+}

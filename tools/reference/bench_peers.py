@@ -19,6 +19,9 @@ for the others):
   captum_kernel_shap      the same grid with Captum KernelShap, 25 coalitions, all of an image's
                           in one pass (perturbations_per_eval = 25: Captum explains one image
                           at a time, so that is its fastest setting)
+  torch_rise              prediction forward + RISE in plain torch (perturbation.py's
+                          transcription, batched): 250 masks of a 7x7 grid, p1 = 0.5, at most
+                          256 masked images per forward, as the Rust side
   pgc_gradcam             pytorch-grad-cam GradCAM (batched, it predicts the target itself)
   pgc_gradcam_eigen_smooth, pgc_gradcam_aug_smooth
                           the same with eigen_smooth=True / aug_smooth=True
@@ -86,7 +89,8 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "pgc_gradcam_aug_smooth", "pgc_ablationcam", "captum_occlusion", "pgc_gradcam_conv1_conv2",
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
          "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
-         "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap"]
+         "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap",
+         "torch_rise"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -228,6 +232,26 @@ class Peers:
         return self.kernel_shap.attribute(
             x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=25,
             perturbations_per_eval=25).detach().numpy()
+
+    def torch_rise(self, x, given):
+        target = self.target(x, given)
+        n, c, h, w = x.shape
+        grids = (torch.rand(250, 7, 7) < 0.5).float()
+        cell = [-(-h // 7), -(-w // 7)]
+        up = torch.nn.functional.interpolate(grids[:, None], size=(8 * cell[0], 8 * cell[1]),
+                                             mode="bilinear", align_corners=False)[:, 0]
+        sy = torch.randint(0, cell[0], (250,)).tolist()
+        sx = torch.randint(0, cell[1], (250,)).tolist()
+        masks = torch.stack([up[i, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(sy, sx))])
+        per_pass = max(1, 256 // n)
+        total = torch.zeros(n, h * w)
+        with torch.no_grad():
+            for start in range(0, 250, per_pass):
+                m = masks[start:start + per_pass]
+                out = self.net((x[None] * m[:, None, None]).reshape(-1, c, h, w))
+                scores = out.view(len(m), n, -1)[:, torch.arange(n), target]
+                total += scores.T @ m.reshape(len(m), -1)
+        return (total / 250 / 0.5).view(n, 1, h, w).expand(n, c, h, w).numpy()
 
     @staticmethod
     def grid(x):

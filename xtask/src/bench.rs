@@ -27,7 +27,7 @@ use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AblationCam, AnyCam, AnyPixel, Attribution, DeepLift, GradCam, GradientShap, GuidedGradCam,
     IntegratedGradients, LayerConductance, LayerDeepLift, LayerGradientShap, Map, MultiLayerCam,
-    Occlusion, Preset, Score, ShapleyValueSampling, Targets,
+    Occlusion, Preset, Rise, Score, ShapleyValueSampling, Targets,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
@@ -301,6 +301,7 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "feature-ablation" => "captum_feature_ablation",
         "shapley-value-sampling" => "captum_shapley_value_sampling",
         "kernel-shap" => "captum_kernel_shap",
+        "rise" => "torch_rise",
         "layer-deep-lift" => "captum_layer_deep_lift",
         "layer-gradient-shap" => "captum_layer_gradient_shap",
         "layer-conductance" => "captum_layer_conductance",
@@ -340,6 +341,8 @@ fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
         ),
         // Two orders (98 passes of each image), as the peer: 25 made the batch-1000 row hours.
         "shapley-value-sampling" => Box::new(ShapleyValueSampling::new().with_samples(2)),
+        // 250 masks, as the peer: the default thousand made the batch-1000 row long.
+        "rise" => Box::new(Rise::new().with_masks(250)),
         // Captum runs all path points at once by default; here at most 1,000 images per pass.
         "integrated-gradients" => {
             Box::new(IntegratedGradients::new().with_internal_batch_size(Some(1000)))
