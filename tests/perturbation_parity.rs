@@ -231,7 +231,7 @@ fn perturbation_methods_refuse_bad_settings() {
     let targets = Targets::predicted();
     let refused = |result: burn_gradcam::explain::Result<burn_gradcam::explain::Attributions>,
                    field: &str| {
-        let error = result.err().expect("refused").to_string();
+        let error = result.expect_err("refused").to_string();
         assert!(error.contains(field), "{error} names {field}");
     };
     refused(
