@@ -21,7 +21,7 @@ use crate::target::Targets;
 ///
 /// The upsampling is PyTorch's bilinear `F.interpolate` (`align_corners=False`), the one
 /// resampler of the crate; the parity test compares with a plain torch transcription. The
-/// masks are built on the device, [`Perturbation`]'s `batch_size` images at a time, from `seed`
+/// masks are built on the device, `batch_size` images at a time, from `seed`
 /// (every image of a batch gets the same masks); [`Rise::attribute_with_draws`] takes the
 /// grids and shifts from the caller.
 ///
