@@ -44,7 +44,7 @@ pub struct FaithfulnessArgs {
     /// Backend to run on.
     #[arg(long, default_value = "flex")]
     backend: Backend,
-    /// Directory for report.md, report.json, sanity_check.png and sanity_check.svg.
+    /// Directory for report.md, report.json and the sanity figures (sanity_check*.png, .svg).
     #[arg(long, default_value = "output/faithfulness")]
     out_dir: PathBuf,
     /// PyTorch state dict of the network.
@@ -243,23 +243,28 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     };
     ensure_dir(&args.out_dir)?;
     // One figure per family: a legend holds at most `MAX_SERIES` methods.
-    let cams: Vec<String> = methods
-        .iter()
-        .filter(|m| matches!(m, Method::Cam(_)))
-        .map(Method::label)
-        .collect();
-    let (cam_curves, pixel_curves): (Vec<SanityCurve>, Vec<SanityCurve>) = report
-        .sanity
-        .iter()
-        .cloned()
-        .partition(|curve| cams.contains(&curve.label));
+    let family_of = |label: &str| match methods.iter().find(|m| m.label() == label) {
+        Some(Method::Cam(_)) => 0,
+        Some(Method::Pixel(pixel)) if pixel.is_perturbation() => 2,
+        _ => 1,
+    };
+    let mut families: [Vec<SanityCurve>; 3] = Default::default();
+    for curve in &report.sanity {
+        families[family_of(&curve.label)].push(curve.clone());
+    }
+    let [cam_curves, pixel_curves, perturbation_curves] = families;
     let mut figures = Vec::new();
     for (name, curves, family) in [
         ("sanity_check", cam_curves, "CAMs"),
         (
             "sanity_check_pixel",
             pixel_curves,
-            "pixel methods and Guided Grad-CAM",
+            "gradient pixel methods and Guided Grad-CAM",
+        ),
+        (
+            "sanity_check_perturbation",
+            perturbation_curves,
+            "perturbation methods",
         ),
     ] {
         // A family `--methods` left out has no figure.
@@ -561,7 +566,11 @@ mod tests {
             json["sanity"].as_array().map(Vec::len),
             Some(2 * methods().len())
         );
-        for name in ["sanity_check", "sanity_check_pixel"] {
+        for name in [
+            "sanity_check",
+            "sanity_check_pixel",
+            "sanity_check_perturbation",
+        ] {
             let png = image::open(out.path().join(format!("{name}.png"))).expect("a PNG");
             assert!(png.width() > 800 && png.height() > 400);
         }
@@ -569,5 +578,8 @@ mod tests {
         assert!(svg.contains("Guided Backprop"));
         let svg = std::fs::read_to_string(out.path().join("sanity_check.svg")).expect("svg");
         assert!(svg.contains("FEM"));
+        let svg =
+            std::fs::read_to_string(out.path().join("sanity_check_perturbation.svg")).expect("svg");
+        assert!(svg.contains("RISE") && !svg.contains("Saliency"));
     }
 }

@@ -144,6 +144,36 @@ impl AnyPixel {
     pub fn smoothed(self) -> Self {
         Self::SmoothGrad(Box::new(SmoothGrad::new(self)))
     }
+
+    /// Whether the method only scores perturbed copies of the input (forward passes, no
+    /// gradient), so that it explains a model that is not differentiable: occlusion, feature
+    /// ablation, Shapley value sampling, KernelSHAP and RISE (and SmoothGrad around one).
+    ///
+    /// ```
+    /// use gradcam_explain::AnyPixel;
+    ///
+    /// assert!(AnyPixel::from_name("rise").unwrap().is_perturbation());
+    /// assert!(!AnyPixel::from_name("saliency").unwrap().is_perturbation());
+    /// ```
+    pub fn is_perturbation(&self) -> bool {
+        match self {
+            Self::Occlusion(_)
+            | Self::FeatureAblation(_)
+            | Self::ShapleyValueSampling(_)
+            | Self::KernelShap(_)
+            | Self::Rise(_) => true,
+            Self::SmoothGrad(smooth) => smooth.method.is_perturbation(),
+            Self::GuidedBackprop(_)
+            | Self::Saliency(_)
+            | Self::InputXGradient(_)
+            | Self::IntegratedGradients(_)
+            | Self::Deconvolution(_)
+            | Self::GradientShap(_)
+            | Self::DeepLift(_)
+            | Self::DeepLiftShap(_)
+            | Self::Lrp(_) => false,
+        }
+    }
 }
 
 impl Attribution for AnyPixel {
