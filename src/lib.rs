@@ -9,7 +9,9 @@
 //! - [`data`]: strict state-dict loading and image files, for any network;
 //! - [`ops`]: the speed kernels the networks run on (convolution, pooling, guided ReLUs);
 //! - [`metrics`]: faithfulness metrics and the model-randomisation sanity check of their maps;
-//! - [`viz`]: colour maps, overlays and the four-row figure.
+//! - [`viz`]: colour maps, overlays and the four-row figure;
+//! - [`superpixels`]: SLIC superpixels equal to scikit-image's, and [`superpixel_mask`], a batch's
+//!   superpixels as the feature mask of a perturbation method.
 //!
 //! ```no_run
 //! use burn_gradcam::explain::{Attribution, GuidedGradCam, Preset, Targets};
@@ -34,16 +36,19 @@ pub use gradcam_explain as explain;
 pub use gradcam_metrics as metrics;
 pub use gradcam_mnist as mnist;
 pub use gradcam_ops as ops;
+pub use gradcam_superpixels as superpixels;
 pub use gradcam_viz as viz;
 pub use gradcam_zoo as zoo;
 
 pub mod maps_file;
 pub mod networks;
 pub mod output;
+mod superpixel_masks;
 
 mod backend;
 
 pub use backend::{Backend, BackendError};
+pub use superpixel_masks::{SuperpixelMaskError, superpixel_mask};
 
 /// The README, whose Rust snippets run as doctests so that they cannot drift from the API.
 #[doc = include_str!("../README.md")]

@@ -38,6 +38,7 @@ SCRIPTS = [
     ("deeplift.py", []),
     ("lrp.py", []),
     ("perturbation.py", []),
+    ("slic.py", []),
 ]
 
 
