@@ -336,7 +336,7 @@ fn display_normalisation_is_separate_and_bounded() {
 }
 
 /// Every method computes on the device and reads nothing back until its results are asked
-/// for; then one read brings everything (the crate routes every read through one counted
+/// for (but Lime, whose fit needs one); then one read brings everything (the crate routes every read through one counted
 /// function, and its lint configuration forbids Burn's read methods elsewhere).
 #[test]
 fn methods_read_nothing_from_the_device_until_asked() {
@@ -366,19 +366,26 @@ fn methods_read_nothing_from_the_device_until_asked() {
     )));
     for method in &methods {
         for targets in [Targets::predicted(), Targets::classes([1, 2, 3, 4])] {
+            // Lime's Lasso is fitted on the host: its scores come back in one read.
+            let fit_reads = usize::from(method.label() == "Lime");
             let before = device_reads();
             let result = method
                 .attribute(&net, input.clone(), &targets)
                 .expect("explains");
             assert_eq!(
                 device_reads(),
-                before,
+                before + fit_reads,
                 "{}: read while computing",
                 method.label()
             );
             let images = result.to_host().expect("reads");
             assert_eq!(images.len(), 4);
-            assert_eq!(device_reads(), before + 1, "{}: one read", method.label());
+            assert_eq!(
+                device_reads(),
+                before + fit_reads + 1,
+                "{}: one read",
+                method.label()
+            );
         }
     }
 }

@@ -19,6 +19,8 @@ for the others):
   captum_kernel_shap      the same grid with Captum KernelShap, 25 coalitions, all of an image's
                           in one pass (perturbations_per_eval = 25: Captum explains one image
                           at a time, so that is its fastest setting)
+  captum_lime             the same grid with Captum Lime (its defaults: SkLearnLasso(alpha=0.01),
+                          the cosine kernel), 25 samples in one pass, as captum_kernel_shap
   torch_rise              prediction forward + RISE in plain torch (perturbation.py's
                           transcription, batched): 250 masks of a 7x7 grid, p1 = 0.5, at most
                           256 masked images per forward, as the Rust side
@@ -72,7 +74,7 @@ import torchvision  # noqa: E402
 from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap,  # noqa: E402
                          GuidedBackprop, GuidedGradCam, LayerAttribution, LayerConductance,
                          LayerDeepLift, LayerGradCam, LayerGradientShap, Occlusion,
-                         FeatureAblation, KernelShap, ShapleyValueSampling)
+                         FeatureAblation, KernelShap, Lime, ShapleyValueSampling)
 from deeplift import deeplift_ready  # noqa: E402
 from perturbation import grid_ids  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
@@ -90,7 +92,7 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
          "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
          "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap",
-         "torch_rise"]
+         "captum_lime", "torch_rise"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -133,6 +135,7 @@ class Peers:
         self.feature_ablation = FeatureAblation(fresh()[0])
         self.shapley = ShapleyValueSampling(fresh()[0])
         self.kernel_shap = KernelShap(fresh()[0])
+        self.lime = Lime(fresh()[0])
         # DeepLIFT needs each nonlinearity as a module of its own (deeplift.py).
         self.deep_lift = DeepLift(deeplift_ready(fresh()[0]))
         self.deep_lift_shap = DeepLiftShap(deeplift_ready(fresh()[0]))
@@ -230,6 +233,11 @@ class Peers:
 
     def captum_kernel_shap(self, x, given):
         return self.kernel_shap.attribute(
+            x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=25,
+            perturbations_per_eval=25).detach().numpy()
+
+    def captum_lime(self, x, given):
+        return self.lime.attribute(
             x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=25,
             perturbations_per_eval=25).detach().numpy()
 

@@ -122,6 +122,7 @@ impl BenchModel {
                 "lrp",
                 "feature-ablation",
                 "kernel-shap",
+                "lime",
             ],
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
@@ -302,6 +303,7 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "shapley-value-sampling" => "captum_shapley_value_sampling",
         "kernel-shap" => "captum_kernel_shap",
         "rise" => "torch_rise",
+        "lime" => "captum_lime",
         "layer-deep-lift" => "captum_layer_deep_lift",
         "layer-gradient-shap" => "captum_layer_gradient_shap",
         "layer-conductance" => "captum_layer_conductance",

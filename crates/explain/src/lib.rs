@@ -88,6 +88,7 @@ mod checks;
 mod error;
 mod forward;
 mod host;
+mod lasso;
 mod layer;
 mod lrp;
 mod maps;

@@ -126,3 +126,24 @@ pub fn coalitions(count: usize, features: usize, seed: u64) -> Vec<Vec<f32>> {
         })
         .collect()
 }
+
+/// `count` samples of `features` values, each 1 or 0 with probability ½ (Lime's perturbations,
+/// as Captum's default `perturb_func`), from a generator seeded with `seed`.
+///
+/// ```
+/// use gradcam_explain::noise;
+/// let samples = noise::bernoulli(200, 5, 4);
+/// assert!(samples.iter().flatten().all(|&v| v == 0.0 || v == 1.0));
+/// let ones: f32 = samples.iter().flatten().sum();
+/// assert!((400.0..600.0).contains(&ones));
+/// ```
+pub fn bernoulli(count: usize, features: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            (0..features)
+                .map(|_| if rng.random_bool(0.5) { 1.0 } else { 0.0 })
+                .collect()
+        })
+        .collect()
+}

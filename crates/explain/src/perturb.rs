@@ -8,7 +8,7 @@
 //! they keep ([`FeatureMask`], segment ids per pixel), and the ids turn their choices into pixel
 //! masks on the device.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::Input;
@@ -16,6 +16,7 @@ use crate::error::{Result, SettingError};
 use crate::forward::{checked_features, checked_logits};
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
+use crate::resize::gaussian_blur;
 use crate::target::Targets;
 
 /// The features a perturbation method turns on and off: a segment id per pixel (Captum's
@@ -121,6 +122,8 @@ impl FeatureMask {
 /// ```
 /// use gradcam_explain::PerturbationBaseline;
 /// assert_eq!(PerturbationBaseline::default(), PerturbationBaseline::Constant(0.0));
+/// // A blur removes the detail and keeps the colours (Fong and Vedaldi's "blur" perturbation).
+/// let blurred = PerturbationBaseline::Blurred { kernel_size: 31, sigma: 8.0 };
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -129,6 +132,15 @@ pub enum PerturbationBaseline {
     Constant(f32),
     /// Each image's own mean of each channel (Captum's `baselines=x.mean((2, 3), keepdim=True)`).
     ChannelMean,
+    /// The image blurred by a Gaussian, as torchvision's `gaussian_blur(x, [kernel_size] * 2,
+    /// [sigma] * 2)` (Captum's `baselines=` that tensor): an odd `kernel_size` whose half is
+    /// below the image's height and width (the border is reflected), `sigma` above 0.
+    Blurred {
+        /// Taps of the kernel along each axis (odd).
+        kernel_size: usize,
+        /// The Gaussian's standard deviation, in pixels.
+        sigma: f32,
+    },
 }
 
 impl Default for PerturbationBaseline {
@@ -152,6 +164,24 @@ impl PerturbationBaseline {
                     "a finite value",
                 )?;
                 Ok(Tensor::full(dims, value, &x.device()))
+            }
+            Self::Blurred { kernel_size, sigma } => {
+                let [_, _, h, w] = dims;
+                SettingError::check(
+                    kernel_size % 2 == 1 && kernel_size / 2 < h.min(w),
+                    owner,
+                    "baseline",
+                    format!("a blur of {kernel_size} taps for {h} × {w} images"),
+                    "an odd kernel size whose half is below the image's height and width",
+                )?;
+                SettingError::check(
+                    sigma.is_finite() && sigma > 0.0,
+                    owner,
+                    "baseline",
+                    format!("a blur of sigma {sigma}"),
+                    "a finite sigma above 0",
+                )?;
+                Ok(gaussian_blur(x.clone(), kernel_size, sigma))
             }
             Self::ChannelMean => {
                 let [n, c, h, w] = dims;
@@ -198,10 +228,52 @@ impl FeatureIds {
         self.count
     }
 
+    /// Each feature's sum of `values` `[N, C·H·W]`: `[N, F]`.
+    pub fn sum(&self, values: Tensor<2>) -> Tensor<2> {
+        let n = values.dims()[0];
+        Tensor::zeros([n, self.count], &values.device()).scatter(
+            1,
+            self.ids.clone(),
+            values,
+            IndexingUpdateOp::Add,
+        )
+    }
+
     /// Each element's value in `per_feature` `[N, F]`: the map `[N, C, H, W]` of a batch `dims`.
     pub fn spread(&self, per_feature: Tensor<2>, dims: [usize; 4]) -> Tensor<4> {
         per_feature.gather(1, self.ids.clone()).reshape(dims)
     }
+}
+
+/// Checks the caller's subsets of features (KernelSHAP's coalitions, Lime's samples): one list
+/// per image or one for every image, of equal length, each subset `features` values of 0 or 1.
+/// Returns the subsets per list.
+pub(crate) fn check_subsets(
+    owner: &'static str,
+    field: &'static str,
+    lists: &[Vec<Vec<f32>>],
+    images: usize,
+    features: usize,
+) -> Result<usize> {
+    let samples = lists.first().map_or(0, Vec::len);
+    SettingError::check(
+        (lists.len() == 1 || lists.len() == images)
+            && samples > 0
+            && lists.iter().all(|list| {
+                list.len() == samples
+                    && list
+                        .iter()
+                        .all(|c| c.len() == features && c.iter().all(|&v| v == 0.0 || v == 1.0))
+            }),
+        owner,
+        field,
+        format!(
+            "{} lists for {images} images of {features} features",
+            lists.len()
+        ),
+        "one list per image or one for all, of equal length, each of F values 0 or 1",
+    )?;
+    Ok(samples)
 }
 
 /// A batch, its baseline and its predictions, ready to be perturbed and scored.
@@ -306,6 +378,19 @@ impl<'a> Perturbation<'a> {
             let keep = on.gather(1, ids.ids.clone().repeat_dim(0, len));
             let size = keep.dims()[1];
             keep.reshape([len, n, size])
+        })
+    }
+
+    /// The scores `[S, N]` of each image with the features of its list's subsets kept (lists
+    /// as [`check_subsets`] accepts them: one per image, or one for all).
+    pub fn subset_scores(&self, ids: &FeatureIds, lists: &[Vec<Vec<f32>>]) -> Result<Tensor<2>> {
+        let n = self.x.dims()[0];
+        let samples = lists.first().map_or(0, Vec::len);
+        let list = |image: usize| &lists[image % lists.len()];
+        self.feature_scores(ids, samples, |start, len| {
+            (start..start + len)
+                .flat_map(|p| (0..n).flat_map(move |i| list(i)[p].iter().copied()))
+                .collect()
         })
     }
 }

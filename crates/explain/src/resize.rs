@@ -107,25 +107,66 @@ pub(crate) fn resample(maps: Tensor<4>, size: [usize; 2], kernel: Kernel) -> Ten
     if [height, width] == size {
         return maps;
     }
+    let rows = interpolation_matrix(height, size[0], kernel);
+    let columns = interpolation_matrix(width, size[1], kernel);
+    separable(maps, &rows, &columns)
+}
+
+/// `rows · map · columnsᵀ` for every map of `[N, C, h, w]`: `rows` is `[H, h]` and `columns`
+/// `[W, w]`, row-major — the one way a separable linear filter (a resampling, a blur) runs.
+fn separable(maps: Tensor<4>, rows: &[f32], columns: &[f32]) -> Tensor<4> {
+    let [_, _, height, width] = maps.dims();
     let device = maps.device();
-    let matrix = |input: usize, output: usize, transposed: bool| {
-        let weights = interpolation_matrix(input, output, kernel);
-        let data = if transposed {
-            let mut t = vec![0.0_f32; weights.len()];
-            for (row, chunk) in weights.chunks_exact(input).enumerate() {
-                for (col, &w) in chunk.iter().enumerate() {
-                    t[col * output + row] = w;
-                }
-            }
-            TensorData::new(t, [1, 1, input, output])
-        } else {
-            TensorData::new(weights, [1, 1, output, input])
-        };
-        Tensor::<4>::from_data(data, &device)
-    };
-    let rows = matrix(height, size[0], false);
-    let columns = matrix(width, size[1], true);
+    let (out_h, out_w) = (rows.len() / height, columns.len() / width);
+    let mut transposed = vec![0.0_f32; columns.len()];
+    for (row, chunk) in columns.chunks_exact(width).enumerate() {
+        for (col, &w) in chunk.iter().enumerate() {
+            transposed[col * out_w + row] = w;
+        }
+    }
+    let rows = Tensor::<4>::from_data(
+        TensorData::new(rows.to_vec(), [1, 1, out_h, height]),
+        &device,
+    );
+    let columns =
+        Tensor::<4>::from_data(TensorData::new(transposed, [1, 1, width, out_w]), &device);
     rows.matmul(maps.matmul(columns))
+}
+
+/// Every image of `[N, C, H, W]` blurred as torchvision's `gaussian_blur(img, [k, k], [σ, σ])`:
+/// the kernel `exp(−t² / 2σ²)` normalised over `t = −k/2 … k/2`, the border reflected (without
+/// repeating the edge pixel); the caller checks that `k` is odd and `k/2` below each side.
+pub(crate) fn gaussian_blur(images: Tensor<4>, kernel_size: usize, sigma: f32) -> Tensor<4> {
+    let [_, _, height, width] = images.dims();
+    let rows = gaussian_matrix(height, kernel_size, sigma);
+    let columns = gaussian_matrix(width, kernel_size, sigma);
+    separable(images, &rows, &columns)
+}
+
+/// The `[size, size]` matrix of a 1-D Gaussian blur with reflected borders.
+fn gaussian_matrix(size: usize, kernel_size: usize, sigma: f32) -> Vec<f32> {
+    let radius = (kernel_size / 2) as isize;
+    let taps: Vec<f64> = (-radius..=radius)
+        .map(|t| (-(t * t) as f64 / (2.0 * f64::from(sigma).powi(2))).exp())
+        .collect();
+    let total: f64 = taps.iter().sum();
+    let last = size as isize - 1;
+    let mut matrix = vec![0.0_f32; size * size];
+    for i in 0..size as isize {
+        for (tap, weight) in (-radius..=radius).zip(&taps) {
+            let j = i + tap;
+            // Reflection: −1 ↦ 1, size ↦ size − 2.
+            let j = if j < 0 {
+                -j
+            } else if j > last {
+                2 * last - j
+            } else {
+                j
+            };
+            matrix[i as usize * size + j as usize] += (weight / total) as f32;
+        }
+    }
+    matrix
 }
 
 /// The `[output, input]` matrix whose row `dst` holds the source weights of output pixel `dst`.

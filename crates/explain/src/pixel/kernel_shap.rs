@@ -8,7 +8,9 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::{Result, SettingError};
 use crate::model::Explainable;
 use crate::noise;
-use crate::perturb::{FeatureIds, FeatureMask, Perturbation, PerturbationBaseline};
+use crate::perturb::{
+    FeatureIds, FeatureMask, Perturbation, PerturbationBaseline, check_subsets,
+};
 use crate::pixel::feature_ablation::BATCH_SIZE;
 use crate::target::Targets;
 
@@ -125,29 +127,10 @@ impl KernelShap {
         let dims = input.tensor().dims();
         let n = dims[0];
         let lists = coalitions(features)?;
-        let samples = lists.first().map_or(0, Vec::len);
-        SettingError::check(
-            (lists.len() == 1 || lists.len() == n)
-                && samples > 0
-                && lists.iter().all(|list| {
-                    list.len() == samples
-                        && list.iter().all(|c| {
-                            c.len() == features && c.iter().all(|&v| v == 0.0 || v == 1.0)
-                        })
-                }),
-            owner,
-            "coalitions",
-            format!("{} lists for {n} images of {features} features", lists.len()),
-            "one list per image or one for all, of equal length, each coalition F values of 0 or 1",
-        )?;
+        let samples = check_subsets(owner, "coalitions", &lists, n, features)?;
         let baseline = self.baseline.images(owner, input)?;
         let run = Perturbation::new(owner, model, input, targets, baseline, self.batch_size)?;
-        let list = |image: usize| &lists[image % lists.len()];
-        let scores = run.feature_scores(&ids, samples, |start, len| {
-            (start..start + len)
-                .flat_map(|p| (0..n).flat_map(move |i| list(i)[p].iter().copied()))
-                .collect()
-        })?;
+        let scores = run.subset_scores(&ids, &lists)?;
         // The fit's matrices [F, S], one per list, applied to each image's scores [S].
         let device = input.tensor().device();
         let fits: Vec<f32> = lists.iter().flat_map(|list| fit_matrix(list)).collect();

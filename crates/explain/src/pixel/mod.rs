@@ -7,6 +7,7 @@ pub(crate) use deep_lift::Leaf;
 pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
 pub(crate) use integrated_gradients::{PathEnds, pair_predictions, weighted_steps};
+pub use lime::LimeDistance;
 pub use rise::RiseDraws;
 
 mod references;
@@ -39,6 +40,7 @@ registry! {
         shapley_value_sampling::ShapleyValueSampling => "shapley-value-sampling",
         kernel_shap::KernelShap => "kernel-shap",
         rise::Rise => "rise",
+        lime::Lime => "lime",
     }
     /// [`SmoothGrad`] around another pixel method.
     wrapper SmoothGrad(SmoothGrad<AnyPixel>) => "smooth-grad";
@@ -147,7 +149,7 @@ impl AnyPixel {
 
     /// Whether the method only scores perturbed copies of the input (forward passes, no
     /// gradient), so that it explains a model that is not differentiable: occlusion, feature
-    /// ablation, Shapley value sampling, KernelSHAP and RISE (and SmoothGrad around one).
+    /// ablation, Shapley value sampling, KernelSHAP, RISE and Lime (and SmoothGrad around one).
     ///
     /// ```
     /// use gradcam_explain::AnyPixel;
@@ -161,7 +163,8 @@ impl AnyPixel {
             | Self::FeatureAblation(_)
             | Self::ShapleyValueSampling(_)
             | Self::KernelShap(_)
-            | Self::Rise(_) => true,
+            | Self::Rise(_)
+            | Self::Lime(_) => true,
             Self::SmoothGrad(smooth) => smooth.method.is_perturbation(),
             Self::GuidedBackprop(_)
             | Self::Saliency(_)
