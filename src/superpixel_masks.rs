@@ -55,7 +55,10 @@ pub fn superpixel_mask(images: &Images, slic: &Slic) -> Result<FeatureMask, Supe
     }
     let mut ids = Vec::with_capacity(n * h * w);
     for index in 0..n {
-        let image = images.image(index).unwrap_or_default();
+        // `Images` holds `n` images; were one missing, the mask's shape check names the gap.
+        let Some(image) = images.image(index) else {
+            break;
+        };
         // Interleaved bytes: `Images` holds `byte / 255` exactly, so rounding recovers the byte.
         let bytes: Vec<u8> = (0..h * w)
             .flat_map(|p| (0..c).map(move |ch| (ch, p)))
