@@ -35,12 +35,16 @@ pub enum SuperpixelMaskError {
 /// use burn_gradcam::superpixel_mask;
 /// use burn_gradcam::superpixels::Slic;
 ///
-/// // Two flat halves, dark and light: two superpixels.
-/// let pixels: Vec<f32> = (0..3 * 16 * 16).map(|i| if i % 16 < 8 { 0.1 } else { 0.9 }).collect();
-/// let images = Images::new([1, 3, 16, 16], pixels)?;
-/// let mask = superpixel_mask(&images, &Slic::default().with_n_segments(2))?;
-/// let (_, features) = mask.ids([1, 3, 16, 16])?;
-/// assert_eq!(features, 2);
+/// // A dark left half and a light right half: no superpixel crosses the edge.
+/// let pixels: Vec<f32> = (0..3 * 32 * 32).map(|i| if i % 32 < 16 { 0.1 } else { 0.9 }).collect();
+/// let images = Images::new([1, 3, 32, 32], pixels)?;
+/// let mask = superpixel_mask(&images, &Slic::default().with_n_segments(4))?;
+/// let FeatureMask::Given { ids, shape } = &mask else { unreachable!() };
+/// assert_eq!(*shape, [1, 1, 32, 32]);
+/// assert_eq!(ids.iter().min(), Some(&0));
+/// for row in ids.chunks(32) {
+///     assert!(row[..16].iter().all(|id| !row[16..].contains(id)));
+/// }
 /// let lime = Lime::new().with_mask(mask);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
