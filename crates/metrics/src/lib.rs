@@ -8,6 +8,10 @@
 //! - [`road`] / [`road_combined`] (Rong et al. 2022) and [`confidence_change`], matching
 //!   pytorch-grad-cam's `metrics`;
 //! - [`infidelity`] and [`sensitivity_max`], matching Captum's `captum.metrics`;
+//! - localisation on the host, for one `[H, W]` map and a ground-truth mask or box:
+//!   [`pointing_game`], [`relevance_mass_accuracy`] and [`relevance_rank_accuracy`] matching
+//!   Quantus 0.6, [`energy_pointing_game`] (Score-CAM), and the Grad-CAM paper's weakly supervised
+//!   localisation box, [`wsol_box`] with [`iou`];
 //! - [`model_randomization`], the sanity check of Adebayo et al. (2018), with [`spearman`] and
 //!   [`ssim`] matching SciPy and scikit-image.
 //!
@@ -22,6 +26,7 @@ mod confidence;
 mod curves;
 mod error;
 mod infidelity;
+mod localisation;
 mod road;
 mod sanity;
 mod sensitivity;
@@ -38,6 +43,10 @@ pub use curves::{
 };
 pub use error::{MetricError, Result};
 pub use infidelity::{InfidelityConfig, infidelity, infidelity_with_perturbations};
+pub use localisation::{
+    LocalisationError, PixelBox, WSOL_IOU_HIT, WSOL_THRESHOLD, box_mask, energy_pointing_game, iou,
+    pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, wsol_box,
+};
 pub use road::{ROAD_PERCENTILES, RoadConfig, RoadOrder, RoadScores, road, road_combined};
 pub use sanity::{
     Randomization, SanityConfig, SanityCurve, SanityStep, Similarity, model_randomization,
