@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub use gradcam_audit as audit;
 pub use gradcam_data as data;
 pub use gradcam_explain as explain;
 pub use gradcam_metrics as metrics;

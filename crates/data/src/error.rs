@@ -12,6 +12,7 @@ use std::path::PathBuf;
 /// | a pixel outside `[0, 1]` or not finite (images in memory) | [`DataError::Pixel`] |
 /// | an unreadable, truncated or other-format image file | [`DataError::Decode`] |
 /// | an image of another size, resizing not asked for | [`DataError::ImageSize`] |
+/// | an image narrower or shorter than [`crate::files::MIN_IMAGE_SIDE`] | [`DataError::TooSmall`] |
 /// | a channel count other than 1 (grey) or 3 (RGB) | [`DataError::Channels`] |
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -82,6 +83,18 @@ pub enum DataError {
         height: u32,
         /// The `[width, height]` expected.
         expected: [u32; 2],
+    },
+    /// An image file is too small to be a network's input, however resized.
+    #[error("{path} is {width}×{height}: below {min} pixels a side, too small to explain")]
+    TooSmall {
+        /// The image file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+        /// [`crate::files::MIN_IMAGE_SIDE`].
+        min: u32,
     },
     /// Images were asked for in a channel count other than 1 (grey) or 3 (RGB).
     #[error("{channels} channels asked of {path}: images are read as 1 (grey) or 3 (RGB)")]

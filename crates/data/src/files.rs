@@ -13,6 +13,130 @@ pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// declaring a huge image (a decompression bomb) would otherwise cost seconds to decode and
 /// resize.
 pub const MAX_IMAGE_SIDE: u32 = 2048;
+/// Smallest width or height accepted: an image smaller than this holds too little to resize
+/// into a network's input (a 1×1 "image" is a placeholder or a tracking pixel, not a photo).
+pub const MIN_IMAGE_SIDE: u32 = 8;
+
+/// One image file read as a network's input, with what was done to make it one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputImage {
+    /// Planar `[C, H, W]` values in `[0, 1]` (an 8-bit value / 255, a 16-bit one / 65535).
+    pub pixels: Vec<f32>,
+    /// The file's own `[width, height]`.
+    pub size: [u32; 2],
+    /// The conversions applied, in order; empty when the file was already the input.
+    pub conversions: Vec<Conversion>,
+}
+
+/// A conversion [`read_input`] applied to make a file the network's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conversion {
+    /// 16 bits per channel, kept at full precision (not cut to 8 bits).
+    SixteenBit,
+    /// A colour image made grey (luma, as `image`'s and PIL's `L` conversion).
+    ToGrey,
+    /// A grey image with its channel repeated as red, green and blue.
+    ToRgb,
+    /// The alpha channel dropped (not composited on a background).
+    AlphaDropped,
+    /// Resized from this `[width, height]` (bilinear).
+    Resized([u32; 2]),
+}
+
+impl std::fmt::Display for Conversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SixteenBit => f.write_str("16-bit"),
+            Self::ToGrey => f.write_str("colour to grey"),
+            Self::ToRgb => f.write_str("grey to RGB"),
+            Self::AlphaDropped => f.write_str("alpha dropped"),
+            Self::Resized([w, h]) => write!(f, "resized from {w}×{h}"),
+        }
+    }
+}
+
+/// Reads one PNG or JPEG file as `channels` (1: grey by luma, 3: RGB) planes of
+/// `size = [height, width]` in `[0, 1]`: the one reader behind [`crate::Images::from_files`]
+/// and every dataset. A file of another size is an error unless `resize` is set (bilinear, as
+/// torchvision's `Resize`); a side below [`MIN_IMAGE_SIDE`] is always one. 16-bit images keep
+/// their precision; what was converted is listed in [`InputImage::conversions`].
+///
+/// ```no_run
+/// use gradcam_data::files::{Conversion, read_input};
+/// let image = read_input("photo.jpg".as_ref(), 3, [224, 224], true)?;
+/// assert_eq!(image.pixels.len(), 3 * 224 * 224);
+/// let resized = image.conversions.iter().any(|c| matches!(c, Conversion::Resized(_)));
+/// # Ok::<(), gradcam_data::DataError>(())
+/// ```
+pub fn read_input(
+    path: &Path,
+    channels: usize,
+    size: [usize; 2],
+    resize: bool,
+) -> Result<InputImage, DataError> {
+    if !matches!(channels, 1 | 3) {
+        return Err(DataError::Channels {
+            path: path.to_path_buf(),
+            channels,
+        });
+    }
+    let image = decode(read_limited(path, MAX_IMAGE_BYTES)?, path)?;
+    let (width, height) = (image.width(), image.height());
+    if width.min(height) < MIN_IMAGE_SIDE {
+        return Err(DataError::TooSmall {
+            path: path.to_path_buf(),
+            width,
+            height,
+            min: MIN_IMAGE_SIDE,
+        });
+    }
+    let colour = image.color();
+    let mut conversions = Vec::new();
+    let sixteen_bit = colour.bytes_per_pixel() / colour.channel_count() > 1;
+    if sixteen_bit {
+        conversions.push(Conversion::SixteenBit);
+    }
+    match (channels, colour.has_color()) {
+        (1, true) => conversions.push(Conversion::ToGrey),
+        (3, false) => conversions.push(Conversion::ToRgb),
+        _ => {}
+    }
+    if colour.has_alpha() {
+        conversions.push(Conversion::AlphaDropped);
+    }
+    let [out_height, out_width] = size;
+    let target = [out_width as u32, out_height as u32];
+    if [width, height] != target {
+        conversions.push(Conversion::Resized([width, height]));
+    }
+    // 8-bit images are resized as bytes (as PIL does), 16-bit ones as floats.
+    let interleaved: Vec<f32> = match (channels, sixteen_bit) {
+        (1, false) => bytes(fit(image.into_luma8(), path, target, resize, BILINEAR)?),
+        (1, true) => fit(image.to_luma32f(), path, target, resize, BILINEAR)?.into_raw(),
+        (_, false) => bytes(fit(image.into_rgb8(), path, target, resize, BILINEAR)?),
+        (_, true) => fit(image.into_rgb32f(), path, target, resize, BILINEAR)?.into_raw(),
+    };
+    let pixels = (0..channels)
+        .flat_map(|c| interleaved.iter().skip(c).step_by(channels).copied())
+        .map(|v| v.clamp(0.0, 1.0))
+        .collect();
+    Ok(InputImage {
+        pixels,
+        size: [width, height],
+        conversions,
+    })
+}
+
+/// The resampling filter of [`read_input`]: bilinear (a triangle), as torchvision's `Resize`.
+const BILINEAR: FilterType = FilterType::Triangle;
+
+fn bytes<P: image::Pixel<Subpixel = u8>>(image: image::ImageBuffer<P, Vec<u8>>) -> Vec<f32> {
+    image
+        .into_raw()
+        .iter()
+        .map(|&b| f32::from(b) / 255.0)
+        .collect()
+}
 
 /// Reads a whole file after checking its size, naming the file in every error.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {

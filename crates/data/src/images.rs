@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
-use image::imageops::FilterType;
 
 use crate::DataError;
-use crate::files::{MAX_IMAGE_BYTES, decode, fit, image_files, read_limited};
+use crate::files::{image_files, read_input};
 
 /// Images on the host, row-major `[N, C, H, W]`, values in `[0, 1]` (byte / 255), with the
 /// files they came from.
@@ -28,46 +27,15 @@ impl Images {
         size: [usize; 2],
         resize: bool,
     ) -> Result<Self, DataError> {
-        let Some(first) = paths.first() else {
+        if paths.is_empty() {
             return Err(DataError::Empty {
                 path: PathBuf::from("<no image files>"),
             });
-        };
+        }
         let [height, width] = size;
-        let target = [width as u32, height as u32];
         let mut pixels = Vec::with_capacity(paths.len() * channels * height * width);
         for path in paths {
-            let image = decode(read_limited(path, MAX_IMAGE_BYTES)?, path)?;
-            let planar: Vec<u8> = match channels {
-                1 => fit(
-                    image.into_luma8(),
-                    path,
-                    target,
-                    resize,
-                    FilterType::Triangle,
-                )?
-                .into_raw(),
-                3 => {
-                    let rgb = fit(
-                        image.into_rgb8(),
-                        path,
-                        target,
-                        resize,
-                        FilterType::Triangle,
-                    )?;
-                    let raw = rgb.as_raw();
-                    (0..3)
-                        .flat_map(|c| raw.iter().skip(c).step_by(3).copied())
-                        .collect()
-                }
-                _ => {
-                    return Err(DataError::Channels {
-                        path: first.clone(),
-                        channels,
-                    });
-                }
-            };
-            pixels.extend(planar.iter().map(|&b| f32::from(b) / 255.0));
+            pixels.extend(read_input(path, channels, size, resize)?.pixels);
         }
         Ok(Self {
             shape: [paths.len(), channels, height, width],

@@ -19,6 +19,7 @@ mod error;
 pub mod files;
 mod images;
 mod load_error;
+pub mod output;
 mod state_dict;
 
 pub use error::DataError;

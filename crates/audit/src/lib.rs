@@ -1,0 +1,32 @@
+//! Explain a whole image dataset: stream it from disk, explain it batch by batch with any method
+//! of the registry on any backend, and write what a model auditor analyses with their own
+//! tools — the maps in `safetensors` chunks, one row per image in a Parquet index — resumably
+//! and in deterministic shares across machines.
+//!
+//! - [`Records`]: the dataset — torchvision's class-per-folder layout, a flat folder, a list
+//!   file or images in memory — a Burn [`Dataset`](burn::data::dataset::Dataset) of
+//!   [`Record`]s, so any Burn dataset of records can be audited.
+//! - [`audit`] with an [`AuditConfig`]: the methods ([`MethodSpec`], several per pass where
+//!   they share a forward), the target, the batch, this process's [`Shard`], resuming.
+//! - The run's directory ([`store`]): `run.json`, `maps/chunk-*.safetensors`,
+//!   `index/chunk-*.parquet` (one row per image: prediction, probability, target, per method
+//!   [`MapStats`], where its maps are, and why an image failed), and [`merge`]'s
+//!   `index.parquet`.
+
+#![warn(missing_docs)]
+
+mod error;
+mod plan;
+mod prefetch;
+mod run;
+mod source;
+mod stats;
+pub mod store;
+
+pub use error::AuditError;
+pub use plan::MethodSpec;
+pub use prefetch::Failure;
+pub use run::{AuditConfig, Progress, Shard, Summary, TargetClass, audit};
+pub use source::{Record, Records};
+pub use stats::{MapStats, Region};
+pub use store::{Manifest, MapDtype, Merged, Row, merge, read_index};

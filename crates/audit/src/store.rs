@@ -1,0 +1,571 @@
+//! The audit's files. A run's directory holds its manifest (`run.json`: everything that decides
+//! its outputs), and per chunk of consecutive batches one maps file
+//! (`maps/chunk-NNNNNN.safetensors`) and one index part (`index/chunk-NNNNNN.parquet`), each
+//! written whole under a temporary name and renamed: a chunk is done when its index part exists,
+//! since that is written last. Chunks are numbered in the dataset's order and each belongs to
+//! one shard, so shards may share the directory, and `index/*.parquet` read by any Parquet
+//! reader is the run so far; [`merge`] checks that every chunk is there and writes the whole
+//! index as one `index.parquet`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use gradcam_data::output::{ensure_dir, write_atomic};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use safetensors::Dtype;
+use serde::{Deserialize, Serialize};
+
+use crate::AuditError;
+use crate::plan::column_prefix;
+use crate::stats::{MapStats, Region};
+
+/// The manifest's name in a run's directory.
+pub const MANIFEST: &str = "run.json";
+/// The merged index's name in a run's directory.
+pub const MERGED_INDEX: &str = "index.parquet";
+
+/// How the maps are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapDtype {
+    /// 32-bit floats: the values computed.
+    #[default]
+    F32,
+    /// 16-bit floats (IEEE half): half the size, about three significant digits.
+    F16,
+}
+
+impl MapDtype {
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+        }
+    }
+}
+
+impl std::str::FromStr for MapDtype {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            _ => Err(format!("unknown map type `{s}`: expected f32 or f16")),
+        }
+    }
+}
+
+/// Everything that decides a run's outputs: a run is resumed, or a shard joins it, only with
+/// the same manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The layout's version.
+    pub format: u32,
+    /// The model, as its caller describes it (name, weights, layer).
+    pub model: String,
+    /// The model's input `[C, H, W]`.
+    pub input: [usize; 3],
+    /// The methods, by name, in column order.
+    pub methods: Vec<String>,
+    /// Each method's map shape `[C, H, W]`.
+    pub map_shapes: Vec<[usize; 3]>,
+    /// Every other setting of the explanation (CAM settings, target, score, normalisation,
+    /// resizing), as the caller's configuration serialises them.
+    pub settings: serde_json::Value,
+    /// How the maps are stored.
+    pub dtype: MapDtype,
+    /// The region whose share of each map the index records, if any.
+    pub region: Option<Region>,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Batches per chunk.
+    pub batches_per_chunk: usize,
+    /// Images in the dataset.
+    pub images: usize,
+    /// A fingerprint of the dataset's paths and labels (FNV-1a, 64 bits, hex).
+    pub fingerprint: String,
+    /// The class names, by label, when known.
+    pub classes: Option<Vec<String>>,
+    /// Shards the run is split into.
+    pub shards: usize,
+}
+
+impl Manifest {
+    /// Chunks in the run.
+    pub fn chunks(&self) -> usize {
+        self.images.div_ceil(self.chunk_images())
+    }
+
+    /// Images per chunk (the last may hold fewer).
+    pub fn chunk_images(&self) -> usize {
+        self.batch_size * self.batches_per_chunk
+    }
+
+    /// The shard a chunk belongs to: chunks are dealt round-robin.
+    pub fn shard_of(&self, chunk: usize) -> usize {
+        chunk % self.shards
+    }
+
+    /// Bytes of maps per image explained.
+    pub fn map_bytes_per_image(&self) -> usize {
+        let values: usize = self
+            .map_shapes
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum();
+        values * self.dtype.size()
+    }
+
+    /// Reads a run's manifest.
+    pub fn read(dir: &Path) -> Result<Self, AuditError> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|source| AuditError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| AuditError::Setting {
+            setting: "manifest",
+            reason: format!("{}: {e}", path.display()),
+        })
+    }
+
+    fn to_json(&self) -> String {
+        // Serialising plain data to a string cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+}
+
+/// A fingerprint of `(path, label)` pairs: FNV-1a over their bytes, as hex.
+pub(crate) fn fingerprint<'a>(
+    items: impl IntoIterator<Item = (&'a Path, Option<usize>)>,
+) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (path, label) in items {
+        eat(path.to_string_lossy().as_bytes());
+        eat(&[0]);
+        eat(&label.map_or(u64::MAX, |l| l as u64).to_le_bytes());
+    }
+    format!("{hash:016x}")
+}
+
+/// A run's directory, opened for writing.
+#[derive(Debug)]
+pub(crate) struct RunDir {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl RunDir {
+    /// Creates the run's directory and manifest, or — with `resume` — opens the run there, whose
+    /// manifest must equal `manifest`. A directory with a run is never reused without `resume`.
+    pub fn open(dir: &Path, manifest: Manifest, resume: bool) -> Result<Self, AuditError> {
+        ensure_dir(dir)?;
+        ensure_dir(&dir.join("maps"))?;
+        ensure_dir(&dir.join("index"))?;
+        let path = dir.join(MANIFEST);
+        if path.exists() {
+            if !resume {
+                return Err(AuditError::RunExists {
+                    dir: dir.to_path_buf(),
+                    manifest: path,
+                });
+            }
+            let found = Manifest::read(dir)?;
+            compare(dir, &found, &manifest)?;
+        } else {
+            // Also the check that the directory is writable, before any work.
+            write_atomic(&path, manifest.to_json().as_bytes())?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    pub fn maps_name(chunk: usize) -> String {
+        format!("maps/chunk-{chunk:06}.safetensors")
+    }
+
+    pub fn index_path(&self, chunk: usize) -> PathBuf {
+        self.dir.join(format!("index/chunk-{chunk:06}.parquet"))
+    }
+
+    /// Whether a chunk is complete: its index part (written last) and its maps file exist.
+    pub fn is_done(&self, chunk: usize) -> bool {
+        self.index_path(chunk).is_file() && self.dir.join(Self::maps_name(chunk)).is_file()
+    }
+
+    /// Writes a chunk: its maps, then its index part.
+    pub fn write_chunk(
+        &self,
+        chunk: usize,
+        rows: &[Row],
+        maps: &ChunkMaps,
+    ) -> Result<(), AuditError> {
+        let maps_name = Self::maps_name(chunk);
+        let maps_path = self.dir.join(&maps_name);
+        let bytes = maps.encode(&self.manifest, &maps_path)?;
+        write_atomic(&maps_path, &bytes)?;
+        let index_path = self.index_path(chunk);
+        let batch =
+            index_batch(&self.manifest, rows, &maps_name).map_err(|source| AuditError::Index {
+                path: index_path.clone(),
+                source,
+            })?;
+        write_atomic(&index_path, &encode_parquet(&[batch], &index_path)?)?;
+        Ok(())
+    }
+}
+
+/// Refuses to resume a run whose manifest differs, naming the first differing field.
+fn compare(dir: &Path, found: &Manifest, expected: &Manifest) -> Result<(), AuditError> {
+    let (Ok(serde_json::Value::Object(found)), Ok(serde_json::Value::Object(expected))) =
+        (serde_json::to_value(found), serde_json::to_value(expected))
+    else {
+        return Ok(());
+    };
+    for (field, value) in &expected {
+        let old = found.get(field).cloned().unwrap_or(serde_json::Value::Null);
+        if &old != value {
+            return Err(AuditError::RunMismatch {
+                dir: dir.to_path_buf(),
+                field: field.clone(),
+                found: old.to_string(),
+                expected: value.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One image's row of the index.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    /// Position in the dataset.
+    pub index: usize,
+    /// The image's file (or name in memory).
+    pub path: String,
+    /// Its label, when known.
+    pub label: Option<usize>,
+    /// The model's arg-max class.
+    pub prediction: Option<usize>,
+    /// Softmax probability of the prediction.
+    pub probability: Option<f32>,
+    /// The class explained.
+    pub target: Option<usize>,
+    /// Softmax probability of the target.
+    pub target_probability: Option<f32>,
+    /// The differentiated score of the target.
+    pub score: Option<f32>,
+    /// What was done to make the file the model's input (`16-bit; resized from 640×480`).
+    pub conversions: Option<String>,
+    /// Why the image was not explained: the failure's kind.
+    pub reason: Option<String>,
+    /// Why the image was not explained: the full message.
+    pub error: Option<String>,
+    /// Row of its maps in the chunk's maps file.
+    pub maps_row: Option<usize>,
+    /// Per method, the statistics of its map (empty for a failed image).
+    pub stats: Vec<MapStats>,
+}
+
+/// The maps of one chunk's explained images, per method, row after row.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkMaps {
+    /// Dataset positions of the rows.
+    pub indices: Vec<i64>,
+    /// Per method, the rows' values, concatenated.
+    pub values: Vec<Vec<f32>>,
+}
+
+impl ChunkMaps {
+    pub fn new(methods: usize) -> Self {
+        Self {
+            indices: Vec::new(),
+            values: vec![Vec::new(); methods],
+        }
+    }
+
+    fn encode(&self, manifest: &Manifest, path: &Path) -> Result<Vec<u8>, AuditError> {
+        let rows = self.indices.len();
+        let bytes: Vec<Vec<u8>> = self
+            .values
+            .iter()
+            .map(|values| match manifest.dtype {
+                MapDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                MapDtype::F16 => values
+                    .iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                    .collect(),
+            })
+            .collect();
+        let index_bytes: Vec<u8> = self.indices.iter().flat_map(|i| i.to_le_bytes()).collect();
+        let dtype = match manifest.dtype {
+            MapDtype::F32 => Dtype::F32,
+            MapDtype::F16 => Dtype::F16,
+        };
+        let failed = |e: safetensors::SafeTensorError| AuditError::Maps {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut views = Vec::with_capacity(self.values.len() + 1);
+        views.push((
+            "index".to_owned(),
+            safetensors::tensor::TensorView::new(Dtype::I64, vec![rows], &index_bytes)
+                .map_err(failed)?,
+        ));
+        for ((name, [c, h, w]), bytes) in manifest
+            .methods
+            .iter()
+            .zip(&manifest.map_shapes)
+            .zip(&bytes)
+        {
+            views.push((
+                name.clone(),
+                safetensors::tensor::TensorView::new(dtype, vec![rows, *c, *h, *w], bytes)
+                    .map_err(failed)?,
+            ));
+        }
+        safetensors::serialize(views, None).map_err(failed)
+    }
+}
+
+/// The index's columns: the image and the model's verdict, then per method its statistics.
+fn index_batch(
+    manifest: &Manifest,
+    rows: &[Row],
+    maps_name: &str,
+) -> Result<RecordBatch, parquet::errors::ParquetError> {
+    let name =
+        |label: Option<usize>| label.and_then(|l| manifest.classes.as_ref()?.get(l).cloned());
+    let as_i64 = |v: Option<usize>| v.map(|v| v as i64);
+    let mut fields = vec![
+        Field::new("index", DataType::UInt64, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("label", DataType::Int64, true),
+        Field::new("label_name", DataType::Utf8, true),
+        Field::new("prediction", DataType::Int64, true),
+        Field::new("prediction_name", DataType::Utf8, true),
+        Field::new("probability", DataType::Float32, true),
+        Field::new("correct", DataType::Boolean, true),
+        Field::new("target", DataType::Int64, true),
+        Field::new("target_probability", DataType::Float32, true),
+        Field::new("score", DataType::Float32, true),
+        Field::new("conversions", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("maps_file", DataType::Utf8, true),
+        Field::new("maps_row", DataType::UInt32, true),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.index as u64),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.path.as_str()),
+        )),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| as_i64(r.label)))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| name(r.label)))),
+        Arc::new(Int64Array::from_iter(
+            rows.iter().map(|r| as_i64(r.prediction)),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| name(r.prediction)),
+        )),
+        Arc::new(Float32Array::from_iter(rows.iter().map(|r| r.probability))),
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| Some(r.label? == r.prediction?)),
+        )),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| as_i64(r.target)))),
+        Arc::new(Float32Array::from_iter(
+            rows.iter().map(|r| r.target_probability),
+        )),
+        Arc::new(Float32Array::from_iter(rows.iter().map(|r| r.score))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.conversions.clone()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.reason.clone()),
+        )),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.error.clone()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.maps_row.map(|_| maps_name)),
+        )),
+        Arc::new(UInt32Array::from_iter(
+            rows.iter().map(|r| r.maps_row.map(|m| m as u32)),
+        )),
+    ];
+    for (m, method) in manifest.methods.iter().enumerate() {
+        let prefix = column_prefix(method);
+        let stat = |f: fn(&MapStats) -> Option<f32>| {
+            Arc::new(Float32Array::from_iter(
+                rows.iter().map(|r| r.stats.get(m).and_then(f)),
+            )) as ArrayRef
+        };
+        let position = |f: fn(&MapStats) -> usize| {
+            Arc::new(UInt32Array::from_iter(
+                rows.iter().map(|r| r.stats.get(m).map(|s| f(s) as u32)),
+            )) as ArrayRef
+        };
+        fields.push(Field::new(
+            format!("{prefix}_peak_y"),
+            DataType::UInt32,
+            true,
+        ));
+        columns.push(position(|s| s.peak_y));
+        fields.push(Field::new(
+            format!("{prefix}_peak_x"),
+            DataType::UInt32,
+            true,
+        ));
+        columns.push(position(|s| s.peak_x));
+        fields.push(Field::new(format!("{prefix}_max"), DataType::Float32, true));
+        columns.push(stat(|s| Some(s.max)));
+        fields.push(Field::new(
+            format!("{prefix}_total"),
+            DataType::Float32,
+            true,
+        ));
+        columns.push(stat(|s| Some(s.total)));
+        fields.push(Field::new(
+            format!("{prefix}_centre_share"),
+            DataType::Float32,
+            true,
+        ));
+        columns.push(stat(|s| s.centre_share));
+        if manifest.region.is_some() {
+            fields.push(Field::new(
+                format!("{prefix}_region_share"),
+                DataType::Float32,
+                true,
+            ));
+            columns.push(stat(|s| s.region_share));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+fn encode_parquet(batches: &[RecordBatch], path: &Path) -> Result<Vec<u8>, AuditError> {
+    let failed = |source| AuditError::Index {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, first.schema(), Some(properties)).map_err(failed)?;
+    for batch in batches {
+        writer.write(batch).map_err(failed)?;
+    }
+    writer.close().map_err(failed)?;
+    Ok(bytes)
+}
+
+/// Reads an index file (a chunk's part or the merged index) as Arrow record batches.
+pub fn read_index(path: &Path) -> Result<Vec<RecordBatch>, AuditError> {
+    let failed = |source| AuditError::Index {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(|source| AuditError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(failed)?
+        .build()
+        .map_err(failed)?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed(e.into()))
+}
+
+/// What [`merge`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    /// The merged index.
+    pub index: PathBuf,
+    /// Its rows: every image of the dataset.
+    pub rows: usize,
+    /// Chunks merged.
+    pub chunks: usize,
+}
+
+/// Checks that every chunk of the run in `dir` is complete (every shard finished) and writes
+/// the whole index, in dataset order, as `dir/index.parquet`; removes the temporary files a
+/// killed process left.
+///
+/// ```no_run
+/// let merged = gradcam_audit::merge("runs/imagenet-val".as_ref())?;
+/// println!("{} rows in {}", merged.rows, merged.index.display());
+/// # Ok::<(), gradcam_audit::AuditError>(())
+/// ```
+pub fn merge(dir: &Path) -> Result<Merged, AuditError> {
+    let manifest = Manifest::read(dir)?;
+    let run = RunDir {
+        dir: dir.to_path_buf(),
+        manifest,
+    };
+    let chunks = run.manifest.chunks();
+    let missing: Vec<usize> = (0..chunks).filter(|&c| !run.is_done(c)).collect();
+    if let Some(&chunk) = missing.first() {
+        return Err(AuditError::Incomplete {
+            dir: dir.to_path_buf(),
+            chunk,
+            chunks,
+            missing: missing.len(),
+            shard: run.manifest.shard_of(chunk),
+            shards: run.manifest.shards,
+        });
+    }
+    let mut batches = Vec::new();
+    for chunk in 0..chunks {
+        batches.extend(read_index(&run.index_path(chunk))?);
+    }
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let path = dir.join(MERGED_INDEX);
+    write_atomic(&path, &encode_parquet(&batches, &path)?)?;
+    for sub in ["maps", "index", "."] {
+        remove_partial_files(&dir.join(sub));
+    }
+    Ok(Merged {
+        index: path,
+        rows,
+        chunks,
+    })
+}
+
+/// Removes the temporary files of interrupted writes (`.partial-*`); best effort.
+fn remove_partial_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
