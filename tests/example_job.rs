@@ -13,18 +13,7 @@ use burn_gradcam::mnist::{Digits, preprocess};
 use common::{net, repo_path};
 
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join("guided_gradcam");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds examples",
-        path.display()
-    );
-    path
+    common::example_binary("guided_gradcam")
 }
 
 fn run(args: &[&str]) -> Output {

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod audit_pipeline;
 mod backend_parity;
 mod data_formats;
 mod deeplift_parity;

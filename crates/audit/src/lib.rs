@@ -29,4 +29,4 @@ pub use prefetch::Failure;
 pub use run::{AuditConfig, Progress, Shard, Summary, TargetClass, audit};
 pub use source::{Record, Records};
 pub use stats::{MapStats, Region};
-pub use store::{Manifest, MapDtype, Merged, Row, merge, read_index};
+pub use store::{Manifest, MapDtype, Merged, Row, merge, read_index, read_rows};

@@ -158,7 +158,8 @@ pub struct AuditConfig {
     pub queue_depth: usize,
     /// Stop at the first image that cannot be read or explained, instead of recording it.
     pub strict: bool,
-    /// Continue the run already in the output directory.
+    /// Continue the run already in the output directory (implied for a shard of a sharded run:
+    /// the shards share the directory).
     pub resume: bool,
 }
 

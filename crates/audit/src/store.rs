@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
@@ -172,8 +172,11 @@ pub(crate) struct RunDir {
 
 impl RunDir {
     /// Creates the run's directory and manifest, or — with `resume` — opens the run there, whose
-    /// manifest must equal `manifest`. A directory with a run is never reused without `resume`.
+    /// manifest must equal `manifest`. A directory with a run is never reused without `resume`,
+    /// except by the shards of a sharded run, which share it (each keeps the chunks it finds
+    /// done).
     pub fn open(dir: &Path, manifest: Manifest, resume: bool) -> Result<Self, AuditError> {
+        let resume = resume || manifest.shards > 1;
         ensure_dir(dir)?;
         ensure_dir(&dir.join("maps"))?;
         ensure_dir(&dir.join("index"))?;
@@ -501,6 +504,105 @@ pub fn read_index(path: &Path) -> Result<Vec<RecordBatch>, AuditError> {
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| failed(e.into()))
+}
+
+/// Reads an index file back as [`Row`]s, the methods' statistics in `manifest`'s order.
+///
+/// ```no_run
+/// use gradcam_audit::{Manifest, read_rows};
+/// let dir = std::path::Path::new("runs/val");
+/// let rows = read_rows(&dir.join("index.parquet"), &Manifest::read(dir)?)?;
+/// let wrong = rows.iter().filter(|r| r.label.is_some() && r.label != r.prediction).count();
+/// # Ok::<(), gradcam_audit::AuditError>(())
+/// ```
+pub fn read_rows(path: &Path, manifest: &Manifest) -> Result<Vec<Row>, AuditError> {
+    let mut rows = Vec::new();
+    for batch in read_index(path)? {
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| AuditError::Maps {
+                path: path.to_path_buf(),
+                reason: format!("the index has no column `{name}`"),
+            })
+        };
+        let wrong = |name: &str| AuditError::Maps {
+            path: path.to_path_buf(),
+            reason: format!("column `{name}` has another type"),
+        };
+        macro_rules! typed {
+            ($name:expr, $ty:ty) => {{
+                let name: &str = $name;
+                column(name)?
+                    .as_any()
+                    .downcast_ref::<$ty>()
+                    .ok_or_else(|| wrong(name))?
+                    .clone()
+            }};
+        }
+        let index = typed!("index", UInt64Array);
+        let paths = typed!("path", StringArray);
+        let label = typed!("label", Int64Array);
+        let prediction = typed!("prediction", Int64Array);
+        let probability = typed!("probability", Float32Array);
+        let target = typed!("target", Int64Array);
+        let target_probability = typed!("target_probability", Float32Array);
+        let score = typed!("score", Float32Array);
+        let conversions = typed!("conversions", StringArray);
+        let reason = typed!("reason", StringArray);
+        let error = typed!("error", StringArray);
+        let maps_row = typed!("maps_row", UInt32Array);
+        let mut stats = Vec::new();
+        for method in &manifest.methods {
+            let prefix = column_prefix(method);
+            let region = match manifest.region {
+                Some(_) => Some(typed!(&format!("{prefix}_region_share"), Float32Array)),
+                None => None,
+            };
+            stats.push((
+                typed!(&format!("{prefix}_peak_y"), UInt32Array),
+                typed!(&format!("{prefix}_peak_x"), UInt32Array),
+                typed!(&format!("{prefix}_max"), Float32Array),
+                typed!(&format!("{prefix}_total"), Float32Array),
+                typed!(&format!("{prefix}_centre_share"), Float32Array),
+                region,
+            ));
+        }
+        let usize_of = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i) as usize);
+        let f32_of = |a: &Float32Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+        let text_of = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
+        for i in 0..batch.num_rows() {
+            let explained = !maps_row.is_null(i);
+            rows.push(Row {
+                index: index.value(i) as usize,
+                path: paths.value(i).to_owned(),
+                label: usize_of(&label, i),
+                prediction: usize_of(&prediction, i),
+                probability: f32_of(&probability, i),
+                target: usize_of(&target, i),
+                target_probability: f32_of(&target_probability, i),
+                score: f32_of(&score, i),
+                conversions: text_of(&conversions, i),
+                reason: text_of(&reason, i),
+                error: text_of(&error, i),
+                maps_row: explained.then(|| maps_row.value(i) as usize),
+                stats: if explained {
+                    stats
+                        .iter()
+                        .map(|(y, x, max, total, centre, region)| MapStats {
+                            peak_y: y.value(i) as usize,
+                            peak_x: x.value(i) as usize,
+                            max: max.value(i),
+                            total: total.value(i),
+                            centre_share: f32_of(centre, i),
+                            region_share: region.as_ref().and_then(|r| f32_of(r, i)),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// What [`merge`] found.
