@@ -37,7 +37,7 @@ use crate::Result;
 
 /// The generator the Python reference scripts share (`tools/reference/zoo.py`).
 #[path = "../../tests/common/seeded.rs"]
-mod seeded;
+pub(crate) mod seeded;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -556,7 +556,7 @@ pub(crate) fn time_passes(
     Ok((median(&runs), runs))
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;

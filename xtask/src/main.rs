@@ -9,6 +9,7 @@
 //!   Markdown/JSON report with plots.
 
 mod bench;
+mod bench_audit;
 mod bench_conv;
 mod bench_metrics;
 mod faithfulness;
@@ -44,6 +45,8 @@ enum Command {
     PackDigits(pack::PackArgs),
     /// Benchmark the methods (images/second, peak RSS) beside the Python peers when installed.
     Bench(bench::BenchArgs),
+    /// Benchmark the dataset audit streaming from disk beside the same method in memory.
+    BenchAudit(bench_audit::BenchAuditArgs),
     /// Benchmark the convolution kernels (im2col and gemm, Winograd) beside Burn's `conv2d` on
     /// ResNet-18's 3×3 shapes.
     BenchConv(bench_conv::BenchConvArgs),
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::PackDigits(args) => pack::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BenchConv(args) => bench_conv::run(&args),
+        Command::BenchAudit(args) => bench_audit::run(&args),
         Command::BenchMetrics(args) => bench_metrics::run(&args),
         Command::Faithfulness(args) => faithfulness::run(&args),
         Command::BenchRss {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::{Duration, Instant};
 
 use burn::data::dataset::Dataset;
@@ -144,7 +145,7 @@ pub struct AuditConfig {
     /// Images per forward/backward pass.
     pub batch_size: usize,
     /// Images per chunk, the unit of output files and of resuming (rounded up to whole
-    /// batches); default: about 64 MiB of maps.
+    /// batches); default: at most 64 MiB of maps and 1,024 images.
     pub chunk_images: Option<usize>,
     /// How the maps are stored.
     pub dtype: MapDtype,
@@ -288,8 +289,11 @@ impl Summary {
     }
 }
 
-/// The default size of a chunk's maps.
+/// The default size of a chunk: at most this many bytes of maps…
 const CHUNK_BYTES: usize = 64 << 20;
+/// …and at most this many images (small maps make many images a chunk; a resumed run redoes
+/// at most one chunk).
+const CHUNK_IMAGES: usize = 1024;
 /// Bytes of index per image, for the free-space estimate.
 const INDEX_BYTES_PER_IMAGE: usize = 512;
 
@@ -341,13 +345,11 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
         });
     }
     // An item the dataset cannot give is fingerprinted as nothing; it fails when read.
-    let keys: Vec<(PathBuf, Option<usize>)> = (0..images)
-        .map(|i| {
-            dataset
-                .get(i)
-                .map_or((PathBuf::new(), None), |r| (r.path, r.label))
-        })
-        .collect();
+    let fingerprint = fingerprint((0..images).map(|i| {
+        dataset
+            .get(i)
+            .map_or((PathBuf::new(), None), |r| (r.path, r.label))
+    }));
     let batch_size = config.batch_size;
     let mut manifest = Manifest {
         format: 1,
@@ -361,14 +363,17 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
         batch_size,
         batches_per_chunk: 1,
         images,
-        fingerprint: fingerprint(keys.iter().map(|(p, l)| (p.as_path(), *l))),
+        fingerprint,
         classes: classes.map(<[String]>::to_vec),
         shards: config.shard.count,
     };
     let per_image = manifest.map_bytes_per_image().max(1);
     manifest.batches_per_chunk = match config.chunk_images {
         Some(n) => n.div_ceil(batch_size),
-        None => (CHUNK_BYTES / (per_image * batch_size)).max(1),
+        None => (CHUNK_BYTES / per_image)
+            .min(CHUNK_IMAGES)
+            .div_ceil(batch_size)
+            .max(1),
     };
     let run = RunDir::open(out, manifest, config.resume)?;
     let manifest = &run.manifest;
@@ -426,6 +431,25 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
             .map(|(b, (_, range))| (b, range.clone()))
             .collect();
         let received = prefetch(scope, dataset, numbered, reader, &pool, config.queue_depth);
+        // Chunks are written on a thread of their own, so that encoding them and waiting for
+        // the disk (each file is synced) overlap the next batches' explanation.
+        let (to_writer, inbox) = sync_channel::<(usize, Vec<Row>, ChunkMaps)>(1);
+        let (written_sender, written) = channel::<usize>();
+        let run = &run;
+        let writer = scope.spawn(move || -> Result<(), AuditError> {
+            for (chunk, rows, maps) in inbox {
+                run.write_chunk(chunk, &rows, &maps)?;
+                // The receiver outlives this thread unless the run already failed.
+                let _ = written_sender.send(chunk);
+            }
+            Ok(())
+        });
+        let report_written = |summary: &mut Summary, progress: &mut dyn FnMut(&Progress)| {
+            for chunk in written.try_iter() {
+                summary.chunks_written += 1;
+                progress(&Progress::Chunk { chunk });
+            }
+        };
         let mut rows = Vec::new();
         let mut maps = ChunkMaps::new(specs.len());
         for ReadBatch { batch, items } in received {
@@ -493,14 +517,24 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
                 failed,
             });
             if last_batch_of_chunk[batch] {
-                run.write_chunk(chunk, &rows, &maps)?;
-                rows.clear();
-                maps = ChunkMaps::new(specs.len());
-                summary.chunks_written += 1;
-                progress(&Progress::Chunk { chunk });
+                let done = (
+                    chunk,
+                    std::mem::take(&mut rows),
+                    std::mem::replace(&mut maps, ChunkMaps::new(specs.len())),
+                );
+                if to_writer.send(done).is_err() {
+                    // The writer stopped on an error, which its join returns.
+                    break;
+                }
             }
+            report_written(&mut summary, progress);
         }
-        Ok(())
+        drop(to_writer);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        report_written(&mut summary, progress);
+        written
     })?;
     summary.wall = started.elapsed();
     Ok(summary)
@@ -647,16 +681,25 @@ fn run_passes(
             .attribute(model, input.clone(), &targets)?
             .to_host()?;
         for (image, result) in host.into_iter().enumerate() {
+            let ImageAttribution {
+                prediction,
+                map,
+                cam,
+                pixel,
+                ..
+            } = result;
+            // Each part serves at most one method (method names are unique).
+            let (mut map, mut cam, mut pixel) = (Some(map), cam, pixel);
             for &(method, part) in &pass.serves {
                 maps[image][method] = match part {
-                    Part::Map => Some(result.map.clone()),
-                    Part::Cam => result.cam.clone(),
-                    Part::Pixel => result.pixel.clone(),
+                    Part::Map => map.take(),
+                    Part::Cam => cam.take(),
+                    Part::Pixel => pixel.take(),
                 };
             }
             // Every pass predicts the same; the first one's are kept.
             if p == 0 {
-                predictions.push(result.prediction);
+                predictions.push(prediction);
             }
         }
     }

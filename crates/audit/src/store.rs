@@ -146,9 +146,7 @@ impl Manifest {
 }
 
 /// A fingerprint of `(path, label)` pairs: FNV-1a over their bytes, as hex.
-pub(crate) fn fingerprint<'a>(
-    items: impl IntoIterator<Item = (&'a Path, Option<usize>)>,
-) -> String {
+pub(crate) fn fingerprint(items: impl IntoIterator<Item = (PathBuf, Option<usize>)>) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for &b in bytes {
@@ -306,18 +304,21 @@ impl ChunkMaps {
 
     fn encode(&self, manifest: &Manifest, path: &Path) -> Result<Vec<u8>, AuditError> {
         let rows = self.indices.len();
-        let bytes: Vec<Vec<u8>> = self
+        // Little-endian values are the format's bytes as they lie in memory: no copy until
+        // safetensors writes its buffer.
+        let bytes: Vec<std::borrow::Cow<'_, [u8]>> = self
             .values
             .iter()
             .map(|values| match manifest.dtype {
-                MapDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                MapDtype::F16 => values
-                    .iter()
-                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-                    .collect(),
+                MapDtype::F32 => little_endian(values),
+                MapDtype::F16 => {
+                    let halves: Vec<half::f16> =
+                        values.iter().map(|&v| half::f16::from_f32(v)).collect();
+                    little_endian(&halves).into_owned().into()
+                }
             })
             .collect();
-        let index_bytes: Vec<u8> = self.indices.iter().flat_map(|i| i.to_le_bytes()).collect();
+        let index_bytes = little_endian(&self.indices);
         let dtype = match manifest.dtype {
             MapDtype::F32 => Dtype::F32,
             MapDtype::F16 => Dtype::F16,
@@ -345,6 +346,20 @@ impl ChunkMaps {
             ));
         }
         safetensors::serialize(views, None).map_err(failed)
+    }
+}
+
+/// The little-endian bytes of `values`: borrowed where the machine is little-endian.
+fn little_endian<T: bytemuck::Pod>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        bytemuck::cast_slice(values).into()
+    } else {
+        let size = std::mem::size_of::<T>();
+        bytemuck::cast_slice::<T, u8>(values)
+            .chunks_exact(size)
+            .flat_map(|value| value.iter().rev().copied())
+            .collect::<Vec<u8>>()
+            .into()
     }
 }
 

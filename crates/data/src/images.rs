@@ -125,16 +125,12 @@ impl Images {
     pub fn to_tensor(&self, normalization: Normalization, device: &Device) -> Tensor<4> {
         let [_, c, h, w] = self.shape;
         let (mean, std) = normalization.mean_std(c);
-        let plane = h * w;
-        let values: Vec<f32> = self
-            .pixels
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let channel = (i / plane) % c;
-                (p - mean[channel]) / std[channel]
-            })
-            .collect();
+        let plane = (h * w).max(1);
+        let mut values = Vec::with_capacity(self.pixels.len());
+        for (i, channel) in self.pixels.chunks_exact(plane).enumerate() {
+            let (mean, std) = (mean[i % c], std[i % c]);
+            values.extend(channel.iter().map(|p| (p - mean) / std));
+        }
         Tensor::from_data(TensorData::new(values, self.shape), device)
     }
 }
