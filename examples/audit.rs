@@ -102,7 +102,8 @@ struct RunArgs {
     /// Images per forward/backward pass.
     #[arg(long, default_value = "16")]
     batch_size: NonZeroUsize,
-    /// Images per output chunk, the unit of resuming (default: about 64 MiB of maps).
+    /// Images per output chunk, the unit of resuming (default: at most 64 MiB of maps and 512
+    /// images).
     #[arg(long)]
     chunk_images: Option<NonZeroUsize>,
     /// Map storage: f32 or f16.

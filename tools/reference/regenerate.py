@@ -39,6 +39,7 @@ SCRIPTS = [
     ("lrp.py", []),
     ("perturbation.py", []),
     ("slic.py", []),
+    ("localisation.py", []),
 ]
 
 

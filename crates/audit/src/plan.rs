@@ -149,3 +149,41 @@ pub(crate) fn map_channels(method: &Method, channels: usize) -> usize {
         Method::Pixel(_) | Method::Product(_) => channels,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs(names: &[&str]) -> Vec<MethodSpec> {
+        names.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_products_factors_serve_the_methods_asked_beside_it() {
+        let plan = passes(&specs(&["grad-cam", "guided-grad-cam", "guided-backprop"]));
+        assert_eq!(
+            plan.len(),
+            1,
+            "one pass for Guided Grad-CAM and its two factors"
+        );
+        assert_eq!(
+            plan[0].serves,
+            [(1, Part::Map), (0, Part::Cam), (2, Part::Pixel)]
+        );
+        // A CAM that is not the product's own costs a pass of its own.
+        let plan = passes(&specs(&["guided-grad-cam", "score-cam", "saliency"]));
+        assert_eq!(plan.len(), 3);
+        assert!(plan.iter().all(|p| p.serves.len() == 1));
+    }
+
+    #[test]
+    fn names_parse_or_are_refused_with_the_registry() {
+        let spec: MethodSpec = "layer-cam*input-x-gradient".parse().unwrap();
+        assert!(matches!(spec.method(), Method::Product(_)));
+        assert_eq!(spec.column(), "layer_cam_x_input_x_gradient");
+        let error = "grad-cam*nonsense".parse::<MethodSpec>().unwrap_err();
+        assert!(error.to_string().contains("nonsense"), "{error}");
+        let error = "nonsense".parse::<MethodSpec>().unwrap_err();
+        assert!(error.to_string().contains("guided-backprop"), "{error}");
+    }
+}

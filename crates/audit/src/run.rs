@@ -145,7 +145,7 @@ pub struct AuditConfig {
     /// Images per forward/backward pass.
     pub batch_size: usize,
     /// Images per chunk, the unit of output files and of resuming (rounded up to whole
-    /// batches); default: at most 64 MiB of maps and 1,024 images.
+    /// batches); default: at most 64 MiB of maps and 512 images.
     pub chunk_images: Option<usize>,
     /// How the maps are stored.
     pub dtype: MapDtype,
@@ -293,7 +293,7 @@ impl Summary {
 const CHUNK_BYTES: usize = 64 << 20;
 /// …and at most this many images (small maps make many images a chunk; a resumed run redoes
 /// at most one chunk).
-const CHUNK_IMAGES: usize = 1024;
+const CHUNK_IMAGES: usize = 512;
 /// Bytes of index per image, for the free-space estimate.
 const INDEX_BYTES_PER_IMAGE: usize = 512;
 

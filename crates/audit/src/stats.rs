@@ -134,3 +134,39 @@ impl MapStats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_follow_the_mass_and_ignore_its_sign() {
+        // Two channels of a 4×8 map: mass 1 at (0, 0) and 3 (negative) at (2, 5).
+        let mut map = vec![0.0; 2 * 32];
+        map[0] = 1.0;
+        map[32 + 2 * 8 + 5] = -3.0;
+        let right = Region::new(0.0, 0.5, 1.0, 1.0).unwrap();
+        let stats = MapStats::of(&map, [2, 4, 8], Some(right));
+        assert_eq!((stats.peak_y, stats.peak_x), (2, 5));
+        assert_eq!((stats.max, stats.total), (3.0, 4.0));
+        assert_eq!(stats.region_share, Some(0.75));
+        assert_eq!(stats.centre_share, Some(0.75));
+        // Moved one column left, the peak moves with it; a zero map has no shares.
+        map[32 + 2 * 8 + 5] = 0.0;
+        map[32 + 2 * 8 + 4] = -3.0;
+        assert_eq!(MapStats::of(&map, [2, 4, 8], None).peak_x, 4);
+        let zero = MapStats::of(&[0.0; 32], [1, 4, 8], Some(right));
+        assert_eq!((zero.centre_share, zero.region_share), (None, None));
+    }
+
+    #[test]
+    fn regions_parse_and_are_checked() {
+        assert_eq!(
+            "0.1, 0.2, 0.5, 0.9".parse::<Region>(),
+            Ok(Region::new(0.1, 0.2, 0.5, 0.9).unwrap())
+        );
+        for bad in ["0.5,0,0.5,1", "0,0,1", "0,0,1,1.5", "a,b,c,d"] {
+            assert!(bad.parse::<Region>().is_err(), "{bad}");
+        }
+    }
+}
