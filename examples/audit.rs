@@ -4,6 +4,9 @@
 //! `maps/chunk-*.safetensors`, `index/chunk-*.parquet`; `merge <out>` joins the index into one
 //! `index.parquet` once every shard is done. `--help` lists the flags.
 
+#[path = "common/network.rs"]
+mod network;
+
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +24,7 @@ use burn_gradcam::networks::NetworkName;
 use burn_gradcam::output::exit_code;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use network::NetworkArgs;
 
 #[derive(Parser)]
 #[command(about = "Explain a whole image dataset: streaming, resumable, sharded")]
@@ -57,18 +61,8 @@ enum Layout {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The network: mnist, fashion-resnet, resnet18, resnet34 or resnet50.
-    #[arg(long, default_value = "mnist")]
-    model: NetworkName,
-    /// PyTorch state dict; default: the bundled weights of mnist and fashion-resnet.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Classes of a torchvision ResNet's final layer.
-    #[arg(long, default_value_t = 1000)]
-    classes: usize,
-    /// The ResNet stage the CAMs are taken at.
-    #[arg(long, default_value = "layer4")]
-    layer: String,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// The images: a directory or a list file (see --layout). Default for mnist: the 2,500
     /// bundled evaluation digits; for fashion-resnet: data/fashion.
     #[arg(long)]
@@ -156,7 +150,7 @@ fn main() -> ExitCode {
 
 /// The dataset at `--images` as `--layout` says.
 fn records(args: &RunArgs) -> Result<Records> {
-    let default = match args.model {
+    let default = match args.network.model {
         NetworkName::Mnist => Some("data/eval_digits.bin.gz"),
         NetworkName::FashionResnet => Some("data/fashion"),
         _ => None,
@@ -164,12 +158,12 @@ fn records(args: &RunArgs) -> Result<Records> {
     let path = match (&args.images, default) {
         (Some(path), _) => path.clone(),
         (None, Some(path)) => PathBuf::from(path),
-        (None, None) => return Err(format!("--images is needed for {}", args.model).into()),
+        (None, None) => return Err(format!("--images is needed for {}", args.network.model).into()),
     };
     let name = path.to_string_lossy();
     let layout = match args.layout {
         Layout::Auto if path.is_file() => {
-            if args.model == NetworkName::Mnist
+            if args.network.model == NetworkName::Mnist
                 && (name.ends_with(".gz") || name.ends_with(".json"))
             {
                 return digits(&path);
@@ -210,12 +204,11 @@ fn has_subdirectories(dir: &Path) -> bool {
 
 fn run(args: &RunArgs) -> Result {
     let device = args.backend.device()?;
-    let (network, _) =
-        args.model
-            .load(args.weights.as_deref(), args.classes, &args.layer, &device)?;
+    let (network, _) = args.network.load(&device)?;
     let records = records(args)?;
     let classes: Option<Vec<String>> = records.classes().map(<[String]>::to_vec).or_else(|| {
-        args.model
+        args.network
+            .model
             .class_names()
             .map(|names| names.iter().map(|n| (*n).to_owned()).collect())
     });
@@ -225,7 +218,7 @@ fn run(args: &RunArgs) -> Result {
     };
     let model = format!(
         "{} ({}, {})",
-        args.model,
+        args.network.model,
         network.weights().display(),
         network.layer()
     );
@@ -239,7 +232,7 @@ fn run(args: &RunArgs) -> Result {
             format!("--target `{class}`: expected predicted, label or a class number")
         })?),
     };
-    config.normalization = args.normalize.unwrap_or(args.model.normalization());
+    config.normalization = args.normalize.unwrap_or(args.network.model.normalization());
     config.resize = args.resize;
     config.batch_size = args.batch_size.get();
     config.chunk_images = args.chunk_images.map(NonZeroUsize::get);

@@ -7,6 +7,9 @@
 //! bundled Fashion-MNIST ResNet on `data/fashion/`; `--model resnet18|resnet34|resnet50` a
 //! torchvision checkpoint (`--weights`) on a directory of RGB images. `--help` lists the flags.
 
+#[path = "common/network.rs"]
+mod network;
+
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,30 +22,19 @@ use burn_gradcam::explain::{
     Targets, normalize,
 };
 use burn_gradcam::maps_file::{MapsFile, Provenance};
-use burn_gradcam::networks::{LabelledImages, NetworkName};
+use burn_gradcam::networks::LabelledImages;
 use burn_gradcam::output::{ensure_dir, exit_code, write_atomic};
 use burn_gradcam::viz::{
     Colormap, Column, Figure, MapRef, SignedStyle, heatmap, panel_png, signed,
 };
 use clap::Parser;
+use network::NetworkArgs;
 
 #[derive(Parser)]
 #[command(about = "Explain images with Grad-CAM, Guided Backprop and Guided Grad-CAM")]
 struct Args {
-    /// The network: mnist (the seed's CNN), fashion-resnet (the bundled Fashion-MNIST ResNet),
-    /// or a torchvision resnet18, resnet34 or resnet50 (give its `--weights`).
-    #[arg(long, default_value = "mnist")]
-    model: NetworkName,
-    /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
-    /// weights of mnist and fashion-resnet.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Classes of a torchvision ResNet's final layer.
-    #[arg(long, default_value_t = 1000)]
-    classes: usize,
-    /// The ResNet stage the CAM is taken at: layer1, layer2, layer3 or layer4.
-    #[arg(long, default_value = "layer4")]
-    layer: String,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Images: for mnist an image-JSON file or a directory of PNG/JPEG files (grey); for a
     /// ResNet a directory of PNG/JPEG files (RGB kept as RGB). Default: the bundled ones.
     #[arg(long)]
@@ -169,9 +161,7 @@ fn run(args: &Args) -> Result {
     let method = method(args);
     let score = args.score.unwrap_or(args.preset.score());
     let device = args.backend.device()?;
-    let (network, report) =
-        args.model
-            .load(args.weights.as_deref(), args.classes, &args.layer, &device)?;
+    let (network, report) = args.network.load(&device)?;
     for (key, dtype) in &report.converted {
         eprintln!(
             "note: {key} was {dtype} in {}, converted to f32",
@@ -204,7 +194,7 @@ fn run(args: &Args) -> Result {
     ensure_dir(&args.out)?;
 
     // Explain in batches: every map of a batch stays on the device until it is read, once.
-    let normalization = args.normalize.unwrap_or(args.model.normalization());
+    let normalization = args.normalize.unwrap_or(args.network.model.normalization());
     let net = network.explainable();
     let batch_size = args.batch_size.get();
     let progress = (count > batch_size).then(|| indicatif::ProgressBar::new(count as u64));
@@ -347,7 +337,7 @@ fn figure<'a>(
         .colormap(args.colormap)
         .signed_style(style)
         .scale(scale);
-    let class = |c: usize| match args.model.class_names() {
+    let class = |c: usize| match args.network.model.class_names() {
         Some(names) => names[c % names.len()].to_owned(),
         None => c.to_string(),
     };
