@@ -164,6 +164,21 @@ fn verdict(
     let mut fail = |what: &str, detail: String| failures.push(format!("{what}: {detail}"));
     let shape = case.shape;
     let empty_mask = !case.mask.iter().any(|&m| m);
+    // Quantus's three metrics, for the cases where only whether they refuse matters.
+    let quantus_metrics = [
+        (
+            "pointing game",
+            pointing_game(map, mask, shape, 0).map(|_| ()),
+        ),
+        (
+            "mass accuracy",
+            relevance_mass_accuracy(map, mask).map(|_| ()),
+        ),
+        (
+            "rank accuracy",
+            relevance_rank_accuracy(map, mask).map(|_| ()),
+        ),
+    ];
 
     if case.quantus_refuses {
         // Quantus refuses the map (an AssertionError): so must the three metrics.
@@ -172,41 +187,15 @@ fn verdict(
         } else {
             LocalisationError::ConstantMap
         };
-        for (name, result) in [
-            (
-                "pointing game",
-                pointing_game(map, mask, shape, 0).map(|_| ()),
-            ),
-            (
-                "mass accuracy",
-                relevance_mass_accuracy(map, mask).map(|_| ()),
-            ),
-            (
-                "rank accuracy",
-                relevance_rank_accuracy(map, mask).map(|_| ()),
-            ),
-        ] {
+        for (name, result) in quantus_metrics {
             if result != Err(expected.clone()) {
                 fail(name, format!("{result:?}, Quantus refuses the map"));
             }
         }
     } else if empty_mask {
         // Quantus: a hit (its NaN cast to a boolean) and NaN; here an error.
-        for (name, result) in [
-            (
-                "pointing game",
-                pointing_game(map, mask, shape, 0).map(|_| ()),
-            ),
-            (
-                "mass accuracy",
-                relevance_mass_accuracy(map, mask).map(|_| ()),
-            ),
-            (
-                "rank accuracy",
-                relevance_rank_accuracy(map, mask).map(|_| ()),
-            ),
-            ("energy", energy_pointing_game(map, mask).map(|_| ())),
-        ] {
+        let energy = ("energy", energy_pointing_game(map, mask).map(|_| ()));
+        for (name, result) in quantus_metrics.into_iter().chain([energy]) {
             if result != Err(LocalisationError::EmptyMask) {
                 fail(name, format!("{result:?} for an empty mask"));
             }
