@@ -15,7 +15,7 @@ use arrow_array::{
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
-use gradcam_data::output::{ensure_dir, write_atomic};
+use gradcam_data::output::{OutputError, ensure_dir, write_atomic};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -139,9 +139,13 @@ impl Manifest {
         })
     }
 
-    fn to_json(&self) -> String {
-        // Serialising plain data to a string cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    fn to_json(&self, path: &Path) -> Result<String, OutputError> {
+        serde_json::to_string_pretty(self)
+            .map(|json| json + "\n")
+            .map_err(|source| OutputError::Json {
+                path: path.to_path_buf(),
+                source,
+            })
     }
 }
 
@@ -190,7 +194,7 @@ impl RunDir {
             compare(dir, &found, &manifest)?;
         } else {
             // Also the check that the directory is writable, before any work.
-            write_atomic(&path, manifest.to_json().as_bytes())?;
+            write_atomic(&path, manifest.to_json(&path)?.as_bytes())?;
         }
         Ok(Self {
             dir: dir.to_path_buf(),
