@@ -482,3 +482,127 @@ fn digits_are_named_by_file_and_position() {
     assert_eq!(rows[17].path, "data/eval_digits.bin.gz#17");
     assert_eq!(manifest.images, 2500);
 }
+
+/// A method's maps in a chunk file: `[rows, C, H, W]` values, as f32.
+fn chunk_maps(path: &Path, method: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).expect("maps file");
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let view = tensors.tensor(method).expect("the method's maps");
+    let values = match view.dtype() {
+        safetensors::Dtype::F32 => view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        // Half-precision maps are stored divided by their `scale`.
+        safetensors::Dtype::F16 => {
+            let scales = tensors.tensor(&format!("{method}.scale")).expect("scales");
+            let scales: Vec<f32> = scales
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let per_map = view.shape()[1..].iter().product::<usize>();
+            view.data()
+                .chunks_exact(2)
+                .enumerate()
+                .map(|(i, b)| half::f16::from_le_bytes([b[0], b[1]]).to_f32() * scales[i / per_map])
+                .collect()
+        }
+        other => panic!("maps stored as {other:?}"),
+    };
+    (view.shape().to_vec(), values)
+}
+
+#[test]
+fn half_precision_maps_region_shares_and_label_targets() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let (full, half, labels) = (
+        temp.path().join("f32"),
+        temp.path().join("f16"),
+        temp.path().join("labels"),
+    );
+    let base = [
+        "--methods",
+        "grad-cam,guided-backprop",
+        "--batch-size",
+        "500",
+    ];
+    let run_with = |dir: &Path, extra: &[&str]| {
+        let out = out_arg(dir);
+        let mut args = vec!["run", "--out", &out];
+        args.extend(base);
+        args.extend(extra);
+        assert_success(&run(&args));
+    };
+    run_with(&full, &[]);
+    run_with(&half, &["--dtype", "f16", "--region", "0,0,0.5,1"]);
+    run_with(&labels, &["--target", "label"]);
+
+    // f16 maps are the f32 maps rounded: within half precision of each map's largest value.
+    for method in ["grad-cam", "guided-backprop"] {
+        let chunk = "maps/chunk-000000.safetensors";
+        let (shape, exact) = chunk_maps(&full.join(chunk), method);
+        let (half_shape, rounded) = chunk_maps(&half.join(chunk), method);
+        assert_eq!(shape, half_shape);
+        assert_eq!(
+            shape[0], 500,
+            "a chunk of 512 images rounds to whole batches of 500"
+        );
+        let per_map = shape[1..].iter().product::<usize>();
+        let mut worst = 0.0_f32;
+        for (a, b) in exact.chunks(per_map).zip(rounded.chunks(per_map)) {
+            let scale = a
+                .iter()
+                .fold(0.0_f32, |m, v| m.max(v.abs()))
+                .max(f32::MIN_POSITIVE);
+            let error = a
+                .iter()
+                .zip(b)
+                .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs()));
+            worst = worst.max(error / scale);
+        }
+        assert!(worst > 0.0 && worst < 1e-3, "{method}: f16 error {worst:e}");
+    }
+
+    // The region's share: the top half of each map, beside the centre's.
+    let manifest = Manifest::read(&half).unwrap();
+    let rows = read_rows(&half.join("index/chunk-000000.parquet"), &manifest).unwrap();
+    for row in &rows {
+        let share = row.stats[0].region_share.expect("a region share");
+        assert!((0.0..=1.0).contains(&share), "{share}");
+    }
+    let top_heavy = rows
+        .iter()
+        .filter(|r| r.stats[0].peak_y < 14)
+        .map(|r| r.stats[0].region_share.unwrap())
+        .sum::<f32>();
+    let bottom_heavy = rows
+        .iter()
+        .filter(|r| r.stats[0].peak_y >= 14)
+        .map(|r| r.stats[0].region_share.unwrap())
+        .sum::<f32>();
+    let (top, bottom) = rows.iter().fold((0, 0), |(t, b), r| {
+        if r.stats[0].peak_y < 14 {
+            (t + 1, b)
+        } else {
+            (t, b + 1)
+        }
+    });
+    assert!(
+        top_heavy / top as f32 > bottom_heavy / bottom as f32,
+        "maps peaking in the top half have more of their mass there"
+    );
+
+    // Label targets: every map explains the image's own label, right or wrong.
+    let manifest = Manifest::read(&labels).unwrap();
+    let rows = read_rows(&labels.join("index/chunk-000000.parquet"), &manifest).unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.target == r.label && r.label.is_some())
+    );
+    assert!(
+        rows.iter().any(|r| r.prediction != r.label),
+        "some digits are misclassified"
+    );
+}

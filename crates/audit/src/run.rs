@@ -145,7 +145,8 @@ pub struct AuditConfig {
     /// Images per forward/backward pass.
     pub batch_size: usize,
     /// Images per chunk, the unit of output files and of resuming (rounded up to whole
-    /// batches); default: at most 64 MiB of maps and 512 images.
+    /// batches); default: the most whole batches within 64 MiB of maps and 512 images (one
+    /// batch when a batch is larger).
     pub chunk_images: Option<usize>,
     /// How the maps are stored.
     pub dtype: MapDtype,
@@ -370,10 +371,8 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
     let per_image = manifest.map_bytes_per_image().max(1);
     manifest.batches_per_chunk = match config.chunk_images {
         Some(n) => n.div_ceil(batch_size),
-        None => (CHUNK_BYTES / per_image)
-            .min(CHUNK_IMAGES)
-            .div_ceil(batch_size)
-            .max(1),
+        // Whole batches within the limits, or one batch when a batch exceeds them.
+        None => ((CHUNK_BYTES / per_image).min(CHUNK_IMAGES) / batch_size).max(1),
     };
     let run = RunDir::open(out, manifest, config.resume)?;
     let manifest = &run.manifest;

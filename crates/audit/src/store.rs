@@ -39,7 +39,9 @@ pub enum MapDtype {
     /// 32-bit floats: the values computed.
     #[default]
     F32,
-    /// 16-bit floats (IEEE half): half the size, about three significant digits.
+    /// 16-bit floats (IEEE half), each map divided by its largest magnitude, which is stored
+    /// beside it (`<method>.scale`, f32, one per row): half the size, three significant digits
+    /// of the map's largest value.
     F16,
 }
 
@@ -310,14 +312,38 @@ impl ChunkMaps {
         let rows = self.indices.len();
         // Little-endian values are the format's bytes as they lie in memory: no copy until
         // safetensors writes its buffer.
+        // f16 keeps each map to three significant digits of its own largest value: maps are
+        // divided by it (stored as `<method>.scale`), since gradients of 1e-5 and below would
+        // otherwise fall among half precision's subnormals.
+        let scales: Vec<Vec<f32>> = match manifest.dtype {
+            MapDtype::F32 => Vec::new(),
+            MapDtype::F16 => self
+                .values
+                .iter()
+                .map(|values| {
+                    values
+                        .chunks((values.len() / rows.max(1)).max(1))
+                        .map(|map| {
+                            let largest = map.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+                            if largest > 0.0 { largest } else { 1.0 }
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
         let bytes: Vec<std::borrow::Cow<'_, [u8]>> = self
             .values
             .iter()
-            .map(|values| match manifest.dtype {
+            .enumerate()
+            .map(|(m, values)| match manifest.dtype {
                 MapDtype::F32 => little_endian(values),
                 MapDtype::F16 => {
-                    let halves: Vec<half::f16> =
-                        values.iter().map(|&v| half::f16::from_f32(v)).collect();
+                    let per_map = values.len() / rows.max(1);
+                    let halves: Vec<half::f16> = values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &v)| half::f16::from_f32(v / scales[m][i / per_map]))
+                        .collect();
                     little_endian(&halves).into_owned().into()
                 }
             })
@@ -346,6 +372,20 @@ impl ChunkMaps {
             views.push((
                 name.clone(),
                 safetensors::tensor::TensorView::new(dtype, vec![rows, *c, *h, *w], bytes)
+                    .map_err(failed)?,
+            ));
+        }
+        let scale_names: Vec<String> = manifest
+            .methods
+            .iter()
+            .map(|m| format!("{m}.scale"))
+            .collect();
+        let scale_bytes: Vec<std::borrow::Cow<'_, [u8]>> =
+            scales.iter().map(|s| little_endian(s)).collect();
+        for (name, bytes) in scale_names.iter().zip(&scale_bytes) {
+            views.push((
+                name.clone(),
+                safetensors::tensor::TensorView::new(Dtype::F32, vec![rows], bytes)
                     .map_err(failed)?,
             ));
         }
