@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use burn_gradcam::Backend;
 use burn_gradcam::audit::{
-    AuditConfig, MapDtype, MethodSpec, Progress, Records, Region, Shard, Summary, TargetClass,
-    audit, merge,
+    AuditConfig, Boxes, MapDtype, MethodSpec, Progress, Records, Region, Shard, Summary,
+    TargetClass, audit, merge,
 };
 use burn_gradcam::data::Normalization;
 use burn_gradcam::explain::{Preset, Score, Targets};
 use burn_gradcam::mnist::Digits;
 use burn_gradcam::networks::NetworkName;
 use burn_gradcam::output::exit_code;
+use burn_gradcam::report::{ReportConfig, write_overlays, write_report};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use network::NetworkArgs;
@@ -43,6 +44,52 @@ enum Command {
         /// The run's directory.
         dir: PathBuf,
     },
+    /// Write a run's HTML report (`<dir>/report.html`: classes, galleries, misclassified
+    /// images, the index as a sortable table) and, with --overlays, one PNG per map.
+    Report(ReportArgs),
+}
+
+/// Where a run's images are: the images of `run` again for `report`.
+#[derive(clap::Args)]
+struct DatasetArgs {
+    /// The images: a directory or a list file (see --layout). Default for mnist: the 2,500
+    /// bundled evaluation digits; fashion-resnet: data/fashion; fashion-canvas:
+    /// data/fashion_canvas/labels.txt.
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// How --images is laid out.
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    layout: Layout,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The run's directory.
+    dir: PathBuf,
+    /// The network the run explained (for its bundled images).
+    #[arg(long, default_value = "mnist")]
+    model: NetworkName,
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    #[command(flatten)]
+    pictures: PictureArgs,
+}
+
+/// What the report shows.
+#[derive(clap::Args)]
+struct PictureArgs {
+    /// Images per class in the report's class grids.
+    #[arg(long, default_value = "8")]
+    per_class: usize,
+    /// Misclassified images in the report.
+    #[arg(long, default_value = "24")]
+    misclassified: usize,
+    /// The largest side of a picture, in pixels.
+    #[arg(long, default_value = "112")]
+    side: u32,
+    /// Also write one overlay PNG per image and method to <dir>/overlays.
+    #[arg(long)]
+    overlays: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -63,13 +110,14 @@ enum Layout {
 struct RunArgs {
     #[command(flatten)]
     network: NetworkArgs,
-    /// The images: a directory or a list file (see --layout). Default for mnist: the 2,500
-    /// bundled evaluation digits; for fashion-resnet: data/fashion.
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// Ground-truth boxes, a CSV `path,y0,x0,y1,x1` (pixels of the image file, half-open;
+    /// paths relative to the CSV): the index then records each map's pointing game, energy
+    /// pointing game, relevance mass and rank accuracy and box IoU. Default for
+    /// fashion-canvas on its bundled images: data/fashion_canvas/boxes.csv.
     #[arg(long)]
-    images: Option<PathBuf>,
-    /// How --images is laid out.
-    #[arg(long, value_enum, default_value_t = Layout::Auto)]
-    layout: Layout,
+    boxes: Option<PathBuf>,
     /// Methods, comma-separated: CAMs, pixel methods, guided-grad-cam or <cam>*<pixel>. A CAM
     /// or pixel method that a product also computes costs nothing more.
     #[arg(
@@ -128,7 +176,16 @@ struct RunArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Write the HTML report when the run is done (see `report`).
+    #[arg(long)]
+    report: bool,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
+
+/// The bundled localisation set's list and boxes.
+const FASHION_CANVAS_LIST: &str = "data/fashion_canvas/labels.txt";
+const FASHION_CANVAS_BOXES: &str = "data/fashion_canvas/boxes.csv";
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -145,27 +202,52 @@ fn main() -> ExitCode {
                 );
             })
             .map_err(Into::into),
+        Command::Report(args) => records(args.model, &args.dataset)
+            .and_then(|records| write_pictures(&args.dir, &records, &args.pictures)),
     })
 }
 
+/// The report of the run in `dir`, and its overlays if asked for.
+fn write_pictures(dir: &Path, records: &Records, args: &PictureArgs) -> Result {
+    let config = ReportConfig {
+        per_class: args.per_class,
+        misclassified: args.misclassified,
+        side: args.side,
+        ..ReportConfig::default()
+    };
+    let report = write_report(dir, records, &config)?;
+    println!(
+        "report: {} ({} rows, {} pictures, {:.1} MB)",
+        report.path.display(),
+        report.rows,
+        report.pictures,
+        report.bytes as f64 / 1e6
+    );
+    if args.overlays {
+        let out = dir.join("overlays");
+        let written = write_overlays(dir, records, &out, args.side)?;
+        println!("overlays: {written} PNG files in {}", out.display());
+    }
+    Ok(())
+}
+
 /// The dataset at `--images` as `--layout` says.
-fn records(args: &RunArgs) -> Result<Records> {
-    let default = match args.network.model {
+fn records(model: NetworkName, args: &DatasetArgs) -> Result<Records> {
+    let default = match model {
         NetworkName::Mnist => Some("data/eval_digits.bin.gz"),
         NetworkName::FashionResnet => Some("data/fashion"),
+        NetworkName::FashionCanvas => Some(FASHION_CANVAS_LIST),
         _ => None,
     };
     let path = match (&args.images, default) {
         (Some(path), _) => path.clone(),
         (None, Some(path)) => PathBuf::from(path),
-        (None, None) => return Err(format!("--images is needed for {}", args.network.model).into()),
+        (None, None) => return Err(format!("--images is needed for {model}").into()),
     };
     let name = path.to_string_lossy();
     let layout = match args.layout {
         Layout::Auto if path.is_file() => {
-            if args.network.model == NetworkName::Mnist
-                && (name.ends_with(".gz") || name.ends_with(".json"))
-            {
+            if model == NetworkName::Mnist && (name.ends_with(".gz") || name.ends_with(".json")) {
                 return digits(&path);
             }
             Layout::List
@@ -205,7 +287,14 @@ fn has_subdirectories(dir: &Path) -> bool {
 fn run(args: &RunArgs) -> Result {
     let device = args.backend.device()?;
     let (network, _) = args.network.load(&device)?;
-    let records = records(args)?;
+    let records = records(args.network.model, &args.dataset)?;
+    let boxes = match (&args.boxes, args.network.model, &args.dataset.images) {
+        (Some(path), _, _) => Some(Boxes::from_csv(path)?),
+        (None, NetworkName::FashionCanvas, None) => {
+            Some(Boxes::from_csv(FASHION_CANVAS_BOXES.as_ref())?)
+        }
+        _ => None,
+    };
     let classes: Option<Vec<String>> = records.classes().map(<[String]>::to_vec).or_else(|| {
         args.network
             .model
@@ -238,6 +327,7 @@ fn run(args: &RunArgs) -> Result {
     config.chunk_images = args.chunk_images.map(NonZeroUsize::get);
     config.dtype = args.dtype;
     config.region = args.region;
+    config.boxes = boxes;
     config.shard = shard;
     if let Some(workers) = args.workers {
         config.workers = workers.get();
@@ -284,6 +374,9 @@ fn run(args: &RunArgs) -> Result {
     )?;
     bar.finish_and_clear();
     report(&summary);
+    if args.report {
+        write_pictures(&args.out, &records, &args.pictures)?;
+    }
     Ok(())
 }
 
@@ -303,6 +396,9 @@ fn report(summary: &Summary) {
             String::new()
         }
     );
+    if summary.localised > 0 {
+        println!("  with a ground-truth box: {}", summary.localised);
+    }
     for (reason, count) in &summary.failures {
         println!("  failed ({reason}): {count}");
     }

@@ -37,6 +37,7 @@ pub use gradcam_explain as explain;
 pub use gradcam_metrics as metrics;
 pub use gradcam_mnist as mnist;
 pub use gradcam_ops as ops;
+pub use gradcam_report as report;
 pub use gradcam_superpixels as superpixels;
 pub use gradcam_viz as viz;
 pub use gradcam_zoo as zoo;

@@ -1,6 +1,6 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
-//! bundled Fashion-MNIST ResNet, and torchvision's ResNet-18, -34 and -50 — each with its
-//! weights, its images and its input normalisation.
+//! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), and torchvision's
+//! ResNet-18, -34 and -50 — each with its weights, its images and its input normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,9 @@ pub enum NetworkName {
     Mnist,
     /// The bundled Fashion-MNIST ResNet (`data/fashion_resnet.pth`, [`ResNetConfig::fashion`]).
     FashionResnet,
+    /// The Fashion-MNIST ResNet trained on items placed at random on a 64×64 canvas, whose boxes
+    /// are known (`data/fashion_canvas.pth`; the localisation set of `data/fashion_canvas/`).
+    FashionCanvas,
     /// torchvision's `resnet18()`.
     Resnet18,
     /// torchvision's `resnet34()`.
@@ -35,9 +38,10 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 5] = [
+    pub const ALL: [NetworkName; 6] = [
         Self::Mnist,
         Self::FashionResnet,
+        Self::FashionCanvas,
         Self::Resnet18,
         Self::Resnet34,
         Self::Resnet50,
@@ -48,6 +52,7 @@ impl NetworkName {
         match self {
             Self::Mnist => "mnist",
             Self::FashionResnet => "fashion-resnet",
+            Self::FashionCanvas => "fashion-canvas",
             Self::Resnet18 => "resnet18",
             Self::Resnet34 => "resnet34",
             Self::Resnet50 => "resnet50",
@@ -59,6 +64,7 @@ impl NetworkName {
         match self {
             Self::Mnist => Some("data/mnist_model.pth"),
             Self::FashionResnet => Some("data/fashion_resnet.pth"),
+            Self::FashionCanvas => Some("data/fashion_canvas.pth"),
             Self::Resnet18 | Self::Resnet34 | Self::Resnet50 => None,
         }
     }
@@ -68,6 +74,7 @@ impl NetworkName {
         match self {
             Self::Mnist => "data/test_images.json",
             Self::FashionResnet => "data/fashion",
+            Self::FashionCanvas => "data/fashion_canvas/images",
             Self::Resnet18 | Self::Resnet34 | Self::Resnet50 => "data/images",
         }
     }
@@ -76,14 +83,14 @@ impl NetworkName {
     pub fn normalization(self) -> Normalization {
         match self {
             Self::Mnist => Normalization::Mnist,
-            Self::FashionResnet => Normalization::FashionMnist,
+            Self::FashionResnet | Self::FashionCanvas => Normalization::FashionMnist,
             Self::Resnet18 | Self::Resnet34 | Self::Resnet50 => Normalization::ImageNet,
         }
     }
 
     /// The names of the classes, where the network has them (Fashion-MNIST's).
     pub fn class_names(self) -> Option<&'static [&'static str]> {
-        (self == Self::FashionResnet).then_some(&FASHION_CLASSES[..])
+        matches!(self, Self::FashionResnet | Self::FashionCanvas).then_some(&FASHION_CLASSES[..])
     }
 
     /// Loads the network from `weights` (its bundled weights when `None`), a ResNet with
@@ -109,6 +116,7 @@ impl NetworkName {
                 ));
             }
             Self::FashionResnet => ResNetConfig::fashion(),
+            Self::FashionCanvas => ResNetConfig::fashion().with_input_size([64, 64]),
             Self::Resnet18 => ResNetConfig::resnet18().with_classes(classes),
             Self::Resnet34 => ResNetConfig::resnet34().with_classes(classes),
             Self::Resnet50 => ResNetConfig::resnet50().with_classes(classes),

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use burn_gradcam::audit::{Manifest, Row, read_rows};
+use burn_gradcam::audit::{Manifest, Row, read_maps, read_rows, read_run};
+use burn_gradcam::metrics::{
+    PixelBox, WSOL_THRESHOLD, box_mask, energy_pointing_game, iou, pointing_game,
+    relevance_mass_accuracy, relevance_rank_accuracy, wsol_box,
+};
 use burn_gradcam::mnist::Digits;
 use common::{example_binary, repo_path};
 use image::{ImageBuffer, Luma, LumaA, Rgba};
@@ -485,33 +489,21 @@ fn digits_are_named_by_file_and_position() {
 
 /// A method's maps in a chunk file: `[rows, C, H, W]` values, as f32.
 fn chunk_maps(path: &Path, method: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).expect("maps file");
-    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
-    let view = tensors.tensor(method).expect("the method's maps");
-    let values = match view.dtype() {
-        safetensors::Dtype::F32 => view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        // Half-precision maps are stored divided by their `scale`.
-        safetensors::Dtype::F16 => {
-            let scales = tensors.tensor(&format!("{method}.scale")).expect("scales");
-            let scales: Vec<f32> = scales
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let per_map = view.shape()[1..].iter().product::<usize>();
-            view.data()
-                .chunks_exact(2)
-                .enumerate()
-                .map(|(i, b)| half::f16::from_le_bytes([b[0], b[1]]).to_f32() * scales[i / per_map])
-                .collect()
-        }
-        other => panic!("maps stored as {other:?}"),
-    };
-    (view.shape().to_vec(), values)
+    let dir = path
+        .parent()
+        .and_then(Path::parent)
+        .expect("a run's maps file");
+    let manifest = Manifest::read(dir).expect("manifest");
+    let file = path.strip_prefix(dir).unwrap().to_string_lossy();
+    let maps = read_maps(dir, &manifest, &file).expect("maps file");
+    let m = manifest
+        .methods
+        .iter()
+        .position(|n| n == method)
+        .expect("the method");
+    let mut shape = vec![maps.indices.len()];
+    shape.extend(maps.shapes[m]);
+    (shape, maps.values[m].clone())
 }
 
 #[test]
@@ -605,4 +597,161 @@ fn half_precision_maps_region_shares_and_label_targets() {
         rows.iter().any(|r| r.prediction != r.label),
         "some digits are misclassified"
     );
+}
+
+/// The bundled boxes, read here on their own: `images/<name>` → box.
+fn bundled_boxes() -> BTreeMap<String, PixelBox> {
+    let text = std::fs::read_to_string(repo_path("data/fashion_canvas/boxes.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let parts: Vec<&str> = line.split(',').collect();
+            let n: Vec<usize> = parts[1..].iter().map(|v| v.parse().unwrap()).collect();
+            (parts[0].to_owned(), PixelBox::new(n[0], n[1], n[2], n[3]))
+        })
+        .collect()
+}
+
+/// Where a browser is: `GRADCAM_CHROMIUM`, else Debian's `chromium` or Chrome on the path.
+fn browser() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("GRADCAM_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+#[test]
+fn localisation_columns_overlays_and_the_report_in_a_browser() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let out = temp.path().join("canvas");
+    let output = run(&[
+        "run",
+        "--model",
+        "fashion-canvas",
+        "--layer",
+        "layer3",
+        "--methods",
+        "grad-cam,guided-backprop",
+        "--batch-size",
+        "25",
+        "--out",
+        &out_arg(&out),
+        "--report",
+        "--overlays",
+    ]);
+    assert_success(&output);
+    let printed = text(&output);
+
+    // Every image has its box, and every localisation column is the metrics crate's value on
+    // the stored map and that box (the metrics themselves are Quantus's, tested on fixtures).
+    let (manifest, rows) = read_run(&out).unwrap();
+    let boxes = bundled_boxes();
+    assert_eq!(rows.len(), 100);
+    let mut hits = 0;
+    for row in &rows {
+        let name = row.path.trim_start_matches("data/fashion_canvas/");
+        let truth = boxes[name];
+        assert_eq!(row.truth, Some(truth), "{}", row.path);
+        let maps = read_maps(&out, &manifest, &manifest.maps_file(row.index)).unwrap();
+        for (m, found) in row.localisation.iter().enumerate() {
+            let map = maps.map(m, row.maps_row.unwrap()).unwrap();
+            let mask = box_mask(truth, [64, 64]).unwrap();
+            assert_eq!(
+                found.pointing_game,
+                pointing_game(map, &mask, [64, 64], 0).ok()
+            );
+            assert_eq!(
+                found.energy_pointing_game,
+                energy_pointing_game(map, &mask).ok()
+            );
+            assert_eq!(
+                found.relevance_mass,
+                relevance_mass_accuracy(map, &mask).ok()
+            );
+            assert_eq!(
+                found.relevance_rank,
+                relevance_rank_accuracy(map, &mask).ok()
+            );
+            let wsol = wsol_box(map, [64, 64], WSOL_THRESHOLD).ok();
+            assert_eq!(found.wsol_iou, wsol.map(|b| iou(b, truth)));
+        }
+        hits += usize::from(row.localisation[0].pointing_game == Some(true));
+    }
+    // The items sit anywhere on the canvas: a map that ignored them would hit about a fifth
+    // of the time (their boxes cover about 13 % of it).
+    assert!(
+        hits >= 85,
+        "Grad-CAM's peak falls on the item in {hits} of 100"
+    );
+
+    // One overlay per image and method.
+    let overlays = std::fs::read_dir(out.join("overlays")).unwrap().count();
+    assert_eq!(overlays, 200);
+
+    // The report in a real browser: every picture decodes, no error, the table's first page.
+    let pictures: usize = printed
+        .split(" pictures")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no picture count in {printed}"));
+    assert!(pictures >= 100, "{pictures} pictures");
+    let Some(chromium) = browser() else {
+        assert!(
+            std::env::var_os("GRADCAM_REQUIRE_BROWSER").is_none(),
+            "GRADCAM_REQUIRE_BROWSER is set and no chromium was found"
+        );
+        eprintln!(
+            "note: no chromium found (GRADCAM_CHROMIUM, PATH): the report's browser check is skipped"
+        );
+        return;
+    };
+    let profile = temp.path().join("profile");
+    let page = format!("file://{}", out.join("report.html").display());
+    let dom = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &page])
+        .output()
+        .expect("chromium runs");
+    let html = String::from_utf8_lossy(&dom.stdout);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    let body = html
+        .split("<body")
+        .nth(1)
+        .and_then(|b| b.split('>').next())
+        .unwrap_or_else(|| panic!("no body in the rendered page; chromium said:\n{log}"));
+    let attribute = |name: &str| -> usize {
+        body.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} on <body {body}>; chromium said:\n{log}"))
+    };
+    assert_eq!(attribute("data-pictures"), pictures);
+    assert_eq!(
+        attribute("data-pictures-loaded"),
+        pictures,
+        "pictures that decoded"
+    );
+    assert_eq!(attribute("data-errors"), 0, "errors on the page");
+    assert_eq!(attribute("data-table-rows"), 100, "the table's first page");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
 }

@@ -10,11 +10,12 @@ use burn_gradcam::networks::{Network, NetworkError, NetworkName};
 #[derive(clap::Args)]
 pub struct NetworkArgs {
     /// The network: mnist (the seed's CNN), fashion-resnet (the bundled Fashion-MNIST ResNet),
-    /// or a torchvision resnet18, resnet34 or resnet50 (give its `--weights`).
+    /// fashion-canvas (the same trained on items placed on a 64×64 canvas, with known boxes), or
+    /// a torchvision resnet18, resnet34 or resnet50 (give its `--weights`).
     #[arg(long, default_value = "mnist")]
     pub model: NetworkName,
     /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
-    /// weights of mnist and fashion-resnet.
+    /// weights of mnist, fashion-resnet and fashion-canvas.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Classes of a torchvision ResNet's final layer.

@@ -12,6 +12,9 @@
 //!   `index/chunk-*.parquet` (one row per image: prediction, probability, target, per method
 //!   [`MapStats`], where its maps are, and why an image failed), and [`merge`]'s
 //!   `index.parquet`.
+//! - Localisation when the truth is known: with [`Boxes`] (a CSV of boxes), every map's
+//!   [`Localisation`] — pointing game, energy pointing game, relevance mass and rank accuracy,
+//!   the Grad-CAM paper's box IoU — is a column of the index.
 
 #![warn(missing_docs)]
 
@@ -22,6 +25,7 @@ mod run;
 mod source;
 mod stats;
 pub mod store;
+mod truth;
 
 pub use error::AuditError;
 pub use plan::MethodSpec;
@@ -29,4 +33,7 @@ pub use prefetch::Failure;
 pub use run::{AuditConfig, Progress, Shard, Summary, TargetClass, audit};
 pub use source::{Record, Records};
 pub use stats::{MapStats, Region};
-pub use store::{Manifest, MapDtype, Merged, Row, merge, read_index, read_rows};
+pub use store::{
+    Manifest, MapDtype, Merged, Row, StoredMaps, merge, read_index, read_maps, read_rows, read_run,
+};
+pub use truth::{Boxes, Localisation};

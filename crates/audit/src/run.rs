@@ -6,6 +6,7 @@ use std::sync::mpsc::{channel, sync_channel};
 use std::time::{Duration, Instant};
 
 use burn::data::dataset::Dataset;
+use gradcam_data::files::Conversion;
 use gradcam_data::{Images, Normalization};
 use gradcam_explain::{
     Attribution, CamSettings, ExplainError, Explainable, ImageAttribution, Map, Prediction, Preset,
@@ -19,6 +20,7 @@ use crate::prefetch::{Failure, Item, ReadBatch, Reader, prefetch};
 use crate::source::Record;
 use crate::stats::{MapStats, Region};
 use crate::store::{ChunkMaps, Manifest, MapDtype, Row, RunDir, fingerprint};
+use crate::truth::{Boxes, Localisation, scale_box};
 
 /// Which share of a dataset this process explains: chunks `c` with `c mod count == index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -152,6 +154,9 @@ pub struct AuditConfig {
     pub dtype: MapDtype,
     /// A box whose share of every map the index records.
     pub region: Option<Region>,
+    /// Each image's ground-truth box, if known: the index then records how well every map
+    /// localises it ([`Localisation`]). Images without a box get empty columns.
+    pub boxes: Option<Boxes>,
     /// This process's share of the dataset.
     pub shard: Shard,
     /// Threads reading and decoding images.
@@ -182,6 +187,7 @@ impl AuditConfig {
             chunk_images: None,
             dtype: MapDtype::F32,
             region: None,
+            boxes: None,
             shard: Shard::default(),
             workers,
             queue_depth: 2,
@@ -270,6 +276,8 @@ pub struct Summary {
     pub explained: usize,
     /// Failures by reason.
     pub failures: BTreeMap<String, usize>,
+    /// Of those explained, the images with a ground-truth box.
+    pub localised: usize,
     /// Images of this shard a previous run had already done.
     pub resumed: usize,
     /// Chunks written by this call.
@@ -361,6 +369,7 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
         settings: config.settings(),
         dtype: config.dtype,
         region: config.region,
+        truth: config.boxes.as_ref().map(|b| b.source().to_owned()),
         batch_size,
         batches_per_chunk: 1,
         images,
@@ -463,15 +472,25 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
                     label: item.record.label,
                     ..Row::default()
                 };
+                let mut original = None;
                 if let Ok((_, conversions)) = &item.image
                     && !conversions.is_empty()
                 {
                     let text: Vec<String> = conversions.iter().map(ToString::to_string).collect();
                     row.conversions = Some(text.join("; "));
+                    original = conversions.iter().find_map(|c| match c {
+                        Conversion::Resized([w, h]) => Some([*w as usize, *h as usize]),
+                        _ => None,
+                    });
                 }
+                let truth = config.boxes.as_ref().and_then(|boxes| {
+                    scale_box(boxes.get(&item.record.path)?, original, [height, width])
+                });
                 match result {
                     Ok((prediction, image_maps)) => {
                         fill_prediction(&mut row, &prediction);
+                        row.truth = truth;
+                        summary.localised += usize::from(truth.is_some());
                         row.maps_row = Some(maps.indices.len());
                         maps.indices.push(item.index as i64);
                         for (m, map) in image_maps.iter().enumerate() {
@@ -486,6 +505,13 @@ pub fn audit<D: Dataset<Record> + ?Sized>(
                             }
                             row.stats
                                 .push(MapStats::of(&map.values, map.shape, config.region));
+                            if let Some(truth) = truth {
+                                row.localisation.push(Localisation::of(
+                                    &map.values,
+                                    map.shape,
+                                    truth,
+                                ));
+                            }
                             maps.values[m].extend_from_slice(&map.values);
                         }
                     }

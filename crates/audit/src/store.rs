@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::AuditError;
 use crate::plan::column_prefix;
 use crate::stats::{MapStats, Region};
+use crate::truth::Localisation;
+use gradcam_metrics::PixelBox;
 
 /// The manifest's name in a run's directory.
 pub const MANIFEST: &str = "run.json";
@@ -88,6 +90,9 @@ pub struct Manifest {
     pub dtype: MapDtype,
     /// The region whose share of each map the index records, if any.
     pub region: Option<Region>,
+    /// Where the ground-truth boxes came from, if the run localises.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<String>,
     /// Images per batch.
     pub batch_size: usize,
     /// Batches per chunk.
@@ -111,6 +116,12 @@ impl Manifest {
     /// Images per chunk (the last may hold fewer).
     pub fn chunk_images(&self) -> usize {
         self.batch_size * self.batches_per_chunk
+    }
+
+    /// The maps file (relative to the run's directory) of dataset image `index`: the index's
+    /// `maps_file` column, for an explained image.
+    pub fn maps_file(&self, index: usize) -> String {
+        RunDir::maps_name(index / self.chunk_images().max(1))
     }
 
     /// The shard a chunk belongs to: chunks are dealt round-robin.
@@ -289,6 +300,10 @@ pub struct Row {
     pub maps_row: Option<usize>,
     /// Per method, the statistics of its map (empty for a failed image).
     pub stats: Vec<MapStats>,
+    /// The image's ground-truth box at the model's input size, when known.
+    pub truth: Option<PixelBox>,
+    /// Per method, how well its map localises `truth` (empty without one).
+    pub localisation: Vec<Localisation>,
 }
 
 /// The maps of one chunk's explained images, per method, row after row.
@@ -407,6 +422,20 @@ fn little_endian<T: bytemuck::Pod>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// One localisation metric of a map.
+type LocalisationValue = fn(&Localisation) -> Option<f32>;
+/// A side of a box.
+type BoxSide = fn(&PixelBox) -> usize;
+
+/// The localisation columns of each method (after `<method>_pointing_game`), as
+/// `<method>_<name>`.
+const LOCALISATION_COLUMNS: [(&str, LocalisationValue); 4] = [
+    ("energy_pointing_game", |l| l.energy_pointing_game),
+    ("relevance_mass", |l| l.relevance_mass),
+    ("relevance_rank", |l| l.relevance_rank),
+    ("wsol_iou", |l| l.wsol_iou),
+];
+
 /// The index's columns: the image and the model's verdict, then per method its statistics.
 fn index_batch(
     manifest: &Manifest,
@@ -472,6 +501,21 @@ fn index_batch(
             rows.iter().map(|r| r.maps_row.map(|m| m as u32)),
         )),
     ];
+    if manifest.truth.is_some() {
+        let sides: [(&str, BoxSide); 4] = [
+            ("box_y0", |b| b.y0),
+            ("box_x0", |b| b.x0),
+            ("box_y1", |b| b.y1),
+            ("box_x1", |b| b.x1),
+        ];
+        for (name, side) in sides {
+            fields.push(Field::new(name, DataType::UInt32, true));
+            columns.push(Arc::new(UInt32Array::from_iter(
+                rows.iter()
+                    .map(|r| r.truth.as_ref().map(|b| side(b) as u32)),
+            )));
+        }
+    }
     for (m, method) in manifest.methods.iter().enumerate() {
         let prefix = column_prefix(method);
         let stat = |f: fn(&MapStats) -> Option<f32>| {
@@ -517,6 +561,27 @@ fn index_batch(
                 true,
             ));
             columns.push(stat(|s| s.region_share));
+        }
+        if manifest.truth.is_some() {
+            let found = |r: &Row| r.localisation.get(m).copied();
+            fields.push(Field::new(
+                format!("{prefix}_pointing_game"),
+                DataType::Boolean,
+                true,
+            ));
+            columns.push(Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|r| found(r)?.pointing_game),
+            )));
+            for (name, metric) in LOCALISATION_COLUMNS {
+                fields.push(Field::new(
+                    format!("{prefix}_{name}"),
+                    DataType::Float32,
+                    true,
+                ));
+                columns.push(Arc::new(Float32Array::from_iter(
+                    rows.iter().map(|r| metric(&found(r)?)),
+                )));
+            }
         }
     }
     Ok(RecordBatch::try_new(
@@ -625,6 +690,24 @@ pub fn read_rows(path: &Path, manifest: &Manifest) -> Result<Vec<Row>, AuditErro
                 region,
             ));
         }
+        let mut truth_sides = Vec::new();
+        let mut localisation = Vec::new();
+        if manifest.truth.is_some() {
+            for side in ["box_y0", "box_x0", "box_y1", "box_x1"] {
+                truth_sides.push(typed!(side, UInt32Array));
+            }
+            for method in &manifest.methods {
+                let prefix = column_prefix(method);
+                let mut values = Vec::new();
+                for (name, _) in LOCALISATION_COLUMNS {
+                    values.push(typed!(&format!("{prefix}_{name}"), Float32Array));
+                }
+                localisation.push((
+                    typed!(&format!("{prefix}_pointing_game"), BooleanArray),
+                    values,
+                ));
+            }
+        }
         let usize_of = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i) as usize);
         let f32_of = |a: &Float32Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         let text_of = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
@@ -653,6 +736,32 @@ pub fn read_rows(path: &Path, manifest: &Manifest) -> Result<Vec<Row>, AuditErro
                             total: total.value(i),
                             centre_share: f32_of(centre, i),
                             region_share: region.as_ref().and_then(|r| f32_of(r, i)),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                truth: match &truth_sides[..] {
+                    [y0, x0, y1, x1] if !y0.is_null(i) => Some(PixelBox::new(
+                        y0.value(i) as usize,
+                        x0.value(i) as usize,
+                        y1.value(i) as usize,
+                        x1.value(i) as usize,
+                    )),
+                    _ => None,
+                },
+                localisation: if explained && truth_sides.first().is_some_and(|s| !s.is_null(i)) {
+                    localisation
+                        .iter()
+                        .map(|(pointing, values)| {
+                            let value = |k: usize| f32_of(&values[k], i);
+                            Localisation {
+                                pointing_game: (!pointing.is_null(i)).then(|| pointing.value(i)),
+                                energy_pointing_game: value(0),
+                                relevance_mass: value(1),
+                                relevance_rank: value(2),
+                                wsol_iou: value(3),
+                            }
                         })
                         .collect()
                 } else {
@@ -729,4 +838,135 @@ fn remove_partial_files(dir: &Path) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// The maps of one chunk, read back: per method, the rows' maps as f32 (f16 maps multiplied
+/// back by their scale).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMaps {
+    /// Dataset position of each row.
+    pub indices: Vec<i64>,
+    /// Per method (in the manifest's order), the rows' values, row after row.
+    pub values: Vec<Vec<f32>>,
+    /// Per method, the map shape `[C, H, W]`.
+    pub shapes: Vec<[usize; 3]>,
+}
+
+impl StoredMaps {
+    /// The map of `method` (its position in the manifest) in row `row`, if both exist.
+    pub fn map(&self, method: usize, row: usize) -> Option<&[f32]> {
+        let size = self.shapes.get(method)?.iter().product::<usize>();
+        self.values.get(method)?.get(row * size..(row + 1) * size)
+    }
+}
+
+/// Reads a maps file of the run in `dir` (an index row's `maps_file`, relative to `dir`).
+///
+/// ```no_run
+/// use gradcam_audit::{Manifest, read_maps, read_rows};
+/// let dir = std::path::Path::new("runs/val");
+/// let manifest = Manifest::read(dir)?;
+/// let rows = read_rows(&dir.join("index.parquet"), &manifest)?;
+/// let maps = read_maps(dir, &manifest, "maps/chunk-000000.safetensors")?;
+/// let first = maps.map(0, rows[0].maps_row.unwrap()).unwrap();
+/// # Ok::<(), gradcam_audit::AuditError>(())
+/// ```
+pub fn read_maps(
+    dir: &Path,
+    manifest: &Manifest,
+    maps_file: &str,
+) -> Result<StoredMaps, AuditError> {
+    let path = dir.join(maps_file);
+    let bytes = std::fs::read(&path).map_err(|source| AuditError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let failed = |reason: String| AuditError::Maps {
+        path: path.clone(),
+        reason,
+    };
+    let tensors =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| failed(e.to_string()))?;
+    let tensor = |name: &str| {
+        tensors
+            .tensor(name)
+            .map_err(|e| failed(format!("`{name}`: {e}")))
+    };
+    let index = tensor("index")?;
+    if index.dtype() != Dtype::I64 {
+        return Err(failed("`index` is not int64".to_owned()));
+    }
+    let indices: Vec<i64> = index
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .collect();
+    let rows = indices.len();
+    let f32s = |data: &[u8]| -> Vec<f32> {
+        data.chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
+            .collect()
+    };
+    let mut values = Vec::with_capacity(manifest.methods.len());
+    for (method, shape) in manifest.methods.iter().zip(&manifest.map_shapes) {
+        let view = tensor(method)?;
+        let expected = [&[rows][..], &shape[..]].concat();
+        if view.shape() != expected {
+            return Err(failed(format!(
+                "`{method}` has shape {:?}, expected {expected:?}",
+                view.shape()
+            )));
+        }
+        values.push(match (view.dtype(), manifest.dtype) {
+            (Dtype::F32, MapDtype::F32) => f32s(view.data()),
+            (Dtype::F16, MapDtype::F16) => {
+                let scale = f32s(tensor(&format!("{method}.scale"))?.data());
+                let per_map = shape.iter().product::<usize>().max(1);
+                if scale.len() != rows {
+                    return Err(failed(format!(
+                        "`{method}.scale` does not hold {rows} values"
+                    )));
+                }
+                view.data()
+                    .chunks_exact(2)
+                    .enumerate()
+                    .map(|(i, b)| {
+                        half::f16::from_le_bytes([b[0], b[1]]).to_f32() * scale[i / per_map]
+                    })
+                    .collect()
+            }
+            (found, _) => {
+                return Err(failed(format!(
+                    "`{method}` is {found:?}, the manifest says {:?}",
+                    manifest.dtype
+                )));
+            }
+        });
+    }
+    Ok(StoredMaps {
+        indices,
+        values,
+        shapes: manifest.map_shapes.clone(),
+    })
+}
+
+/// A run as far as it has got: its manifest and the rows of every finished chunk, in dataset
+/// order (every image once [`merge`] succeeds).
+///
+/// ```no_run
+/// let (manifest, rows) = gradcam_audit::read_run("runs/val".as_ref())?;
+/// println!("{} of {} images done", rows.len(), manifest.images);
+/// # Ok::<(), gradcam_audit::AuditError>(())
+/// ```
+pub fn read_run(dir: &Path) -> Result<(Manifest, Vec<Row>), AuditError> {
+    let manifest = Manifest::read(dir)?;
+    let run = RunDir {
+        dir: dir.to_path_buf(),
+        manifest,
+    };
+    let mut rows = Vec::new();
+    for chunk in (0..run.manifest.chunks()).filter(|&c| run.is_done(c)) {
+        rows.extend(read_rows(&run.index_path(chunk), &run.manifest)?);
+    }
+    Ok((run.manifest, rows))
 }
