@@ -2,7 +2,8 @@
 //! explains the 2,500 bundled evaluation digits with the MNIST net; `--model resnet18 --weights
 //! resnet18.pth --images val/ --resize` an ImageNet-style folder. Outputs: `run.json`,
 //! `maps/chunk-*.safetensors`, `index/chunk-*.parquet`; `merge <out>` joins the index into one
-//! `index.parquet` once every shard is done. `--help` lists the flags.
+//! `index.parquet` once every shard is done; `report <out>` (or `run --report`) the HTML report
+//! `report.html`, with `--overlays` one PNG per map. `--help` lists the flags.
 
 #[path = "common/network.rs"]
 mod network;

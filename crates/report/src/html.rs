@@ -334,7 +334,7 @@ table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;paddi
 th{background:#f3f3f3}td.l,th.l{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:.6em}\
 figure{margin:0;padding:.3em;border:1px solid #ddd;border-radius:4px;background:#fafafa}\
 figure.wrong{border-color:#d33;background:#fff3f3}figure img{image-rendering:pixelated;margin-right:2px}\
-figure{width:min-content}figcaption{font-size:.75em;min-width:14em;overflow-wrap:anywhere}.facts td{text-align:left}\
+figure{width:min-content}.pics{white-space:nowrap}figcaption{font-size:.75em;min-width:14em;overflow-wrap:anywhere}.facts td{text-align:left}\
 #rows th{cursor:pointer;user-select:none}#rows th:hover{background:#e3e3ff}.pager{margin:.5em 0}";
 
 /// The table's sorting, paging and filtering, and the page's own check: on load it counts the
@@ -582,6 +582,7 @@ impl Page {
                 "<figure{}>",
                 if wrong { " class=wrong" } else { "" }
             );
+            self.body.push_str("<div class=pics>");
             let names = std::iter::once("input").chain(manifest.methods.iter().map(String::as_str));
             let count = if all {
                 pictures.len()
@@ -597,11 +598,15 @@ impl Page {
                 );
                 self.pictures += 1;
             }
+            let file = Path::new(&row.path)
+                .file_name()
+                .map_or_else(|| row.path.clone(), |f| f.to_string_lossy().into_owned());
             let _ = write!(
                 self.body,
-                "<figcaption>#{} {} — label {}, predicted {} ({:.3})</figcaption></figure>",
-                row.index,
+                "</div><figcaption title=\"{}\">#{} {} — label {}, predicted {} ({:.3})</figcaption></figure>",
                 escape(&row.path),
+                row.index,
+                escape(&file),
                 escape(&class_name(manifest, row.label)),
                 escape(&class_name(manifest, row.prediction)),
                 row.probability.unwrap_or(f32::NAN)
