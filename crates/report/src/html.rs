@@ -10,7 +10,7 @@ use base64::Engine as _;
 use burn::data::dataset::Dataset;
 use gradcam_audit::{Manifest, Record, Row, StoredMaps, read_maps, read_run};
 use gradcam_data::output::write_atomic;
-use gradcam_viz::panel_png;
+use gradcam_viz::{escape_markup as escape, panel_png};
 use rayon::prelude::*;
 
 use crate::ReportError;
@@ -284,22 +284,6 @@ fn row_tiles<D: Dataset<Record> + ?Sized>(
         tiles.push(encode(&picture, method)?);
     }
     Ok(tiles)
-}
-
-/// HTML-escapes text.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn class_name(manifest: &Manifest, class: Option<usize>) -> String {
@@ -721,18 +705,5 @@ impl Page {
              <script>{ERROR_TRAP}</script><style>{STYLE}</style></head><body>{}<script>{SCRIPT}</script></body></html>\n",
             self.body
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(
-            escape("<a href='x'>&\"</a>"),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
-        );
     }
 }

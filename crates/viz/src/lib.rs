@@ -57,3 +57,4 @@ pub use map::MapRef;
 pub use render::{
     MAX_IMAGE_SIDE, SignedStyle, colorbar, grayscale, heatmap, overlay, panel_png, signed,
 };
+pub use scene::escape_markup;

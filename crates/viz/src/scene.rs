@@ -199,7 +199,7 @@ impl Scene {
                 r##"<text x="{}" y="{baseline:.1}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="{:.1}"{weight} text-anchor="{anchor}"{turn} fill="#000000">{}</text>"##,
                 label.x,
                 label.size * EM_PER_LINE,
-                escape(&label.text)
+                escape_markup(&label.text)
             );
         }
         svg.push_str("</svg>\n");
@@ -227,8 +227,13 @@ fn hex([r, g, b]: [u8; 3]) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-/// Escapes text for an XML element body.
-fn escape(text: &str) -> String {
+/// Escapes text for an XML or HTML element body or a quoted attribute (`&`, `<`, `>`, both
+/// quotes); control characters other than tab and newline, which XML 1.0 forbids, become spaces.
+///
+/// ```
+/// assert_eq!(gradcam_viz::escape_markup("a<b & 'c'"), "a&lt;b &amp; &apos;c&apos;");
+/// ```
+pub fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -291,10 +296,10 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(
-            escape(r#"a<b & "c" 'd'>"#),
+            escape_markup(r#"a<b & "c" 'd'>"#),
             "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
         );
-        assert_eq!(escape("x\u{1}y"), "x y");
+        assert_eq!(escape_markup("x\u{1}y"), "x y");
     }
 
     #[test]
