@@ -691,6 +691,20 @@ fn localisation_columns_overlays_and_the_report_in_a_browser() {
     // One overlay per image and method.
     let overlays = std::fs::read_dir(out.join("overlays")).unwrap().count();
     assert_eq!(overlays, 200);
+    // Each carries its ground-truth box in green, where the box is (the 64×64 input drawn at
+    // 112 pixels).
+    let first = &rows[0];
+    let truth = first.truth.unwrap();
+    let overlay = image::open(out.join("overlays/000000_grad-cam.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(overlay.dimensions(), (112, 112));
+    let at = |v: usize| (v * 112 / 64) as u32;
+    assert_eq!(overlay.get_pixel(at(truth.x0), at(truth.y0)).0, [0, 255, 0]);
+    assert_ne!(
+        overlay.get_pixel(at(truth.x0) + 1, at(truth.y0) + 1).0,
+        [0, 255, 0]
+    );
 
     // The report in a real browser: every picture decodes, no error, the table's first page.
     let pictures: usize = printed

@@ -14,7 +14,7 @@ use gradcam_viz::{escape_markup as escape, panel_png};
 use rayon::prelude::*;
 
 use crate::ReportError;
-use crate::picture::{draw_input, draw_map, input_pixels};
+use crate::picture::{draw_input, draw_map, input_pixels, outline, truth_of};
 
 /// The report's name in the run's directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -260,8 +260,15 @@ fn row_tiles<D: Dataset<Record> + ?Sized>(
                 source,
             })
     };
+    let size = [manifest.input[1], manifest.input[2]];
+    let boxed = |mut picture: image::RgbImage| {
+        if let Some(truth) = truth_of(row) {
+            outline(&mut picture, truth, size);
+        }
+        picture
+    };
     let mut tiles = vec![encode(
-        &draw_input(&pixels, manifest.input, config.side, row.index)?,
+        &boxed(draw_input(&pixels, manifest.input, config.side, row.index)?),
         "input",
     )?];
     let methods = if all { manifest.methods.len() } else { 1 };
@@ -281,7 +288,7 @@ fn row_tiles<D: Dataset<Record> + ?Sized>(
             row.index,
             method,
         )?;
-        tiles.push(encode(&picture, method)?);
+        tiles.push(encode(&boxed(picture), method)?);
     }
     Ok(tiles)
 }
@@ -443,7 +450,7 @@ impl Page {
         b.push_str(
             "</table><p>Pictures: the input, then each map over it — a CAM in jet (blue low, red \
              high) over the image, a signed map (guided backpropagation, guided Grad-CAM) in blue \
-             below zero and red above. A red frame marks a misclassified image.</p>",
+             below zero and red above. A red frame marks a misclassified image; a green box, the ground truth.</p>",
         );
     }
 

@@ -106,6 +106,43 @@ pub(crate) fn draw_map(
     Ok(fit(picture, target))
 }
 
+/// The colour of a ground-truth box's outline.
+const BOX_COLOUR: [u8; 3] = [0, 255, 0];
+
+/// Outlines a box of the `[height, width]` input, rows `y0..y1` and columns `x0..x1`, on a
+/// picture of it at any size, one pixel wide, in green.
+pub(crate) fn outline(
+    picture: &mut RgbImage,
+    [y0, x0, y1, x1]: [usize; 4],
+    [height, width]: [usize; 2],
+) {
+    let (w, h) = picture.dimensions();
+    if w == 0 || h == 0 || y1 <= y0 || x1 <= x0 {
+        return;
+    }
+    let to =
+        |v: usize, from: usize, to: u32| ((v as u64 * u64::from(to)) / from.max(1) as u64) as u32;
+    let (top, left) = (to(y0, height, h).min(h - 1), to(x0, width, w).min(w - 1));
+    let (bottom, right) = (
+        to(y1, height, h).saturating_sub(1).clamp(top, h - 1),
+        to(x1, width, w).saturating_sub(1).clamp(left, w - 1),
+    );
+    let colour = image::Rgb(BOX_COLOUR);
+    for x in left..=right {
+        picture.put_pixel(x, top, colour);
+        picture.put_pixel(x, bottom, colour);
+    }
+    for y in top..=bottom {
+        picture.put_pixel(left, y, colour);
+        picture.put_pixel(right, y, colour);
+    }
+}
+
+/// A row's ground-truth box as `[y0, x0, y1, x1]`, if it has one.
+pub(crate) fn truth_of(row: &Row) -> Option<[usize; 4]> {
+    row.truth.map(|b| [b.y0, b.x0, b.y1, b.x1])
+}
+
 /// The picture shrunk (Catmull-Rom) so that neither side exceeds `target`, when larger.
 fn fit(picture: RgbImage, target: u32) -> RgbImage {
     let (w, h) = picture.dimensions();
@@ -177,7 +214,7 @@ pub fn write_overlays<D: Dataset<Record> + Sync + ?Sized>(
                 let maps_row = row.maps_row.unwrap_or_default();
                 for (m, method) in manifest.methods.iter().enumerate() {
                     let map = maps.map(m, maps_row).unwrap_or_default();
-                    let picture = draw_map(
+                    let mut picture = draw_map(
                         &pixels,
                         manifest.input,
                         map,
@@ -186,6 +223,9 @@ pub fn write_overlays<D: Dataset<Record> + Sync + ?Sized>(
                         row.index,
                         method,
                     )?;
+                    if let Some(truth) = truth_of(row) {
+                        outline(&mut picture, truth, [manifest.input[1], manifest.input[2]]);
+                    }
                     let png = panel_png(&picture).map_err(|source| ReportError::Draw {
                         index: row.index,
                         method: method.clone(),
@@ -238,5 +278,15 @@ mod tests {
             file_safe("grad-cam*guided-backprop"),
             "grad-cam_x_guided-backprop"
         );
+    }
+
+    #[test]
+    fn a_box_is_outlined_where_it_is_at_any_magnification() {
+        let mut picture = RgbImage::new(112, 112);
+        // Rows 7..14 and columns 0..28 of a 28×28 input, magnified 4×: rows 28..=55.
+        outline(&mut picture, [7, 0, 14, 28], [28, 28]);
+        let green = |x, y| picture.get_pixel(x, y).0 == BOX_COLOUR;
+        assert!(green(0, 28) && green(111, 28) && green(50, 55) && green(0, 40));
+        assert!(!green(50, 27) && !green(50, 56) && !green(50, 40));
     }
 }
