@@ -896,17 +896,8 @@ pub fn read_maps(
     if index.dtype() != Dtype::I64 {
         return Err(failed("`index` is not int64".to_owned()));
     }
-    let indices: Vec<i64> = index
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
-        .collect();
+    let indices = le_values(index.data(), i64::from_le_bytes);
     let rows = indices.len();
-    let f32s = |data: &[u8]| -> Vec<f32> {
-        data.chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
-            .collect()
-    };
     let mut values = Vec::with_capacity(manifest.methods.len());
     for (method, shape) in manifest.methods.iter().zip(&manifest.map_shapes) {
         let view = tensor(method)?;
@@ -918,21 +909,23 @@ pub fn read_maps(
             )));
         }
         values.push(match (view.dtype(), manifest.dtype) {
-            (Dtype::F32, MapDtype::F32) => f32s(view.data()),
+            (Dtype::F32, MapDtype::F32) => le_values(view.data(), f32::from_le_bytes),
             (Dtype::F16, MapDtype::F16) => {
-                let scale = f32s(tensor(&format!("{method}.scale"))?.data());
+                let scale = tensor(&format!("{method}.scale"))?;
+                if scale.dtype() != Dtype::F32 {
+                    return Err(failed(format!("`{method}.scale` is not float32")));
+                }
+                let scale = le_values(scale.data(), f32::from_le_bytes);
                 let per_map = shape.iter().product::<usize>().max(1);
                 if scale.len() != rows {
                     return Err(failed(format!(
                         "`{method}.scale` does not hold {rows} values"
                     )));
                 }
-                view.data()
-                    .chunks_exact(2)
+                le_values(view.data(), half::f16::from_le_bytes)
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, b)| {
-                        half::f16::from_le_bytes([b[0], b[1]]).to_f32() * scale[i / per_map]
-                    })
+                    .map(|(i, v)| v.to_f32() * scale[i / per_map])
                     .collect()
             }
             (found, _) => {
@@ -948,6 +941,14 @@ pub fn read_maps(
         values,
         shapes: manifest.map_shapes.clone(),
     })
+}
+
+/// The little-endian values of `N` bytes each in `data` (safetensors has checked that a
+/// tensor's data holds whole values of its dtype).
+fn le_values<const N: usize, T>(data: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
+    data.chunks_exact(N)
+        .map(|b| from(std::array::from_fn(|i| b[i])))
+        .collect()
 }
 
 /// A run as far as it has got: its manifest and the rows of every finished chunk, in dataset

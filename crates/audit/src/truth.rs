@@ -63,15 +63,14 @@ impl Boxes {
             }
         }
         for (line, content) in lines.filter(|(_, l)| !l.is_empty()) {
-            let (file, numbers) = content
-                .rsplitn(5, ',')
-                .collect::<Vec<_>>()
-                .split_last()
-                .map(|(file, numbers)| (file.to_string(), numbers.to_vec()))
-                .unwrap_or_default();
+            // The path may hold commas: the four numbers are the last four fields.
+            let mut fields: Vec<&str> = content.rsplitn(5, ',').collect();
+            fields.reverse();
+            let [file, numbers @ ..] = &fields[..] else {
+                return Err(line_error(line, "an empty line".to_owned()));
+            };
             let numbers: Vec<usize> = numbers
                 .iter()
-                .rev()
                 .map(|n| n.trim().parse::<usize>())
                 .collect::<Result<_, _>>()
                 .map_err(|e| line_error(line, format!("`{content}`: {e}")))?;
