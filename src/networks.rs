@@ -1,6 +1,7 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
-//! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), and torchvision's
-//! ResNet-18, -34 and -50 — each with its weights, its images and its input normalisation.
+//! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
+//! ResNet-18, -34 and -50, its VGGs and MobileNetV2 — each with its weights, its images and its input
+//! normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use burn::tensor::Device;
 use crate::data::{DataError, Images, LoadError, Normalization, WeightsReport};
 use crate::explain::{Explainable, UnknownName};
 use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
-use crate::zoo::{ResNet, ResNetConfig};
+use crate::zoo::{MobileNetV2, MobileNetV2Config, ResNet, ResNetConfig, Vgg, VggConfig};
 
 /// A network the programs can explain, by the name the command line gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +30,24 @@ pub enum NetworkName {
     Resnet34,
     /// torchvision's `resnet50()`.
     Resnet50,
+    /// torchvision's `vgg11()`.
+    Vgg11,
+    /// torchvision's `vgg11_bn()`.
+    Vgg11Bn,
+    /// torchvision's `vgg13()`.
+    Vgg13,
+    /// torchvision's `vgg13_bn()`.
+    Vgg13Bn,
+    /// torchvision's `vgg16()`, the Grad-CAM paper's network.
+    Vgg16,
+    /// torchvision's `vgg16_bn()`.
+    Vgg16Bn,
+    /// torchvision's `vgg19()`.
+    Vgg19,
+    /// torchvision's `vgg19_bn()`.
+    Vgg19Bn,
+    /// torchvision's `mobilenet_v2()`.
+    MobilenetV2,
 }
 
 /// Fashion-MNIST's classes, in label order.
@@ -38,13 +57,22 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 6] = [
+    pub const ALL: [NetworkName; 15] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
         Self::Resnet18,
         Self::Resnet34,
         Self::Resnet50,
+        Self::Vgg11,
+        Self::Vgg11Bn,
+        Self::Vgg13,
+        Self::Vgg13Bn,
+        Self::Vgg16,
+        Self::Vgg16Bn,
+        Self::Vgg19,
+        Self::Vgg19Bn,
+        Self::MobilenetV2,
     ];
 
     /// The name the command line uses.
@@ -56,6 +84,54 @@ impl NetworkName {
             Self::Resnet18 => "resnet18",
             Self::Resnet34 => "resnet34",
             Self::Resnet50 => "resnet50",
+            Self::Vgg11 => "vgg11",
+            Self::Vgg11Bn => "vgg11_bn",
+            Self::Vgg13 => "vgg13",
+            Self::Vgg13Bn => "vgg13_bn",
+            Self::Vgg16 => "vgg16",
+            Self::Vgg16Bn => "vgg16_bn",
+            Self::Vgg19 => "vgg19",
+            Self::Vgg19Bn => "vgg19_bn",
+            Self::MobilenetV2 => "mobilenet_v2",
+        }
+    }
+
+    /// The network's architecture and shape (a torchvision network's at `classes` outputs).
+    fn architecture(self, classes: usize) -> Architecture {
+        let resnet = |config: ResNetConfig| Architecture::ResNet(config.with_classes(classes));
+        let vgg = |config: VggConfig| Architecture::Vgg(config.with_classes(classes));
+        match self {
+            Self::Mnist => Architecture::Mnist,
+            Self::FashionResnet => Architecture::ResNet(ResNetConfig::fashion()),
+            Self::FashionCanvas => {
+                Architecture::ResNet(ResNetConfig::fashion().with_input_size([64, 64]))
+            }
+            Self::Resnet18 => resnet(ResNetConfig::resnet18()),
+            Self::Resnet34 => resnet(ResNetConfig::resnet34()),
+            Self::Resnet50 => resnet(ResNetConfig::resnet50()),
+            Self::Vgg11 => vgg(VggConfig::vgg11()),
+            Self::Vgg11Bn => vgg(VggConfig::vgg11().with_batch_norm()),
+            Self::Vgg13 => vgg(VggConfig::vgg13()),
+            Self::Vgg13Bn => vgg(VggConfig::vgg13().with_batch_norm()),
+            Self::Vgg16 => vgg(VggConfig::vgg16()),
+            Self::Vgg16Bn => vgg(VggConfig::vgg16_bn()),
+            Self::Vgg19 => vgg(VggConfig::vgg19()),
+            Self::Vgg19Bn => vgg(VggConfig::vgg19().with_batch_norm()),
+            Self::MobilenetV2 => {
+                Architecture::MobileNetV2(MobileNetV2Config::mobilenet_v2().with_classes(classes))
+            }
+        }
+    }
+
+    /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
+    /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
+    /// recommendations).
+    pub fn default_layer(self) -> &'static str {
+        match self.architecture(1) {
+            Architecture::Mnist => "conv2",
+            Architecture::ResNet(_) => "layer4",
+            Architecture::Vgg(config) => config.last_layer(),
+            Architecture::MobileNetV2(_) => "features.18",
         }
     }
 
@@ -65,7 +141,7 @@ impl NetworkName {
             Self::Mnist => Some("data/mnist_model.pth"),
             Self::FashionResnet => Some("data/fashion_resnet.pth"),
             Self::FashionCanvas => Some("data/fashion_canvas.pth"),
-            Self::Resnet18 | Self::Resnet34 | Self::Resnet50 => None,
+            _ => None,
         }
     }
 
@@ -75,7 +151,7 @@ impl NetworkName {
             Self::Mnist => "data/test_images.json",
             Self::FashionResnet => "data/fashion",
             Self::FashionCanvas => "data/fashion_canvas/images",
-            Self::Resnet18 | Self::Resnet34 | Self::Resnet50 => "data/images",
+            _ => "data/images",
         }
     }
 
@@ -84,7 +160,7 @@ impl NetworkName {
         match self {
             Self::Mnist => Normalization::Mnist,
             Self::FashionResnet | Self::FashionCanvas => Normalization::FashionMnist,
-            Self::Resnet18 | Self::Resnet34 | Self::Resnet50 => Normalization::ImageNet,
+            _ => Normalization::ImageNet,
         }
     }
 
@@ -93,41 +169,55 @@ impl NetworkName {
         matches!(self, Self::FashionResnet | Self::FashionCanvas).then_some(&FASHION_CLASSES[..])
     }
 
-    /// Loads the network from `weights` (its bundled weights when `None`), a ResNet with
-    /// `classes` outputs explained at `layer` (the MNIST net ignores both).
+    /// Loads the network from `weights` (its bundled weights when `None`), a torchvision network
+    /// with `classes` outputs explained at `layer` (its [`NetworkName::default_layer`] when
+    /// `None`; the MNIST net ignores both).
     pub fn load(
         self,
         weights: Option<&Path>,
         classes: usize,
-        layer: &str,
+        layer: Option<&str>,
         device: &Device,
     ) -> Result<(Network, WeightsReport), NetworkError> {
+        let layer = layer.unwrap_or(self.default_layer());
         let path = match (weights, self.bundled_weights()) {
             (Some(path), _) => path.to_path_buf(),
             (None, Some(path)) => PathBuf::from(path),
             (None, None) => return Err(NetworkError::NoWeights(self)),
         };
-        let config = match self {
-            Self::Mnist => {
+        let net = match self.architecture(classes) {
+            Architecture::Mnist => {
                 let (net, report) = load_weights(&path, device)?;
-                return Ok((
-                    Network::new(self, NetworkKind::Mnist(Box::new(net)), path),
-                    report,
-                ));
+                (NetworkKind::Mnist(Box::new(net)), report)
             }
-            Self::FashionResnet => ResNetConfig::fashion(),
-            Self::FashionCanvas => ResNetConfig::fashion().with_input_size([64, 64]),
-            Self::Resnet18 => ResNetConfig::resnet18().with_classes(classes),
-            Self::Resnet34 => ResNetConfig::resnet34().with_classes(classes),
-            Self::Resnet50 => ResNetConfig::resnet50().with_classes(classes),
+            Architecture::ResNet(config) => {
+                let (net, report) = ResNet::load(config, &path, device)?;
+                (
+                    NetworkKind::ResNet(Box::new(net.explained_at(layer)?)),
+                    report,
+                )
+            }
+            Architecture::Vgg(config) => {
+                let (net, report) = Vgg::load(config, &path, device)?;
+                (NetworkKind::Vgg(Box::new(net.explained_at(layer)?)), report)
+            }
+            Architecture::MobileNetV2(config) => {
+                let (net, report) = MobileNetV2::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::MobileNetV2(Box::new(net)), report)
+            }
         };
-        let (net, report) = ResNet::load(config, &path, device)?;
-        let net = net.explained_at(layer)?;
-        Ok((
-            Network::new(self, NetworkKind::ResNet(Box::new(net)), path),
-            report,
-        ))
+        let (net, report) = net;
+        Ok((Network::new(self, net, path), report))
     }
+}
+
+/// What a [`NetworkName`] is built as.
+enum Architecture {
+    Mnist,
+    ResNet(ResNetConfig),
+    Vgg(VggConfig),
+    MobileNetV2(MobileNetV2Config),
 }
 
 impl fmt::Display for NetworkName {
@@ -170,6 +260,8 @@ pub struct Network {
 enum NetworkKind {
     Mnist(Box<MnistNet>),
     ResNet(Box<ResNet>),
+    Vgg(Box<Vgg>),
+    MobileNetV2(Box<MobileNetV2>),
 }
 
 impl Network {
@@ -192,6 +284,8 @@ impl Network {
         match &self.net {
             NetworkKind::Mnist(net) => net.as_ref(),
             NetworkKind::ResNet(net) => net.as_ref(),
+            NetworkKind::Vgg(net) => net.as_ref(),
+            NetworkKind::MobileNetV2(net) => net.as_ref(),
         }
     }
 
@@ -200,13 +294,15 @@ impl Network {
         match &self.net {
             NetworkKind::Mnist(_) => "conv2",
             NetworkKind::ResNet(net) => net.explained_layer(),
+            NetworkKind::Vgg(net) => net.explained_layer(),
+            NetworkKind::MobileNetV2(net) => net.explained_layer(),
         }
     }
 
     /// The images at `source` (the bundled ones when `None`) in the network's input shape, with
     /// their labels when the format carries them: for the MNIST net an image-JSON file or a
-    /// directory of grey PNG/JPEG files; for a ResNet a directory of PNG/JPEG files (RGB kept
-    /// as RGB), resized to its input when `resize` is set.
+    /// directory of grey PNG/JPEG files; for a torchvision network a directory of PNG/JPEG files (RGB
+    /// kept as RGB), resized to its input when `resize` is set.
     pub fn read_images(
         &self,
         source: Option<&Path>,

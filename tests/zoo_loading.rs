@@ -93,7 +93,7 @@ fn other_float_types_are_converted_and_non_finite_values_refused() {
         let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = keys
             .iter()
             .map(|(key, shape)| {
-                let mut values = common::seeded::seeded_values(key, shape, 3);
+                let mut values = common::seeded::seeded_values(key, shape, 3, 3.0);
                 if let Some((bad, index)) = poison
                     && bad == key
                 {

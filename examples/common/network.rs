@@ -11,25 +11,31 @@ use burn_gradcam::networks::{Network, NetworkError, NetworkName};
 pub struct NetworkArgs {
     /// The network: mnist (the seed's CNN), fashion-resnet (the bundled Fashion-MNIST ResNet),
     /// fashion-canvas (the same trained on items placed on a 64×64 canvas, with known boxes), or
-    /// a torchvision resnet18, resnet34 or resnet50 (give its `--weights`).
+    /// a torchvision resnet18, resnet34, resnet50, vgg11, vgg13, vgg16, vgg19 (and their `_bn`
+    /// variants) or mobilenet_v2 (give its `--weights`).
     #[arg(long, default_value = "mnist")]
     pub model: NetworkName,
     /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
     /// weights of mnist, fashion-resnet and fashion-canvas.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Classes of a torchvision ResNet's final layer.
+    /// Classes of a torchvision network's final layer.
     #[arg(long, default_value_t = 1000)]
     pub classes: usize,
-    /// The ResNet stage the CAMs are taken at: layer1, layer2, layer3 or layer4.
-    #[arg(long, default_value = "layer4")]
-    pub layer: String,
+    /// The layer the CAMs are taken at: a ResNet's stage (layer1…layer4; default layer4), a
+    /// VGG's or MobileNetV2's torchvision module (features.<i>; default features[-1]).
+    #[arg(long)]
+    pub layer: Option<String>,
 }
 
 impl NetworkArgs {
     /// Loads the network on `device`.
     pub fn load(&self, device: &Device) -> Result<(Network, WeightsReport), NetworkError> {
-        self.model
-            .load(self.weights.as_deref(), self.classes, &self.layer, device)
+        self.model.load(
+            self.weights.as_deref(),
+            self.classes,
+            self.layer.as_deref(),
+            device,
+        )
     }
 }

@@ -24,13 +24,14 @@ pub fn seeded_uniform(seed: u64, key: &str, count: usize, low: f64, high: f64) -
         .collect()
 }
 
-/// One tensor of `zoo.seeded_state_dict`: weights ±√(3 / fan_in), BatchNorm γ and running
-/// variance in [0.5, 1.5), running mean ±0.2, biases ±0.1.
-pub fn seeded_values(key: &str, shape: &[usize], seed: u64) -> Vec<f32> {
+/// One tensor of `zoo.seeded_state_dict`: weights ±√(numerator / fan_in) (3 for networks with
+/// BatchNorm, 6, He's bound, for those without), BatchNorm γ and running variance in
+/// [0.5, 1.5), running mean ±0.2, biases ±0.1.
+pub fn seeded_values(key: &str, shape: &[usize], seed: u64, numerator: f64) -> Vec<f32> {
     let n = shape.iter().product();
     if shape.len() > 1 {
         let fan_in: usize = shape[1..].iter().product();
-        let bound = (3.0 / fan_in as f64).sqrt();
+        let bound = (numerator / fan_in as f64).sqrt();
         seeded_uniform(seed, key, n, -bound, bound)
     } else if key.ends_with("running_var") || key.ends_with(".weight") {
         seeded_uniform(seed, key, n, 0.5, 1.5)
@@ -44,10 +45,19 @@ pub fn seeded_values(key: &str, shape: &[usize], seed: u64) -> Vec<f32> {
 /// `zoo.seeded_state_dict` of a network with these PyTorch-layout keys and shapes, written as
 /// a `.safetensors` file (what a torchvision checkpoint converted to safetensors holds).
 pub fn seeded_safetensors(keys: &[(String, Vec<usize>)], seed: u64) -> tempfile::NamedTempFile {
+    seeded_safetensors_with(keys, seed, 3.0)
+}
+
+/// [`seeded_safetensors`] with weights ±√(numerator / fan_in) ([`seeded_values`]).
+pub fn seeded_safetensors_with(
+    keys: &[(String, Vec<usize>)],
+    seed: u64,
+    numerator: f64,
+) -> tempfile::NamedTempFile {
     let values: Vec<(String, Vec<usize>, Vec<u8>)> = keys
         .iter()
         .map(|(key, shape)| {
-            let v = seeded_values(key, shape, seed);
+            let v = seeded_values(key, shape, seed, numerator);
             let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             (key.clone(), shape.clone(), bytes)
         })

@@ -1,7 +1,7 @@
 """Benchmarks the Python peers of the Rust crate (images per second).
 
-Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth; --model resnet18 and --model vit
-for the others):
+Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth; --model resnet18, --model vgg16 and
+--model vit for the others):
   forward                 model forward only (torch.no_grad)
   captum_guided_gradcam   prediction forward + Captum GuidedGradCam(model, conv2)
   captum_layer_gradcam    prediction forward + Captum LayerGradCam (ReLU) +
@@ -39,7 +39,7 @@ for the others):
 Every peer object gets its own copy of the network, so that no object's hooks run in
 another's pass. The inputs and weights are the Rust side's: the evaluation digits; the
 committed images with the generator's seed-18 weights (zoo.seeded_state_dict, the tests'
-ResNet-18); the generator's images for the ViT (zoo.seeded_uniform, key "bench_vit_images").
+ResNet-18; vgg16 with He's bound, numerator 6); the generator's images for the ViT (zoo.seeded_uniform, key "bench_vit_images").
 
 At batch 1 one pass runs over --batch1-images images one at a time; at batch B > 1 one pass
 is one call on the first B images.  Every map is copied to a host numpy array.  One warm-up
@@ -368,9 +368,11 @@ def loadavg() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "vit"],
+    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "vgg16", "mobilenet_v2", "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
-                         "(the generator's seed-18 weights, eval mode, explained at layer4) on "
+                         "(the generator's seed-18 weights, eval mode, explained at layer4) or "
+                         "vgg16 (seed 18, He's bound) or mobilenet_v2 (seed 18), explained at "
+                         "features[-1], on "
                          "the committed 224x224 images, repeated to the batch size, or the "
                          "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
                          "blocks[0] with its reshape_transform) on the generator's 32x32 "
@@ -414,13 +416,20 @@ def main() -> None:
         bench = Peers(net, "blocks.0", vit.SIDE, args.pgc_gbp_images,
                       reshape_transform=vit.reshape_transform)
     else:
-        net = torchvision.models.resnet18()
-        net.load_state_dict(seeded_state_dict(net, 18))
+        if args.model == "vgg16":
+            net, layer = torchvision.models.vgg16(), "features.30"
+            net.load_state_dict(seeded_state_dict(net, 18, numerator=6.0))
+        elif args.model == "mobilenet_v2":
+            net, layer = torchvision.models.mobilenet_v2(), "features.18"
+            net.load_state_dict(seeded_state_dict(net, 18))
+        else:
+            net, layer = torchvision.models.resnet18(), "layer4"
+            net.load_state_dict(seeded_state_dict(net, 18))
         net = no_inplace_relus(net.eval())
         _, pixels = reference_images()
         x = torch.from_numpy(imagenet_normalize(pixels))
         x_all = x.repeat((need + len(x) - 1) // len(x), 1, 1, 1)[:need].contiguous()
-        bench = Peers(net, "layer4", 224, args.pgc_gbp_images)
+        bench = Peers(net, layer, 224, args.pgc_gbp_images)
     with torch.no_grad():  # the given-class rows' targets, before any clock starts
         predictions = torch.cat([bench.net(x_all[i:i + 100]).argmax(dim=1)
                                  for i in range(0, len(x_all), 100)])

@@ -125,7 +125,7 @@ def deeplift_ready(net: nn.Module) -> nn.Module:
         pooled.load_state_dict(net.state_dict())
         return pooled.eval()
     net = distinct_block_relus(no_inplace_relus(net))
-    if isinstance(net.maxpool, nn.MaxPool2d):
+    if isinstance(getattr(net, "maxpool", None), nn.MaxPool2d):  # a ResNet stem
         net.maxpool = nn.Sequential(Copy(), net.maxpool)
     return net
 

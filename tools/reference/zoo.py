@@ -134,9 +134,10 @@ def seeded_uniform(seed: int, key: str, count: int, low: float, high: float) -> 
     return (np.float32(low) + np.float32(high - low) * u).astype(np.float32)
 
 
-def seeded_state_dict(model: nn.Module, seed: int) -> dict:
+def seeded_state_dict(model: nn.Module, seed: int, numerator: float = 3.0) -> dict:
     """Every tensor of ``model``'s state dict from the generator: convolution and linear weights
-    uniform in +-sqrt(3 / fan_in) (unit variance preserving with BatchNorm after them), biases
+    uniform in +-sqrt(numerator / fan_in) (3: unit variance preserving with BatchNorm after them;
+    6: He's, variance preserving through ReLUs without BatchNorm, as VGG needs), biases
     +-0.1, BatchNorm gamma in [0.5, 1.5), beta +-0.1, running mean +-0.2 and running variance in
     [0.5, 1.5) (non-trivial statistics)."""
     out = {}
@@ -147,7 +148,7 @@ def seeded_state_dict(model: nn.Module, seed: int) -> dict:
             continue
         if value.dim() > 1:
             fan_in = int(np.prod(value.shape[1:]))
-            bound = float(np.sqrt(3.0 / fan_in))
+            bound = float(np.sqrt(numerator / fan_in))
             v = seeded_uniform(seed, key, n, -bound, bound)
         elif key.endswith("running_var") or (key.endswith(".weight")):
             v = seeded_uniform(seed, key, n, 0.5, 1.5)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::Explainable;
@@ -30,7 +30,10 @@ use burn_gradcam::explain::{
     Occlusion, Preset, Rise, Score, ShapleyValueSampling, Targets,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
-use burn_gradcam::zoo::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
+use burn_gradcam::zoo::{
+    MobileNetV2, MobileNetV2Config, ResNet, ResNetConfig, Vgg, VggConfig, VisionTransformer,
+    VitConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -41,7 +44,8 @@ pub(crate) mod seeded;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The network: mnist (the seed's CNN), resnet18 (224×224 RGB) or vit (the tests' ViT).
+    /// The network: mnist (the seed's CNN), resnet18, vgg16 or mobilenet_v2 (224×224 RGB) or
+    /// vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -75,6 +79,10 @@ pub struct BenchArgs {
 pub enum BenchModel {
     Mnist,
     Resnet18,
+    Vgg16,
+    // torchvision's name, as the peer script and `bench-rss` take it.
+    #[value(name = "mobilenet_v2")]
+    MobilenetV2,
     Vit,
 }
 
@@ -83,6 +91,8 @@ impl BenchModel {
         match self {
             Self::Mnist => "mnist",
             Self::Resnet18 => "resnet18",
+            Self::Vgg16 => "vgg16",
+            Self::MobilenetV2 => "mobilenet_v2",
             Self::Vit => "vit",
         }
     }
@@ -91,7 +101,7 @@ impl BenchModel {
     fn sizes(self, args: &BenchArgs) -> (usize, usize) {
         let (one, large) = match self {
             Self::Mnist => (200, 1000),
-            Self::Resnet18 => (8, 16),
+            Self::Resnet18 | Self::Vgg16 | Self::MobilenetV2 => (8, 16),
             Self::Vit => (200, 1000),
         };
         (
@@ -123,6 +133,13 @@ impl BenchModel {
                 "feature-ablation",
                 "kernel-shap",
                 "lime",
+            ],
+            Self::Vgg16 | Self::MobilenetV2 => vec![
+                "forward",
+                "grad-cam",
+                "pgc-grad-cam",
+                "guided-backprop",
+                "guided-grad-cam",
             ],
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
@@ -200,11 +217,33 @@ impl Workload {
                 let config = ResNetConfig::resnet18();
                 let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
                 let (net, _) = ResNet::load(config, weights.path(), &device)?;
-                let images = Images::from_dir("data/images", 3, [224, 224], false)?;
-                let one = images.to_tensor(Normalization::ImageNet, &device);
-                // The committed images, repeated to the count needed.
-                let copies = count.div_ceil(images.len());
-                let input = one.repeat_dim(0, copies).narrow(0, 0, count);
+                let input = committed_images(count, &device)?;
+                let forward_net = net.clone();
+                (
+                    Box::new(net),
+                    Box::new(move |x| forward_net.forward(x)),
+                    input,
+                )
+            }
+            BenchModel::Vgg16 => {
+                // The weights the peer draws: seed 18, He's bound (as the parity tests').
+                let config = VggConfig::vgg16();
+                let weights = seeded::seeded_safetensors_with(&config.state_dict_keys(), 18, 6.0);
+                let (net, _) = Vgg::load(config, weights.path(), &device)?;
+                let input = committed_images(count, &device)?;
+                let forward_net = net.clone();
+                (
+                    Box::new(net),
+                    Box::new(move |x| forward_net.forward(x)),
+                    input,
+                )
+            }
+            BenchModel::MobilenetV2 => {
+                // The weights the peer draws: seed 18 (as the parity tests').
+                let config = MobileNetV2Config::mobilenet_v2();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = MobileNetV2::load(config, weights.path(), &device)?;
+                let input = committed_images(count, &device)?;
                 let forward_net = net.clone();
                 (
                     Box::new(net),
@@ -245,6 +284,14 @@ impl Workload {
             predictions,
         })
     }
+}
+
+/// The committed 224×224 images, ImageNet-normalised, repeated to `count`.
+fn committed_images(count: usize, device: &Device) -> Result<Tensor<4>> {
+    let images = Images::from_dir("data/images", 3, [224, 224], false)?;
+    let one = images.to_tensor(Normalization::ImageNet, device);
+    let copies = count.div_ceil(images.len());
+    Ok(one.repeat_dim(0, copies).narrow(0, 0, count))
 }
 
 /// The generator's key for the ViT's inputs (`bench_peers.py` draws the same).

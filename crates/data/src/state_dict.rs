@@ -26,7 +26,7 @@ pub struct StateDictSpec {
     pub ignored: fn(&str) -> bool,
     /// `(regex, replacement)` pairs from the file's keys to the module's paths where Burn's
     /// structure differs.
-    pub remaps: Vec<(&'static str, &'static str)>,
+    pub remaps: Vec<(String, String)>,
     /// A sentence explaining a key mismatch from the file's keys (e.g. "the file holds a
     /// resnet34"), or an empty string.
     pub explain_mismatch: fn(&[&str]) -> String,
@@ -77,7 +77,7 @@ pub fn load_state_dict<M: Module + ModuleSnapshot>(
     let applied = if safetensors {
         let mut store = SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter);
         for (from, to) in &spec.remaps {
-            store = store.with_key_remapping(*from, *to);
+            store = store.with_key_remapping(from, to);
         }
         module
             .load_from(&mut store)
@@ -85,7 +85,7 @@ pub fn load_state_dict<M: Module + ModuleSnapshot>(
     } else {
         let mut store = PytorchStore::from_file(path);
         for (from, to) in &spec.remaps {
-            store = store.with_key_remapping(*from, *to);
+            store = store.with_key_remapping(from, to);
         }
         module
             .load_from(&mut store)

@@ -1,26 +1,37 @@
 //! The ResNet exactly as torchvision stores it (convolutions, BatchNorms, `downsample.0/.1`),
 //! loaded from its state dict and folded into the network that runs.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::Device;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor};
+use gradcam_explain::{Affine, AffineKind, ReluMode};
 
 use gradcam_ops::SquareConv2d;
 
 use crate::resnet::{Block, BlockKind, ResNet, ResNetConfig, Stem};
 
-/// A convolution without bias (torchvision's `conv3x3` / `conv1x1` / stem).
-fn conv(inputs: usize, outputs: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+/// A square convolution padded to keep its input's size at stride 1 (torchvision's `conv3x3` /
+/// `conv1x1` / stem: no bias; VGG's: with one).
+pub(crate) fn conv(
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+    stride: usize,
+    bias: bool,
+    device: &Device,
+) -> Conv2d {
     let pad = kernel / 2;
     Conv2dConfig::new([inputs, outputs], [kernel, kernel])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .with_bias(false)
+        .with_bias(bias)
         .init(device)
 }
 
-fn norm(channels: usize, device: &Device) -> BatchNorm {
+pub(crate) fn norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
@@ -74,25 +85,25 @@ impl TorchResNet {
                 let stride = if index == 0 { stride } else { 1 };
                 let downsample =
                     (index == 0 && (stride != 1 || inplanes != out)).then(|| Downsample {
-                        conv: conv(inplanes, out, 1, stride, device),
+                        conv: conv(inplanes, out, 1, stride, false, device),
                         bn: norm(out, device),
                     });
                 layer.push(match config.kind {
                     BlockKind::Basic => TorchBlock {
-                        conv1: conv(inplanes, planes, 3, stride, device),
+                        conv1: conv(inplanes, planes, 3, stride, false, device),
                         bn1: norm(planes, device),
-                        conv2: conv(planes, planes, 3, 1, device),
+                        conv2: conv(planes, planes, 3, 1, false, device),
                         bn2: norm(planes, device),
                         conv3: None,
                         bn3: None,
                         downsample,
                     },
                     BlockKind::Bottleneck => TorchBlock {
-                        conv1: conv(inplanes, planes, 1, 1, device),
+                        conv1: conv(inplanes, planes, 1, 1, false, device),
                         bn1: norm(planes, device),
-                        conv2: conv(planes, planes, 3, stride, device),
+                        conv2: conv(planes, planes, 3, stride, false, device),
                         bn2: norm(planes, device),
-                        conv3: Some(conv(planes, out, 1, 1, device)),
+                        conv3: Some(conv(planes, out, 1, 1, false, device)),
                         bn3: Some(norm(out, device)),
                         downsample,
                     },
@@ -107,6 +118,7 @@ impl TorchResNet {
                 widths[0],
                 stem_kernel,
                 stem_stride,
+                false,
                 device,
             ),
             bn1: norm(widths[0], device),
@@ -138,7 +150,26 @@ impl TorchResNet {
 }
 
 /// `conv` followed by the eval-mode `bn`, as one convolution with a bias.
-fn fold(conv: Conv2d, bn: &BatchNorm) -> SquareConv2d {
+pub(crate) fn fold(conv: Conv2d, bn: &BatchNorm) -> SquareConv2d {
+    let (weight, bias) = folded(&conv, bn);
+    square(&conv, weight, bias)
+}
+
+/// A grouped `conv` (a depthwise one) followed by the eval-mode `bn`, as one convolution.
+pub(crate) fn fold_grouped(conv: Conv2d, bn: &BatchNorm) -> GroupedConv2d {
+    let (weight, bias) = folded(&conv, bn);
+    GroupedConv2d {
+        weight: Param::from_tensor(weight),
+        bias: Param::from_tensor(bias),
+        stride: conv.stride[0],
+        padding: padding_of(&conv),
+        groups: conv.groups,
+    }
+}
+
+/// The weight and bias of `conv` followed by the eval-mode `bn`: `w' = w·γ/√(σ² + ε)`,
+/// `b' = β − μ·γ/√(σ² + ε)` (plus the convolution's own bias, scaled).
+fn folded(conv: &Conv2d, bn: &BatchNorm) -> (Tensor<4>, Tensor<1>) {
     let outputs = conv.weight.dims()[0];
     let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
     let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
@@ -147,10 +178,74 @@ fn fold(conv: Conv2d, bn: &BatchNorm) -> SquareConv2d {
         Some(bias) => bias.val() * scale + shift,
         None => shift,
     };
-    // Every convolution here is square with symmetric padding (`conv` above builds them).
-    let padding = match conv.padding {
+    (weight, bias)
+}
+
+/// `conv` as it is (no BatchNorm after it), its missing bias zero.
+pub(crate) fn unfolded(conv: Conv2d) -> SquareConv2d {
+    let outputs = conv.weight.dims()[0];
+    let bias = match &conv.bias {
+        Some(bias) => bias.val(),
+        None => Tensor::zeros([outputs], &conv.weight.device()),
+    };
+    square(&conv, conv.weight.val(), bias)
+}
+
+fn square(conv: &Conv2d, weight: Tensor<4>, bias: Tensor<1>) -> SquareConv2d {
+    SquareConv2d::new(weight, bias, conv.stride[0], padding_of(conv))
+}
+
+/// Every convolution here is square with symmetric padding (`conv` above builds them).
+fn padding_of(conv: &Conv2d) -> usize {
+    match conv.padding {
         PaddingConfig2d::Explicit(top, ..) => top,
         _ => conv.kernel_size[0] / 2,
-    };
-    SquareConv2d::new(weight, bias, conv.stride[0], padding)
+    }
+}
+
+/// A depthwise convolution (torchvision's `groups = channels`) with a square kernel, a bias,
+/// a symmetric stride and padding, through Burn's grouped `conv2d` on every backend (the
+/// crate's CPU kernels are for dense convolutions).
+#[derive(Module, Debug)]
+pub(crate) struct GroupedConv2d {
+    weight: Param<Tensor<4>>,
+    bias: Param<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+}
+
+impl GroupedConv2d {
+    /// The convolution through the pass ([`ReluMode::affine`]).
+    pub fn routed(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvOptions::new(
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            self.groups,
+        );
+        let apply = |x, weight, bias| conv2d(x, weight, bias, options.clone());
+        relu.affine(
+            x,
+            Affine {
+                kind: AffineKind::Convolution,
+                first: false,
+                weight: self.weight.val(),
+                bias: Some(self.bias.val()),
+                forward: &|x| apply(x, self.weight.val(), Some(self.bias.val())),
+                apply: &apply,
+            },
+        )
+    }
+}
+
+/// A `groups`-grouped convolution of `channels` to `channels` (torchvision's depthwise 3×3),
+/// without bias.
+pub(crate) fn grouped_conv(channels: usize, stride: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([channels, channels], [3, 3])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_groups(channels)
+        .with_bias(false)
+        .init(device)
 }

@@ -2,7 +2,8 @@
 //! torchvision's layout (ResNet-18, -34, -50, and any depth, width, stem or class count of that
 //! shape), loaded from a torchvision `state_dict`, BatchNorm folded into the convolutions, every
 //! ReLU routed through [`gradcam_explain::ReluMode`] and the forward split at any stage
-//! (`layer1`…`layer4`); and a vision transformer ([`VisionTransformer`]) explained at a block's
+//! (`layer1`…`layer4`); the VGG family ([`Vgg`], `vgg11` … `vgg19_bn`), explained at any of
+//! torchvision's `features.<i>` modules; and a vision transformer ([`VisionTransformer`]) explained at a block's
 //! output through pytorch-grad-cam's token reshape.
 //!
 //! ```
@@ -22,8 +23,22 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod mobilenet;
 mod resnet;
+mod vgg;
 mod vit;
 
+pub use mobilenet::{MobileNetV2, MobileNetV2Config};
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
+pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};
+
+/// `"features.0"` … `"features.52"` (torchvision's `features.<i>`; vgg19_bn has 53 modules
+/// there): the names a layer is chosen by, as `'static` strings.
+macro_rules! feature_names {
+    ($($i:literal)*) => { [$(concat!("features.", $i)),*] };
+}
+pub(crate) const FEATURE_NAMES: [&str; 53] = feature_names!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33
+    34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52
+);

@@ -208,21 +208,26 @@ impl Block {
     /// module twice per block: both uses are routed).
     fn forward(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(layer) => conv(relu, layer, x.clone(), false),
+            Some(layer) => routed_conv(relu, layer, x.clone(), false),
             None => x.clone(),
         };
-        let out = relu.apply(conv(relu, &self.conv1, x, false));
-        let out = conv(relu, &self.conv2, out, false);
+        let out = relu.apply(routed_conv(relu, &self.conv1, x, false));
+        let out = routed_conv(relu, &self.conv2, out, false);
         let out = match &self.conv3 {
             None => out,
-            Some(conv3) => conv(relu, conv3, relu.apply(out), false),
+            Some(conv3) => routed_conv(relu, conv3, relu.apply(out), false),
         };
         relu.apply(relu.add(shortcut, out))
     }
 }
 
-/// A convolution through the pass (`first`: the stem's, the one the input meets).
-fn conv(relu: ReluMode, layer: &SquareConv2d, x: Tensor<4>, first: bool) -> Tensor<4> {
+/// A convolution through the pass (`first`: the one the input meets).
+pub(crate) fn routed_conv(
+    relu: ReluMode,
+    layer: &SquareConv2d,
+    x: Tensor<4>,
+    first: bool,
+) -> Tensor<4> {
     let [stride, padding] = layer.stride_padding();
     relu.affine(
         x,
@@ -295,10 +300,12 @@ impl ResNet {
         let spec = StateDictSpec {
             keys: config.state_dict_keys(),
             ignored: |key| key.ends_with(".num_batches_tracked"),
-            remaps: vec![
+            remaps: [
                 (r"\.downsample\.0\.", ".downsample.conv."),
                 (r"\.downsample\.1\.", ".downsample.bn."),
-            ],
+            ]
+            .map(|(from, to)| (from.to_owned(), to.to_owned()))
+            .into(),
             explain_mismatch: describe_file,
         };
         let module = TorchResNet::init(&config, device);
@@ -323,7 +330,7 @@ impl ResNet {
     }
 
     fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let x = relu.apply(conv(relu, &self.stem, x, true));
+        let x = relu.apply(routed_conv(relu, &self.stem, x, true));
         match self.config.stem {
             Stem::ImageNet => relu.max_pool(x, |x| {
                 max_pool2d(

@@ -1,0 +1,167 @@
+"""Parity fixtures for the zoo's torchvision families beyond ResNet: tests/fixtures/families.safetensors.
+
+Each network is torchvision's own module (its ``state_dict`` keys), with the seeded weights and
+BatchNorm statistics of ``zoo.seeded_state_dict`` (regenerated bit for bit by the Rust tests),
+in eval mode, on the three committed 224x224 RGB images (ImageNet normalisation), for explicit
+per-image classes (each image's predicted class, ``<net>_target``), explained at the layer pytorch-grad-cam's README recommends for
+the family. Per network ``<net>``:
+
+    <net>_logits                  the logits [3, classes]
+    <net>_captum_layer_gradcam    Captum LayerGradCam, relu_attributions=True [3, 1, h, w]
+    <net>_captum_guided_backprop  Captum GuidedBackprop [3, 3, 56, 56] *
+    <net>_captum_guided_gradcam   Captum GuidedGradCam [3, 3, 56, 56] *
+    <net>_pgc_gradcam             pytorch-grad-cam GradCAM [3, 56, 56] *
+
+(* every 4th row and column of the 224x224 map, as tests/fixtures/resnet.safetensors stores
+them.) The networks:
+
+    vgg16_narrow    torchvision ``vgg16()`` at an eighth of its width (convolutions 8..64,
+                    classifier 512 wide), explained at ``features[-1]`` (the last max-pool, 7x7);
+                    also ``vgg16_narrow_captum_layer_gradcam_features29`` at ``features[29]``
+                    (the last ReLU, 14x14)
+    vgg11_bn_narrow torchvision ``vgg11_bn()`` at an eighth of its width (BatchNorm folded on the
+                    Rust side), at ``features[-1]``
+    vgg16           torchvision ``vgg16()`` at full size: the check outside CI (an ignored test),
+                    first image only
+    mobilenet_v2    torchvision ``mobilenet_v2()`` at full size (BatchNorm, so the bound's
+                    numerator is 3), at ``features[-1]``; its ReLU6s made ``nn.ReLU`` subclasses
+                    (``GuidedReLU6``) so that Captum's guided backprop guides them, as the Rust
+                    side guides every activation
+
+and ``tests/fixtures/weights/vgg11_bn_tiny.pth`` (``torch.save`` of a ``vgg11_bn`` at 1/64 of its
+width, 10 classes, seeded) with ``vgg11_bn_tiny_logits``, its logits on the first image: the
+loader's ``.pth`` path, BatchNorm folded.
+
+    tools/reference/.venv/bin/python tools/reference/families.py
+"""
+
+import copy
+import os
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torchvision.models.vgg import VGG, cfgs, make_layers
+
+from reference import write_safetensors
+from zoo import REPO_ROOT, imagenet_normalize, no_inplace_relus, reference_images, seeded_state_dict
+
+SEED = 18
+STEP = 4
+
+
+def vgg(cfg: str, batch_norm: bool, divisor: int = 1, classes: int = 1000) -> nn.Module:
+    """torchvision's VGG of configuration ``cfg`` ("A" vgg11, "B" vgg13, "D" vgg16, "E" vgg19),
+    every width divided by ``divisor`` (the classifier's 4096 too); ``divisor=1`` is
+    ``torchvision.models.vgg16()`` and its kin exactly."""
+    layers = [v if v == "M" else v // divisor for v in cfgs[cfg]]
+    model = VGG(make_layers(layers, batch_norm=batch_norm), num_classes=classes, init_weights=False)
+    if divisor != 1:
+        hidden, last = 4096 // divisor, 512 // divisor
+        model.classifier[0] = nn.Linear(last * 7 * 7, hidden)
+        model.classifier[3] = nn.Linear(hidden, hidden)
+        model.classifier[6] = nn.Linear(hidden, classes)
+    return model
+
+
+class GuidedReLU6(nn.ReLU):
+    """``nn.ReLU6`` as an ``nn.ReLU`` subclass, so that Captum's GuidedBackprop, which overrides
+    the gradient of ``nn.ReLU`` modules only, guides it too (the Rust side guides every
+    activation): its hook then gives ``relu(grad) * relu6'(x)``. The forward is ReLU6's."""
+
+    def forward(self, x):
+        return torch.clamp(x, 0.0, 6.0)
+
+
+def guided_relu6(model: nn.Module) -> nn.Module:
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(parent, name, GuidedReLU6())
+    return model
+
+
+# name -> (network, target layer, images explained, the weights' bound numerator)
+# He's bound (6) for VGG without BatchNorm: its thirteen ReLUs would otherwise shrink the signal
+# until the biases drown it; 3 where BatchNorm follows every convolution.
+NETWORKS = {
+    "vgg16_narrow": (lambda: vgg("D", False, 8), lambda m: m.features[-1], 3, 6.0),
+    "vgg11_bn_narrow": (lambda: vgg("A", True, 8), lambda m: m.features[-1], 3, 6.0),
+    "vgg16": (lambda: vgg("D", False), lambda m: m.features[-1], 1, 6.0),
+    "mobilenet_v2": (lambda: guided_relu6(torchvision.models.mobilenet_v2()),
+                     lambda m: m.features[-1], 3, 3.0),
+}
+
+
+def seeded(model: nn.Module, numerator: float = 6.0) -> nn.Module:
+    model.load_state_dict(seeded_state_dict(model, SEED, numerator=numerator))
+    return no_inplace_relus(model.eval())
+
+
+def fixtures(name: str, build, layer_of, count: int, numerator: float, x: torch.Tensor) -> dict:
+    model = seeded(build(), numerator)
+    x = x[:count]
+    layer = layer_of(model)
+    sample = lambda m: m[..., ::STEP, ::STEP]  # noqa: E731
+    t = {}
+    with torch.no_grad():
+        t[f"{name}_logits"] = model(x)
+    # The predicted classes: a random network's map for an arbitrary class is often negative
+    # everywhere (an all-zero Grad-CAM, a check without teeth); its own prediction's is not.
+    target = t[f"{name}_logits"].argmax(1)
+    t[f"{name}_target"] = target
+    t[f"{name}_captum_layer_gradcam"] = LayerGradCam(model, layer).attribute(
+        x.clone(), target=target, relu_attributions=True)
+    t[f"{name}_captum_guided_backprop"] = sample(
+        GuidedBackprop(model).attribute(x.clone(), target=target))
+    t[f"{name}_captum_guided_gradcam"] = sample(
+        GuidedGradCam(model, layer).attribute(x.clone(), target=target))
+    pgc_model = copy.deepcopy(model)
+    with GradCAM(model=pgc_model, target_layers=[layer_of(pgc_model)]) as cam:
+        t[f"{name}_pgc_gradcam"] = sample(torch.from_numpy(cam(
+            input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
+    if name == "vgg16_narrow":
+        t[f"{name}_captum_layer_gradcam_features29"] = LayerGradCam(
+            model, model.features[29]).attribute(x.clone(), target=target, relu_attributions=True)
+    return t
+
+
+def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.join(REPO_ROOT, "tests", "fixtures"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    _, pixels = reference_images()
+    x = torch.from_numpy(imagenet_normalize(pixels))
+    t = {}
+    for name, (build, layer_of, count, numerator) in NETWORKS.items():
+        print(f"{name}", flush=True)
+        t.update(fixtures(name, build, layer_of, count, numerator, x))
+    tiny = seeded(vgg("A", True, 64, classes=10))
+    weights = os.path.join(args.out_dir, "weights", "vgg11_bn_tiny.pth")
+    torch.save(tiny.state_dict(), weights)
+    print(f"wrote {weights} ({os.path.getsize(weights)} bytes)")
+    with torch.no_grad():
+        t["vgg11_bn_tiny_logits"] = tiny(x[:1])
+    out = {}
+    for k, v in t.items():
+        v = np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
+        out[k] = v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
+    path = os.path.join(args.out_dir, "families.safetensors")
+    write_safetensors(path, out, {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                                  "seed": SEED, "sample_step": STEP,
+                                  "script": "tools/reference/families.py"})
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
+if __name__ == "__main__":
+    main()
