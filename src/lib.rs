@@ -4,7 +4,8 @@
 //! This facade re-exports the workspace's crates and holds the little the programs built on them
 //! share (device choice, atomic output files):
 //! - [`explain`]: the methods, generic over the model ([`explain::Explainable`]) and the backend;
-//! - [`zoo`]: real networks (the ResNet and VGG families, a vision transformer) as Burn modules;
+//! - [`zoo`]: real networks (the ResNet and VGG families, MobileNetV2, a vision transformer) as
+//!   Burn modules;
 //! - [`mnist`]: the seed report's MNIST network and its digit formats;
 //! - [`data`]: strict state-dict loading and image files, for any network;
 //! - [`ops`]: the speed kernels the networks run on (convolution, pooling, guided ReLUs);

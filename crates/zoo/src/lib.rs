@@ -3,7 +3,8 @@
 //! shape), loaded from a torchvision `state_dict`, BatchNorm folded into the convolutions, every
 //! ReLU routed through [`gradcam_explain::ReluMode`] and the forward split at any stage
 //! (`layer1`…`layer4`); the VGG family ([`Vgg`], `vgg11` … `vgg19_bn`), explained at any of
-//! torchvision's `features.<i>` modules; and a vision transformer ([`VisionTransformer`]) explained at a block's
+//! torchvision's `features.<i>` modules; MobileNetV2 ([`MobileNetV2`]), explained at any of its
+//! `features.<i>` blocks; and a vision transformer ([`VisionTransformer`]) explained at a block's
 //! output through pytorch-grad-cam's token reshape.
 //!
 //! ```
