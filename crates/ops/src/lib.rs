@@ -37,4 +37,6 @@ mod winograd;
 pub use conv::{SquareConv2d, SquareConv2dConfig, flip_weight, square_conv2d, square_conv2d_with};
 pub use extension::Kernels;
 pub use pool::max_pool2d;
-pub use relu::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
+pub use relu::{
+    capped_relu, deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to,
+};

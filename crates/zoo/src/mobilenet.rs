@@ -12,7 +12,7 @@ use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
 use gradcam_explain::{
     Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName, reinitialize_layers,
 };
-use gradcam_ops::SquareConv2d;
+use gradcam_ops::{SquareConv2d, capped_relu};
 use serde::{Deserialize, Serialize};
 
 use crate::FEATURE_NAMES;
@@ -216,9 +216,10 @@ struct Inverted {
 }
 
 /// `min(max(x, 0), 6)` through the pass: guided backprop and deconvolution reach it as they
-/// reach a ReLU ([`ReluMode::activation`]).
+/// reach a ReLU ([`ReluMode::activation`]). One fused operation ([`capped_relu`]): Burn's
+/// `clamp` and its gradient go through masks, several passes over the largest tensors.
 fn relu6(relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
-    relu.activation(x, |x| x.clamp(0.0, 6.0))
+    relu.activation(x, |x| capped_relu(x, 6.0))
 }
 
 impl Inverted {
