@@ -9,9 +9,7 @@ use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
-use gradcam_explain::{
-    Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName, reinitialize_layers,
-};
+use gradcam_explain::{Explainable, Reinitialize, ReluMode, UnknownName, reinitialize_layers};
 use gradcam_ops::{SquareConv2d, capped_relu};
 use serde::{Deserialize, Serialize};
 
@@ -388,10 +386,6 @@ impl Explainable for MobileNetV2 {
         }
         let pooled = relu.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));
         relu.linear(&self.fc, pooled.flatten::<2>(1, 3), false)
-    }
-
-    fn output_layer(&self) -> OutputLayer {
-        OutputLayer::Identity
     }
 
     /// Every convolution (BatchNorm folded in, the depthwise ones too), the residual sums, the

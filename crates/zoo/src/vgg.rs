@@ -10,9 +10,7 @@ use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
-use gradcam_explain::{
-    Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName, reinitialize_layers,
-};
+use gradcam_explain::{Explainable, Reinitialize, ReluMode, UnknownName, reinitialize_layers};
 use gradcam_ops::{SquareConv2d, max_pool2d};
 use serde::{Deserialize, Serialize};
 
@@ -452,10 +450,6 @@ impl Explainable for Vgg {
         let x = relu.apply(relu.linear(fc1, x.flatten::<2>(1, 3), false));
         let x = relu.apply(relu.linear(fc2, x, false));
         relu.linear(fc3, x, false)
-    }
-
-    fn output_layer(&self) -> OutputLayer {
-        OutputLayer::Identity
     }
 
     /// Every convolution (BatchNorm folded in), the pooling and the classifier's linear layers
