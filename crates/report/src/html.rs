@@ -14,7 +14,7 @@ use gradcam_viz::{escape_markup as escape, panel_png};
 use rayon::prelude::*;
 
 use crate::ReportError;
-use crate::picture::{draw_input, draw_map, input_pixels, outline, truth_of};
+use crate::picture::{draw_input, draw_map, input_pixels, outline, stored_map, truth_of};
 
 /// The report's name in the run's directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -272,13 +272,8 @@ fn row_tiles<D: Dataset<Record> + ?Sized>(
         "input",
     )?];
     let methods = if all { manifest.methods.len() } else { 1 };
-    let maps_row = row.maps_row.unwrap_or_default();
     for (m, method) in manifest.methods.iter().enumerate().take(methods) {
-        let map = maps.map(m, maps_row).ok_or_else(|| ReportError::Image {
-            index: row.index,
-            path: row.path.clone().into(),
-            reason: format!("its maps file has no row {maps_row} for `{method}`"),
-        })?;
+        let map = stored_map(maps, row, m, method)?;
         let picture = draw_map(
             &pixels,
             manifest.input,
@@ -622,8 +617,9 @@ impl Page {
                 "<tr><td>{}</td><td class=l>{}</td><td class=l>{}</td><td class=l>{}</td></tr>",
                 row.index,
                 escape(&row.path),
-                escape(row.reason.as_deref().unwrap_or_default()),
-                escape(row.error.as_deref().unwrap_or_default())
+                // A failed row carries both; a missing one shows as an empty cell.
+                escape(row.reason.as_deref().unwrap_or("")),
+                escape(row.error.as_deref().unwrap_or(""))
             );
         }
         self.body.push_str("</table>");

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::data::dataset::Dataset;
-use gradcam_audit::{Record, Row, read_maps, read_run};
+use gradcam_audit::{Record, Row, StoredMaps, read_maps, read_run};
 use gradcam_data::files::read_input;
 use gradcam_data::output::{ensure_dir, write_atomic};
 use gradcam_viz::{Colormap, MapRef, SignedStyle, grayscale, overlay, panel_png, signed};
@@ -211,9 +211,8 @@ pub fn write_overlays<D: Dataset<Record> + Sync + ?Sized>(
             .filter(|row| row.maps_row.is_some())
             .map(|row| -> Result<usize, ReportError> {
                 let pixels = input_pixels(dataset, row, manifest.input)?;
-                let maps_row = row.maps_row.unwrap_or_default();
                 for (m, method) in manifest.methods.iter().enumerate() {
-                    let map = maps.map(m, maps_row).unwrap_or_default();
+                    let map = stored_map(&maps, row, m, method)?;
                     let mut picture = draw_map(
                         &pixels,
                         manifest.input,
@@ -289,4 +288,28 @@ mod tests {
         assert!(green(0, 28) && green(111, 28) && green(50, 55) && green(0, 40));
         assert!(!green(50, 27) && !green(50, 56) && !green(50, 40));
     }
+}
+
+/// The map of method `m` (named `method`) stored for `row`, or the error naming what is
+/// missing: a row without maps (an image that was not explained), or a maps file without the
+/// row the index points to.
+pub(crate) fn stored_map<'a>(
+    maps: &'a StoredMaps,
+    row: &Row,
+    m: usize,
+    method: &str,
+) -> Result<&'a [f32], ReportError> {
+    let missing = |reason: String| ReportError::Image {
+        index: row.index,
+        path: row.path.clone().into(),
+        reason,
+    };
+    let maps_row = row
+        .maps_row
+        .ok_or_else(|| missing("it has no maps (it was not explained)".to_owned()))?;
+    maps.map(m, maps_row).ok_or_else(|| {
+        missing(format!(
+            "its maps file has no row {maps_row} for `{method}`"
+        ))
+    })
 }
