@@ -242,6 +242,30 @@ pub fn write_overlays<D: Dataset<Record> + Sync + ?Sized>(
     Ok(written)
 }
 
+/// The map of method `m` (named `method`) stored for `row`, or the error naming what is
+/// missing: a row without maps (an image that was not explained), or a maps file without the
+/// row the index points to.
+pub(crate) fn stored_map<'a>(
+    maps: &'a StoredMaps,
+    row: &Row,
+    m: usize,
+    method: &str,
+) -> Result<&'a [f32], ReportError> {
+    let missing = |reason: String| ReportError::Image {
+        index: row.index,
+        path: row.path.clone().into(),
+        reason,
+    };
+    let maps_row = row
+        .maps_row
+        .ok_or_else(|| missing("it has no maps (it was not explained)".to_owned()))?;
+    maps.map(m, maps_row).ok_or_else(|| {
+        missing(format!(
+            "its maps file has no row {maps_row} for `{method}`"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,28 +312,4 @@ mod tests {
         assert!(green(0, 28) && green(111, 28) && green(50, 55) && green(0, 40));
         assert!(!green(50, 27) && !green(50, 56) && !green(50, 40));
     }
-}
-
-/// The map of method `m` (named `method`) stored for `row`, or the error naming what is
-/// missing: a row without maps (an image that was not explained), or a maps file without the
-/// row the index points to.
-pub(crate) fn stored_map<'a>(
-    maps: &'a StoredMaps,
-    row: &Row,
-    m: usize,
-    method: &str,
-) -> Result<&'a [f32], ReportError> {
-    let missing = |reason: String| ReportError::Image {
-        index: row.index,
-        path: row.path.clone().into(),
-        reason,
-    };
-    let maps_row = row
-        .maps_row
-        .ok_or_else(|| missing("it has no maps (it was not explained)".to_owned()))?;
-    maps.map(m, maps_row).ok_or_else(|| {
-        missing(format!(
-            "its maps file has no row {maps_row} for `{method}`"
-        ))
-    })
 }
