@@ -4,7 +4,7 @@
 //! This facade re-exports the workspace's crates and holds the little the programs built on them
 //! share (device choice, atomic output files):
 //! - [`explain`]: the methods, generic over the model ([`explain::Explainable`]) and the backend;
-//! - [`zoo`]: real networks (the ResNet and VGG families, MobileNetV2, a vision transformer) as
+//! - [`zoo`]: real networks (the ResNet and VGG families, MobileNetV2 and V3, EfficientNet, a vision transformer) as
 //!   Burn modules;
 //! - [`mnist`]: the seed report's MNIST network and its digit formats;
 //! - [`data`]: strict state-dict loading and image files, for any network;

@@ -1,6 +1,6 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
-//! ResNet-18, -34 and -50, its VGGs and MobileNetV2 — each with its weights, its images and its input
+//! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3 and EfficientNet-B0 … B7 — each with its weights, its images and its input
 //! normalisation.
 
 use std::fmt;
@@ -12,7 +12,10 @@ use burn::tensor::Device;
 use crate::data::{DataError, Images, LoadError, Normalization, WeightsReport};
 use crate::explain::{Explainable, UnknownName};
 use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
-use crate::zoo::{MobileNetV2, MobileNetV2Config, ResNet, ResNetConfig, Vgg, VggConfig};
+use crate::zoo::{
+    EfficientNet, EfficientNetConfig, MobileNetV2, MobileNetV2Config, MobileNetV3,
+    MobileNetV3Config, MobileNetV3Size, ResNet, ResNetConfig, Vgg, VggConfig,
+};
 
 /// A network the programs can explain, by the name the command line gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,6 +51,26 @@ pub enum NetworkName {
     Vgg19Bn,
     /// torchvision's `mobilenet_v2()`.
     MobilenetV2,
+    /// torchvision's `mobilenet_v3_small()`.
+    MobilenetV3Small,
+    /// torchvision's `mobilenet_v3_large()`.
+    MobilenetV3Large,
+    /// torchvision's `efficientnet_b0()`.
+    EfficientnetB0,
+    /// torchvision's `efficientnet_b1()`.
+    EfficientnetB1,
+    /// torchvision's `efficientnet_b2()`.
+    EfficientnetB2,
+    /// torchvision's `efficientnet_b3()`.
+    EfficientnetB3,
+    /// torchvision's `efficientnet_b4()`.
+    EfficientnetB4,
+    /// torchvision's `efficientnet_b5()`.
+    EfficientnetB5,
+    /// torchvision's `efficientnet_b6()`.
+    EfficientnetB6,
+    /// torchvision's `efficientnet_b7()`.
+    EfficientnetB7,
 }
 
 /// Fashion-MNIST's classes, in label order.
@@ -57,7 +80,7 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 15] = [
+    pub const ALL: [NetworkName; 25] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
@@ -73,6 +96,16 @@ impl NetworkName {
         Self::Vgg19,
         Self::Vgg19Bn,
         Self::MobilenetV2,
+        Self::MobilenetV3Small,
+        Self::MobilenetV3Large,
+        Self::EfficientnetB0,
+        Self::EfficientnetB1,
+        Self::EfficientnetB2,
+        Self::EfficientnetB3,
+        Self::EfficientnetB4,
+        Self::EfficientnetB5,
+        Self::EfficientnetB6,
+        Self::EfficientnetB7,
     ];
 
     /// The name the command line uses.
@@ -93,6 +126,16 @@ impl NetworkName {
             Self::Vgg19 => "vgg19",
             Self::Vgg19Bn => "vgg19_bn",
             Self::MobilenetV2 => "mobilenet_v2",
+            Self::MobilenetV3Small => "mobilenet_v3_small",
+            Self::MobilenetV3Large => "mobilenet_v3_large",
+            Self::EfficientnetB0 => "efficientnet_b0",
+            Self::EfficientnetB1 => "efficientnet_b1",
+            Self::EfficientnetB2 => "efficientnet_b2",
+            Self::EfficientnetB3 => "efficientnet_b3",
+            Self::EfficientnetB4 => "efficientnet_b4",
+            Self::EfficientnetB5 => "efficientnet_b5",
+            Self::EfficientnetB6 => "efficientnet_b6",
+            Self::EfficientnetB7 => "efficientnet_b7",
         }
     }
 
@@ -120,18 +163,45 @@ impl NetworkName {
             Self::MobilenetV2 => {
                 Architecture::MobileNetV2(MobileNetV2Config::mobilenet_v2().with_classes(classes))
             }
+            Self::MobilenetV3Small => Architecture::MobileNetV3(
+                MobileNetV3Config::mobilenet_v3_small().with_classes(classes),
+            ),
+            Self::MobilenetV3Large => Architecture::MobileNetV3(
+                MobileNetV3Config::mobilenet_v3_large().with_classes(classes),
+            ),
+            Self::EfficientnetB0
+            | Self::EfficientnetB1
+            | Self::EfficientnetB2
+            | Self::EfficientnetB3
+            | Self::EfficientnetB4
+            | Self::EfficientnetB5
+            | Self::EfficientnetB6
+            | Self::EfficientnetB7 => {
+                let variant = self.name().trim_start_matches("efficientnet_b");
+                let config = variant
+                    .parse()
+                    .ok()
+                    .and_then(EfficientNetConfig::variant)
+                    .unwrap_or_else(EfficientNetConfig::efficientnet_b0);
+                Architecture::EfficientNet(config.with_classes(classes))
+            }
         }
     }
 
     /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
     /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
-    /// recommendations).
+    /// recommendations), the last `features.<i>` of the inverted residual networks.
     pub fn default_layer(self) -> &'static str {
         match self.architecture(1) {
             Architecture::Mnist => "conv2",
             Architecture::ResNet(_) => "layer4",
             Architecture::Vgg(config) => config.last_layer(),
             Architecture::MobileNetV2(_) => "features.18",
+            Architecture::MobileNetV3(config) => match config.size {
+                MobileNetV3Size::Small => "features.12",
+                MobileNetV3Size::Large => "features.16",
+            },
+            Architecture::EfficientNet(_) => "features.8",
         }
     }
 
@@ -206,6 +276,16 @@ impl NetworkName {
                 let net = net.explained_at(layer)?;
                 (NetworkKind::MobileNetV2(Box::new(net)), report)
             }
+            Architecture::MobileNetV3(config) => {
+                let (net, report) = MobileNetV3::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::MobileNetV3(Box::new(net)), report)
+            }
+            Architecture::EfficientNet(config) => {
+                let (net, report) = EfficientNet::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::EfficientNet(Box::new(net)), report)
+            }
         };
         let (net, report) = net;
         Ok((Network::new(self, net, path), report))
@@ -218,6 +298,8 @@ enum Architecture {
     ResNet(ResNetConfig),
     Vgg(VggConfig),
     MobileNetV2(MobileNetV2Config),
+    MobileNetV3(MobileNetV3Config),
+    EfficientNet(EfficientNetConfig),
 }
 
 impl fmt::Display for NetworkName {
@@ -262,6 +344,8 @@ enum NetworkKind {
     ResNet(Box<ResNet>),
     Vgg(Box<Vgg>),
     MobileNetV2(Box<MobileNetV2>),
+    MobileNetV3(Box<MobileNetV3>),
+    EfficientNet(Box<EfficientNet>),
 }
 
 impl Network {
@@ -286,6 +370,8 @@ impl Network {
             NetworkKind::ResNet(net) => net.as_ref(),
             NetworkKind::Vgg(net) => net.as_ref(),
             NetworkKind::MobileNetV2(net) => net.as_ref(),
+            NetworkKind::MobileNetV3(net) => net.as_ref(),
+            NetworkKind::EfficientNet(net) => net.as_ref(),
         }
     }
 
@@ -296,6 +382,8 @@ impl Network {
             NetworkKind::ResNet(net) => net.explained_layer(),
             NetworkKind::Vgg(net) => net.explained_layer(),
             NetworkKind::MobileNetV2(net) => net.explained_layer(),
+            NetworkKind::MobileNetV3(net) => net.explained_layer(),
+            NetworkKind::EfficientNet(net) => net.explained_layer(),
         }
     }
 

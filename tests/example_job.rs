@@ -458,54 +458,72 @@ fn a_torchvision_resnet_explains_rgb_images_in_colour() {
     assert!(colourful > 10_000, "{colourful}");
 }
 
-/// MobileNetV2 through the main job: `--model mobilenet_v2` with torchvision-layout weights,
-/// explained at `features[-1]` unless `--layer` says otherwise; a layer it does not have is an
-/// error naming the ones it has.
+/// The inverted residual networks through the main job: `--model mobilenet_v2` (and
+/// `mobilenet_v3_small`, `efficientnet_b0`) with torchvision-layout weights, explained at
+/// `features[-1]` unless `--layer` says otherwise; a layer it does not have is an error naming
+/// the ones it has.
 #[test]
-fn mobilenet_v2_runs_through_the_main_job_at_its_recommended_layer() {
-    let weights = common::seeded::seeded_safetensors(
-        &burn_gradcam::zoo::MobileNetV2Config::mobilenet_v2().state_dict_keys(),
-        18,
-    );
-    let weights = weights.path().to_str().expect("utf-8");
-    let out = tempfile::tempdir().expect("dir");
-    let out_dir = out.path().to_str().expect("utf-8");
-    let common_args = [
-        "--out",
-        out_dir,
-        "--model",
-        "mobilenet_v2",
-        "--weights",
-        weights,
+fn inverted_residual_networks_run_through_the_main_job_at_their_recommended_layer() {
+    use burn_gradcam::zoo::{EfficientNetConfig, MobileNetV2Config, MobileNetV3Config};
+    let networks = [
+        (
+            "mobilenet_v2",
+            MobileNetV2Config::mobilenet_v2().state_dict_keys(),
+            vec![
+                (None, "features.18", 7),
+                (Some("features.13"), "features.13", 14),
+            ],
+        ),
+        (
+            "mobilenet_v3_small",
+            MobileNetV3Config::mobilenet_v3_small().state_dict_keys(),
+            vec![(None, "features.12", 7)],
+        ),
+        (
+            "efficientnet_b0",
+            EfficientNetConfig::efficientnet_b0().state_dict_keys(),
+            vec![(Some("features.5"), "features.5", 14)],
+        ),
     ];
-    for (layer, side) in [(None, 7), (Some("features.13"), 14)] {
-        let layer_args = layer.map(|l| ["--layer", l]);
-        let args: Vec<&str> = common_args
-            .iter()
-            .copied()
-            .chain(layer_args.iter().flatten().copied())
-            .collect();
-        let output = run(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let file: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(out.path().join("maps.json")).expect("maps.json"),
-        )
-        .expect("parses");
-        assert_eq!(file["layer"], layer.unwrap_or("features.18"));
-        assert_eq!(
-            file["images"][0]["cam_layer"]["shape"],
-            serde_json::json!([1, side, side])
-        );
+    for (model, keys, layers) in networks {
+        let weights = common::seeded::seeded_safetensors(&keys, 18);
+        let weights = weights.path().to_str().expect("utf-8");
+        let out = tempfile::tempdir().expect("dir");
+        let out_dir = out.path().to_str().expect("utf-8");
+        let common_args = ["--out", out_dir, "--model", model, "--weights", weights];
+        for (layer, explained, side) in layers {
+            let layer_args = layer.map(|l| ["--layer", l]);
+            let args: Vec<&str> = common_args
+                .iter()
+                .copied()
+                .chain(layer_args.iter().flatten().copied())
+                .collect();
+            let output = run(&args);
+            assert!(
+                output.status.success(),
+                "{model}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let file: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(out.path().join("maps.json")).expect("maps.json"),
+            )
+            .expect("parses");
+            assert_eq!(file["layer"], explained, "{model}");
+            assert_eq!(
+                file["images"][0]["cam_layer"]["shape"],
+                serde_json::json!([1, side, side]),
+                "{model}"
+            );
+        }
+        if model == "mobilenet_v2" {
+            let output = run(&[&common_args[..], &["--layer", "layer4"]].concat());
+            assert!(!output.status.success());
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("unknown MobileNetV2 layer \"layer4\"")
+                    && stderr.contains("features.18"),
+                "{stderr}"
+            );
+        }
     }
-    let output = run(&[&common_args[..], &["--layer", "layer4"]].concat());
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("unknown MobileNetV2 layer \"layer4\"") && stderr.contains("features.18"),
-        "{stderr}"
-    );
 }

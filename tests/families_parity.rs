@@ -3,6 +3,8 @@
 //!
 //! - torchvision `mobilenet_v2()` at full size, seeded weights and BatchNorm statistics, the
 //!   three photographs at 224×224, at `features[-1]`;
+//! - torchvision `mobilenet_v3_small()`, `mobilenet_v3_large()` and `efficientnet_b0()` at full
+//!   size, the same way, on the first two photographs;
 //! - torchvision `vgg16()` and `vgg11_bn()` at an eighth of their width (convolutions 8–64 wide,
 //!   the classifier 512), seeded weights and BatchNorm statistics (He's bound; regenerated here
 //!   bit for bit, loaded from a `.safetensors` file), the three committed 224×224 RGB images, each
@@ -23,7 +25,10 @@ use burn_gradcam::data::Normalization;
 use burn_gradcam::explain::{
     Combination, Explainable, GradCam, GuidedGradCam, Map, Preset, Targets,
 };
-use burn_gradcam::zoo::{MobileNetV2, MobileNetV2Config, Vgg, VggConfig};
+use burn_gradcam::zoo::{
+    EfficientNet, EfficientNetConfig, InvertedFamily, InvertedResidualNet, MobileNetV2,
+    MobileNetV2Config, MobileNetV3, MobileNetV3Config, Vgg, VggConfig,
+};
 use common::seeded::seeded_safetensors_with;
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
 
@@ -52,6 +57,21 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("mobilenet_v2_captum_guided_backprop", 5e-6), // 6.3e-7 / 5.1e-7 / 5.1e-7
         Check::new("mobilenet_v2_captum_guided_gradcam", 5e-6),  // 1.0e-6 / 8.5e-7 / 8.5e-7
         Check::new("mobilenet_v2_pgc_gradcam", 2e-5),            // 2.7e-6 / 1.7e-6 / 2.1e-6
+        Check::new("mobilenet_v3_small_logits", 5e-6),           // 9.4e-7 / 4.4e-7 / 7.7e-7
+        Check::new("mobilenet_v3_small_captum_layer_gradcam", 5e-6), // 1.1e-6 / 7.2e-7 / 5.4e-7
+        Check::new("mobilenet_v3_small_captum_guided_backprop", 5e-6), // 7.5e-7 / 6.6e-7 / 1.1e-6
+        Check::new("mobilenet_v3_small_captum_guided_gradcam", 5e-6), // 1.1e-6 / 6.0e-7 / 1.2e-6
+        Check::new("mobilenet_v3_small_pgc_gradcam", 1e-4),      // 1.4e-5 / 9.9e-6 / 1.1e-5
+        Check::new("mobilenet_v3_large_logits", 5e-6),           // 4.4e-7 / 4.1e-7 / 8.9e-7
+        Check::new("mobilenet_v3_large_captum_layer_gradcam", 5e-6), // 1.1e-6 / 5.8e-7 / 7.1e-7
+        Check::new("mobilenet_v3_large_captum_guided_backprop", 5e-6), // 6.8e-7 / 3.9e-7 / 3.9e-7
+        Check::new("mobilenet_v3_large_captum_guided_gradcam", 5e-6), // 8.2e-7 / 5.8e-7 / 6.7e-7
+        Check::new("mobilenet_v3_large_pgc_gradcam", 1e-4),      // 1.3e-5 / 4.1e-6 / 7.1e-6
+        Check::new("efficientnet_b0_logits", 5e-6),              // 4.9e-7 / 4.2e-7 / 9.1e-7
+        Check::new("efficientnet_b0_captum_layer_gradcam", 1e-5), // 1.6e-6 / 6.2e-7 / 6.2e-7
+        Check::new("efficientnet_b0_captum_guided_backprop", 1e-5), // 9.9e-7 / 1.8e-6 / 1.6e-6
+        Check::new("efficientnet_b0_captum_guided_gradcam", 1e-5), // 1.4e-6 / 2.0e-6 / 1.7e-6
+        Check::new("efficientnet_b0_pgc_gradcam", 5e-5),         // 7.5e-6 / 3.8e-6 / 4.7e-6
         // Full size, flex only (outside CI).
         Check::new("vgg16_logits", 2e-5),               // 3.2e-6
         Check::new("vgg16_captum_layer_gradcam", 1e-5), // 1.6e-6
@@ -308,4 +328,68 @@ fn mobilenet_v2_equals_torchvision_captum_and_pytorch_grad_cam() {
         let rule = (backend, Guided::Strict);
         check_network(&fixture, "mobilenet_v2", &network, (n, 3), rule, &device);
     }
+}
+
+/// One inverted residual network of `config`'s shape with the fixture's seeded weights, checked
+/// as the fixture's `name` on the first two images on flex (one elsewhere).
+fn check_inverted<F: InvertedFamily>(fixture: &Fixture, name: &str, config: F) {
+    let keys = InvertedResidualNet::init(config, &Device::default()).state_dict_keys();
+    let weights = seeded_safetensors_with(&keys, SEED, BATCH_NORM);
+    for (backend, device) in devices() {
+        let n = if backend == Backend::Flex { 2 } else { 1 };
+        let (net, _) = InvertedResidualNet::load(config, weights.path(), &device).expect("loads");
+        let network = Network {
+            net: &net,
+            forward: &|x| net.forward(x),
+            other_layers: Vec::new(),
+        };
+        let rule = (backend, Guided::Strict);
+        check_network(fixture, name, &network, (n, 2), rule, &device);
+    }
+}
+
+/// torchvision's `mobilenet_v3_small()` and `mobilenet_v3_large()` at full size: hard-swish,
+/// squeeze-and-excitation gates with a hard sigmoid, BatchNorm's epsilon 1e-3. Captum's guided
+/// backprop is taken with a `nn.ReLU`-subclass marker after every hard-swish and gate, so that
+/// it guides them as the zoo does (`f'(x) · relu(grad)`). Each family's weights, offered as the
+/// other size, say what the file holds.
+#[test]
+fn mobilenet_v3_equals_torchvision_captum_and_pytorch_grad_cam() {
+    let fixture = SUITE.fixture();
+    let small = MobileNetV3Config::mobilenet_v3_small();
+    check_inverted(&fixture, "mobilenet_v3_small", small);
+    check_inverted(
+        &fixture,
+        "mobilenet_v3_large",
+        MobileNetV3Config::mobilenet_v3_large(),
+    );
+
+    let weights = seeded_safetensors_with(&small.state_dict_keys(), SEED, BATCH_NORM);
+    let large = MobileNetV3Config::mobilenet_v3_large();
+    let error =
+        MobileNetV3::load(large, weights.path(), &Device::default()).expect_err("the other size");
+    let message = error.to_string();
+    assert!(
+        message.contains("the file holds a mobilenet_v3_small"),
+        "{message}"
+    );
+}
+
+/// torchvision's `efficientnet_b0()` at full size: SiLU, squeeze-and-excitation gates with a
+/// sigmoid, stages of several blocks (`features.<stage>.<block>`). B1's weights offered as B0's
+/// say what the file holds (B1 and B2 differ in widths only, so both are named).
+#[test]
+fn efficientnet_b0_equals_torchvision_captum_and_pytorch_grad_cam() {
+    let fixture = SUITE.fixture();
+    let b0 = EfficientNetConfig::efficientnet_b0();
+    check_inverted(&fixture, "efficientnet_b0", b0);
+
+    let b1 = EfficientNetConfig::variant(1).expect("B1");
+    let weights = seeded_safetensors_with(&b1.state_dict_keys(), SEED, BATCH_NORM);
+    let error = EfficientNet::load(b0, weights.path(), &Device::default()).expect_err("B1");
+    let message = error.to_string();
+    assert!(
+        message.contains("the file holds one of efficientnet_b1, efficientnet_b2"),
+        "{message}"
+    );
 }

@@ -27,6 +27,11 @@ them.) The networks:
                     numerator is 3), at ``features[-1]``; its ReLU6s made ``nn.ReLU`` subclasses
                     (``GuidedReLU6``) so that Captum's guided backprop guides them, as the Rust
                     side guides every activation
+    mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0
+                    torchvision's at full size, at ``features[-1]``, first two images; every
+                    hard-swish, SiLU and gate (sigmoid, hard sigmoid) followed by a
+                    ``GuideMarker`` so that Captum's guided backprop guides it as the Rust side
+                    does (``f'(x) * relu(grad)``)
 
 and ``tests/fixtures/weights/vgg11_bn_tiny.pth`` (``torch.save`` of a ``vgg11_bn`` at 1/64 of its
 width, 10 classes, seeded) with ``vgg11_bn_tiny_logits``, its logits on the first image: the
@@ -78,6 +83,27 @@ class GuidedReLU6(nn.ReLU):
         return torch.clamp(x, 0.0, 6.0)
 
 
+class GuideMarker(nn.ReLU):
+    """The identity, as an ``nn.ReLU`` subclass: Captum's GuidedBackprop hooks it and zeroes the
+    negative gradient arriving at the activation before it, which then applies its own
+    derivative: ``f'(x) * relu(grad)``, the Rust side's guided rule for every activation. Outside
+    guided backpropagation it does nothing."""
+
+    def forward(self, x):
+        return x.clone()
+
+
+def guide_every_activation(model: nn.Module) -> nn.Module:
+    """Every hard-swish, SiLU, sigmoid and hard sigmoid followed by a ``GuideMarker`` (Captum
+    guides ``nn.ReLU`` only; the plain ReLUs stay as they are)."""
+    kinds = (nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, kinds):
+                setattr(parent, name, nn.Sequential(type(child)(), GuideMarker()))
+    return model
+
+
 def guided_relu6(model: nn.Module) -> nn.Module:
     for parent in model.modules():
         for name, child in parent.named_children():
@@ -95,6 +121,12 @@ NETWORKS = {
     "vgg16": (lambda: vgg("D", False), lambda m: m.features[-1], 1, 6.0),
     "mobilenet_v2": (lambda: guided_relu6(torchvision.models.mobilenet_v2()),
                      lambda m: m.features[-1], 3, 3.0),
+    "mobilenet_v3_small": (lambda: guide_every_activation(torchvision.models.mobilenet_v3_small()),
+                           lambda m: m.features[-1], 2, 3.0),
+    "mobilenet_v3_large": (lambda: guide_every_activation(torchvision.models.mobilenet_v3_large()),
+                           lambda m: m.features[-1], 2, 3.0),
+    "efficientnet_b0": (lambda: guide_every_activation(torchvision.models.efficientnet_b0()),
+                        lambda m: m.features[-1], 2, 3.0),
 }
 
 

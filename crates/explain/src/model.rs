@@ -149,6 +149,30 @@ impl ReluMode {
         }
     }
 
+    /// Scales `x` by a gate computed from it (a squeeze-and-excitation block's `x · σ(…)`,
+    /// `scale` broadcast over `x`'s shape) under this mode's rule: the product, except under
+    /// [`ReluMode::Lrp`], where the gate is a constant and all the relevance flows through `x`
+    /// (the "signal-take-all" rule LRP uses for multiplicative gates, Arras et al. 2017). A
+    /// model that multiplies with `*` instead splits the relevance's gradient between both
+    /// factors.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::ReluMode;
+    ///
+    /// let device = Device::default();
+    /// let x = Tensor::<2>::from_floats([[1.0, 2.0]], &device);
+    /// let scale = Tensor::<2>::from_floats([[0.5]], &device);
+    /// let y = ReluMode::Standard.gate(x, scale);
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![0.5, 1.0]);
+    /// ```
+    pub fn gate<const D: usize>(self, x: Tensor<D>, scale: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Lrp(_) => x * scale.detach(),
+            _ => x * scale,
+        }
+    }
+
     /// Applies an average pooling `pool` (any window, or adaptive) under this mode's rule:
     /// itself, except under [`ReluMode::Lrp`], where the relevance of each window goes to its
     /// inputs in proportion to their values (zennit's `Norm` rule for average pooling).

@@ -35,6 +35,13 @@ pub(crate) fn norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
+/// A BatchNorm of another epsilon than PyTorch's default 1e-5 (MobileNetV3's 1e-3).
+pub(crate) fn norm_eps(channels: usize, epsilon: f64, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(epsilon)
+        .init(device)
+}
+
 /// `downsample = Sequential(conv1x1, BatchNorm2d)`: stored as `downsample.0` / `downsample.1`,
 /// remapped to these field names when loading.
 #[derive(Module, Debug)]
@@ -163,6 +170,7 @@ pub(crate) fn fold_grouped(conv: Conv2d, bn: &BatchNorm) -> GroupedConv2d {
         bias: Param::from_tensor(bias),
         stride: conv.stride[0],
         padding: padding_of(&conv),
+        dilation: conv.dilation[0],
         groups: conv.groups,
     }
 }
@@ -204,7 +212,7 @@ fn padding_of(conv: &Conv2d) -> usize {
 }
 
 /// A depthwise convolution (torchvision's `groups = channels`) with a square kernel, a bias,
-/// a symmetric stride and padding, through Burn's grouped `conv2d` on every backend (the
+/// a symmetric stride, padding and dilation, through Burn's grouped `conv2d` on every backend (the
 /// crate's CPU kernels are for dense convolutions).
 #[derive(Module, Debug)]
 pub(crate) struct GroupedConv2d {
@@ -212,6 +220,7 @@ pub(crate) struct GroupedConv2d {
     bias: Param<Tensor<1>>,
     stride: usize,
     padding: usize,
+    dilation: usize,
     groups: usize,
 }
 
@@ -221,7 +230,7 @@ impl GroupedConv2d {
         let options = ConvOptions::new(
             [self.stride, self.stride],
             [self.padding, self.padding],
-            [1, 1],
+            [self.dilation, self.dilation],
             self.groups,
         );
         let apply = |x, weight, bias| conv2d(x, weight, bias, options.clone());
@@ -239,12 +248,20 @@ impl GroupedConv2d {
     }
 }
 
-/// A `groups`-grouped convolution of `channels` to `channels` (torchvision's depthwise 3×3),
-/// without bias.
-pub(crate) fn grouped_conv(channels: usize, stride: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([channels, channels], [3, 3])
+/// A depthwise convolution of `channels` (`groups = channels`) without bias, padded as
+/// torchvision's `Conv2dNormActivation` pads it: `(kernel − 1) / 2 · dilation`.
+pub(crate) fn grouped_conv(
+    channels: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    device: &Device,
+) -> Conv2d {
+    let pad = (kernel - 1) / 2 * dilation;
+    Conv2dConfig::new([channels, channels], [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_dilation([dilation, dilation])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
         .with_groups(channels)
         .with_bias(false)
         .init(device)

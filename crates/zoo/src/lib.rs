@@ -3,7 +3,8 @@
 //! shape), loaded from a torchvision `state_dict`, BatchNorm folded into the convolutions, every
 //! ReLU routed through [`gradcam_explain::ReluMode`] and the forward split at any stage
 //! (`layer1`…`layer4`); the VGG family ([`Vgg`], `vgg11` … `vgg19_bn`), explained at any of
-//! torchvision's `features.<i>` modules; MobileNetV2 ([`MobileNetV2`]), explained at any of its
+//! torchvision's `features.<i>` modules; the inverted residual networks ([`MobileNetV2`],
+//! [`MobileNetV3`] small and large, [`EfficientNet`] B0 … B7), explained at any of their
 //! `features.<i>` blocks; and a vision transformer ([`VisionTransformer`]) explained at a block's
 //! output through pytorch-grad-cam's token reshape.
 //!
@@ -24,12 +25,16 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod efficientnet;
+mod inverted;
 mod mobilenet;
 mod resnet;
 mod vgg;
 mod vit;
 
-pub use mobilenet::{MobileNetV2, MobileNetV2Config};
+pub use efficientnet::EfficientNetConfig;
+pub use inverted::{EfficientNet, InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV3};
+pub use mobilenet::{MobileNetV2Config, MobileNetV3Config, MobileNetV3Size};
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};
