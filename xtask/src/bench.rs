@@ -31,8 +31,8 @@ use burn_gradcam::explain::{
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
-    MobileNetV2, MobileNetV2Config, ResNet, ResNetConfig, Vgg, VggConfig, VisionTransformer,
-    VitConfig,
+    EfficientNetConfig, InvertedFamily, InvertedResidualNet, MobileNetV2Config, MobileNetV3Config,
+    ResNet, ResNetConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,8 +44,8 @@ pub(crate) mod seeded;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The network: mnist (the seed's CNN), resnet18, vgg16 or mobilenet_v2 (224×224 RGB) or
-    /// vit (the tests' ViT).
+    /// The network: mnist (the seed's CNN), resnet18, vgg16, mobilenet_v2, mobilenet_v3_large or
+    /// efficientnet_b0 (224×224 RGB) or vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -83,6 +83,10 @@ pub enum BenchModel {
     // torchvision's name, as the peer script and `bench-rss` take it.
     #[value(name = "mobilenet_v2")]
     MobilenetV2,
+    #[value(name = "mobilenet_v3_large")]
+    MobilenetV3Large,
+    #[value(name = "efficientnet_b0")]
+    EfficientnetB0,
     Vit,
 }
 
@@ -93,6 +97,8 @@ impl BenchModel {
             Self::Resnet18 => "resnet18",
             Self::Vgg16 => "vgg16",
             Self::MobilenetV2 => "mobilenet_v2",
+            Self::MobilenetV3Large => "mobilenet_v3_large",
+            Self::EfficientnetB0 => "efficientnet_b0",
             Self::Vit => "vit",
         }
     }
@@ -101,8 +107,8 @@ impl BenchModel {
     fn sizes(self, args: &BenchArgs) -> (usize, usize) {
         let (one, large) = match self {
             Self::Mnist => (200, 1000),
-            Self::Resnet18 | Self::Vgg16 | Self::MobilenetV2 => (8, 16),
             Self::Vit => (200, 1000),
+            _ => (8, 16),
         };
         (
             args.batch1_images.unwrap_or(one),
@@ -134,13 +140,15 @@ impl BenchModel {
                 "kernel-shap",
                 "lime",
             ],
-            Self::Vgg16 | Self::MobilenetV2 => vec![
-                "forward",
-                "grad-cam",
-                "pgc-grad-cam",
-                "guided-backprop",
-                "guided-grad-cam",
-            ],
+            Self::Vgg16 | Self::MobilenetV2 | Self::MobilenetV3Large | Self::EfficientnetB0 => {
+                vec![
+                    "forward",
+                    "grad-cam",
+                    "pgc-grad-cam",
+                    "guided-backprop",
+                    "guided-grad-cam",
+                ]
+            }
             Self::Vit => vec!["forward", "pgc-grad-cam"],
         };
         let predicted = names.iter().map(|&name| Row::new(name, false));
@@ -199,7 +207,7 @@ struct Workload {
 impl Workload {
     fn new(model: BenchModel, backend: Backend, count: usize) -> Result<Self> {
         let device = backend.device()?;
-        let (net, forward, input): (Box<dyn Explainable>, Box<dyn Fn(_) -> _>, _) = match model {
+        let (net, forward, input): Parts = match model {
             BenchModel::Mnist => {
                 let (net, _) = load_weights("data/mnist_model.pth", &device)?;
                 let digits = Digits::from_packed_file("data/eval_digits.bin.gz")?;
@@ -238,18 +246,12 @@ impl Workload {
                     input,
                 )
             }
-            BenchModel::MobilenetV2 => {
-                // The weights the peer draws: seed 18 (as the parity tests').
-                let config = MobileNetV2Config::mobilenet_v2();
-                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
-                let (net, _) = MobileNetV2::load(config, weights.path(), &device)?;
-                let input = committed_images(count, &device)?;
-                let forward_net = net.clone();
-                (
-                    Box::new(net),
-                    Box::new(move |x| forward_net.forward(x)),
-                    input,
-                )
+            BenchModel::MobilenetV2 => inverted(MobileNetV2Config::mobilenet_v2(), count, &device)?,
+            BenchModel::MobilenetV3Large => {
+                inverted(MobileNetV3Config::mobilenet_v3_large(), count, &device)?
+            }
+            BenchModel::EfficientnetB0 => {
+                inverted(EfficientNetConfig::efficientnet_b0(), count, &device)?
             }
             BenchModel::Vit => {
                 let (net, _) = VisionTransformer::load(
@@ -284,6 +286,28 @@ impl Workload {
             predictions,
         })
     }
+}
+
+/// A network, its forward, and its input.
+type Parts = (
+    Box<dyn Explainable>,
+    Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
+    Tensor<4>,
+);
+
+/// An inverted residual network of `config`'s shape with the weights the peer draws (seed 18, as
+/// the parity tests'), on `count` committed images.
+fn inverted<F: InvertedFamily>(config: F, count: usize, device: &Device) -> Result<Parts> {
+    let keys = InvertedResidualNet::init(config, device).state_dict_keys();
+    let weights = seeded::seeded_safetensors(&keys, 18);
+    let (net, _) = InvertedResidualNet::load(config, weights.path(), device)?;
+    let input = committed_images(count, device)?;
+    let forward_net = net.clone();
+    Ok((
+        Box::new(net),
+        Box::new(move |x| forward_net.forward(x)),
+        input,
+    ))
 }
 
 /// The committed 224×224 images, ImageNet-normalised, repeated to `count`.

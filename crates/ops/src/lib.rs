@@ -9,7 +9,8 @@
 //! - [`max_pool2d`]: max pooling over non-overlapping windows (PyTorch's `F.max_pool2d(x, k)`),
 //!   its gradient recomputing each window's maximum instead of storing indices;
 //! - [`guided_relu`], [`deconvolution_relu`], [`positive_gradient`], [`positive_gradient_to`]:
-//!   the ReLU rules of guided backpropagation and deconvolution as autodiff operations.
+//!   the ReLU rules of guided backpropagation and deconvolution as autodiff operations;
+//! - [`capped_relu`] (ReLU6) and [`silu`]: activations as one operation and one backward pass.
 //!
 //! It knows nothing of models or explanation methods; [`Kernels::of`] says which kernels a
 //! device runs. Only the input is ever differentiated: the networks are evaluated, not trained.
@@ -32,6 +33,7 @@ mod pool;
 mod relu;
 #[cfg(feature = "flex")]
 mod scratch;
+mod silu;
 mod winograd;
 
 pub use conv::{SquareConv2d, SquareConv2dConfig, flip_weight, square_conv2d, square_conv2d_with};
@@ -40,3 +42,4 @@ pub use pool::max_pool2d;
 pub use relu::{
     capped_relu, deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to,
 };
+pub use silu::silu;

@@ -15,7 +15,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation};
 use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
 use gradcam_explain::{Explainable, Reinitialize, ReluMode, UnknownName, reinitialize_layers};
-use gradcam_ops::{SquareConv2d, capped_relu};
+use gradcam_ops::{SquareConv2d, capped_relu, silu};
 
 use crate::FEATURE_NAMES;
 use crate::checkpoint::{
@@ -33,7 +33,7 @@ pub enum Activation {
     Relu6,
     /// `nn.Hardswish`: `x · relu6(x + 3) / 6`.
     HardSwish,
-    /// `nn.SiLU`: `x · σ(x)`.
+    /// `nn.SiLU`: `x · σ(x)`, one fused operation ([`silu`]).
     Silu,
     /// `nn.Hardsigmoid`: `relu6(x + 3) / 6` (MobileNetV3's gate).
     HardSigmoid,
@@ -52,7 +52,7 @@ impl Activation {
             Self::Relu => relu.apply(x),
             Self::Relu6 => relu.activation(x, |x| capped_relu(x, 6.0)),
             Self::HardSwish => relu.activation(x, |x| x.clone() * hard_sigmoid(x)),
-            Self::Silu => relu.activation(x, activation::silu),
+            Self::Silu => relu.activation(x, silu),
             Self::HardSigmoid => relu.activation(x, hard_sigmoid),
             Self::Sigmoid => relu.activation(x, activation::sigmoid),
         }
