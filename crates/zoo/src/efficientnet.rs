@@ -71,9 +71,8 @@ impl EfficientNetConfig {
         let &(_, _, crop) = VARIANTS.get(variant)?;
         Some(Self {
             variant,
-            in_channels: 3,
             input_size: [crop, crop],
-            classes: 1000,
+            ..Self::efficientnet_b0()
         })
     }
 
