@@ -333,7 +333,7 @@ fn mobilenet_v2_equals_torchvision_captum_and_pytorch_grad_cam() {
 /// One inverted residual network of `config`'s shape with the fixture's seeded weights, checked
 /// as the fixture's `name` on the first two images on flex (one elsewhere).
 fn check_inverted<F: InvertedFamily>(fixture: &Fixture, name: &str, config: F) {
-    let keys = InvertedResidualNet::init(config, &Device::default()).state_dict_keys();
+    let keys = config.state_dict_keys();
     let weights = seeded_safetensors_with(&keys, SEED, BATCH_NORM);
     for (backend, device) in devices() {
         let n = if backend == Backend::Flex { 2 } else { 1 };

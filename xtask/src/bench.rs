@@ -298,7 +298,7 @@ type Parts = (
 /// An inverted residual network of `config`'s shape with the weights the peer draws (seed 18, as
 /// the parity tests'), on `count` committed images.
 fn inverted<F: InvertedFamily>(config: F, count: usize, device: &Device) -> Result<Parts> {
-    let keys = InvertedResidualNet::init(config, device).state_dict_keys();
+    let keys = config.state_dict_keys();
     let weights = seeded::seeded_safetensors(&keys, 18);
     let (net, _) = InvertedResidualNet::load(config, weights.path(), device)?;
     let input = committed_images(count, device)?;

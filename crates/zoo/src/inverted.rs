@@ -165,7 +165,13 @@ pub(crate) mod family {
 /// A configuration of a network built of inverted residual blocks: [`crate::MobileNetV2Config`],
 /// [`crate::MobileNetV3Config`], [`crate::EfficientNetConfig`]. Sealed: the crate implements it
 /// for its families.
-pub trait InvertedFamily: family::Family + Clone + Copy + Debug + Send + Sync + 'static {}
+pub trait InvertedFamily: family::Family + Clone + Copy + Debug + Send + Sync + 'static {
+    /// Every state-dict key torchvision gives this configuration, with its shape (what generic
+    /// code calls; each configuration also has it as an inherent method).
+    fn state_dict_keys(&self) -> Vec<(String, Vec<usize>)> {
+        state_dict_keys(self)
+    }
+}
 
 impl<F: family::Family + Clone + Copy + Debug + Send + Sync + 'static> InvertedFamily for F {}
 
@@ -498,11 +504,6 @@ impl<F: InvertedFamily> InvertedResidualNet<F> {
     /// The network's shape.
     pub fn config(&self) -> &F {
         &self.config
-    }
-
-    /// Every state-dict key torchvision gives this network, with its shape.
-    pub fn state_dict_keys(&self) -> Vec<(String, Vec<usize>)> {
-        state_dict_keys(&self.config)
     }
 
     /// The names of the modules the network can be explained at, input to output:
