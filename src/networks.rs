@@ -1,7 +1,7 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
-//! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3 and EfficientNet-B0 … B7 — each with its weights, its images and its input
-//! normalisation.
+//! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7 and DenseNet-121,
+//! -161, -169, -201 — each with its weights, its images and its input normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,8 @@ use crate::data::{DataError, Images, LoadError, Normalization, WeightsReport};
 use crate::explain::{Explainable, UnknownName};
 use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
 use crate::zoo::{
-    EfficientNet, EfficientNetConfig, MobileNetV2, MobileNetV2Config, MobileNetV3,
-    MobileNetV3Config, MobileNetV3Size, ResNet, ResNetConfig, Vgg, VggConfig,
+    DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig, MobileNetV2, MobileNetV2Config,
+    MobileNetV3, MobileNetV3Config, MobileNetV3Size, ResNet, ResNetConfig, Vgg, VggConfig,
 };
 
 /// A network the programs can explain, by the name the command line gives it.
@@ -71,6 +71,14 @@ pub enum NetworkName {
     EfficientnetB6,
     /// torchvision's `efficientnet_b7()`.
     EfficientnetB7,
+    /// torchvision's `densenet121()`.
+    Densenet121,
+    /// torchvision's `densenet161()`.
+    Densenet161,
+    /// torchvision's `densenet169()`.
+    Densenet169,
+    /// torchvision's `densenet201()`.
+    Densenet201,
 }
 
 /// Fashion-MNIST's classes, in label order.
@@ -80,7 +88,7 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 25] = [
+    pub const ALL: [NetworkName; 29] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
@@ -106,6 +114,10 @@ impl NetworkName {
         Self::EfficientnetB5,
         Self::EfficientnetB6,
         Self::EfficientnetB7,
+        Self::Densenet121,
+        Self::Densenet161,
+        Self::Densenet169,
+        Self::Densenet201,
     ];
 
     /// The name the command line uses.
@@ -136,6 +148,10 @@ impl NetworkName {
             Self::EfficientnetB5 => "efficientnet_b5",
             Self::EfficientnetB6 => "efficientnet_b6",
             Self::EfficientnetB7 => "efficientnet_b7",
+            Self::Densenet121 => "densenet121",
+            Self::Densenet161 => "densenet161",
+            Self::Densenet169 => "densenet169",
+            Self::Densenet201 => "densenet201",
         }
     }
 
@@ -143,6 +159,8 @@ impl NetworkName {
     fn architecture(self, classes: usize) -> Architecture {
         let resnet = |config: ResNetConfig| Architecture::ResNet(config.with_classes(classes));
         let vgg = |config: VggConfig| Architecture::Vgg(config.with_classes(classes));
+        let densenet =
+            |config: DenseNetConfig| Architecture::DenseNet(config.with_classes(classes));
         match self {
             Self::Mnist => Architecture::Mnist,
             Self::FashionResnet => Architecture::ResNet(ResNetConfig::fashion()),
@@ -185,12 +203,17 @@ impl NetworkName {
                     .unwrap_or_else(EfficientNetConfig::efficientnet_b0);
                 Architecture::EfficientNet(config.with_classes(classes))
             }
+            Self::Densenet121 => densenet(DenseNetConfig::densenet121()),
+            Self::Densenet161 => densenet(DenseNetConfig::densenet161()),
+            Self::Densenet169 => densenet(DenseNetConfig::densenet169()),
+            Self::Densenet201 => densenet(DenseNetConfig::densenet201()),
         }
     }
 
     /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
     /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
-    /// recommendations), the last `features.<i>` of the inverted residual networks.
+    /// recommendations), the last `features.<i>` of the inverted residual networks, a DenseNet's
+    /// `features.norm5`.
     pub fn default_layer(self) -> &'static str {
         match self.architecture(1) {
             Architecture::Mnist => "conv2",
@@ -202,6 +225,7 @@ impl NetworkName {
                 MobileNetV3Size::Large => "features.16",
             },
             Architecture::EfficientNet(_) => "features.8",
+            Architecture::DenseNet(_) => "features.norm5",
         }
     }
 
@@ -286,6 +310,11 @@ impl NetworkName {
                 let net = net.explained_at(layer)?;
                 (NetworkKind::EfficientNet(Box::new(net)), report)
             }
+            Architecture::DenseNet(config) => {
+                let (net, report) = DenseNet::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::DenseNet(Box::new(net)), report)
+            }
         };
         let (net, report) = net;
         Ok((Network::new(self, net, path), report))
@@ -300,6 +329,7 @@ enum Architecture {
     MobileNetV2(MobileNetV2Config),
     MobileNetV3(MobileNetV3Config),
     EfficientNet(EfficientNetConfig),
+    DenseNet(DenseNetConfig),
 }
 
 impl fmt::Display for NetworkName {
@@ -346,6 +376,7 @@ enum NetworkKind {
     MobileNetV2(Box<MobileNetV2>),
     MobileNetV3(Box<MobileNetV3>),
     EfficientNet(Box<EfficientNet>),
+    DenseNet(Box<DenseNet>),
 }
 
 impl Network {
@@ -372,6 +403,7 @@ impl Network {
             NetworkKind::MobileNetV2(net) => net.as_ref(),
             NetworkKind::MobileNetV3(net) => net.as_ref(),
             NetworkKind::EfficientNet(net) => net.as_ref(),
+            NetworkKind::DenseNet(net) => net.as_ref(),
         }
     }
 
@@ -384,6 +416,7 @@ impl Network {
             NetworkKind::MobileNetV2(net) => net.explained_layer(),
             NetworkKind::MobileNetV3(net) => net.explained_layer(),
             NetworkKind::EfficientNet(net) => net.explained_layer(),
+            NetworkKind::DenseNet(net) => net.explained_layer(),
         }
     }
 

@@ -458,13 +458,15 @@ fn a_torchvision_resnet_explains_rgb_images_in_colour() {
     assert!(colourful > 10_000, "{colourful}");
 }
 
-/// The inverted residual networks through the main job: `--model mobilenet_v2` (and
-/// `mobilenet_v3_small`, `efficientnet_b0`) with torchvision-layout weights, explained at
-/// `features[-1]` unless `--layer` says otherwise; a layer it does not have is an error naming
-/// the ones it has.
+/// The inverted residual networks and DenseNet through the main job: `--model mobilenet_v2` (and
+/// `mobilenet_v3_small`, `efficientnet_b0`, `densenet121`) with torchvision-layout weights,
+/// explained at `features[-1]` unless `--layer` says otherwise; a layer it does not have is an
+/// error naming the ones it has.
 #[test]
-fn inverted_residual_networks_run_through_the_main_job_at_their_recommended_layer() {
-    use burn_gradcam::zoo::{EfficientNetConfig, MobileNetV2Config, MobileNetV3Config};
+fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
+    use burn_gradcam::zoo::{
+        DenseNetConfig, EfficientNetConfig, MobileNetV2Config, MobileNetV3Config,
+    };
     let networks = [
         (
             "mobilenet_v2",
@@ -483,6 +485,14 @@ fn inverted_residual_networks_run_through_the_main_job_at_their_recommended_laye
             "efficientnet_b0",
             EfficientNetConfig::efficientnet_b0().state_dict_keys(),
             vec![(Some("features.5"), "features.5", 14)],
+        ),
+        (
+            "densenet121",
+            DenseNetConfig::densenet121().state_dict_keys(),
+            vec![
+                (None, "features.norm5", 7),
+                (Some("features.denseblock3"), "features.denseblock3", 14),
+            ],
         ),
     ];
     for (model, keys, layers) in networks {

@@ -10,6 +10,8 @@
 //!   bit for bit, loaded from a `.safetensors` file), the three committed 224×224 RGB images, each
 //!   image's predicted class, explained at `features[-1]` (pytorch-grad-cam's recommendation) and,
 //!   for vgg16, at `features.29` (the last ReLU);
+//! - torchvision `densenet121()` at full size, seeded the same way, the first two photographs,
+//!   at `features[-1]` (`norm5`);
 //! - full-size `vgg16()` on the first image: [`full_size_vgg16_equals_torchvision`], ignored in
 //!   CI (`cargo test --release --test suite -- --ignored full_size`).
 //!
@@ -26,8 +28,9 @@ use burn_gradcam::explain::{
     Combination, Explainable, GradCam, GuidedGradCam, Map, Preset, Targets,
 };
 use burn_gradcam::zoo::{
-    EfficientNet, EfficientNetConfig, InvertedFamily, InvertedResidualNet, MobileNetV2,
-    MobileNetV2Config, MobileNetV3, MobileNetV3Config, Vgg, VggConfig,
+    DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig, InvertedFamily,
+    InvertedResidualNet, MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, Vgg,
+    VggConfig,
 };
 use common::seeded::seeded_safetensors_with;
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
@@ -72,6 +75,9 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("efficientnet_b0_captum_guided_backprop", 1e-5), // 1.6e-6 / 1.3e-6 / 2.2e-6
         Check::new("efficientnet_b0_captum_guided_gradcam", 1e-5), // 1.2e-6 / 1.3e-6 / 2.3e-6
         Check::new("efficientnet_b0_pgc_gradcam", 5e-5),         // 8.5e-6 / 3.8e-6 / 4.7e-6
+        Check::new("densenet121_logits", 5e-6),                  // 5.1e-7 / 3.4e-7 / 7.6e-7
+        Check::new("densenet121_captum_layer_gradcam", 5e-6),    // 9.5e-7 / 1.0e-6 / 7.1e-7
+        Check::new("densenet121_pgc_gradcam", 2e-5),             // 2.4e-6 / 2.9e-6 / 2.0e-6
         // Full size, flex only (outside CI).
         Check::new("vgg16_logits", 2e-5),               // 3.2e-6
         Check::new("vgg16_captum_layer_gradcam", 1e-5), // 1.6e-6
@@ -96,9 +102,11 @@ pub(crate) fn seeded_vgg(config: VggConfig, device: &Device) -> Vgg {
 /// Guided backpropagation through full-size vgg16 at 224×224 crosses 13.6 million ReLUs, some
 /// of whose pre-activations lie within float32 rounding of zero: one resolved the other way
 /// than torch closes or opens a gate and changes a patch of the map by up to a few 1e-2 of its
-/// maximum (torch itself, in float64, moves the same way where it flips one). The full-size
-/// guided maps are held to this instead: at most `FLIPPED` of the positions beyond 1e-4 of the
-/// map's maximum, none beyond `PATCH`.
+/// maximum (torch itself, in float64, moves the same way where it flips one). densenet121's
+/// ReLUs see each block's whole concatenation again, layer after layer: torch's own guided map of
+/// the second photograph moves by 1.4e-4 and 8.5e-4 of its maximum at a few positions when the
+/// input moves by 2e-7 of itself. The full-size guided maps are held to this instead: at most
+/// `FLIPPED` of the positions beyond 1e-4 of the map's maximum, none beyond `PATCH`.
 const FLIPPED: f32 = 0.01;
 const PATCH: f32 = 5e-2;
 
@@ -390,6 +398,42 @@ fn efficientnet_b0_equals_torchvision_captum_and_pytorch_grad_cam() {
     let message = error.to_string();
     assert!(
         message.contains("the file holds one of efficientnet_b1, efficientnet_b2"),
+        "{message}"
+    );
+}
+
+/// torchvision's `densenet121()` at full size (8 M parameters, 2.9 billion multiply-adds a
+/// pass; all 58 dense layers): dense concatenation, a BatchNorm before each ReLU (kept unfolded),
+/// average-pooled transitions. Captum's guided backprop is taken with torchvision's final
+/// functional ReLU made an `nn.ReLU` module, so that it guides every ReLU as the zoo does;
+/// pytorch-grad-cam the same way (on the CPU that ReLU, in place, would rewrite the activations
+/// it keeps). densenet169's weights offered as densenet121's say what the file holds.
+#[test]
+fn densenet121_equals_torchvision_captum_and_pytorch_grad_cam() {
+    let fixture = SUITE.fixture();
+    let config = DenseNetConfig::densenet121();
+    let weights = seeded_safetensors_with(&config.state_dict_keys(), SEED, BATCH_NORM);
+    for (backend, device) in devices() {
+        let n = if backend == Backend::Flex { 2 } else { 1 };
+        let (net, _) = DenseNet::load(config, weights.path(), &device).expect("loads");
+        let network = Network {
+            net: &net,
+            forward: &|x| net.forward(x),
+            other_layers: Vec::new(),
+        };
+        // Guided maps: 3.2e-7 / 4.1e-7 / 1.0e-5 on the first image, 1.4e-4 at 0.05 % of the
+        // second's positions on flex (a gate flip; see [`FLIPPED`]).
+        let rule = (backend, Guided::GateFlips);
+        check_network(&fixture, "densenet121", &network, (n, 2), rule, &device);
+    }
+
+    let other = DenseNetConfig::densenet169().narrowed(8);
+    let weights = seeded_safetensors_with(&other.state_dict_keys(), SEED, BATCH_NORM);
+    let narrow = config.narrowed(8);
+    let error = DenseNet::load(narrow, weights.path(), &Device::default()).expect_err("169");
+    let message = error.to_string();
+    assert!(
+        message.contains("the file holds a densenet169 (blocks of 6, 12, 32, 32 layers)"),
         "{message}"
     );
 }

@@ -32,12 +32,15 @@ them.) The networks:
                     hard-swish, SiLU and gate (sigmoid, hard sigmoid) followed by a
                     ``GuideMarker`` so that Captum's guided backprop guides it as the Rust side
                     does (``f'(x) * relu(grad)``)
+    densenet121     torchvision's ``densenet121()`` at full size, at ``features[-1]``
+                    (``norm5``), first two images; its final functional ReLU a module
+                    (``ModuleReluDenseNet``)
 
 and ``tests/fixtures/weights/vgg11_bn_tiny.pth`` (``torch.save`` of a ``vgg11_bn`` at 1/64 of its
 width, 10 classes, seeded) with ``vgg11_bn_tiny_logits``, its logits on the first image: the
 loader's ``.pth`` path, BatchNorm folded.
 
-    tools/reference/.venv/bin/python tools/reference/families.py
+    tools/reference/.venv/bin/python tools/reference/families.py [--only NETWORK ...]
 """
 
 import copy
@@ -47,10 +50,12 @@ import warnings
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torchvision.models.densenet import DenseNet
 from torchvision.models.vgg import VGG, cfgs, make_layers
 
 from reference import write_safetensors
@@ -104,6 +109,28 @@ def guide_every_activation(model: nn.Module) -> nn.Module:
     return model
 
 
+class ModuleReluDenseNet(DenseNet):
+    """torchvision's ``DenseNet`` (same modules, same keys, same computation) with the ReLU its
+    ``forward`` applies functionally and in place after ``features`` made an ``nn.ReLU`` module:
+    Captum's GuidedBackprop guides ``nn.ReLU`` modules only (the Rust side guides every ReLU),
+    and pytorch-grad-cam keeps the hooked ``features[-1]`` output by reference on the CPU
+    (``.cpu()`` of a CPU tensor is itself), where the in-place ReLU would rewrite it into the
+    post-ReLU map, unlike on CUDA."""
+
+    def __init__(self, growth_rate: int, block_config: tuple, num_init_features: int):
+        super().__init__(growth_rate, block_config, num_init_features)
+        self.final_relu = nn.ReLU()
+
+    def forward(self, x):
+        out = F.adaptive_avg_pool2d(self.final_relu(self.features(x)), (1, 1))
+        return self.classifier(torch.flatten(out, 1))
+
+
+def densenet(growth_rate: int, block_config: tuple, num_init_features: int) -> nn.Module:
+    """torchvision's ``densenet121()`` and kin, its last ReLU a module."""
+    return ModuleReluDenseNet(growth_rate, block_config, num_init_features)
+
+
 def guided_relu6(model: nn.Module) -> nn.Module:
     for parent in model.modules():
         for name, child in parent.named_children():
@@ -127,6 +154,7 @@ NETWORKS = {
                            lambda m: m.features[-1], 2, 3.0),
     "efficientnet_b0": (lambda: guide_every_activation(torchvision.models.efficientnet_b0()),
                         lambda m: m.features[-1], 2, 3.0),
+    "densenet121": (lambda: densenet(32, (6, 12, 24, 16), 64), lambda m: m.features[-1], 2, 3.0),
 }
 
 
@@ -168,27 +196,38 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out-dir", default=os.path.join(REPO_ROOT, "tests", "fixtures"))
+    ap.add_argument("--only", nargs="+", choices=sorted(NETWORKS), metavar="NETWORK",
+                    help="recompute these networks' tensors only, keeping the file's others "
+                         "(and the committed .pth)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     _, pixels = reference_images()
     x = torch.from_numpy(imagenet_normalize(pixels))
+    path = os.path.join(args.out_dir, "families.safetensors")
     t = {}
+    if args.only:
+        # Every other network's tensors as the file has them.
+        from safetensors.numpy import load_file
+        t = {k: v for k, v in load_file(path).items()
+             if not any(k.startswith(f"{name}_") for name in args.only)}
     for name, (build, layer_of, count, numerator) in NETWORKS.items():
+        if args.only and name not in args.only:
+            continue
         print(f"{name}", flush=True)
         t.update(fixtures(name, build, layer_of, count, numerator, x))
-    tiny = seeded(vgg("A", True, 64, classes=10))
-    weights = os.path.join(args.out_dir, "weights", "vgg11_bn_tiny.pth")
-    torch.save(tiny.state_dict(), weights)
-    print(f"wrote {weights} ({os.path.getsize(weights)} bytes)")
-    with torch.no_grad():
-        t["vgg11_bn_tiny_logits"] = tiny(x[:1])
+    if not args.only:
+        tiny = seeded(vgg("A", True, 64, classes=10))
+        weights = os.path.join(args.out_dir, "weights", "vgg11_bn_tiny.pth")
+        torch.save(tiny.state_dict(), weights)
+        print(f"wrote {weights} ({os.path.getsize(weights)} bytes)")
+        with torch.no_grad():
+            t["vgg11_bn_tiny_logits"] = tiny(x[:1])
     out = {}
     for k, v in t.items():
         v = np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
         out[k] = v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32)
-    path = os.path.join(args.out_dir, "families.safetensors")
     write_safetensors(path, out, {"torch": torch.__version__, "torchvision": torchvision.__version__,
                                   "seed": SEED, "sample_step": STEP,
                                   "script": "tools/reference/families.py"})

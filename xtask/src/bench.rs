@@ -31,8 +31,9 @@ use burn_gradcam::explain::{
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
-    EfficientNetConfig, InvertedFamily, InvertedResidualNet, MobileNetV2Config, MobileNetV3Config,
-    ResNet, ResNetConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
+    DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily, InvertedResidualNet,
+    MobileNetV2Config, MobileNetV3Config, ResNet, ResNetConfig, Vgg, VggConfig, VisionTransformer,
+    VitConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,8 +45,8 @@ pub(crate) mod seeded;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The network: mnist (the seed's CNN), resnet18, vgg16, mobilenet_v2, mobilenet_v3_large or
-    /// efficientnet_b0 (224×224 RGB) or vit (the tests' ViT).
+    /// The network: mnist (the seed's CNN), resnet18, vgg16, mobilenet_v2, mobilenet_v3_large,
+    /// efficientnet_b0 or densenet121 (224×224 RGB) or vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -87,6 +88,7 @@ pub enum BenchModel {
     MobilenetV3Large,
     #[value(name = "efficientnet_b0")]
     EfficientnetB0,
+    Densenet121,
     Vit,
 }
 
@@ -99,6 +101,7 @@ impl BenchModel {
             Self::MobilenetV2 => "mobilenet_v2",
             Self::MobilenetV3Large => "mobilenet_v3_large",
             Self::EfficientnetB0 => "efficientnet_b0",
+            Self::Densenet121 => "densenet121",
             Self::Vit => "vit",
         }
     }
@@ -140,7 +143,11 @@ impl BenchModel {
                 "kernel-shap",
                 "lime",
             ],
-            Self::Vgg16 | Self::MobilenetV2 | Self::MobilenetV3Large | Self::EfficientnetB0 => {
+            Self::Vgg16
+            | Self::MobilenetV2
+            | Self::MobilenetV3Large
+            | Self::EfficientnetB0
+            | Self::Densenet121 => {
                 vec![
                     "forward",
                     "grad-cam",
@@ -225,26 +232,14 @@ impl Workload {
                 let config = ResNetConfig::resnet18();
                 let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
                 let (net, _) = ResNet::load(config, weights.path(), &device)?;
-                let input = committed_images(count, &device)?;
-                let forward_net = net.clone();
-                (
-                    Box::new(net),
-                    Box::new(move |x| forward_net.forward(x)),
-                    input,
-                )
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
             }
             BenchModel::Vgg16 => {
                 // The weights the peer draws: seed 18, He's bound (as the parity tests').
                 let config = VggConfig::vgg16();
                 let weights = seeded::seeded_safetensors_with(&config.state_dict_keys(), 18, 6.0);
                 let (net, _) = Vgg::load(config, weights.path(), &device)?;
-                let input = committed_images(count, &device)?;
-                let forward_net = net.clone();
-                (
-                    Box::new(net),
-                    Box::new(move |x| forward_net.forward(x)),
-                    input,
-                )
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
             }
             BenchModel::MobilenetV2 => inverted(MobileNetV2Config::mobilenet_v2(), count, &device)?,
             BenchModel::MobilenetV3Large => {
@@ -252,6 +247,12 @@ impl Workload {
             }
             BenchModel::EfficientnetB0 => {
                 inverted(EfficientNetConfig::efficientnet_b0(), count, &device)?
+            }
+            BenchModel::Densenet121 => {
+                let config = DenseNetConfig::densenet121();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = DenseNet::load(config, weights.path(), &device)?;
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
             }
             BenchModel::Vit => {
                 let (net, _) = VisionTransformer::load(
@@ -301,11 +302,21 @@ fn inverted<F: InvertedFamily>(config: F, count: usize, device: &Device) -> Resu
     let keys = config.state_dict_keys();
     let weights = seeded::seeded_safetensors(&keys, 18);
     let (net, _) = InvertedResidualNet::load(config, weights.path(), device)?;
+    on_committed_images(net, count, device, |net, x| net.forward(x))
+}
+
+/// `net`, its `forward`, and `count` committed images.
+fn on_committed_images<N: Explainable + Clone + 'static>(
+    net: N,
+    count: usize,
+    device: &Device,
+    forward: fn(&N, Tensor<4>) -> Tensor<2>,
+) -> Result<Parts> {
     let input = committed_images(count, device)?;
     let forward_net = net.clone();
     Ok((
         Box::new(net),
-        Box::new(move |x| forward_net.forward(x)),
+        Box::new(move |x| forward(&forward_net, x)),
         input,
     ))
 }

@@ -179,14 +179,45 @@ pub(crate) fn fold_grouped(conv: Conv2d, bn: &BatchNorm) -> GroupedConv2d {
 /// `b' = β − μ·γ/√(σ² + ε)` (plus the convolution's own bias, scaled).
 fn folded(conv: &Conv2d, bn: &BatchNorm) -> (Tensor<4>, Tensor<1>) {
     let outputs = conv.weight.dims()[0];
-    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
-    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let (scale, shift) = scale_shift(bn);
     let weight = conv.weight.val() * scale.clone().reshape([outputs, 1, 1, 1]);
     let bias = match &conv.bias {
         Some(bias) => bias.val() * scale + shift,
         None => shift,
     };
     (weight, bias)
+}
+
+/// The eval-mode `bn` as `x·scale + shift` per channel: `scale = γ/√(σ² + ε)`,
+/// `shift = β − μ·scale`.
+fn scale_shift(bn: &BatchNorm) -> (Tensor<1>, Tensor<1>) {
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    (scale, shift)
+}
+
+/// An eval-mode BatchNorm that no convolution before it can absorb (DenseNet's, applied to a
+/// concatenation and followed by a ReLU): one multiply-add per value.
+#[derive(Module, Debug)]
+pub(crate) struct ChannelAffine {
+    scale: Param<Tensor<1>>,
+    shift: Param<Tensor<1>>,
+}
+
+impl ChannelAffine {
+    pub fn of(bn: &BatchNorm) -> Self {
+        let (scale, shift) = scale_shift(bn);
+        Self {
+            scale: Param::from_tensor(scale),
+            shift: Param::from_tensor(shift),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [channels] = self.scale.dims();
+        let per_channel = |p: &Param<Tensor<1>>| p.val().reshape([1, channels, 1, 1]);
+        x * per_channel(&self.scale) + per_channel(&self.shift)
+    }
 }
 
 /// `conv` as it is (no BatchNorm after it), its missing bias zero.

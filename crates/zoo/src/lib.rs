@@ -5,7 +5,8 @@
 //! (`layer1`…`layer4`); the VGG family ([`Vgg`], `vgg11` … `vgg19_bn`), explained at any of
 //! torchvision's `features.<i>` modules; the inverted residual networks ([`MobileNetV2`],
 //! [`MobileNetV3`] small and large, [`EfficientNet`] B0 … B7), explained at any of their
-//! `features.<i>` blocks; and a vision transformer ([`VisionTransformer`]) explained at a block's
+//! `features.<i>` blocks; [`DenseNet`] (`densenet121` … `densenet201`), explained at any of its
+//! dense blocks, transitions or `norm5`; and a vision transformer ([`VisionTransformer`]) explained at a block's
 //! output through pytorch-grad-cam's token reshape.
 //!
 //! ```
@@ -25,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod densenet;
 mod efficientnet;
 mod inverted;
 mod mobilenet;
@@ -32,6 +34,7 @@ mod resnet;
 mod vgg;
 mod vit;
 
+pub use densenet::{DenseNet, DenseNetConfig};
 pub use efficientnet::EfficientNetConfig;
 pub use inverted::{EfficientNet, InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV3};
 pub use mobilenet::{MobileNetV2Config, MobileNetV3Config, MobileNetV3Size};
