@@ -1,7 +1,7 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
-//! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7 and DenseNet-121,
-//! -161, -169, -201 — each with its weights, its images and its input normalisation.
+//! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7, DenseNet-121,
+//! -161, -169, -201 and ConvNeXt tiny … large — each with its weights, its images and its input normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,9 @@ use crate::data::{DataError, Images, LoadError, Normalization, WeightsReport};
 use crate::explain::{Explainable, UnknownName};
 use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
 use crate::zoo::{
-    DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig, MobileNetV2, MobileNetV2Config,
-    MobileNetV3, MobileNetV3Config, MobileNetV3Size, ResNet, ResNetConfig, Vgg, VggConfig,
+    ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig,
+    MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, MobileNetV3Size, ResNet,
+    ResNetConfig, Vgg, VggConfig,
 };
 
 /// A network the programs can explain, by the name the command line gives it.
@@ -79,6 +80,14 @@ pub enum NetworkName {
     Densenet169,
     /// torchvision's `densenet201()`.
     Densenet201,
+    /// torchvision's `convnext_tiny()`.
+    ConvnextTiny,
+    /// torchvision's `convnext_small()`.
+    ConvnextSmall,
+    /// torchvision's `convnext_base()`.
+    ConvnextBase,
+    /// torchvision's `convnext_large()`.
+    ConvnextLarge,
 }
 
 /// Fashion-MNIST's classes, in label order.
@@ -88,7 +97,7 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 29] = [
+    pub const ALL: [NetworkName; 33] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
@@ -118,6 +127,10 @@ impl NetworkName {
         Self::Densenet161,
         Self::Densenet169,
         Self::Densenet201,
+        Self::ConvnextTiny,
+        Self::ConvnextSmall,
+        Self::ConvnextBase,
+        Self::ConvnextLarge,
     ];
 
     /// The name the command line uses.
@@ -152,6 +165,10 @@ impl NetworkName {
             Self::Densenet161 => "densenet161",
             Self::Densenet169 => "densenet169",
             Self::Densenet201 => "densenet201",
+            Self::ConvnextTiny => "convnext_tiny",
+            Self::ConvnextSmall => "convnext_small",
+            Self::ConvnextBase => "convnext_base",
+            Self::ConvnextLarge => "convnext_large",
         }
     }
 
@@ -161,6 +178,8 @@ impl NetworkName {
         let vgg = |config: VggConfig| Architecture::Vgg(config.with_classes(classes));
         let densenet =
             |config: DenseNetConfig| Architecture::DenseNet(config.with_classes(classes));
+        let convnext =
+            |config: ConvNextConfig| Architecture::ConvNext(config.with_classes(classes));
         match self {
             Self::Mnist => Architecture::Mnist,
             Self::FashionResnet => Architecture::ResNet(ResNetConfig::fashion()),
@@ -207,13 +226,17 @@ impl NetworkName {
             Self::Densenet161 => densenet(DenseNetConfig::densenet161()),
             Self::Densenet169 => densenet(DenseNetConfig::densenet169()),
             Self::Densenet201 => densenet(DenseNetConfig::densenet201()),
+            Self::ConvnextTiny => convnext(ConvNextConfig::convnext_tiny()),
+            Self::ConvnextSmall => convnext(ConvNextConfig::convnext_small()),
+            Self::ConvnextBase => convnext(ConvNextConfig::convnext_base()),
+            Self::ConvnextLarge => convnext(ConvNextConfig::convnext_large()),
         }
     }
 
     /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
     /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
-    /// recommendations), the last `features.<i>` of the inverted residual networks, a DenseNet's
-    /// `features.norm5`.
+    /// recommendations), the last `features.<i>` of the inverted residual networks and of
+    /// ConvNeXt (its last stage), a DenseNet's `features.norm5`.
     pub fn default_layer(self) -> &'static str {
         match self.architecture(1) {
             Architecture::Mnist => "conv2",
@@ -226,6 +249,7 @@ impl NetworkName {
             },
             Architecture::EfficientNet(_) => "features.8",
             Architecture::DenseNet(_) => "features.norm5",
+            Architecture::ConvNext(_) => "features.7",
         }
     }
 
@@ -315,6 +339,11 @@ impl NetworkName {
                 let net = net.explained_at(layer)?;
                 (NetworkKind::DenseNet(Box::new(net)), report)
             }
+            Architecture::ConvNext(config) => {
+                let (net, report) = ConvNext::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::ConvNext(Box::new(net)), report)
+            }
         };
         let (net, report) = net;
         Ok((Network::new(self, net, path), report))
@@ -330,6 +359,7 @@ enum Architecture {
     MobileNetV3(MobileNetV3Config),
     EfficientNet(EfficientNetConfig),
     DenseNet(DenseNetConfig),
+    ConvNext(ConvNextConfig),
 }
 
 impl fmt::Display for NetworkName {
@@ -377,6 +407,7 @@ enum NetworkKind {
     MobileNetV3(Box<MobileNetV3>),
     EfficientNet(Box<EfficientNet>),
     DenseNet(Box<DenseNet>),
+    ConvNext(Box<ConvNext>),
 }
 
 impl Network {
@@ -404,6 +435,7 @@ impl Network {
             NetworkKind::MobileNetV3(net) => net.as_ref(),
             NetworkKind::EfficientNet(net) => net.as_ref(),
             NetworkKind::DenseNet(net) => net.as_ref(),
+            NetworkKind::ConvNext(net) => net.as_ref(),
         }
     }
 
@@ -417,6 +449,7 @@ impl Network {
             NetworkKind::MobileNetV3(net) => net.explained_layer(),
             NetworkKind::EfficientNet(net) => net.explained_layer(),
             NetworkKind::DenseNet(net) => net.explained_layer(),
+            NetworkKind::ConvNext(net) => net.explained_layer(),
         }
     }
 

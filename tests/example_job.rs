@@ -458,14 +458,14 @@ fn a_torchvision_resnet_explains_rgb_images_in_colour() {
     assert!(colourful > 10_000, "{colourful}");
 }
 
-/// The inverted residual networks and DenseNet through the main job: `--model mobilenet_v2` (and
-/// `mobilenet_v3_small`, `efficientnet_b0`, `densenet121`) with torchvision-layout weights,
+/// The inverted residual networks, DenseNet and ConvNeXt through the main job: `--model mobilenet_v2` (and
+/// `mobilenet_v3_small`, `efficientnet_b0`, `densenet121`, `convnext_tiny`) with torchvision-layout weights,
 /// explained at `features[-1]` unless `--layer` says otherwise; a layer it does not have is an
 /// error naming the ones it has.
 #[test]
 fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
     use burn_gradcam::zoo::{
-        DenseNetConfig, EfficientNetConfig, MobileNetV2Config, MobileNetV3Config,
+        ConvNextConfig, DenseNetConfig, EfficientNetConfig, MobileNetV2Config, MobileNetV3Config,
     };
     let networks = [
         (
@@ -484,6 +484,11 @@ fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
         (
             "efficientnet_b0",
             EfficientNetConfig::efficientnet_b0().state_dict_keys(),
+            vec![(Some("features.5"), "features.5", 14)],
+        ),
+        (
+            "convnext_tiny",
+            ConvNextConfig::convnext_tiny().state_dict_keys(),
             vec![(Some("features.5"), "features.5", 14)],
         ),
         (

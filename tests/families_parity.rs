@@ -10,8 +10,8 @@
 //!   bit for bit, loaded from a `.safetensors` file), the three committed 224×224 RGB images, each
 //!   image's predicted class, explained at `features[-1]` (pytorch-grad-cam's recommendation) and,
 //!   for vgg16, at `features.29` (the last ReLU);
-//! - torchvision `densenet121()` at full size, seeded the same way, the first two photographs,
-//!   at `features[-1]` (`norm5`);
+//! - torchvision `densenet121()` and `convnext_tiny()` at full size, seeded the same way, the
+//!   first two photographs, at `features[-1]`;
 //! - full-size `vgg16()` on the first image: [`full_size_vgg16_equals_torchvision`], ignored in
 //!   CI (`cargo test --release --test suite -- --ignored full_size`).
 //!
@@ -28,9 +28,9 @@ use burn_gradcam::explain::{
     Combination, Explainable, GradCam, GuidedGradCam, Map, Preset, Targets,
 };
 use burn_gradcam::zoo::{
-    DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig, InvertedFamily,
-    InvertedResidualNet, MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, Vgg,
-    VggConfig,
+    ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig,
+    InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV2Config, MobileNetV3,
+    MobileNetV3Config, Vgg, VggConfig,
 };
 use common::seeded::seeded_safetensors_with;
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
@@ -78,6 +78,11 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("densenet121_logits", 5e-6),                  // 5.1e-7 / 3.4e-7 / 7.6e-7
         Check::new("densenet121_captum_layer_gradcam", 5e-6),    // 9.5e-7 / 1.0e-6 / 7.1e-7
         Check::new("densenet121_pgc_gradcam", 2e-5),             // 2.4e-6 / 2.9e-6 / 2.0e-6
+        Check::new("convnext_tiny_logits", 5e-6),                // 7.3e-7 / 5.6e-7 / 9.5e-7
+        Check::new("convnext_tiny_captum_layer_gradcam", 1e-5),  // 2.4e-6 / 1.7e-6 / 2.1e-6
+        Check::new("convnext_tiny_captum_guided_backprop", 1e-5), // 1.4e-6 / 1.1e-6 / 9.1e-7
+        Check::new("convnext_tiny_captum_guided_gradcam", 2e-5), // 2.9e-6 / 1.8e-6 / 2.2e-6
+        Check::new("convnext_tiny_pgc_gradcam", 2e-5),           // 2.5e-6 / 2.4e-6 / 2.0e-6
         // Full size, flex only (outside CI).
         Check::new("vgg16_logits", 2e-5),               // 3.2e-6
         Check::new("vgg16_captum_layer_gradcam", 1e-5), // 1.6e-6
@@ -434,6 +439,39 @@ fn densenet121_equals_torchvision_captum_and_pytorch_grad_cam() {
     let message = error.to_string();
     assert!(
         message.contains("the file holds a densenet169 (blocks of 6, 12, 32, 32 layers)"),
+        "{message}"
+    );
+}
+
+/// torchvision's `convnext_tiny()` at full size (28.6 M parameters, 4.5 billion multiply-adds a
+/// pass): 7×7 depthwise convolutions, LayerNorm over channels, GELU, layer scale. Captum's
+/// guided backprop is taken with a `nn.ReLU`-subclass marker after every GELU, so that it guides
+/// them as the zoo does. convnext_small's weights offered as convnext_tiny's say what the file
+/// holds.
+#[test]
+fn convnext_tiny_equals_torchvision_captum_and_pytorch_grad_cam() {
+    let fixture = SUITE.fixture();
+    let config = ConvNextConfig::convnext_tiny();
+    let weights = seeded_safetensors_with(&config.state_dict_keys(), SEED, BATCH_NORM);
+    for (backend, device) in devices() {
+        let n = if backend == Backend::Flex { 2 } else { 1 };
+        let (net, _) = ConvNext::load(config, weights.path(), &device).expect("loads");
+        let network = Network {
+            net: &net,
+            forward: &|x| net.forward(x),
+            other_layers: Vec::new(),
+        };
+        let rule = (backend, Guided::Strict);
+        check_network(&fixture, "convnext_tiny", &network, (n, 2), rule, &device);
+    }
+
+    let small = ConvNextConfig::convnext_small().narrowed(16);
+    let weights = seeded_safetensors_with(&small.state_dict_keys(), SEED, BATCH_NORM);
+    let narrow = config.narrowed(16);
+    let error = ConvNext::load(narrow, weights.path(), &Device::default()).expect_err("small");
+    let message = error.to_string();
+    assert!(
+        message.contains("the file holds one of convnext_small, convnext_base, convnext_large"),
         "{message}"
     );
 }

@@ -12,7 +12,9 @@ pub struct NetworkArgs {
     /// The network: mnist (the seed's CNN), fashion-resnet (the bundled Fashion-MNIST ResNet),
     /// fashion-canvas (the same trained on items placed on a 64×64 canvas, with known boxes), or
     /// a torchvision resnet18, resnet34, resnet50, vgg11, vgg13, vgg16, vgg19 (and their `_bn`
-    /// variants) or mobilenet_v2 (give its `--weights`).
+    /// variants), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0 …
+    /// efficientnet_b7, densenet121, densenet161, densenet169, densenet201, convnext_tiny,
+    /// convnext_small, convnext_base or convnext_large (give its `--weights`).
     #[arg(long, default_value = "mnist")]
     pub model: NetworkName,
     /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
@@ -22,8 +24,10 @@ pub struct NetworkArgs {
     /// Classes of a torchvision network's final layer.
     #[arg(long, default_value_t = 1000)]
     pub classes: usize,
-    /// The layer the CAMs are taken at: a ResNet's stage (layer1…layer4; default layer4), a
-    /// VGG's or MobileNetV2's torchvision module (features.<i>; default features[-1]).
+    /// The layer the CAMs are taken at: a ResNet's stage (layer1…layer4; default layer4); a
+    /// VGG's, MobileNet's, EfficientNet's or ConvNeXt's torchvision module (features.<i>;
+    /// default features[-1]); a DenseNet's (features.denseblock<b>, features.transition<b>, …;
+    /// default features.norm5).
     #[arg(long)]
     pub layer: Option<String>,
 }

@@ -369,11 +369,11 @@ def loadavg() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
-                                                  "efficientnet_b0", "densenet121", "vit"],
+                                                  "efficientnet_b0", "densenet121", "convnext_tiny", "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
                          "(the generator's seed-18 weights, eval mode, explained at layer4) or "
                          "vgg16 (seed 18, He's bound) or mobilenet_v2, mobilenet_v3_large, efficientnet_b0, "
-                         "densenet121 (seed 18), explained at "
+                         "densenet121, convnext_tiny (seed 18), explained at "
                          "features[-1], on "
                          "the committed 224x224 images, repeated to the batch size, or the "
                          "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
@@ -421,7 +421,7 @@ def main() -> None:
         if args.model == "vgg16":
             net, layer = torchvision.models.vgg16(), "features.30"
             net.load_state_dict(seeded_state_dict(net, 18, numerator=6.0))
-        elif args.model in ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0"):
+        elif args.model in ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"):
             net = getattr(torchvision.models, args.model)()
             layer = f"features.{len(net.features) - 1}"
             net.load_state_dict(seeded_state_dict(net, 18))

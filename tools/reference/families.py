@@ -35,6 +35,9 @@ them.) The networks:
     densenet121     torchvision's ``densenet121()`` at full size, at ``features[-1]``
                     (``norm5``), first two images; its final functional ReLU a module
                     (``ModuleReluDenseNet``)
+    convnext_tiny   torchvision's ``convnext_tiny()`` at full size (layer scales drawn as
+                    weights of fan-in 1), at ``features[-1]``, first two images; a
+                    ``GuideMarker`` after every GELU
 
 and ``tests/fixtures/weights/vgg11_bn_tiny.pth`` (``torch.save`` of a ``vgg11_bn`` at 1/64 of its
 width, 10 classes, seeded) with ``vgg11_bn_tiny_logits``, its logits on the first image: the
@@ -99,9 +102,9 @@ class GuideMarker(nn.ReLU):
 
 
 def guide_every_activation(model: nn.Module) -> nn.Module:
-    """Every hard-swish, SiLU, sigmoid and hard sigmoid followed by a ``GuideMarker`` (Captum
-    guides ``nn.ReLU`` only; the plain ReLUs stay as they are)."""
-    kinds = (nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid)
+    """Every hard-swish, SiLU, sigmoid, hard sigmoid and GELU followed by a ``GuideMarker``
+    (Captum guides ``nn.ReLU`` only; the plain ReLUs stay as they are)."""
+    kinds = (nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, kinds):
@@ -155,6 +158,8 @@ NETWORKS = {
     "efficientnet_b0": (lambda: guide_every_activation(torchvision.models.efficientnet_b0()),
                         lambda m: m.features[-1], 2, 3.0),
     "densenet121": (lambda: densenet(32, (6, 12, 24, 16), 64), lambda m: m.features[-1], 2, 3.0),
+    "convnext_tiny": (lambda: guide_every_activation(torchvision.models.convnext_tiny()),
+                      lambda m: m.features[-1], 2, 3.0),
 }
 
 

@@ -31,9 +31,9 @@ use burn_gradcam::explain::{
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
-    DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily, InvertedResidualNet,
-    MobileNetV2Config, MobileNetV3Config, ResNet, ResNetConfig, Vgg, VggConfig, VisionTransformer,
-    VitConfig,
+    ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily,
+    InvertedResidualNet, MobileNetV2Config, MobileNetV3Config, ResNet, ResNetConfig, Vgg,
+    VggConfig, VisionTransformer, VitConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,7 @@ pub(crate) mod seeded;
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// The network: mnist (the seed's CNN), resnet18, vgg16, mobilenet_v2, mobilenet_v3_large,
-    /// efficientnet_b0 or densenet121 (224×224 RGB) or vit (the tests' ViT).
+    /// efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB) or vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -89,6 +89,8 @@ pub enum BenchModel {
     #[value(name = "efficientnet_b0")]
     EfficientnetB0,
     Densenet121,
+    #[value(name = "convnext_tiny")]
+    ConvnextTiny,
     Vit,
 }
 
@@ -102,6 +104,7 @@ impl BenchModel {
             Self::MobilenetV3Large => "mobilenet_v3_large",
             Self::EfficientnetB0 => "efficientnet_b0",
             Self::Densenet121 => "densenet121",
+            Self::ConvnextTiny => "convnext_tiny",
             Self::Vit => "vit",
         }
     }
@@ -147,7 +150,8 @@ impl BenchModel {
             | Self::MobilenetV2
             | Self::MobilenetV3Large
             | Self::EfficientnetB0
-            | Self::Densenet121 => {
+            | Self::Densenet121
+            | Self::ConvnextTiny => {
                 vec![
                     "forward",
                     "grad-cam",
@@ -252,6 +256,12 @@ impl Workload {
                 let config = DenseNetConfig::densenet121();
                 let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
                 let (net, _) = DenseNet::load(config, weights.path(), &device)?;
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
+            }
+            BenchModel::ConvnextTiny => {
+                let config = ConvNextConfig::convnext_tiny();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = ConvNext::load(config, weights.path(), &device)?;
                 on_committed_images(net, count, &device, |net, x| net.forward(x))?
             }
             BenchModel::Vit => {

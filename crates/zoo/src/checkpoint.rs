@@ -165,11 +165,21 @@ pub(crate) fn fold(conv: Conv2d, bn: &BatchNorm) -> SquareConv2d {
 /// A grouped `conv` (a depthwise one) followed by the eval-mode `bn`, as one convolution.
 pub(crate) fn fold_grouped(conv: Conv2d, bn: &BatchNorm) -> GroupedConv2d {
     let (weight, bias) = folded(&conv, bn);
+    grouped(&conv, weight, bias)
+}
+
+/// A grouped `conv` as it is (ConvNeXt's depthwise convolution, with its own bias).
+pub(crate) fn unfolded_grouped(conv: Conv2d) -> GroupedConv2d {
+    let (weight, bias) = weight_and_bias(&conv);
+    grouped(&conv, weight, bias)
+}
+
+fn grouped(conv: &Conv2d, weight: Tensor<4>, bias: Tensor<1>) -> GroupedConv2d {
     GroupedConv2d {
         weight: Param::from_tensor(weight),
         bias: Param::from_tensor(bias),
         stride: conv.stride[0],
-        padding: padding_of(&conv),
+        padding: padding_of(conv),
         dilation: conv.dilation[0],
         groups: conv.groups,
     }
@@ -222,12 +232,18 @@ impl ChannelAffine {
 
 /// `conv` as it is (no BatchNorm after it), its missing bias zero.
 pub(crate) fn unfolded(conv: Conv2d) -> SquareConv2d {
+    let (weight, bias) = weight_and_bias(&conv);
+    square(&conv, weight, bias)
+}
+
+/// `conv`'s weight and bias, a missing bias zero.
+fn weight_and_bias(conv: &Conv2d) -> (Tensor<4>, Tensor<1>) {
     let outputs = conv.weight.dims()[0];
     let bias = match &conv.bias {
         Some(bias) => bias.val(),
         None => Tensor::zeros([outputs], &conv.weight.device()),
     };
-    square(&conv, conv.weight.val(), bias)
+    (conv.weight.val(), bias)
 }
 
 fn square(conv: &Conv2d, weight: Tensor<4>, bias: Tensor<1>) -> SquareConv2d {

@@ -6,7 +6,8 @@
 //! torchvision's `features.<i>` modules; the inverted residual networks ([`MobileNetV2`],
 //! [`MobileNetV3`] small and large, [`EfficientNet`] B0 … B7), explained at any of their
 //! `features.<i>` blocks; [`DenseNet`] (`densenet121` … `densenet201`), explained at any of its
-//! dense blocks, transitions or `norm5`; and a vision transformer ([`VisionTransformer`]) explained at a block's
+//! dense blocks, transitions or `norm5`; [`ConvNext`] (`convnext_tiny` … `convnext_large`),
+//! explained at any of its `features.<i>`; and a vision transformer ([`VisionTransformer`]) explained at a block's
 //! output through pytorch-grad-cam's token reshape.
 //!
 //! ```
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod convnext;
 mod densenet;
 mod efficientnet;
 mod inverted;
@@ -34,6 +36,7 @@ mod resnet;
 mod vgg;
 mod vit;
 
+pub use convnext::{ConvNext, ConvNextConfig};
 pub use densenet::{DenseNet, DenseNetConfig};
 pub use efficientnet::EfficientNetConfig;
 pub use inverted::{EfficientNet, InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV3};
