@@ -81,7 +81,6 @@ macro_rules! named {
 #[macro_use]
 mod registry;
 
-mod activation;
 mod attribution;
 mod cam;
 mod checks;
@@ -106,7 +105,9 @@ mod smooth;
 mod target;
 mod view;
 
-pub use activation::gelu;
+/// The exact GELU with its exact gradient on every backend, for models that are explained
+/// (`relu.activation(x, gelu)`).
+pub use gradcam_ops::gelu;
 pub use attribution::{Attribution, Attributions, Input};
 // Every CAM method of `cam` (so that adding one touches only that module).
 pub use cam::*;

@@ -10,7 +10,8 @@
 //!   its gradient recomputing each window's maximum instead of storing indices;
 //! - [`guided_relu`], [`deconvolution_relu`], [`positive_gradient`], [`positive_gradient_to`]:
 //!   the ReLU rules of guided backpropagation and deconvolution as autodiff operations;
-//! - [`capped_relu`] (ReLU6) and [`silu`]: activations as one operation and one backward pass.
+//! - [`capped_relu`] (ReLU6), [`silu`] and the exact [`gelu`]: activations as one operation and
+//!   one backward pass.
 //!
 //! It knows nothing of models or explanation methods; [`Kernels::of`] says which kernels a
 //! device runs. Only the input is ever differentiated: the networks are evaluated, not trained.
@@ -27,6 +28,7 @@
 
 mod conv;
 mod extension;
+mod gelu;
 #[cfg(feature = "flex")]
 mod matmul;
 mod pool;
@@ -38,6 +40,7 @@ mod winograd;
 
 pub use conv::{SquareConv2d, SquareConv2dConfig, flip_weight, square_conv2d, square_conv2d_with};
 pub use extension::Kernels;
+pub use gelu::gelu;
 pub use pool::max_pool2d;
 pub use relu::{
     capped_relu, deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to,
