@@ -105,10 +105,10 @@ mod smooth;
 mod target;
 mod view;
 
+pub use attribution::{Attribution, Attributions, Input};
 /// The exact GELU with its exact gradient on every backend, for models that are explained
 /// (`relu.activation(x, gelu)`).
 pub use gradcam_ops::gelu;
-pub use attribution::{Attribution, Attributions, Input};
 // Every CAM method of `cam` (so that adding one touches only that module).
 pub use cam::*;
 pub use error::{

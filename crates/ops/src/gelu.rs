@@ -201,7 +201,11 @@ mod tests {
             }
             (-z * z).exp() / std::f64::consts::PI.sqrt() / (z + fraction)
         };
-        if x < 0.0 { erfc / 2.0 } else { 1.0 - erfc / 2.0 }
+        if x < 0.0 {
+            erfc / 2.0
+        } else {
+            1.0 - erfc / 2.0
+        }
     }
 
     /// Φ is within float32 rounding of the exact one, relative below zero (where it is small)
@@ -230,7 +234,9 @@ mod tests {
         let mut devices = vec![Device::default()];
         #[cfg(feature = "ndarray")]
         devices.push(Device::ndarray());
-        let values = [-12.0_f32, -5.5, -2.5, -0.7, -1e-3, 0.0, 0.3, 1.0, 2.2, 4.0, 9.0];
+        let values = [
+            -12.0_f32, -5.5, -2.5, -0.7, -1e-3, 0.0, 0.3, 1.0, 2.2, 4.0, 9.0,
+        ];
         for device in devices {
             let device = device.autodiff();
             let x = Tensor::<1>::from_floats(values, &device).require_grad();
