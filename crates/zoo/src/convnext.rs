@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::FEATURE_NAMES;
 use crate::checkpoint::{GroupedConv2d, unfolded, unfolded_grouped};
 use crate::resnet::routed_conv;
+use crate::staged::{self, Staged};
 
 /// torchvision's LayerNorm epsilon for ConvNeXt (`partial(nn.LayerNorm, eps=1e-6)`).
 const EPSILON: f64 = 1e-6;
@@ -409,14 +410,12 @@ impl ConvNext {
     /// `features.0` (the stem) … `features.7` (the last stage); the odd ones are the stages, the
     /// even ones after the stem the downsamplings.
     pub fn explainable_layers(&self) -> Vec<&'static str> {
-        FEATURE_NAMES[..8].to_vec()
+        self.stage_names().to_vec()
     }
 
     /// The same network, explained at one of [`ConvNext::explainable_layers`].
     pub fn explained_at(mut self, layer: &str) -> Result<Self, UnknownName> {
-        let indices: Vec<usize> = (0..8).collect();
-        self.explained =
-            UnknownName::find(layer, &indices, |&i| FEATURE_NAMES[i], "ConvNeXt layer")?;
+        self.explained = staged::find(&self, layer, "ConvNeXt layer")?;
         Ok(self)
     }
 
@@ -425,8 +424,24 @@ impl ConvNext {
         FEATURE_NAMES[self.explained]
     }
 
+    /// Input → logits `[N, classes]`, as torchvision's `forward`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        let features = Explainable::features(self, input, ReluMode::Standard);
+        Explainable::logits(self, features, ReluMode::Standard)
+    }
+}
+
+impl Staged for ConvNext {
+    fn stage_names(&self) -> &[&'static str] {
+        &FEATURE_NAMES[..8]
+    }
+
+    fn explained_stage(&self) -> usize {
+        self.explained
+    }
+
     /// Runs torchvision's `features[index]`.
-    fn module(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+    fn run_stage(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         match index {
             0 => channel_norm(&self.stem_norm, routed_conv(relu, &self.stem, x, true)),
             i if i % 2 == 1 => self.blocks[i / 2]
@@ -438,12 +453,6 @@ impl ConvNext {
             }
         }
     }
-
-    /// Input → logits `[N, classes]`, as torchvision's `forward`.
-    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        let features = Explainable::features(self, input, ReluMode::Standard);
-        Explainable::logits(self, features, ReluMode::Standard)
-    }
 }
 
 impl Explainable for ConvNext {
@@ -453,7 +462,7 @@ impl Explainable for ConvNext {
     }
 
     fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        self.features_tapped(input, relu, &mut |_, x| x)
+        staged::features_tapped(self, input, relu, &mut |_, x| x)
     }
 
     /// The output of every earlier `features.<i>` is tapped by its name.
@@ -463,16 +472,12 @@ impl Explainable for ConvNext {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        let mut x = input;
-        for (index, name) in FEATURE_NAMES.iter().enumerate().take(self.explained) {
-            x = tap(name, self.module(index, x, relu));
-        }
-        self.module(self.explained, x, relu)
+        staged::features_tapped(self, input, relu, tap)
     }
 
     /// The rest of `features`, global average pooling, the LayerNorm and the classifier.
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
-        let x = (self.explained + 1..8).fold(features, |x, i| self.module(i, x, relu));
+        let x = staged::after_explained(self, features, relu);
         let pooled = relu.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));
         let normed = self.head_norm.forward(pooled.flatten::<2>(1, 3));
         relu.linear(&self.classifier, normed, false)

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{ChannelAffine, conv, fold, norm, unfolded};
 use crate::resnet::routed_conv;
+use crate::staged::{self, Staged};
 
 /// The shape of a DenseNet.
 ///
@@ -426,13 +427,12 @@ impl DenseNet {
     /// `features.norm0` (the stem convolution with its BatchNorm), `relu0`, `pool0`, each
     /// `denseblock<i>` and `transition<i>`, `norm5`.
     pub fn explainable_layers(&self) -> Vec<&'static str> {
-        STAGES.to_vec()
+        self.stage_names().to_vec()
     }
 
     /// The same network, explained at one of [`DenseNet::explainable_layers`].
     pub fn explained_at(mut self, layer: &str) -> Result<Self, UnknownName> {
-        let indices: Vec<usize> = (0..STAGES.len()).collect();
-        self.explained = UnknownName::find(layer, &indices, |&i| STAGES[i], "DenseNet layer")?;
+        self.explained = staged::find(&self, layer, "DenseNet layer")?;
         Ok(self)
     }
 
@@ -441,8 +441,23 @@ impl DenseNet {
         STAGES[self.explained]
     }
 
-    /// Runs the module `STAGES[index]`.
-    fn module(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+    /// Input → logits `[N, classes]`, as torchvision's `forward`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        let features = Explainable::features(self, input, ReluMode::Standard);
+        Explainable::logits(self, features, ReluMode::Standard)
+    }
+}
+
+impl Staged for DenseNet {
+    fn stage_names(&self) -> &[&'static str] {
+        &STAGES
+    }
+
+    fn explained_stage(&self) -> usize {
+        self.explained
+    }
+
+    fn run_stage(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         match index {
             0 => routed_conv(relu, &self.stem, x, true),
             1 => relu.apply(x),
@@ -463,12 +478,6 @@ impl DenseNet {
             i => self.transitions[(i - 4) / 2].forward(x, relu),
         }
     }
-
-    /// Input → logits `[N, classes]`, as torchvision's `forward`.
-    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        let features = Explainable::features(self, input, ReluMode::Standard);
-        Explainable::logits(self, features, ReluMode::Standard)
-    }
 }
 
 impl Explainable for DenseNet {
@@ -478,7 +487,7 @@ impl Explainable for DenseNet {
     }
 
     fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        self.features_tapped(input, relu, &mut |_, x| x)
+        staged::features_tapped(self, input, relu, &mut |_, x| x)
     }
 
     /// The output of every earlier module a layer can be chosen at is tapped by its name.
@@ -488,17 +497,13 @@ impl Explainable for DenseNet {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        let mut x = input;
-        for (index, name) in STAGES.iter().enumerate().take(self.explained) {
-            x = tap(name, self.module(index, x, relu));
-        }
-        self.module(self.explained, x, relu)
+        staged::features_tapped(self, input, relu, tap)
     }
 
     /// The rest of `features`, then torchvision's functional ReLU (routed like the others),
     /// global average pooling and the classifier.
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
-        let x = (self.explained + 1..STAGES.len()).fold(features, |x, i| self.module(i, x, relu));
+        let x = staged::after_explained(self, features, relu);
         let pooled = adaptive_avg_pool2d(relu.apply(x), [1, 1]);
         relu.linear(&self.classifier, pooled.flatten::<2>(1, 3), false)
     }

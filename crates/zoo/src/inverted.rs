@@ -22,6 +22,7 @@ use crate::checkpoint::{
     GroupedConv2d, conv, fold, fold_grouped, grouped_conv, norm_eps, unfolded,
 };
 use crate::resnet::routed_conv;
+use crate::staged::{self, Staged};
 
 /// An activation of the family, routed through the pass ([`ReluMode`]): guided backpropagation
 /// and deconvolution reach every one of them.
@@ -509,19 +510,13 @@ impl<F: InvertedFamily> InvertedResidualNet<F> {
     /// The names of the modules the network can be explained at, input to output:
     /// `features.0` … `features[-1]`.
     pub fn explainable_layers(&self) -> Vec<&'static str> {
-        FEATURE_NAMES[..self.stages.len() + 2].to_vec()
+        self.stage_names().to_vec()
     }
 
     /// The same network, explained at torchvision's `features.<i>` (one of
     /// [`InvertedResidualNet::explainable_layers`]).
     pub fn explained_at(mut self, layer: &str) -> Result<Self, UnknownName> {
-        let indices: Vec<usize> = (0..self.stages.len() + 2).collect();
-        self.explained = UnknownName::find(
-            layer,
-            &indices,
-            |&i| FEATURE_NAMES[i],
-            self.config.layer_kind(),
-        )?;
+        self.explained = staged::find(&self, layer, self.config.layer_kind())?;
         Ok(self)
     }
 
@@ -530,8 +525,24 @@ impl<F: InvertedFamily> InvertedResidualNet<F> {
         FEATURE_NAMES[self.explained]
     }
 
+    /// Input → logits `[N, classes]`, as torchvision's `forward`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        let features = Explainable::features(self, input, ReluMode::Standard);
+        Explainable::logits(self, features, ReluMode::Standard)
+    }
+}
+
+impl<F: InvertedFamily> Staged for InvertedResidualNet<F> {
+    fn stage_names(&self) -> &[&'static str] {
+        &FEATURE_NAMES[..self.stages.len() + 2]
+    }
+
+    fn explained_stage(&self) -> usize {
+        self.explained
+    }
+
     /// Runs torchvision's `features[index]`.
-    fn module(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+    fn run_stage(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let act = self.activations[0];
         let last = self.stages.len() + 1;
         match index {
@@ -542,12 +553,6 @@ impl<F: InvertedFamily> InvertedResidualNet<F> {
                 .fold(x, |x, block| block.forward(x, relu)),
         }
     }
-
-    /// Input → logits `[N, classes]`, as torchvision's `forward`.
-    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        let features = Explainable::features(self, input, ReluMode::Standard);
-        Explainable::logits(self, features, ReluMode::Standard)
-    }
 }
 
 impl<F: InvertedFamily> Explainable for InvertedResidualNet<F> {
@@ -556,7 +561,7 @@ impl<F: InvertedFamily> Explainable for InvertedResidualNet<F> {
     }
 
     fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        self.features_tapped(input, relu, &mut |_, x| x)
+        staged::features_tapped(self, input, relu, &mut |_, x| x)
     }
 
     /// The output of every earlier `features.<i>` is tapped by its name.
@@ -566,18 +571,11 @@ impl<F: InvertedFamily> Explainable for InvertedResidualNet<F> {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        let mut x = input;
-        for (index, name) in FEATURE_NAMES.iter().enumerate().take(self.explained) {
-            x = tap(name, self.module(index, x, relu));
-        }
-        self.module(self.explained, x, relu)
+        staged::features_tapped(self, input, relu, tap)
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
-        let mut x = features;
-        for index in self.explained + 1..self.stages.len() + 2 {
-            x = self.module(index, x, relu);
-        }
+        let x = staged::after_explained(self, features, relu);
         let pooled = relu.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));
         let mut y = pooled.flatten::<2>(1, 3);
         let between = self.activations[1];

@@ -33,6 +33,7 @@ mod efficientnet;
 mod inverted;
 mod mobilenet;
 mod resnet;
+mod staged;
 mod vgg;
 mod vit;
 
