@@ -1,7 +1,8 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
 //! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7, DenseNet-121,
-//! -161, -169, -201 and ConvNeXt tiny … large — each with its weights, its images and its input normalisation.
+//! -161, -169, -201 and ConvNeXt tiny … large — each with its weights, its images and its input
+//! normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
