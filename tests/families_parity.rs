@@ -21,6 +21,8 @@
 
 use crate::common;
 
+use std::path::Path;
+
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::data::Normalization;
@@ -343,22 +345,46 @@ fn mobilenet_v2_equals_torchvision_captum_and_pytorch_grad_cam() {
     }
 }
 
-/// One inverted residual network of `config`'s shape with the fixture's seeded weights, checked
-/// as the fixture's `name` on the first two images on flex (one elsewhere).
-fn check_inverted<F: InvertedFamily>(fixture: &Fixture, name: &str, config: F) {
-    let keys = config.state_dict_keys();
-    let weights = seeded_safetensors_with(&keys, SEED, BATCH_NORM);
+/// A full-size network with the fixture's seeded weights (`keys`, loaded on each backend by
+/// `load`; `forward` its logits), checked as the fixture's `name` on the fixture's two images on
+/// flex (the first elsewhere), its guided maps by `guided`.
+fn check_full_size<N: Explainable>(
+    fixture: &Fixture,
+    name: &str,
+    keys: &[(String, Vec<usize>)],
+    load: impl Fn(&Path, &Device) -> N,
+    forward: fn(&N, Tensor<4>) -> Tensor<2>,
+    guided: Guided,
+) {
+    let weights = seeded_safetensors_with(keys, SEED, BATCH_NORM);
     for (backend, device) in devices() {
         let n = if backend == Backend::Flex { 2 } else { 1 };
-        let (net, _) = InvertedResidualNet::load(config, weights.path(), &device).expect("loads");
+        let net = load(weights.path(), &device);
         let network = Network {
             net: &net,
-            forward: &|x| net.forward(x),
+            forward: &|x| forward(&net, x),
             other_layers: Vec::new(),
         };
-        let rule = (backend, Guided::Strict);
-        check_network(fixture, name, &network, (n, 2), rule, &device);
+        check_network(fixture, name, &network, (n, 2), (backend, guided), &device);
     }
+}
+
+/// One inverted residual network of `config`'s shape, checked by [`check_full_size`].
+fn check_inverted<F: InvertedFamily>(fixture: &Fixture, name: &str, config: F) {
+    let load = |path: &Path, device: &Device| {
+        InvertedResidualNet::load(config, path, device)
+            .expect("loads")
+            .0
+    };
+    let keys = config.state_dict_keys();
+    check_full_size(
+        fixture,
+        name,
+        &keys,
+        load,
+        |net, x| net.forward(x),
+        Guided::Strict,
+    );
 }
 
 /// torchvision's `mobilenet_v3_small()` and `mobilenet_v3_large()` at full size: hard-swish,
@@ -417,20 +443,20 @@ fn efficientnet_b0_equals_torchvision_captum_and_pytorch_grad_cam() {
 fn densenet121_equals_torchvision_captum_and_pytorch_grad_cam() {
     let fixture = SUITE.fixture();
     let config = DenseNetConfig::densenet121();
-    let weights = seeded_safetensors_with(&config.state_dict_keys(), SEED, BATCH_NORM);
-    for (backend, device) in devices() {
-        let n = if backend == Backend::Flex { 2 } else { 1 };
-        let (net, _) = DenseNet::load(config, weights.path(), &device).expect("loads");
-        let network = Network {
-            net: &net,
-            forward: &|x| net.forward(x),
-            other_layers: Vec::new(),
-        };
-        // Guided maps: 3.2e-7 / 4.1e-7 / 1.0e-5 on the first image, 1.4e-4 at 0.05 % of the
-        // second's positions on flex (a gate flip; see [`FLIPPED`]).
-        let rule = (backend, Guided::GateFlips);
-        check_network(&fixture, "densenet121", &network, (n, 2), rule, &device);
-    }
+    let load =
+        |path: &Path, device: &Device| DenseNet::load(config, path, device).expect("loads").0;
+    // Guided maps: 3.2e-7 / 4.1e-7 / 1.0e-5 on the first image, 1.4e-4 at 0.05 % of the
+    // second's positions on flex (a gate flip; see [`FLIPPED`]).
+    let keys = config.state_dict_keys();
+    let forward = |net: &DenseNet, x| net.forward(x);
+    check_full_size(
+        &fixture,
+        "densenet121",
+        &keys,
+        load,
+        forward,
+        Guided::GateFlips,
+    );
 
     let other = DenseNetConfig::densenet169().narrowed(8);
     let weights = seeded_safetensors_with(&other.state_dict_keys(), SEED, BATCH_NORM);
@@ -452,18 +478,18 @@ fn densenet121_equals_torchvision_captum_and_pytorch_grad_cam() {
 fn convnext_tiny_equals_torchvision_captum_and_pytorch_grad_cam() {
     let fixture = SUITE.fixture();
     let config = ConvNextConfig::convnext_tiny();
-    let weights = seeded_safetensors_with(&config.state_dict_keys(), SEED, BATCH_NORM);
-    for (backend, device) in devices() {
-        let n = if backend == Backend::Flex { 2 } else { 1 };
-        let (net, _) = ConvNext::load(config, weights.path(), &device).expect("loads");
-        let network = Network {
-            net: &net,
-            forward: &|x| net.forward(x),
-            other_layers: Vec::new(),
-        };
-        let rule = (backend, Guided::Strict);
-        check_network(&fixture, "convnext_tiny", &network, (n, 2), rule, &device);
-    }
+    let load =
+        |path: &Path, device: &Device| ConvNext::load(config, path, device).expect("loads").0;
+    let keys = config.state_dict_keys();
+    let forward = |net: &ConvNext, x| net.forward(x);
+    check_full_size(
+        &fixture,
+        "convnext_tiny",
+        &keys,
+        load,
+        forward,
+        Guided::Strict,
+    );
 
     let small = ConvNextConfig::convnext_small().narrowed(16);
     let weights = seeded_safetensors_with(&small.state_dict_keys(), SEED, BATCH_NORM);

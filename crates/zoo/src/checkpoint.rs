@@ -313,3 +313,43 @@ pub(crate) fn grouped_conv(
         .with_bias(false)
         .init(device)
 }
+
+/// What a state dict of a four-stage family holds, from its keys: stage `s` has as many layers
+/// as keys start with `prefix(s)` and end with `suffix` (one key per layer). "the file holds a
+/// densenet169 (blocks of 6, 12, 32, 32 layers)", "… one of a, b (…)" where several standard
+/// configurations share those depths (`standard`: name and depths), "… a DenseNet with …" where
+/// none does; nothing when no key matches.
+pub(crate) fn describe_depths(
+    keys: &[&str],
+    prefix: impl Fn(usize) -> String,
+    suffix: &str,
+    (family, stages, layers): (&str, &str, &str),
+    standard: &[(&str, [usize; 4])],
+) -> String {
+    let depths: [usize; 4] = std::array::from_fn(|stage| {
+        let prefix = prefix(stage);
+        keys.iter()
+            .filter(|k| {
+                k.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.ends_with(suffix))
+            })
+            .count()
+    });
+    if depths.iter().all(|&d| d == 0) {
+        return String::new();
+    }
+    let shape = format!(
+        "{stages} of {} {layers}",
+        depths.map(|d| d.to_string()).join(", ")
+    );
+    let names: Vec<&str> = standard
+        .iter()
+        .filter(|(_, standard)| *standard == depths)
+        .map(|(name, _)| *name)
+        .collect();
+    match names.as_slice() {
+        [] => format!("the file holds a {family} with {shape}"),
+        [one] => format!("the file holds a {one} ({shape})"),
+        many => format!("the file holds one of {} ({shape})", many.join(", ")),
+    }
+}

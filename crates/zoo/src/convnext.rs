@@ -17,7 +17,7 @@ use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::FEATURE_NAMES;
-use crate::checkpoint::{GroupedConv2d, unfolded, unfolded_grouped};
+use crate::checkpoint::{GroupedConv2d, describe_depths, unfolded, unfolded_grouped};
 use crate::resnet::routed_conv;
 use crate::staged::{self, Staged};
 
@@ -519,32 +519,14 @@ impl Reinitialize for ConvNext {
 /// Which ConvNeXt a state dict's keys describe: "the file holds a convnext_small (stages of 3,
 /// 3, 27, 3 blocks)", or nothing when its keys are not a ConvNeXt's.
 fn describe_file(keys: &[&str]) -> String {
-    let depths: [usize; 4] = std::array::from_fn(|stage| {
-        let prefix = format!("features.{}.", 2 * stage + 1);
-        keys.iter()
-            .filter(|k| {
-                k.strip_prefix(&prefix)
-                    .is_some_and(|rest| rest.ends_with(".layer_scale"))
-            })
-            .count()
-    });
-    if depths.iter().all(|&d| d == 0) {
-        return String::new();
-    }
-    let shape = format!(
-        "stages of {} blocks",
-        depths.map(|d| d.to_string()).join(", ")
-    );
-    let names: Vec<&str> = STANDARD
-        .iter()
-        .filter(|(_, _, standard)| *standard == depths)
-        .map(|(name, ..)| *name)
-        .collect();
-    match names.as_slice() {
-        [] => format!("the file holds a ConvNeXt with {shape}"),
-        [one] => format!("the file holds a {one} ({shape})"),
-        many => format!("the file holds one of {} ({shape})", many.join(", ")),
-    }
+    let standard = STANDARD.map(|(name, _, depths)| (name, depths));
+    describe_depths(
+        keys,
+        |stage| format!("features.{}.", 2 * stage + 1),
+        ".layer_scale",
+        ("ConvNeXt", "stages", "blocks"),
+        &standard,
+    )
 }
 
 #[cfg(test)]

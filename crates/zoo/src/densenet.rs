@@ -15,7 +15,7 @@ use gradcam_explain::{Explainable, Reinitialize, ReluMode, UnknownName, reinitia
 use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{ChannelAffine, conv, fold, norm, unfolded};
+use crate::checkpoint::{ChannelAffine, conv, describe_depths, fold, norm, unfolded};
 use crate::resnet::routed_conv;
 use crate::staged::{self, Staged};
 
@@ -552,29 +552,14 @@ impl Reinitialize for DenseNet {
 /// Which DenseNet a state dict's keys describe: "the file holds a densenet169 (blocks of 6, 12,
 /// 32, 32 layers)", or nothing when its keys are not a DenseNet's.
 fn describe_file(keys: &[&str]) -> String {
-    let blocks: [usize; 4] = std::array::from_fn(|b| {
-        let prefix = format!("features.denseblock{}.denselayer", b + 1);
-        keys.iter()
-            .filter(|k| {
-                k.strip_prefix(&prefix)
-                    .is_some_and(|rest| rest.ends_with(".conv1.weight"))
-            })
-            .count()
-    });
-    if blocks.iter().all(|&b| b == 0) {
-        return String::new();
-    }
-    let depths = format!(
-        "blocks of {} layers",
-        blocks.map(|b| b.to_string()).join(", ")
-    );
-    match STANDARD
-        .iter()
-        .find(|(_, _, standard, _)| *standard == blocks)
-    {
-        Some((name, ..)) => format!("the file holds a {name} ({depths})"),
-        None => format!("the file holds a DenseNet with {depths}"),
-    }
+    let standard = STANDARD.map(|(name, _, blocks, _)| (name, blocks));
+    describe_depths(
+        keys,
+        |b| format!("features.denseblock{}.denselayer", b + 1),
+        ".conv1.weight",
+        ("DenseNet", "blocks", "layers"),
+        &standard,
+    )
 }
 
 #[cfg(test)]
