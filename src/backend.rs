@@ -110,6 +110,27 @@ impl Backend {
         Self::ALL.contains(&self)
     }
 
+    /// The adapter a GPU backend runs on, as its runtime names it, with what its kernels are
+    /// compiled for (`NVIDIA H200 (spirv_4318_8989)`; `llvmpipe (LLVM 15.0.7, 256 bits)` for
+    /// lavapipe). `None` for a CPU backend or one without a device here. Opens the device.
+    ///
+    /// ```
+    /// use burn_gradcam::Backend;
+    /// assert_eq!(Backend::Flex.adapter(), None);
+    /// ```
+    pub fn adapter(self) -> Option<String> {
+        if !self.is_gpu() {
+            return None;
+        }
+        #[cfg(feature = "cube")]
+        {
+            let identity = self.device().ok()?.identity()?;
+            Some(format!("{} ({})", identity.name, identity.fingerprint))
+        }
+        #[cfg(not(feature = "cube"))]
+        None
+    }
+
     /// Whether the backend runs on a GPU (or a software rasteriser standing in for one).
     pub fn is_gpu(self) -> bool {
         !matches!(self, Backend::Flex | Backend::NdArray)

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::explain::{
     AnyCam, Attribution, BinaryOutput, CamSettings, ClassSum, Combination, Deconvolution, EigenCam,
-    ExplainError, Explainable, InputXGradient, IntegratedGradients, Integration, MultiLayerCam,
-    NoiseAggregation, Occlusion, OutputLayer, Preset, RawScores, ReSt, ReluMode, Saliency, Score,
-    ScoreGradient, SmoothGrad, Target, TargetFn, Targets,
+    ExplainError, Explainable, InputXGradient, IntegratedGradients, Integration, KpcaCam,
+    KpcaKernel, MultiLayerCam, NoiseAggregation, Occlusion, OutputLayer, Preset, RawScores, ReSt,
+    ReluMode, Saliency, Score, ScoreGradient, SmoothGrad, Target, TargetFn, Targets,
 };
 use burn_gradcam::mnist::preprocess;
 use common::{Check, Fixture, Suite, devices, explain, net, relative_errors};
@@ -39,6 +39,14 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("pgc_gradcam_elementwise", 5e-6), // 1.0e-6 / 8.3e-7 / 9.5e-7
         Check::new("pgc_ablationcam", 1e-5), // 2.3e-6 / 2.2e-6 / 2.3e-6
         Check::new("pgc_fem", 5e-6),     // 9.2e-7 / 8.9e-7 / 6.9e-7
+        // KPCA-CAM per kernel (the zero-variance images aside: see its test).
+        Check::new("pgc_kpcacam", 1e-5), // 1.3e-6 / 1.5e-6 / 1.6e-6
+        Check::new("pgc_kpcacam_linear", 1e-5), // 1.1e-6 / 1.4e-6 / 7.2e-7
+        Check::new("pgc_kpcacam_poly", 2e-5), // 2.1e-6 / 2.9e-6 / 1.2e-6
+        // One image's centred RBF kernel has its two largest eigenvalues 1.1 % apart: float32's
+        // rounding turns the component on either side (2.9e-5 / 2.8e-5 / 3.0e-5).
+        Check::new("pgc_kpcacam_rbf", 2e-4),
+        Check::new("pgc_kpcacam_cosine", 5e-5), // 4.6e-6 / 6.7e-6 / 4.2e-6
         // Smoothings and several layers.
         Check::new("pgc_gradcam_eigen_smooth", 5e-6), // 7.2e-7 / 8.9e-7 / 8.3e-7
         Check::new("pgc_gradcam_elementwise_eigen_smooth", 5e-5), // 2.1e-6 / 5.9e-6 / 5.7e-6
@@ -112,6 +120,65 @@ fn cam_family_equals_pytorch_grad_cam() {
                 &format!("{backend}: {name}"),
                 cams.iter().map(|c| &c.map),
                 key,
+            );
+        }
+    }
+}
+
+/// KPCA-CAM equals pytorch-grad-cam's `KPCA_CAM` with each kernel (`γ = 1/K`, its default) on
+/// every image whose activations vary over the cells. The blank and the saturated images'
+/// do not (Eigen-CAM's test says so): their centred kernel matrix is float32 rounding on both
+/// sides, which pytorch-grad-cam's min-max scaling stretches to a map of noise, with nothing to
+/// compare.
+#[test]
+fn kpca_cam_equals_pytorch_grad_cam() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let shape = fixture.f32("pgc_kpcacam").0;
+    let (_, projection) = fixture.f32("eigencam_projection");
+    let (_, activation_scale) = fixture.f32("eigencam_activation_scale");
+    let per_projection = projection.len() / shape[0];
+    let varying: Vec<usize> = (0..shape[0])
+        .filter(|&i| {
+            let p = &projection[i * per_projection..(i + 1) * per_projection];
+            p.iter().fold(0.0_f32, |m, v| m.max(v.abs())) >= 1e-5 * activation_scale[i]
+        })
+        .collect();
+    assert_eq!(
+        varying.len(),
+        shape[0] - 2,
+        "the blank and saturated images aside"
+    );
+    let per_image = shape[1] * shape[2];
+    let pick = |values: &[f32]| -> Vec<f32> {
+        varying
+            .iter()
+            .flat_map(|&i| values[i * per_image..(i + 1) * per_image].iter().copied())
+            .collect()
+    };
+    let logits = Targets::predicted().with_score(Score::Logit);
+    for (backend, device) in devices() {
+        let net = net(&device);
+        for (kernel, key) in [
+            (KpcaKernel::Sigmoid, "pgc_kpcacam"),
+            (KpcaKernel::Linear, "pgc_kpcacam_linear"),
+            (KpcaKernel::Poly, "pgc_kpcacam_poly"),
+            (KpcaKernel::Rbf, "pgc_kpcacam_rbf"),
+            (KpcaKernel::Cosine, "pgc_kpcacam_cosine"),
+        ] {
+            let method = KpcaCam::new()
+                .with_kernel(kernel)
+                .with_settings(Preset::PytorchGradCam.cam_settings());
+            let cams = explain(&method, &net, preprocess(&digits, &device), &logits);
+            let actual: Vec<f32> = cams.iter().flat_map(|c| c.map.values.clone()).collect();
+            common::assert_close_per_image(
+                &format!(
+                    "{backend}: kpca-cam ({kernel}) vs {key} (images with varying activations)"
+                ),
+                &pick(&actual),
+                &pick(&fixture.f32(key).1),
+                varying.len(),
+                SUITE.tolerance(key),
             );
         }
     }

@@ -50,6 +50,7 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("r18_pgc_hires_cam_layer", 2e-5),   // 2.3e-6 / 3.2e-6 / 4.5e-6
         Check::new("r18_pgc_layer_cam_layer", 5e-6),   // 5.5e-7 / 4.8e-7 / 7.6e-7
         Check::new("r18_pgc_eigen_cam_layer", 5e-6),   // 8.7e-7 / 5.8e-7 / 5.6e-7
+        Check::new("r18_pgc_kpca_cam_layer", 5e-6),    // 1.0e-6 / 8.1e-7 / 1.0e-6
         Check::new("fashion_captum_guided_gradcam_layer3", 1e-5), // 1.3e-6 / 6.5e-7 / 5.3e-7
         Check::new("fashion_captum_guided_gradcam_layer4", 5e-6), // 4.6e-7 / 6.3e-7 / 6.5e-7
         Check::new("fashion_captum_layer_gradcam_layer3", 5e-6), // 1.2e-6 / 5.5e-7 / 5.0e-7
@@ -202,6 +203,7 @@ fn resnet18_equals_torchvision_captum_and_pytorch_grad_cam() {
             ("hires-cam", "r18_pgc_hires_cam_layer"),
             ("layer-cam", "r18_pgc_layer_cam_layer"),
             ("eigen-cam", "r18_pgc_eigen_cam_layer"),
+            ("kpca-cam", "r18_pgc_kpca_cam_layer"),
         ] {
             let method = AnyCam::from_name(name)
                 .expect("a CAM")

@@ -11,9 +11,13 @@ use safetensors::{Dtype, SafeTensors};
 // Also compiled into the xtask, whose benchmark gives the Python peers the same weights.
 pub mod seeded;
 
-/// A path relative to the repository root.
+/// A path relative to the repository root: `GRADCAM_REPO_ROOT` when set (a test binary carried
+/// to another machine, as the GPU bundle's), else the checkout it was built in.
 pub fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    match std::env::var_os("GRADCAM_REPO_ROOT") {
+        Some(root) => PathBuf::from(root).join(relative),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(relative),
+    }
 }
 
 /// An example's binary, which `cargo test` builds next to the test binaries.
@@ -53,11 +57,21 @@ pub fn fashion_resnet(device: &Device) -> burn_gradcam::zoo::ResNet {
 /// Every backend compiled in that has a device here, with a plain device. A GPU backend without
 /// a device is skipped with a note, unless `GRADCAM_REQUIRE_BACKENDS` (a comma-separated list of
 /// backend names, as CI sets it) names it: then its absence fails the test.
+/// `GRADCAM_BACKENDS` (the same form), when set, keeps only the backends it names, so that one
+/// GPU backend can be tested in a process of its own (the GPU bundle's run does).
 pub fn devices() -> Vec<(Backend, Device)> {
     let required = std::env::var("GRADCAM_REQUIRE_BACKENDS").unwrap_or_default();
     let required: Vec<&str> = required.split(',').map(str::trim).collect();
+    let only = std::env::var("GRADCAM_BACKENDS").ok();
+    let only: Option<Vec<&str>> = only
+        .as_deref()
+        .map(|names| names.split(',').map(str::trim).collect());
     Backend::ALL
         .iter()
+        .filter(|backend| {
+            only.as_ref()
+                .is_none_or(|only| only.contains(&backend.name()))
+        })
         .filter_map(|backend| match backend.device() {
             Ok(device) => Some((*backend, device)),
             Err(error) if required.contains(&backend.name()) => panic!("{error}"),

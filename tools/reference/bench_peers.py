@@ -1,6 +1,6 @@
 """Benchmarks the Python peers of the Rust crate (images per second).
 
-Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth; --model resnet18, --model vgg16 and
+Peers, on the CPU (or the GPU with --device cuda), on the MNIST CNN (data/mnist_model.pth; --model resnet18, --model vgg16 and
 --model vit for the others):
   forward                 model forward only (torch.no_grad)
   captum_guided_gradcam   prediction forward + Captum GuidedGradCam(model, conv2)
@@ -28,6 +28,7 @@ Peers, all on CPU, on the MNIST CNN (data/mnist_model.pth; --model resnet18, --m
   pgc_gradcam_eigen_smooth, pgc_gradcam_aug_smooth
                           the same with eigen_smooth=True / aug_smooth=True
   pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32) on the logits
+  pgc_kpcacam             pytorch-grad-cam KPCA_CAM (its defaults: the sigmoid kernel)
   pgc_gradcam_conv1_conv2 pytorch-grad-cam GradCAM with target_layers=[conv1, conv2]
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
@@ -79,7 +80,7 @@ from deeplift import deeplift_ready  # noqa: E402
 from perturbation import grid_ids  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
-from pytorch_grad_cam import AblationCAM, GradCAM  # noqa: E402
+from pytorch_grad_cam import KPCA_CAM, AblationCAM, GradCAM  # noqa: E402
 from zennit.composites import EpsilonPlus  # noqa: E402
 from lrp import resnet_canonizer  # noqa: E402
 from torchvision.models.resnet import BasicBlock  # noqa: E402
@@ -92,7 +93,7 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
          "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
          "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap",
-         "captum_lime", "torch_rise"]
+         "captum_lime", "torch_rise", "pgc_kpcacam"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -160,6 +161,9 @@ class Peers:
         if hasattr(ablation_net, "logits"):
             ablation_net = LogitsNet(ablation_net)
         self.pgc_ablation = AblationCAM(model=ablation_net, target_layers=[ablation_layer])
+        kpca_net, kpca_layer = fresh()
+        self.pgc_kpca = KPCA_CAM(model=kpca_net, target_layers=[kpca_layer],
+                                 reshape_transform=reshape_transform)
         # The MNIST net over two layers (pytorch-grad-cam's list of target layers).
         if layer_name == "conv2":
             two_net, _ = fresh()
@@ -168,7 +172,7 @@ class Peers:
         guided_net, guided_layer = fresh()
         self.pgc_guided_cam = GradCAM(model=guided_net, target_layers=[guided_layer],
                                       reshape_transform=reshape_transform)
-        self.pgc_gbp = GuidedBackpropReLUModel(fresh()[0], device=torch.device("cpu"))
+        self.pgc_gbp = GuidedBackpropReLUModel(fresh()[0], device=next(net.parameters()).device)
         self.pgc_gbp_images = pgc_gbp_images
         self.estimated_secs = None
 
@@ -185,7 +189,7 @@ class Peers:
 
     def forward(self, x, given):
         with torch.no_grad():
-            return self.net(x).numpy()
+            return self.net(x).cpu().numpy()
 
     @staticmethod
     def forget_removed_hooks(captum_method) -> None:
@@ -196,22 +200,22 @@ class Peers:
         captum_method.backward_hooks.clear()
 
     def captum_guided_gradcam(self, x, given):
-        maps = self.ggc.attribute(x.clone(), target=self.target(x, given)).detach().numpy()
+        maps = self.ggc.attribute(x.clone(), target=self.target(x, given)).detach().cpu().numpy()
         self.forget_removed_hooks(self.ggc.guided_backprop)
         return maps
 
     def captum_layer_gradcam(self, x, given):
         cam = self.lgc.attribute(x.clone(), target=self.target(x, given), relu_attributions=True)
         return LayerAttribution.interpolate(cam, (self.size, self.size),
-                                            interpolate_mode="nearest").detach().numpy()
+                                            interpolate_mode="nearest").detach().cpu().numpy()
 
     def captum_guided_backprop(self, x, given):
-        maps = self.gbp.attribute(x.clone(), target=self.target(x, given)).detach().numpy()
+        maps = self.gbp.attribute(x.clone(), target=self.target(x, given)).detach().cpu().numpy()
         self.forget_removed_hooks(self.gbp)
         return maps
 
     def captum_deconvolution(self, x, given):
-        maps = self.deconvolution.attribute(x.clone(), target=self.target(x, given)).detach().numpy()
+        maps = self.deconvolution.attribute(x.clone(), target=self.target(x, given)).detach().cpu().numpy()
         self.forget_removed_hooks(self.deconvolution)
         return maps
 
@@ -219,32 +223,32 @@ class Peers:
         return self.occlusion.attribute(
             x.clone(), target=self.target(x, given), sliding_window_shapes=(x.shape[1], 4, 4),
             strides=(x.shape[1], 4, 4), perturbations_per_eval=max(1, 256 // x.shape[0])
-        ).detach().numpy()
+        ).detach().cpu().numpy()
 
     def captum_feature_ablation(self, x, given):
         return self.feature_ablation.attribute(
             x.clone(), target=self.target(x, given), feature_mask=self.grid(x),
-            perturbations_per_eval=max(1, 256 // x.shape[0])).detach().numpy()
+            perturbations_per_eval=max(1, 256 // x.shape[0])).detach().cpu().numpy()
 
     def captum_shapley_value_sampling(self, x, given):
         return self.shapley.attribute(
             x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=2,
-            perturbations_per_eval=max(1, 256 // x.shape[0])).detach().numpy()
+            perturbations_per_eval=max(1, 256 // x.shape[0])).detach().cpu().numpy()
 
     def captum_kernel_shap(self, x, given):
         return self.kernel_shap.attribute(
             x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=25,
-            perturbations_per_eval=25).detach().numpy()
+            perturbations_per_eval=25).detach().cpu().numpy()
 
     def captum_lime(self, x, given):
         return self.lime.attribute(
             x.clone(), target=self.target(x, given), feature_mask=self.grid(x), n_samples=25,
-            perturbations_per_eval=25).detach().numpy()
+            perturbations_per_eval=25).detach().cpu().numpy()
 
     def torch_rise(self, x, given):
         target = self.target(x, given)
         n, c, h, w = x.shape
-        grids = (torch.rand(250, 7, 7) < 0.5).float()
+        grids = (torch.rand(250, 7, 7) < 0.5).float().to(x.device)
         cell = [-(-h // 7), -(-w // 7)]
         up = torch.nn.functional.interpolate(grids[:, None], size=(8 * cell[0], 8 * cell[1]),
                                              mode="bilinear", align_corners=False)[:, 0]
@@ -252,55 +256,55 @@ class Peers:
         sx = torch.randint(0, cell[1], (250,)).tolist()
         masks = torch.stack([up[i, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(sy, sx))])
         per_pass = max(1, 256 // n)
-        total = torch.zeros(n, h * w)
+        total = torch.zeros(n, h * w, device=x.device)
         with torch.no_grad():
             for start in range(0, 250, per_pass):
                 m = masks[start:start + per_pass]
                 out = self.net((x[None] * m[:, None, None]).reshape(-1, c, h, w))
                 scores = out.view(len(m), n, -1)[:, torch.arange(n), target]
                 total += scores.T @ m.reshape(len(m), -1)
-        return (total / 250 / 0.5).view(n, 1, h, w).expand(n, c, h, w).numpy()
+        return (total / 250 / 0.5).view(n, 1, h, w).expand(n, c, h, w).cpu().numpy()
 
     @staticmethod
     def grid(x):
         """The Rust rows' features: a 7x7 grid."""
-        return grid_ids(x.shape[2], x.shape[3], 7, 7)
+        return grid_ids(x.shape[2], x.shape[3], 7, 7).to(x.device)
 
     def captum_gradient_shap(self, x, given):
         # The Rust row's defaults: five draws from the one zero baseline, no noise.
-        baselines = torch.zeros((1,) + tuple(x.shape[1:]))
+        baselines = torch.zeros((1,) + tuple(x.shape[1:]), device=x.device)
         return self.gradient_shap.attribute(x.clone(), baselines=baselines, n_samples=5,
-                                            stdevs=0.0, target=self.target(x, given)).detach().numpy()
+                                            stdevs=0.0, target=self.target(x, given)).detach().cpu().numpy()
 
     def captum_deep_lift(self, x, given):
         # The Rust row's default: the zero image as the reference.
         return self.deep_lift.attribute(x.clone(), baselines=0.0,
-                                        target=self.target(x, given)).detach().numpy()
+                                        target=self.target(x, given)).detach().cpu().numpy()
 
     def captum_deep_lift_shap(self, x, given):
         # The Rust row's default: the constant images -1, 0 and 1 as the references.
-        baselines = torch.tensor([-1.0, 0.0, 1.0]).view(3, 1, 1, 1).expand(
+        baselines = torch.tensor([-1.0, 0.0, 1.0], device=x.device).view(3, 1, 1, 1).expand(
             (3,) + tuple(x.shape[1:])).contiguous()
         return self.deep_lift_shap.attribute(x.clone(), baselines=baselines,
-                                             target=self.target(x, given)).detach().numpy()
+                                             target=self.target(x, given)).detach().cpu().numpy()
 
     def captum_layer_deep_lift(self, x, given):
         # The Rust row's default: the zero image as the reference.
         return self.layer_deep_lift.attribute(x.clone(), baselines=0.0,
-                                              target=self.target(x, given)).detach().numpy()
+                                              target=self.target(x, given)).detach().cpu().numpy()
 
     def captum_layer_gradient_shap(self, x, given):
         # The Rust row's defaults: five draws from the zero baseline, no noise.
-        baselines = torch.zeros((1,) + tuple(x.shape[1:]))
+        baselines = torch.zeros((1,) + tuple(x.shape[1:]), device=x.device)
         return self.layer_gradient_shap.attribute(
             x.clone(), baselines=baselines, n_samples=5, stdevs=0.0,
-            target=self.target(x, given)).detach().numpy()
+            target=self.target(x, given)).detach().cpu().numpy()
 
     def captum_layer_conductance(self, x, given):
         # The Rust row's settings: 50 Gauss-Legendre steps from zero, 1,000 points per pass.
         return self.layer_conductance.attribute(
             x.clone(), baselines=0.0, target=self.target(x, given), n_steps=50,
-            internal_batch_size=1000).detach().numpy()
+            internal_batch_size=1000).detach().cpu().numpy()
 
     def zennit_lrp(self, x, given):
         # zennit's Gradient attributor's work: the relevance from the target's output.
@@ -309,7 +313,7 @@ class Peers:
         target = given if given is not None else output.detach().argmax(dim=1)
         one_hot = torch.nn.functional.one_hot(target, output.shape[1])
         relevance, = torch.autograd.grad(output, x, grad_outputs=output * one_hot)
-        return relevance.detach().numpy()
+        return relevance.detach().cpu().numpy()
 
     def pgc_gradcam(self, x, given):
         return self.pgc_cam(input_tensor=x, targets=self.pgc_targets(given))
@@ -325,6 +329,9 @@ class Peers:
 
     def pgc_ablationcam(self, x, given):
         return self.pgc_ablation(input_tensor=x, targets=None)
+
+    def pgc_kpcacam(self, x, given):
+        return self.pgc_kpca(input_tensor=x, targets=self.pgc_targets(given))
 
     def pgc_gradcam_guided(self, x, given):
         """Returns the maps; sets self.estimated_secs when only a subset was run."""
@@ -368,12 +375,12 @@ def loadavg() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
+    ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "resnet50", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
                                                   "efficientnet_b0", "densenet121", "convnext_tiny", "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
                          "(the generator's seed-18 weights, eval mode, explained at layer4) or "
                          "vgg16 (seed 18, He's bound) or mobilenet_v2, mobilenet_v3_large, efficientnet_b0, "
-                         "densenet121, convnext_tiny (seed 18), explained at "
+                         "densenet121, convnext_tiny, resnet50 (seed 18), explained at "
                          "features[-1], on "
                          "the committed 224x224 images, repeated to the batch size, or the "
                          "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
@@ -386,6 +393,9 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batch1-images", type=int, default=200)
     ap.add_argument("--peers", default=",".join(PEERS))
+    ap.add_argument("--device", default="cpu",
+                    help="torch device the peers run on (cpu, cuda): with cuda each row also "
+                         "reports torch.cuda.max_memory_allocated")
     ap.add_argument("--pgc-gbp-images", type=int, default=0,
                     help="at batch > 1, time pytorch-grad-cam's per-image guided backprop loop on only "
                          "this many images and scale its time to the batch (0 = all images)")
@@ -400,12 +410,14 @@ def main() -> None:
             ap.error(f"unknown peer {p}")
 
     need = max([args.batch1_images if b == 1 else b for b in batches])
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     if args.model == "mnist":
         _, eval_bytes = digits.read_eval_digits(args.digits)
         x_all = normalize(torch.from_numpy(digits.bytes_to_pixels(eval_bytes)).reshape(-1, 1, 28, 28))
         if need > x_all.shape[0]:
             ap.error(f"need {need} digits, the file has {x_all.shape[0]}")
-        bench = Peers(load_model(args.weights), "conv2", 28, args.pgc_gbp_images)
+        bench = Peers(load_model(args.weights).to(device), "conv2", 28, args.pgc_gbp_images)
     elif args.model == "vit":
         import vit
         from safetensors.torch import load_file
@@ -415,7 +427,7 @@ def main() -> None:
         shape = (need, 3, vit.SIDE, vit.SIDE)
         x_all = torch.from_numpy(seeded_uniform(7, VIT_IMAGES, int(np.prod(shape)), -2.0, 2.0)
                                  .reshape(shape))
-        bench = Peers(net, "blocks.0", vit.SIDE, args.pgc_gbp_images,
+        bench = Peers(net.to(device), "blocks.0", vit.SIDE, args.pgc_gbp_images,
                       reshape_transform=vit.reshape_transform)
     else:
         if args.model == "vgg16":
@@ -429,13 +441,14 @@ def main() -> None:
             net, layer = torchvision.models.densenet121(), "features.norm5"
             net.load_state_dict(seeded_state_dict(net, 18))
         else:
-            net, layer = torchvision.models.resnet18(), "layer4"
+            net, layer = getattr(torchvision.models, args.model)(), "layer4"
             net.load_state_dict(seeded_state_dict(net, 18))
         net = no_inplace_relus(net.eval())
         _, pixels = reference_images()
         x = torch.from_numpy(imagenet_normalize(pixels))
         x_all = x.repeat((need + len(x) - 1) // len(x), 1, 1, 1)[:need].contiguous()
-        bench = Peers(net, layer, 224, args.pgc_gbp_images)
+        bench = Peers(net.to(device), layer, 224, args.pgc_gbp_images)
+    x_all = x_all.to(device)
     with torch.no_grad():  # the given-class rows' targets, before any clock starts
         predictions = torch.cat([bench.net(x_all[i:i + 100]).argmax(dim=1)
                                  for i in range(0, len(x_all), 100)])
@@ -450,6 +463,8 @@ def main() -> None:
                 fn = getattr(bench, p.removesuffix("_given"))
                 given = predictions if p.endswith("_given") else None
                 scaled = p == "pgc_gradcam_guided" and b > 1 and 0 < args.pgc_gbp_images < b
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats(device)
                 time_pass(bench, fn, x_all, given, b, n_images)  # warm-up
                 runs = []
                 for _ in range(args.repeats):
@@ -457,6 +472,8 @@ def main() -> None:
                     runs.append(n_images / secs)
                 res = {"peer": p, "batch": b, "threads": t, "images": n_images,
                        "images_per_s": statistics.median(runs), "runs": runs}
+                if cuda:
+                    res["max_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
                 if scaled:
                     res["note"] = (f"GradCAM ran on all {b} images in one call; the per-image "
                                    f"GuidedBackpropReLUModel loop was timed on the first "
@@ -472,6 +489,7 @@ def main() -> None:
         "captum": version("captum"),
         "grad_cam": version("grad-cam"),
         "cpu": cpu_model(),
+        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
         "cpus": os.cpu_count(),
         "loadavg_start": load_start,
         "loadavg_end": loadavg(),

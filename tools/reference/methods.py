@@ -3,7 +3,9 @@
 Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py:
 
   pgc_<method>             pytorch-grad-cam GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM,
-                           LayerCAM, GradCAMElementWise, AblationCAM, FEM and EigenGradCAM (its SVD sign pinned by
+                           LayerCAM, GradCAMElementWise, AblationCAM, FEM, KPCA_CAM (its
+                           defaults: sigmoid kernel, gamma 1/channels; pgc_kpcacam_<kernel> with the
+                           linear, poly, rbf and cosine kernels) and EigenGradCAM (its SVD sign pinned by
                            pytorch-grad-cam's own sign correction, as for EigenCAM below) on
                            conv2, [M,28,28]. The model returns logits (the paper's
                            score): the log-probability's gradient of a confident prediction is at
@@ -73,7 +75,7 @@ from captum.attr import (Deconvolution, InputXGradient, IntegratedGradients,  # 
                          NoiseTunnel, Occlusion, Saliency)
 import pytorch_grad_cam.base_cam  # noqa: E402
 import pytorch_grad_cam.grad_cam_elementwise  # noqa: E402
-from pytorch_grad_cam import (FEM, AblationCAM, EigenGradCAM, GradCAM,  # noqa: E402
+from pytorch_grad_cam import (FEM, KPCA_CAM, AblationCAM, EigenGradCAM, GradCAM,  # noqa: E402
                               GradCAMElementWise, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,
                               XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
@@ -108,7 +110,7 @@ class PinnedEigenGradCAM(EigenGradCAM):
 CAMS = {"gradcam": GradCAM, "gradcam_plusplus": GradCAMPlusPlus, "xgradcam": XGradCAM,
         "hirescam": HiResCAM, "layercam": LayerCAM, "scorecam": ScoreCAM,
         "gradcam_elementwise": GradCAMElementWise, "eigengradcam": PinnedEigenGradCAM,
-        "ablationcam": AblationCAM, "fem": FEM}
+        "ablationcam": AblationCAM, "fem": FEM, "kpcacam": KPCA_CAM}
 # A black pixel after normalisation, as the inputs hold it (float32).
 BLACK = float(normalize(torch.zeros(1))[0])
 SMOOTHGRAD_SEED, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 5, 5, 0.5
@@ -146,6 +148,10 @@ def main() -> None:
     for name, cls in CAMS.items():
         cam = cls(model=logits_model, target_layers=[logits_model.net.conv2])
         out[f"pgc_{name}"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
+
+    for kernel in ("linear", "poly", "rbf", "cosine"):
+        cam = KPCA_CAM(model=logits_model, target_layers=[logits_model.net.conv2], kernel=kernel)
+        out[f"pgc_kpcacam_{kernel}"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
 
     for name in ("gradcam", "hirescam", "scorecam"):
         cam = CAMS[name](model=logits_model, target_layers=[logits_model.net.conv1, logits_model.net.conv2])

@@ -13,7 +13,8 @@
     r18_pgc_guided_backprop    pytorch-grad-cam GuidedBackpropReLUModel [3, 56, 56, 3] *
     r18_pgc_gradcam_layer3_layer4  pytorch-grad-cam GradCAM, target_layers=[layer3, layer4] [3, 56, 56] *
     r18_pgc_<cam>_layer        pytorch-grad-cam's Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM and
-                               Eigen-CAM weighting at layer4, relu(sum_k w_k A_k) [3, 7, 7]
+                               Eigen-CAM weighting at layer4, relu(sum_k w_k A_k), and
+                               KPCA-CAM's projection (its defaults), relu'd [3, 7, 7]
   and tests/fixtures/weights/{resnet34,resnet50,fashion}_keys.pth: those networks' keys with
   one-element tensors, for the loader's error messages.
   (* every 4th row and column of the 224x224 map, so that the fixture stays small; the test
@@ -43,7 +44,8 @@ from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
 from pytorch_grad_cam import GradCAM, ScoreCAM
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+from pytorch_grad_cam.utils.svd_on_activations import (get_2d_projection_kernel,
+                                                       get_2d_projection_with_sign_correction)
 
 from reference import write_safetensors
 from zoo import (REPO_ROOT, fashion_resnet, imagenet_normalize, no_inplace_relus,
@@ -86,6 +88,7 @@ def cam_layers(a, g):
     out = {name: relu((w * a).sum(dim=1)) for name, w in weights.items()}
     projection = get_2d_projection_with_sign_correction(a.numpy())
     out["eigen_cam"] = relu(torch.from_numpy(np.asarray(projection, np.float32)))
+    out["kpca_cam"] = relu(torch.from_numpy(get_2d_projection_kernel(a.numpy())))
     return out
 
 

@@ -1,7 +1,9 @@
-//! `cargo xtask bench`: images/second of the Rust methods at batch 1 and a large batch, per
-//! backend, beside the Python peers when their venv exists: the MNIST CNN on the committed
-//! evaluation digits (`--model mnist`, batch 1000), or ResNet-18 at 224×224 on the committed RGB
-//! images (`--model resnet18`, batch 16), or the tests' small ViT on generated 32×32 images
+//! `cargo xtask bench`: images/second of the Rust methods at batch 1 and large batches, per
+//! backend, beside the Python peers when their venv exists (on the CPU, or with
+//! `--peer-device cuda` on the GPU, where each row also reports device memory on both sides):
+//! the MNIST CNN on the committed evaluation digits (`--model mnist`, batch 1000), or ResNet-18
+//! (or -50, or another torchvision family) at 224×224 on the committed RGB images
+//! (`--model resnet18`, batch 16), or the tests' small ViT on generated 32×32 images
 //! (`--model vit`, batch 1000; Grad-CAM through its token grid).
 //!
 //! Both sides time the same work: the same images, the same weights (ResNet-18's and the ViT's
@@ -16,7 +18,7 @@
 //! images. Every map is copied to the host. Peak RSS is measured in a fresh process per backend
 //! that runs only the large-batch Guided Grad-CAM.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -26,8 +28,8 @@ use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AblationCam, AnyCam, AnyPixel, Attribution, DeepLift, GradCam, GradientShap, GuidedGradCam,
-    IntegratedGradients, LayerConductance, LayerDeepLift, LayerGradientShap, Map, MultiLayerCam,
-    Occlusion, Preset, Rise, Score, ShapleyValueSampling, Targets,
+    IntegratedGradients, KpcaCam, LayerConductance, LayerDeepLift, LayerGradientShap, Map,
+    MultiLayerCam, Occlusion, Preset, Rise, Score, ShapleyValueSampling, Targets,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
@@ -45,19 +47,21 @@ pub(crate) mod seeded;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The network: mnist (the seed's CNN), resnet18, vgg16, mobilenet_v2, mobilenet_v3_large,
-    /// efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB) or vit (the tests' ViT).
+    /// The network: mnist (the seed's CNN), resnet18, resnet50, vgg16, mobilenet_v2,
+    /// mobilenet_v3_large, efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB) or vit
+    /// (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// Images explained one at a time in a batch-1 pass (default: 200 digits, 8 ResNet images).
+    /// Images explained one at a time in a batch-1 pass (default: 200 digits, 8 ResNet images;
+    /// 0 skips the batch-1 rows).
     #[arg(long)]
     batch1_images: Option<usize>,
-    /// Large batch size (default: 1000 digits, 16 ResNet images).
-    #[arg(long)]
-    batch: Option<usize>,
+    /// Large batch sizes, comma-separated (default: 1000 digits, 16 ResNet images).
+    #[arg(long, value_delimiter = ',')]
+    batch: Vec<usize>,
     /// Only these backends (default: every one compiled in).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<Backend>,
@@ -71,6 +75,13 @@ pub struct BenchArgs {
     /// Skip the Python peers even when their venv exists.
     #[arg(long)]
     no_peers: bool,
+    /// The torch device the peers run on: `cpu`, or `cuda` (each row then also reports
+    /// `torch.cuda.max_memory_allocated`).
+    #[arg(long, default_value = "cpu")]
+    peer_device: String,
+    /// The thread counts the peers are timed with (the best is compared).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    peer_threads: Vec<usize>,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -80,6 +91,7 @@ pub struct BenchArgs {
 pub enum BenchModel {
     Mnist,
     Resnet18,
+    Resnet50,
     Vgg16,
     // torchvision's name, as the peer script and `bench-rss` take it.
     #[value(name = "mobilenet_v2")]
@@ -99,6 +111,7 @@ impl BenchModel {
         match self {
             Self::Mnist => "mnist",
             Self::Resnet18 => "resnet18",
+            Self::Resnet50 => "resnet50",
             Self::Vgg16 => "vgg16",
             Self::MobilenetV2 => "mobilenet_v2",
             Self::MobilenetV3Large => "mobilenet_v3_large",
@@ -109,17 +122,19 @@ impl BenchModel {
         }
     }
 
-    /// `(batch-1 images, large batch)` unless given.
-    fn sizes(self, args: &BenchArgs) -> (usize, usize) {
+    /// `(batch-1 images, large batches)` unless given.
+    fn sizes(self, args: &BenchArgs) -> (usize, Vec<usize>) {
         let (one, large) = match self {
             Self::Mnist => (200, 1000),
             Self::Vit => (200, 1000),
             _ => (8, 16),
         };
-        (
-            args.batch1_images.unwrap_or(one),
-            args.batch.unwrap_or(large),
-        )
+        let large = if args.batch.is_empty() {
+            vec![large]
+        } else {
+            args.batch.clone()
+        };
+        (args.batch1_images.unwrap_or(one), large)
     }
 
     /// The measured rows, each with its peer in `tools/reference/bench_peers.py`: on the MNIST
@@ -147,6 +162,7 @@ impl BenchModel {
                 "lime",
             ],
             Self::Vgg16
+            | Self::Resnet50
             | Self::MobilenetV2
             | Self::MobilenetV3Large
             | Self::EfficientnetB0
@@ -213,6 +229,7 @@ struct Workload {
     input: Tensor<4>,
     /// The predicted class of each image (the given-class rows' targets).
     predictions: Vec<usize>,
+    device: Device,
 }
 
 impl Workload {
@@ -234,6 +251,13 @@ impl Workload {
             BenchModel::Resnet18 => {
                 // The weights the peer draws from the same generator, seed 18.
                 let config = ResNetConfig::resnet18();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = ResNet::load(config, weights.path(), &device)?;
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
+            }
+            BenchModel::Resnet50 => {
+                // The weights the peer draws from the same generator, seed 18.
+                let config = ResNetConfig::resnet50();
                 let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
                 let (net, _) = ResNet::load(config, weights.path(), &device)?;
                 on_committed_images(net, count, &device, |net, x| net.forward(x))?
@@ -295,6 +319,7 @@ impl Workload {
             forward,
             input,
             predictions,
+            device,
         })
     }
 }
@@ -400,6 +425,7 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "layer-gradient-shap" => "captum_layer_gradient_shap",
         "layer-conductance" => "captum_layer_conductance",
         "ablation-cam" => "pgc_ablationcam",
+        "kpca-cam" => "pgc_kpcacam",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
         "grad-cam-aug-smooth" => "pgc_gradcam_aug_smooth",
@@ -427,6 +453,7 @@ fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
         )),
         // pytorch-grad-cam's settings and ablation batch, as the peer.
         "ablation-cam" => Box::new(AblationCam::new().with_settings(pgc)),
+        "kpca-cam" => Box::new(KpcaCam::new().with_settings(pgc)),
         // 49 windows of 4×4, at most 256 occluded images per pass (the peer's bound too).
         "occlusion" => Box::new(
             Occlusion::new()
@@ -461,6 +488,13 @@ struct Measurement {
     batch: usize,
     images_per_s: f64,
     runs: Vec<f64>,
+    /// What the device's memory pools hold after the row (a GPU backend's; they keep the pages
+    /// of the row's high-water mark, freed ones having been returned before it started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_memory_mib: Option<f64>,
+    /// The row's peer in `bench_peers.py`, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -479,6 +513,9 @@ struct PeerResult {
     batch: usize,
     threads: usize,
     images_per_s: f64,
+    /// `torch.cuda.max_memory_allocated` over the row, on a GPU.
+    #[serde(default)]
+    max_memory_mib: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -487,6 +524,8 @@ struct Report {
     date: String,
     cpu: String,
     cores: usize,
+    /// Each GPU backend's adapter, as its runtime names it.
+    adapters: Vec<(String, String)>,
     rust: Vec<Measurement>,
     peak_rss_mib: Vec<(String, f64)>,
     peers: Option<serde_json::Value>,
@@ -504,8 +543,8 @@ impl BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result {
-    if args.repeats == 0 || args.batch == Some(0) || args.batch1_images == Some(0) {
-        return Err("--repeats, --batch and --batch1-images must be positive".into());
+    if args.repeats == 0 || args.batch.contains(&0) || args.peer_threads.contains(&0) {
+        return Err("--repeats, --batch and --peer-threads must be positive".into());
     }
     let backends: Vec<Backend> = if args.backends.is_empty() {
         Backend::ALL.to_vec()
@@ -513,16 +552,32 @@ pub fn run(args: &BenchArgs) -> Result {
         args.backends.clone()
     };
     let (batch1_images, large) = args.model.sizes(args);
+    // Batch 1 stands for the batch-1 pass over `batch1_images` images.
+    let batches: Vec<usize> = (batch1_images > 0)
+        .then_some(1)
+        .into_iter()
+        .chain(large.iter().copied().filter(|&b| b > 1))
+        .collect();
+    let largest = batches.iter().copied().max().ok_or("no batch to measure")?;
     let mut rust = Vec::new();
     let mut predictions = Vec::new();
+    let mut adapters = Vec::new();
     for &backend in &backends {
-        let workload = Workload::new(args.model, backend, batch1_images.max(large))?;
+        let workload = Workload::new(args.model, backend, batch1_images.max(largest))?;
         predictions.push((backend, workload.predictions.clone()));
+        if let Some(adapter) = backend.adapter() {
+            eprintln!("{backend}: {adapter}");
+            adapters.push((backend.to_string(), adapter));
+        }
         for row in args.selected_rows() {
-            for batch in [1, large] {
+            for &batch in &batches {
                 let m = measure(&workload, backend, &row, batch, batch1_images, args)?;
+                let memory = m
+                    .device_memory_mib
+                    .map(|mib| format!(", {mib:.0} MiB on the device"))
+                    .unwrap_or_default();
                 eprintln!(
-                    "{:8} {:24} batch {:5}: {:9.1} images/s",
+                    "{:8} {:24} batch {:5}: {:9.1} images/s{memory}",
                     m.backend, m.method, m.batch, m.images_per_s
                 );
                 rust.push(m);
@@ -533,20 +588,20 @@ pub fn run(args: &BenchArgs) -> Result {
     for &backend in &backends {
         peak_rss_mib.push((
             backend.to_string(),
-            peak_rss_of_child(args.model, backend, large)?,
+            peak_rss_of_child(args.model, backend, largest)?,
         ));
     }
     let peers = if args.no_peers {
         None
     } else {
-        run_peers(args, batch1_images, large)?
+        run_peers(args, batch1_images, &batches)?
     };
     print_table(
         args.model,
         &rust,
         &peak_rss_mib,
         peers.as_ref().map(|(report, _)| report),
-        large,
+        &batches,
     );
     if let Some((report, _)) = &peers {
         same_predictions(report, &predictions)?;
@@ -559,6 +614,7 @@ pub fn run(args: &BenchArgs) -> Result {
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
+        adapters,
         rust,
         peak_rss_mib,
         peers: peers.map(|(_, raw)| raw),
@@ -605,6 +661,11 @@ fn measure(
         })
         .collect();
     let images = calls.len() * batch;
+    // The pools' free pages go back first, so that what they hold after the row is its own.
+    let gpu = backend.is_gpu();
+    if gpu {
+        workload.device.memory_cleanup();
+    }
     let pass = || -> Result {
         for (input, targets) in &calls {
             // Every map is copied to the host, as the peers' are.
@@ -622,12 +683,18 @@ fn measure(
         Ok(())
     };
     let (images_per_s, runs) = time_passes(args.repeats, images, pass)?;
+    let device_memory_mib = gpu
+        .then(|| workload.device.memory_pool_usage())
+        .flatten()
+        .map(|usage| usage.bytes_reserved as f64 / (1024.0 * 1024.0));
     Ok(Measurement {
         backend: backend.to_string(),
         method: row.name(),
         batch,
         images_per_s,
         runs,
+        device_memory_mib,
+        peer: row.peer(),
     })
 }
 
@@ -707,7 +774,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 fn run_peers(
     args: &BenchArgs,
     batch1_images: usize,
-    large: usize,
+    batches: &[usize],
 ) -> Result<Option<(PeerReport, serde_json::Value)>> {
     let mut peers: Vec<String> = args.selected_rows().iter().filter_map(Row::peer).collect();
     // Guided Grad-CAM is also compared with pytorch-grad-cam's composition.
@@ -723,11 +790,15 @@ fn run_peers(
         "--model".to_owned(),
         args.model.name().to_owned(),
         "--batches".to_owned(),
-        format!("1,{large}"),
+        join(batches),
         "--repeats".to_owned(),
         args.repeats.to_string(),
         "--batch1-images".to_owned(),
         batch1_images.to_string(),
+        "--device".to_owned(),
+        args.peer_device.clone(),
+        "--threads".to_owned(),
+        join(&args.peer_threads),
     ];
     let Some(raw) = run_python_json("tools/reference/bench_peers.py", &arguments)? else {
         return Ok(None);
@@ -736,19 +807,40 @@ fn run_peers(
     Ok(Some((report, raw)))
 }
 
-/// Runs a reference script with the venv's Python and parses the JSON it prints; `None` when the
-/// venv is missing.
+/// `values` comma-separated, as the peer script takes lists.
+fn join(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The Python the peers run with: the interpreter `GRADCAM_PYTHON` names (a machine with the
+/// peers installed otherwise, as the GPU machine), else the reference venv's; `None` when
+/// neither is there.
+pub(crate) fn peer_python() -> Option<PathBuf> {
+    match std::env::var_os("GRADCAM_PYTHON") {
+        Some(python) => Some(PathBuf::from(python)),
+        None => {
+            let venv = PathBuf::from("tools/reference/.venv/bin/python");
+            venv.exists().then_some(venv)
+        }
+    }
+}
+
+/// Runs a reference script with [`peer_python`] and parses the JSON it prints; `None` when
+/// there is no such Python.
 pub(crate) fn run_python_json(
     script: &str,
     arguments: &[String],
 ) -> Result<Option<serde_json::Value>> {
-    let python = Path::new("tools/reference/.venv/bin/python");
-    if !python.exists() {
+    let Some(python) = peer_python() else {
         eprintln!(
             "(Python peers skipped: create tools/reference/.venv as tools/reference/README.md says)"
         );
         return Ok(None);
-    }
+    };
     eprintln!("running {script} (a few minutes) …");
     let output = Command::new(python).arg(script).args(arguments).output()?;
     if !output.status.success() {
@@ -800,7 +892,7 @@ fn print_table(
     rust: &[Measurement],
     rss: &[(String, f64)],
     peers: Option<&PeerReport>,
-    large: usize,
+    batches: &[usize],
 ) {
     let backends: Vec<String> = rss.iter().map(|(b, _)| b.clone()).collect();
     println!();
@@ -821,7 +913,7 @@ fn print_table(
     println!("|{}", "---|".repeat(header.matches('|').count() - 1));
     for row in model.rows() {
         let (method, peer) = (row.name(), row.peer());
-        for batch in [1, large] {
+        for &batch in batches {
             if !rust.iter().any(|m| m.method == method && m.batch == batch) {
                 continue;
             }
@@ -855,7 +947,7 @@ fn print_table(
         }
     }
     if let Some(report) = peers {
-        for batch in [1, large] {
+        for &batch in batches {
             if let Some((speed, threads)) = best_peer(report, "pgc_gradcam_guided", batch) {
                 let ours = rust
                     .iter()
@@ -869,8 +961,33 @@ fn print_table(
             }
         }
     }
+    let largest = batches.iter().max().copied().unwrap_or(1);
     for (backend, mib) in rss {
-        println!("peak RSS, {backend}, Guided Grad-CAM at batch {large}: {mib:.1} MiB");
+        println!("peak RSS, {backend}, Guided Grad-CAM at batch {largest}: {mib:.1} MiB");
+    }
+    print_device_memory(rust, peers);
+}
+
+/// The device memory of each GPU row beside its peer's, where either side reports one.
+fn print_device_memory(rust: &[Measurement], peers: Option<&PeerReport>) {
+    for m in rust {
+        let Some(ours) = m.device_memory_mib else {
+            continue;
+        };
+        let peer = peers.zip(m.peer.as_deref()).and_then(|(report, name)| {
+            report
+                .results
+                .iter()
+                .find(|r| r.peer == name && r.batch == m.batch)
+                .and_then(|r| r.max_memory_mib.map(|mib| (name, mib)))
+        });
+        let peer = peer
+            .map(|(name, mib)| format!("; {name}: {mib:.0} MiB allocated at most"))
+            .unwrap_or_default();
+        println!(
+            "device memory, {} {} batch {}: {ours:.0} MiB held by the pools{peer}",
+            m.backend, m.method, m.batch
+        );
     }
 }
 

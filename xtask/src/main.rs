@@ -5,6 +5,9 @@
 //! - `bench`: images/second and peak memory, beside the Python peers when installed.
 //! - `bench-conv`: the model crate's convolution kernels beside Burn's `conv2d`.
 //! - `bench-metrics`: images/second of the faithfulness metrics, beside their Python peers.
+//! - `gpu-bundle`: the binaries, Vulkan loader and peer wheels a GPU machine without a
+//!   toolchain needs to run the tests and the benchmark (`tools/gpu/run.sh` runs them there).
+//! - `adapters`: each compiled GPU backend's adapter, or why it has none.
 //! - `faithfulness`: every faithfulness metric and the sanity check for every method, as a
 //!   Markdown/JSON report with plots.
 
@@ -13,6 +16,7 @@ mod bench_audit;
 mod bench_conv;
 mod bench_metrics;
 mod faithfulness;
+mod gpu_bundle;
 mod pack;
 mod prepare;
 
@@ -56,6 +60,11 @@ enum Command {
     /// Faithfulness metrics (deletion/insertion, ROAD, confidence, infidelity, sensitivity) and
     /// the model-randomisation sanity check for every method, as a report with plots.
     Faithfulness(faithfulness::FaithfulnessArgs),
+    /// Build the GPU machine's bundle (test suite and benchmark built with the GPU backends,
+    /// the Vulkan loader, the peers' wheels) into a folder the device run carries.
+    GpuBundle(gpu_bundle::GpuBundleArgs),
+    /// Print each compiled GPU backend's adapter, or why it has none.
+    Adapters,
     /// (internal) One batch Guided Grad-CAM, then print this process's peak RSS in MiB.
     #[command(hide = true)]
     BenchRss {
@@ -78,6 +87,8 @@ fn main() -> ExitCode {
         Command::BenchAudit(args) => bench_audit::run(&args),
         Command::BenchMetrics(args) => bench_metrics::run(&args),
         Command::Faithfulness(args) => faithfulness::run(&args),
+        Command::GpuBundle(args) => gpu_bundle::run(&args),
+        Command::Adapters => adapters(),
         Command::BenchRss {
             model,
             backend,
@@ -103,6 +114,28 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn keep_freed_memory() {
     // SAFETY: setting an option is allowed at any time; -1 is the documented "never purge".
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
+/// Each compiled GPU backend's adapter, or the reason it has none; an error when none has one.
+fn adapters() -> Result {
+    let mut found = false;
+    for backend in burn_gradcam::Backend::ALL.iter().filter(|b| b.is_gpu()) {
+        match backend.device() {
+            Ok(_) => {
+                let adapter = backend
+                    .adapter()
+                    .unwrap_or_else(|| "unnamed adapter".into());
+                println!("{backend}: {adapter}");
+                found = true;
+            }
+            Err(error) => println!("{backend}: {error}"),
+        }
+    }
+    if found {
+        Ok(())
+    } else {
+        Err("no GPU backend has a device here".into())
+    }
 }
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;

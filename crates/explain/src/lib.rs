@@ -9,7 +9,7 @@
 //!
 //! - CAMs ([`Cam`]: a CAM is its weighting): [`GradCam`], [`GradCamPlusPlus`], [`XGradCam`],
 //!   [`HiResCam`], [`LayerCam`], [`ScoreCam`], [`EigenCam`], [`EigenGradCam`],
-//!   [`GradCamElementWise`], [`AblationCam`], [`Fem`], sharing [`CamSettings`] (with
+//!   [`GradCamElementWise`], [`AblationCam`], [`Fem`], [`KpcaCam`], sharing [`CamSettings`] (with
 //!   pytorch-grad-cam's `eigen_smooth` and `aug_smooth`; [`Preset`]s reproduce the seed report,
 //!   the paper, Captum and pytorch-grad-cam);
 //! - pixel methods: [`GuidedBackprop`], [`Deconvolution`], [`Saliency`], [`InputXGradient`],

@@ -64,10 +64,7 @@ impl Cam for EigenCam {
 pub(crate) fn projection(activations: Tensor<4>) -> Tensor<4> {
     let [n, k, h, w] = activations.dims();
     let cells = h * w;
-    let x = activations.reshape([n, k, cells]);
-    // NaN counts as 0, as in pytorch-grad-cam; each channel centred over the cells.
-    let x = x.clone().mask_fill(x.is_nan(), 0.0);
-    let x = x.clone() - x.mean_dim(2);
+    let x = centred_cells(activations);
     // With M = xᵀ (cells × channels), the component is M's top right-singular vector v, the
     // top eigenvector of MᵀM = x·xᵀ (K × K) or, through u of M·Mᵀ (cells × cells), Mᵀu/|Mᵀu|.
     let v = if k <= cells {
@@ -86,9 +83,18 @@ pub(crate) fn projection(activations: Tensor<4>) -> Tensor<4> {
     (p * (flip * -2.0 + 1.0)).reshape([n, 1, h, w])
 }
 
+/// Activations `[N, K, h, w]` as `[N, K, cells]`, NaN counted as 0 and each channel centred over
+/// the cells, as pytorch-grad-cam's projections take them.
+pub(crate) fn centred_cells(activations: Tensor<4>) -> Tensor<3> {
+    let [n, k, h, w] = activations.dims();
+    let x = activations.reshape([n, k, h * w]);
+    let x = x.clone().mask_fill(x.is_nan(), 0.0);
+    x.clone() - x.mean_dim(2)
+}
+
 /// The unit eigenvector `[N, m, 1]` of the largest eigenvalue of each symmetric positive
 /// semi-definite `[m, m]` matrix of `gram` `[N, m, m]`.
-fn top_eigenvector(gram: Tensor<3>) -> Tensor<3> {
+pub(crate) fn top_eigenvector(gram: Tensor<3>) -> Tensor<3> {
     let [_, m, _] = gram.dims();
     let eye = Tensor::<2>::eye(m, &gram.device()).unsqueeze::<3>();
     let trace = |t: &Tensor<3>| (t.clone() * eye.clone()).sum_dims(&[1, 2]);

@@ -8,6 +8,7 @@ mod aug_smooth;
 mod multi_layer;
 
 pub use aug_smooth::AUG_SMOOTH_FACTORS;
+pub use kpca_cam::KpcaKernel;
 pub use multi_layer::MultiLayerCam;
 
 registry! {
@@ -25,6 +26,7 @@ registry! {
         grad_cam_element_wise::GradCamElementWise => "grad-cam-element-wise",
         ablation_cam::AblationCam => "ablation-cam",
         fem::Fem => "fem",
+        kpca_cam::KpcaCam => "kpca-cam",
     }
     /// [`MultiLayerCam`]: a CAM at the explained layer and at earlier ones, averaged.
     wrapper MultiLayer(MultiLayerCam<AnyCam>) => "multi-layer";
