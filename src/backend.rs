@@ -110,8 +110,8 @@ impl Backend {
         Self::ALL.contains(&self)
     }
 
-    /// The adapter a GPU backend runs on, as its runtime names it, with what its kernels are
-    /// compiled for (`NVIDIA H200 (spirv_4318_8989)`; `llvmpipe (LLVM 15.0.7, 256 bits)` for
+    /// The adapter a GPU backend runs on, as its runtime names it, with the vendor and device
+    /// ids CubeCL keys its caches by (`llvmpipe (LLVM 15.0.6, 256 bits) (spirv_65541_0)` for
     /// lavapipe). `None` for a CPU backend or one without a device here. Opens the device.
     ///
     /// ```

@@ -1,9 +1,12 @@
 //! `cargo xtask gpu-bundle`: everything a GPU machine without a Rust toolchain or a network needs
-//! to run the test suite and the benchmark on its GPU, in one git-ignored folder that the device
-//! run carries beside the working tree (`tools/gpu/run.sh` runs it there; docs/gpu.md says how).
+//! to run the test suite and the benchmark on its GPU for one GPU backend, in one git-ignored
+//! folder that a device run carries beside the working tree (`tools/gpu/run.sh` runs it there;
+//! docs/gpu.md says how).
 //!
-//! - `bin.tar.xz`: the test suite and the xtask binary, built in release with the GPU backends
-//!   (`wgpu`, and `vulkan`: CubeCL's SPIR-V compiler, which only a real GPU runs), stripped.
+//! - `bin.tar.xz`: the test suite and the xtask binary, built in release, stripped.
+//! - `backend`: the GPU backend they test. One per bundle: built with `vulkan`, CubeCL compiles
+//!   SPIR-V for every Vulkan adapter, `wgpu`'s too, so WGSL needs a build without it; and two
+//!   builds' binaries together exceed what one device run carries.
 //! - `debs/`: the Vulkan loader, for a machine that has the driver but not the loader.
 //! - `wheels/`: Captum, pytorch-grad-cam and their pure-Python companions at the versions
 //!   `tools/reference/requirements.txt` pins (torch and the rest are on the GPU machine).
@@ -15,10 +18,6 @@ use burn_gradcam::output::ensure_dir;
 
 use crate::Result;
 
-/// The features the bundle is built with: both CPU backends (flex is the parity suite's
-/// reference) and both GPU backends that this machine can build.
-const FEATURES: &str = "ndarray,wgpu,vulkan";
-
 /// What the device run carries at most: the working tree and the bundle together.
 const CARRY_LIMIT_MIB: f64 = 64.0;
 
@@ -27,50 +26,97 @@ const WHEELS: [&str; 4] = ["captum", "grad-cam", "zennit", "ttach"];
 
 #[derive(clap::Args)]
 pub struct GpuBundleArgs {
-    /// The bundle's folder (git-ignored: the device run carries it by name).
-    #[arg(long, default_value = ".gpu")]
-    out: PathBuf,
-    /// The build's own target directory: other features than the everyday build's, so that
-    /// neither rebuilds the other's Burn.
-    #[arg(long, default_value = "target/gpu-bundle")]
-    target_dir: PathBuf,
+    /// The GPU backend: `wgpu` (WGSL, what `--features wgpu` builds and CI tests) or `vulkan`
+    /// (CubeCL's SPIR-V compiler).
+    #[arg(long, value_enum, default_value = "wgpu")]
+    backend: GpuBackend,
+    /// The bundle's folder (git-ignored: the device run carries it by name; default
+    /// `.gpu-<backend>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The GPU backend a bundle tests.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GpuBackend {
+    Wgpu,
+    Vulkan,
+}
+
+impl GpuBackend {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Wgpu => "wgpu",
+            Self::Vulkan => "vulkan",
+        }
+    }
+
+    /// Both CPU backends (flex is the parity suite's reference) and this one.
+    fn features(self) -> &'static str {
+        match self {
+            Self::Wgpu => "ndarray,wgpu",
+            Self::Vulkan => "ndarray,wgpu,vulkan",
+        }
+    }
+
+    /// The everyday build's target directory where the features are the everyday build's,
+    /// else one of its own, so that neither rebuilds the other's Burn.
+    fn target_dir(self) -> &'static str {
+        match self {
+            Self::Wgpu => "target",
+            Self::Vulkan => "target/gpu-bundle",
+        }
+    }
 }
 
 pub fn run(args: &GpuBundleArgs) -> Result {
-    let suite = build(args, &["test", "--no-run"], |artifact| {
-        artifact["target"]["name"] == "suite" && artifact["profile"]["test"] == true
-    })?;
-    let xtask = build(args, &["build", "--bin", "xtask"], |artifact| {
-        artifact["target"]["name"] == "xtask" && artifact["profile"]["test"] == false
-    })?;
+    let backend = args.backend;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!(".gpu-{}", backend.name())));
+    let artifacts = build(backend)?;
+    let executable = |name: &str, test: bool| {
+        artifacts
+            .iter()
+            .find(|a| a["target"]["name"] == name && a["profile"]["test"] == test)
+            .and_then(|a| a["executable"].as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("the build made no {name} executable"))
+    };
+    let suite = executable("suite", true)?;
+    let xtask = executable("xtask", false)?;
 
-    ensure_dir(&args.out)?;
-    let stage = tempfile::tempdir_in(&args.out)?;
+    ensure_dir(&out)?;
+    let stage = tempfile::tempdir_in(&out)?;
     for (name, binary) in [("suite", &suite), ("xtask", &xtask)] {
         let staged = stage.path().join(name);
         std::fs::copy(binary, &staged)?;
         run_tool(Command::new("strip").arg(&staged), "strip")?;
     }
-    compress(stage.path(), &args.out.join("bin.tar.xz"))?;
+    compress(stage.path(), &out.join("bin.tar.xz"))?;
     drop(stage);
+    std::fs::write(out.join("backend"), backend.name())?;
 
-    let debs = fresh_dir(&args.out.join("debs"))?;
+    let debs = fresh_dir(&out.join("debs"))?;
     run_tool(
         Command::new("apt-get")
             .args(["download", "libvulkan1"])
             .current_dir(&debs),
         "apt-get download libvulkan1",
     )?;
-    gather_wheels(&fresh_dir(&args.out.join("wheels"))?)?;
+    gather_wheels(&fresh_dir(&out.join("wheels"))?)?;
 
-    let bundle = folder_mib(&args.out)?;
+    let bundle = folder_mib(&out)?;
     let tree = tracked_mib()?;
     println!(
         "{} holds {bundle:.1} MiB; with the working tree's {tree:.1} MiB, {:.1} of the {CARRY_LIMIT_MIB} \
-         MiB a device run carries.\nOn the GPU machine: command `bash tools/gpu/run.sh`, carry [\"{}\"].",
-        args.out.display(),
+         MiB a device run carries.\nOn the GPU machine: command `bash tools/gpu/run.sh --bundle {}`, \
+         carry [\"{}\"].",
+        out.display(),
         bundle + tree,
-        args.out.display(),
+        out.display(),
+        out.display(),
     );
     if bundle + tree > CARRY_LIMIT_MIB {
         return Err(format!(
@@ -83,31 +129,27 @@ pub fn run(args: &GpuBundleArgs) -> Result {
     Ok(())
 }
 
-/// Runs `cargo <command>` with the bundle's features and target directory and returns the
-/// executable of the one artifact `pick` selects.
-fn build(
-    args: &GpuBundleArgs,
-    command: &[&str],
-    pick: impl Fn(&serde_json::Value) -> bool,
-) -> Result<PathBuf> {
-    eprintln!("cargo {} (release, --features {FEATURES}) …", command[0]);
+/// Builds every target of the workspace (tests and binaries in one resolution of features, so
+/// that Burn compiles once) with the bundle's features and target directory; the artifacts
+/// cargo reports.
+fn build(backend: GpuBackend) -> Result<Vec<serde_json::Value>> {
+    let features = backend.features();
+    eprintln!("cargo build --release --workspace --all-targets --features {features} …");
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(command)
-        .args(["--release", "--workspace", "--features", FEATURES])
-        .arg("--target-dir")
-        .arg(&args.target_dir)
+        .args(["build", "--release", "--workspace", "--all-targets"])
+        .args(["--features", features])
+        .args(["--target-dir", backend.target_dir()])
         .args(["--message-format", "json-render-diagnostics"])
         .stderr(Stdio::inherit())
         .output()?;
     if !output.status.success() {
-        return Err(format!("cargo {} failed ({})", command.join(" "), output.status).into());
+        return Err(format!("cargo build failed ({})", output.status).into());
     }
-    String::from_utf8_lossy(&output.stdout)
+    Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact" && pick(message))
-        .find_map(|artifact| artifact["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| format!("cargo {} built no such executable", command.join(" ")).into())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .collect())
 }
 
 /// `dir`'s files as one xz-compressed tar: one stream, so that the code the binaries share
@@ -138,11 +180,7 @@ fn gather_wheels(dir: &Path) -> Result {
         let python = crate::bench::peer_python()
             .ok_or("no Python with pip: create tools/reference/.venv as its README says")?;
         let mut command = Command::new(python);
-        command
-            .args(["-m", "pip", "-q"])
-            .args(args)
-            .arg("-d")
-            .arg(dir);
+        command.args(["-m", "pip", "-q"]).args(args).arg(dir);
         run_tool(&mut command, "pip")
     };
     let requirements = std::fs::read_to_string("tools/reference/requirements.txt")?;
@@ -152,7 +190,7 @@ fn gather_wheels(dir: &Path) -> Result {
             .find(|line| line.split("==").next() == Some(name))
             .ok_or_else(|| format!("tools/reference/requirements.txt pins no {name}"))?;
         if name == "grad-cam" {
-            pip(&["wheel", "--no-deps", pinned])?;
+            pip(&["wheel", "--no-deps", pinned, "--wheel-dir"])?;
         } else {
             pip(&[
                 "download",
@@ -161,6 +199,7 @@ fn gather_wheels(dir: &Path) -> Result {
                 "--python-version",
                 "3.12",
                 pinned,
+                "--dest",
             ])?;
         }
     }
