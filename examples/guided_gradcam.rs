@@ -59,7 +59,7 @@ struct Args {
     /// Pixel method of the third row (the fourth is its product with the CAM), by its registry
     /// name (guided-backprop, saliency, input-x-gradient, integrated-gradients, deconvolution,
     /// occlusion, gradient-shap, deep-lift, deep-lift-shap, lrp, feature-ablation,
-    /// shapley-value-sampling, kernel-shap, rise, lime).
+    /// shapley-value-sampling, kernel-shap, rise, lime, full-grad).
     #[arg(long, default_value = "guided-backprop")]
     pixel_method: AnyPixel,
     /// Wrap the pixel method in SmoothGrad (5 noisy copies, noise stdev 1.0, seed 0).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::explain::{
     AnyCam, Attribution, BinaryOutput, CamSettings, ClassSum, Combination, Deconvolution, EigenCam,
-    ExplainError, Explainable, InputXGradient, IntegratedGradients, Integration, KpcaCam,
+    ExplainError, Explainable, FullGrad, InputXGradient, IntegratedGradients, Integration, KpcaCam,
     KpcaKernel, MultiLayerCam, NoiseAggregation, Occlusion, OutputLayer, Preset, RawScores, ReSt,
     ReluMode, Saliency, Score, ScoreGradient, SmoothGrad, Target, TargetFn, Targets,
 };
@@ -39,6 +39,7 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("pgc_gradcam_elementwise", 5e-6), // 1.0e-6 / 8.3e-7 / 9.5e-7
         Check::new("pgc_ablationcam", 1e-5), // 2.3e-6 / 2.2e-6 / 2.3e-6
         Check::new("pgc_fem", 5e-6),     // 9.2e-7 / 8.9e-7 / 6.9e-7
+        Check::new("pgc_fullgrad", 1e-5), // 1.3e-6 / 1.4e-6 / 1.4e-6
         // KPCA-CAM per kernel (the zero-variance images aside: see its test).
         Check::new("pgc_kpcacam", 1e-5), // 1.3e-6 / 1.5e-6 / 1.6e-6
         Check::new("pgc_kpcacam_linear", 1e-5), // 1.1e-6 / 1.4e-6 / 7.2e-7
@@ -85,7 +86,7 @@ fn peers() -> Targets {
     Targets::predicted().with_score(Score::Logit)
 }
 
-fn methods() -> Fixture {
+pub(crate) fn methods() -> Fixture {
     SUITE.fixture()
 }
 
@@ -125,17 +126,11 @@ fn cam_family_equals_pytorch_grad_cam() {
     }
 }
 
-/// KPCA-CAM equals pytorch-grad-cam's `KPCA_CAM` with each kernel (`γ = 1/K`, its default) on
-/// every image whose activations vary over the cells. The blank and the saturated images'
-/// do not (Eigen-CAM's test says so): their centred kernel matrix is float32 rounding on both
-/// sides, which pytorch-grad-cam's min-max scaling stretches to a map of noise, with nothing to
-/// compare.
-#[test]
-fn kpca_cam_equals_pytorch_grad_cam() {
-    let fixture = methods();
-    let digits = common::reference().digits();
-    let shape = fixture.f32("pgc_kpcacam").0;
-    let (_, projection) = fixture.f32("eigencam_projection");
+/// The reference images whose conv2 activations vary over the cells: all but the blank and the
+/// saturated image, whose Eigen-CAM projection is float32 rounding only (a method that
+/// normalises each map stretches that rounding to noise, with nothing to compare).
+pub(crate) fn varying_activation_images(fixture: &Fixture) -> Vec<usize> {
+    let (shape, projection) = fixture.f32("eigencam_projection");
     let (_, activation_scale) = fixture.f32("eigencam_activation_scale");
     let per_projection = projection.len() / shape[0];
     let varying: Vec<usize> = (0..shape[0])
@@ -149,6 +144,20 @@ fn kpca_cam_equals_pytorch_grad_cam() {
         shape[0] - 2,
         "the blank and saturated images aside"
     );
+    varying
+}
+
+/// KPCA-CAM equals pytorch-grad-cam's `KPCA_CAM` with each kernel (`γ = 1/K`, its default) on
+/// every image whose activations vary over the cells. The blank and the saturated images'
+/// do not (Eigen-CAM's test says so): their centred kernel matrix is float32 rounding on both
+/// sides, which pytorch-grad-cam's min-max scaling stretches to a map of noise, with nothing to
+/// compare.
+#[test]
+fn kpca_cam_equals_pytorch_grad_cam() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    let shape = fixture.f32("pgc_kpcacam").0;
+    let varying = varying_activation_images(&fixture);
     let per_image = shape[1] * shape[2];
     let pick = |values: &[f32]| -> Vec<f32> {
         varying
@@ -408,6 +417,26 @@ fn pixel_methods_equal_captum() {
             let result = explain(method, &net, preprocess(&digits, &device), &peers());
             SUITE.check_maps(&fixture, backend.name(), result.iter().map(|p| &p.map), key);
         }
+    }
+}
+
+/// FullGrad equals pytorch-grad-cam's `FullGrad` (the input gradient and the bias gradients of
+/// conv1 and conv2, every channel normalised on its own).
+#[test]
+fn full_grad_equals_pytorch_grad_cam() {
+    let fixture = methods();
+    let digits = common::reference().digits();
+    for (backend, device) in devices() {
+        let net = net(&device);
+        let result = explain(&FullGrad, &net, preprocess(&digits, &device), &peers());
+        let targets: Vec<usize> = result.iter().map(|r| r.prediction.target).collect();
+        assert_eq!(targets, fixture.classes("target"));
+        SUITE.check_maps(
+            &fixture,
+            backend.name(),
+            result.iter().map(|r| &r.map),
+            "pgc_fullgrad",
+        );
     }
 }
 

@@ -11,6 +11,7 @@ mod deeplift_parity;
 mod example_job;
 mod explain_parity;
 mod explain_properties;
+mod factorization_parity;
 mod families_parity;
 mod image_files;
 mod layer_parity;

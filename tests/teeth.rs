@@ -6,14 +6,15 @@
 
 use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
-    backend_parity, deeplift_parity, explain_parity, families_parity, layer_parity, lrp_parity,
-    methods_parity, metrics_parity, model_parity, perturbation_parity, shap_parity, stability,
-    vit_parity, zoo_parity,
+    backend_parity, deeplift_parity, explain_parity, factorization_parity, families_parity,
+    layer_parity, lrp_parity, methods_parity, metrics_parity, model_parity, perturbation_parity,
+    shap_parity, stability, vit_parity, zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 15] = [
+const SUITES: [Suite; 16] = [
     explain_parity::SUITE,
+    factorization_parity::SUITE,
     families_parity::SUITE,
     methods_parity::SUITE,
     zoo_parity::SUITE,

@@ -22,8 +22,8 @@ use burn::tensor::Device;
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
-    AnyCam, Combination, GradCam, GuidedBackprop, GuidedGradCam, Map, MultiLayerCam, Preset,
-    ScoreCam, Targets,
+    AnyCam, Combination, FullGrad, GradCam, GuidedBackprop, GuidedGradCam, Map, MultiLayerCam,
+    Preset, ScoreCam, Targets,
 };
 use burn_gradcam::zoo::{ResNet, ResNetConfig};
 use common::seeded::seeded_safetensors;
@@ -45,16 +45,21 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("r18_pgc_gradcam", 2e-5),           // 2.7e-6 / 3.7e-6 / 4.3e-6
         Check::new("r18_pgc_gradcam_layer3_layer4", 2e-5), // 1.7e-6 / 2.5e-6 / 2.7e-6
         Check::new("r18_pgc_guided_backprop", 2e-6),   // 3.1e-7 / 4.3e-7 / 3.7e-7
+        // One ReLU of layer1.1 whose input lies within float32's rounding of zero closes on flex
+        // and stays open in torch (ndarray and wgpu agree with torch there): the bias gradients
+        // of the five layers before it move by up to 2.9 % of a map locally, FullGrad's map by
+        // 8.1e-5 / 1.3e-6 / 1.3e-6.
+        Check::new("r18_pgc_fullgrad", 2e-4),
         Check::new("r18_pgc_grad_cam_plus_plus_layer", 5e-6), // 8.0e-7 / 6.0e-7 / 5.3e-7
-        Check::new("r18_pgc_xgrad_cam_layer", 2e-5),   // 2.8e-6 / 3.3e-6 / 4.2e-6
-        Check::new("r18_pgc_hires_cam_layer", 2e-5),   // 2.3e-6 / 3.2e-6 / 4.5e-6
-        Check::new("r18_pgc_layer_cam_layer", 5e-6),   // 5.5e-7 / 4.8e-7 / 7.6e-7
-        Check::new("r18_pgc_eigen_cam_layer", 5e-6),   // 8.7e-7 / 5.8e-7 / 5.6e-7
-        Check::new("r18_pgc_kpca_cam_layer", 5e-6),    // 1.0e-6 / 8.1e-7 / 1.0e-6
+        Check::new("r18_pgc_xgrad_cam_layer", 2e-5),          // 2.8e-6 / 3.3e-6 / 4.2e-6
+        Check::new("r18_pgc_hires_cam_layer", 2e-5),          // 2.3e-6 / 3.2e-6 / 4.5e-6
+        Check::new("r18_pgc_layer_cam_layer", 5e-6),          // 5.5e-7 / 4.8e-7 / 7.6e-7
+        Check::new("r18_pgc_eigen_cam_layer", 5e-6),          // 8.7e-7 / 5.8e-7 / 5.6e-7
+        Check::new("r18_pgc_kpca_cam_layer", 5e-6),           // 1.0e-6 / 8.1e-7 / 1.0e-6
         Check::new("fashion_captum_guided_gradcam_layer3", 1e-5), // 1.3e-6 / 6.5e-7 / 5.3e-7
         Check::new("fashion_captum_guided_gradcam_layer4", 5e-6), // 4.6e-7 / 6.3e-7 / 6.5e-7
         Check::new("fashion_captum_layer_gradcam_layer3", 5e-6), // 1.2e-6 / 5.5e-7 / 5.0e-7
-        Check::new("fashion_pgc_scorecam_layer4", 1e-5), // 1.8e-6 / 5.4e-7 / 6.0e-7
+        Check::new("fashion_pgc_scorecam_layer4", 1e-5),      // 1.8e-6 / 5.4e-7 / 6.0e-7
         Check::new("fashion_pgc_gradcam_layer3_layer4", 5e-6), // 1.0e-6 / 3.6e-7 / 3.9e-7
     ],
 };
@@ -195,6 +200,11 @@ fn resnet18_equals_torchvision_captum_and_pytorch_grad_cam() {
             .collect();
         let key = "r18_pgc_guided_backprop";
         check(&what(key), &sampled(&maps), &chw, n, key);
+        // FullGrad: the folded convolutions' biases are the BatchNorms' the peer takes.
+        let full = explain(&FullGrad, &net, input.clone(), &targets);
+        let maps: Vec<&Map> = full.iter().map(|f| &f.map).collect();
+        let key = "r18_pgc_fullgrad";
+        check(&what(key), &sampled(&maps), &expected(key), n, key);
 
         let relu_after_sum = pgc.with_combination(Combination::ReluAfterSum);
         for (name, key) in [

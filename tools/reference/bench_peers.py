@@ -29,6 +29,7 @@ Peers, on the CPU (or the GPU with --device cuda), on the MNIST CNN (data/mnist_
                           the same with eigen_smooth=True / aug_smooth=True
   pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32) on the logits
   pgc_kpcacam             pytorch-grad-cam KPCA_CAM (its defaults: the sigmoid kernel)
+  pgc_fullgrad            pytorch-grad-cam FullGrad (every biased Conv2d / BatchNorm2d)
   pgc_gradcam_conv1_conv2 pytorch-grad-cam GradCAM with target_layers=[conv1, conv2]
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
@@ -80,7 +81,7 @@ from deeplift import deeplift_ready  # noqa: E402
 from perturbation import grid_ids  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
-from pytorch_grad_cam import KPCA_CAM, AblationCAM, GradCAM  # noqa: E402
+from pytorch_grad_cam import KPCA_CAM, AblationCAM, FullGrad, GradCAM  # noqa: E402
 from zennit.composites import EpsilonPlus  # noqa: E402
 from lrp import resnet_canonizer  # noqa: E402
 from torchvision.models.resnet import BasicBlock  # noqa: E402
@@ -93,7 +94,7 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
          "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
          "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap",
-         "captum_lime", "torch_rise", "pgc_kpcacam"]
+         "captum_lime", "torch_rise", "pgc_kpcacam", "pgc_fullgrad"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -163,6 +164,8 @@ class Peers:
         self.pgc_ablation = AblationCAM(model=ablation_net, target_layers=[ablation_layer])
         kpca_net, kpca_layer = fresh()
         self.pgc_kpca = KPCA_CAM(model=kpca_net, target_layers=[kpca_layer],
+                                 reshape_transform=reshape_transform)
+        self.pgc_full = FullGrad(model=fresh()[0], target_layers=[],
                                  reshape_transform=reshape_transform)
         # The MNIST net over two layers (pytorch-grad-cam's list of target layers).
         if layer_name == "conv2":
@@ -332,6 +335,9 @@ class Peers:
 
     def pgc_kpcacam(self, x, given):
         return self.pgc_kpca(input_tensor=x, targets=self.pgc_targets(given))
+
+    def pgc_fullgrad(self, x, given):
+        return self.pgc_full(input_tensor=x, targets=self.pgc_targets(given))
 
     def pgc_gradcam_guided(self, x, given):
         """Returns the maps; sets self.estimated_secs when only a subset was run."""

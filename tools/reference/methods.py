@@ -11,6 +11,8 @@ Writes tests/fixtures/methods.safetensors for the same 29 images as reference.py
                            score): the log-probability's gradient of a confident prediction is at
                            float32's rounding floor, which pytorch-grad-cam's min-max rescaling
                            would magnify.
+  pgc_fullgrad             pytorch-grad-cam FullGrad (the input gradient and the bias gradients
+                           of conv1 and conv2), [M,28,28]
   pgc_gradcam_eigen_smooth, pgc_gradcam_elementwise_eigen_smooth
                            GradCAM and GradCAMElementWise with eigen_smooth=True (the projection's
                            sign pinned by pytorch-grad-cam's sign correction), [M,28,28]
@@ -75,8 +77,8 @@ from captum.attr import (Deconvolution, InputXGradient, IntegratedGradients,  # 
                          NoiseTunnel, Occlusion, Saliency)
 import pytorch_grad_cam.base_cam  # noqa: E402
 import pytorch_grad_cam.grad_cam_elementwise  # noqa: E402
-from pytorch_grad_cam import (FEM, KPCA_CAM, AblationCAM, EigenGradCAM, GradCAM,  # noqa: E402
-                              GradCAMElementWise, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,
+from pytorch_grad_cam import (FEM, KPCA_CAM, AblationCAM, EigenGradCAM, FullGrad,  # noqa: E402
+                              GradCAM, GradCAMElementWise, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,
                               XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image  # noqa: E402
 from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
@@ -152,6 +154,10 @@ def main() -> None:
     for kernel in ("linear", "poly", "rbf", "cosine"):
         cam = KPCA_CAM(model=logits_model, target_layers=[logits_model.net.conv2], kernel=kernel)
         out[f"pgc_kpcacam_{kernel}"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
+
+    # FullGrad ignores target_layers: every Conv2d / BatchNorm2d with a bias (conv1, conv2 here).
+    cam = FullGrad(model=logits_model, target_layers=[])
+    out["pgc_fullgrad"] = np.asarray(cam(input_tensor=x.clone(), targets=targets), dtype=np.float32)
 
     for name in ("gradcam", "hirescam", "scorecam"):
         cam = CAMS[name](model=logits_model, target_layers=[logits_model.net.conv1, logits_model.net.conv2])

@@ -11,6 +11,8 @@
     r18_captum_guided_gradcam  Captum GuidedGradCam [3, 3, 56, 56] *
     r18_pgc_gradcam            pytorch-grad-cam GradCAM [3, 56, 56] *
     r18_pgc_guided_backprop    pytorch-grad-cam GuidedBackpropReLUModel [3, 56, 56, 3] *
+    r18_pgc_fullgrad           pytorch-grad-cam FullGrad (the input gradient and every
+                               BatchNorm's bias gradient) [3, 56, 56] *
     r18_pgc_gradcam_layer3_layer4  pytorch-grad-cam GradCAM, target_layers=[layer3, layer4] [3, 56, 56] *
     r18_pgc_<cam>_layer        pytorch-grad-cam's Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM and
                                Eigen-CAM weighting at layer4, relu(sum_k w_k A_k), and
@@ -41,7 +43,7 @@ import torch
 import torchvision
 
 from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
-from pytorch_grad_cam import GradCAM, ScoreCAM
+from pytorch_grad_cam import FullGrad, GradCAM, ScoreCAM
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.svd_on_activations import (get_2d_projection_kernel,
@@ -122,6 +124,9 @@ def resnet18_fixtures() -> dict:
             input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
     with GradCAM(model=pgc_model, target_layers=[pgc_model.layer3, pgc_model.layer4]) as cam:
         t["r18_pgc_gradcam_layer3_layer4"] = sample(torch.from_numpy(cam(
+            input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
+    with FullGrad(model=pgc_model, target_layers=[]) as cam:
+        t["r18_pgc_fullgrad"] = sample(torch.from_numpy(cam(
             input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
     gbp = GuidedBackpropReLUModel(copy.deepcopy(model), device=torch.device("cpu"))
     t["r18_pgc_guided_backprop"] = np.stack([

@@ -160,6 +160,7 @@ impl BenchModel {
                 "feature-ablation",
                 "kernel-shap",
                 "lime",
+                "full-grad",
             ],
             Self::Vgg16
             | Self::Resnet50
@@ -426,6 +427,7 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "layer-conductance" => "captum_layer_conductance",
         "ablation-cam" => "pgc_ablationcam",
         "kpca-cam" => "pgc_kpcacam",
+        "full-grad" => "pgc_fullgrad",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
         "grad-cam-aug-smooth" => "pgc_gradcam_aug_smooth",

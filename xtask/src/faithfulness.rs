@@ -133,7 +133,16 @@ struct Report {
     seed: u64,
     settings: Settings,
     methods: Vec<MethodScores>,
+    /// The methods that gave no maps, with the reason (the run goes on without them).
+    not_scored: Vec<NotScored>,
     sanity: Vec<SanityCurve>,
+}
+
+/// A method the report could not score.
+#[derive(Serialize)]
+struct NotScored {
+    method: String,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -180,10 +189,24 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
     let by_log_probability = by_probability.with_score(Score::ModelOutput)?;
 
     let mut rows = Vec::new();
-    let methods = selected(&args.methods)?;
-    for method in &methods {
+    let mut not_scored = Vec::new();
+    let mut methods = selected(&args.methods)?;
+    // A method that cannot explain this score (Ablation-CAM divides by the clean score, 0 for a
+    // certain prediction's log-probability) is reported with its reason; the others go on.
+    let mut scored = Vec::new();
+    for method in methods.drain(..) {
         let clock = Instant::now();
-        let maps = method_maps(&net, method, input.clone(), &targets, 250)?;
+        let maps = match method_maps(&net, &method, input.clone(), &targets, 250) {
+            Ok(maps) => maps,
+            Err(error) => {
+                println!("{:<22} not scored: {error}", method.label());
+                not_scored.push(NotScored {
+                    method: method.label(),
+                    reason: error.to_string(),
+                });
+                continue;
+            }
+        };
         let mut row = score_maps(
             &by_probability,
             &by_log_probability,
@@ -193,13 +216,15 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         )?;
         row.max_sensitivity = Some(mean(&sensitivity_max(
             &by_log_probability,
-            method,
+            &method,
             &settings.sensitivity,
         )?));
         row.seconds = clock.elapsed().as_secs_f64();
         println!("{:<22} {:>6.1} s", row.method, row.seconds);
         rows.push(row);
+        scored.push(method);
     }
+    let methods = scored;
     let clock = Instant::now();
     let random: Vec<Map> = (0..count)
         .map(|i| {
@@ -239,6 +264,7 @@ pub fn run(args: &FaithfulnessArgs) -> Result {
         seed: args.seed,
         settings,
         methods: rows,
+        not_scored,
         sanity,
     };
     ensure_dir(&args.out_dir)?;
@@ -423,6 +449,9 @@ fn markdown(report: &Report, figures: &[(&str, &str)], seconds: f64) -> String {
         seconds
     );
     md.push_str(&metrics_table(&report.methods));
+    for missing in &report.not_scored {
+        let _ = writeln!(md, "\nNot scored: {} ({}).", missing.method, missing.reason);
+    }
     md.push_str(
         "\nDeletion/insertion: area under the target probability as pixels are blacked out \
          (inserted onto black) in map order, 28 steps of 28 pixels (Petsiuk et al. 2018). ROAD: \

@@ -13,11 +13,14 @@
 //!   pytorch-grad-cam's `eigen_smooth` and `aug_smooth`; [`Preset`]s reproduce the seed report,
 //!   the paper, Captum and pytorch-grad-cam);
 //! - pixel methods: [`GuidedBackprop`], [`Deconvolution`], [`Saliency`], [`InputXGradient`],
-//!   [`IntegratedGradients`], [`Occlusion`], [`GradientShap`];
+//!   [`IntegratedGradients`], [`Occlusion`], [`GradientShap`], [`FullGrad`] (input and bias
+//!   gradients of every convolution);
 //! - layer attributions at the explained layer's output: [`LayerActivation`],
 //!   [`LayerGradientXActivation`], [`LayerIntegratedGradients`];
 //! - compositions: [`SmoothGrad`] around any method (Captum's `NoiseTunnel`), [`CamTimes`] of
 //!   any CAM and any pixel method ([`GuidedGradCam`]), one forward pass where possible;
+//! - [`DeepFeatureFactorization`]: the explained layer's activations factorised into concepts,
+//!   where each lies in each image and what the model's head makes of it;
 //! - [`AnyCam`], [`AnyPixel`] and [`Method`]: every built-in method as a value, by name.
 //!
 //! ```
@@ -85,6 +88,7 @@ mod attribution;
 mod cam;
 mod checks;
 mod error;
+mod factorization;
 mod forward;
 mod host;
 mod lasso;
@@ -93,6 +97,7 @@ mod lrp;
 mod maps;
 mod method;
 mod model;
+mod nmf;
 pub mod noise;
 mod perturb;
 mod pixel;
@@ -114,6 +119,7 @@ pub use cam::*;
 pub use error::{
     ExplainError, ModelPart, ParseTargetError, Result, SettingError, Stage, UnknownName,
 };
+pub use factorization::{DeepFeatureFactorization, Factorization};
 #[doc(hidden)]
 pub use host::device_reads;
 pub use layer::{

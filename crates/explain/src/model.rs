@@ -43,6 +43,10 @@ pub enum ReluMode {
     /// through [`ReluMode::affine`] takes the composite's rule, every ReLU (and routed
     /// activation) passes the relevance on unchanged, max pooling keeps its gradient.
     Lrp(LrpComposite),
+    /// `relu(x)` with its usual gradient, as [`ReluMode::Standard`]; each convolution routed
+    /// through [`ReluMode::affine`] also gets a zero-valued differentiable probe on its output
+    /// while a [`crate::FullGrad`] pass runs, whose gradient is the score's gradient there.
+    BiasProbes,
 }
 
 impl ReluMode {
@@ -58,7 +62,7 @@ impl ReluMode {
     /// ```
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Standard => activation::relu(x),
+            Self::Standard | Self::BiasProbes => activation::relu(x),
             Self::Guided => guided_relu(x),
             Self::Deconvolution => deconvolution_relu(x),
             Self::Rescale => rescale::nonlinearity(x, activation::relu),
@@ -97,6 +101,9 @@ impl ReluMode {
     ) -> Tensor<D> {
         match self {
             Self::Lrp(composite) => composite.rule(&layer).apply(x, &layer),
+            Self::BiasProbes if layer.kind == AffineKind::Convolution => {
+                crate::pixel::full_grad_probe((layer.forward)(x), layer.bias)
+            }
             _ => (layer.forward)(x),
         }
     }
@@ -262,7 +269,7 @@ impl ReluMode {
         f: impl FnOnce(Tensor<D>) -> Tensor<D>,
     ) -> Tensor<D> {
         match self {
-            Self::Standard => f(x),
+            Self::Standard | Self::BiasProbes => f(x),
             Self::Guided => positive_gradient(f(x)),
             Self::Deconvolution => {
                 let y = f(x.clone()).detach();

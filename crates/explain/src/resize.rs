@@ -28,6 +28,30 @@ pub fn normalize(maps: Tensor<4>) -> Tensor<4> {
     min_max(maps, DISPLAY_EPSILON)
 }
 
+/// pytorch-grad-cam's `scale_cam_image` (without its resize) on each map of `[N, C, H, W]`.
+pub(crate) fn pytorch_grad_cam_scale(maps: Tensor<4>) -> Tensor<4> {
+    min_max(maps, PYTORCH_GRAD_CAM_EPSILON)
+}
+
+/// pytorch-grad-cam's `scale_accross_batch_and_channels` (without its resize): every channel of
+/// `[N, C, h, w]` normalised on its own.
+pub(crate) fn pytorch_grad_cam_scale_channels(maps: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = maps.dims();
+    pytorch_grad_cam_scale(maps.reshape([n * c, 1, h, w])).reshape([n, c, h, w])
+}
+
+/// Every map of `[N, C, h, w]` resized to `size` bilinearly with half-pixel centres (OpenCV's
+/// `resize`, PyTorch's `align_corners=False`).
+pub(crate) fn bilinear(maps: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    resample(
+        maps,
+        size,
+        Kernel::Bilinear {
+            align_corners: false,
+        },
+    )
+}
+
 /// Per map: `v ← (v − min) / (max(v − min) + eps)`.
 fn min_max(maps: Tensor<4>, eps: f32) -> Tensor<4> {
     let shifted = maps.clone() - maps.min_dims(&[1, 2, 3]);

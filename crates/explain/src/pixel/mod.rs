@@ -4,6 +4,7 @@
 //! Adding one is a file of this directory and its line in the registry below.
 
 pub(crate) use deep_lift::Leaf;
+pub(crate) use full_grad::probe as full_grad_probe;
 pub use gradient_shap::GradientShapDraws;
 pub use integrated_gradients::Integration;
 pub(crate) use integrated_gradients::{PathEnds, pair_predictions, weighted_steps};
@@ -41,6 +42,7 @@ registry! {
         kernel_shap::KernelShap => "kernel-shap",
         rise::Rise => "rise",
         lime::Lime => "lime",
+        full_grad::FullGrad => "full-grad",
     }
     /// [`SmoothGrad`] around another pixel method.
     wrapper SmoothGrad(SmoothGrad<AnyPixel>) => "smooth-grad";
@@ -174,7 +176,8 @@ impl AnyPixel {
             | Self::GradientShap(_)
             | Self::DeepLift(_)
             | Self::DeepLiftShap(_)
-            | Self::Lrp(_) => false,
+            | Self::Lrp(_)
+            | Self::FullGrad(_) => false,
         }
     }
 }
