@@ -31,6 +31,7 @@ SCRIPTS = [
     ("methods.py", []),
     ("float64.py", []),
     ("resnet.py", []),
+    ("factorization.py", []),
     ("families.py", []),
     ("vit.py", []),
     ("metrics.py", []),
