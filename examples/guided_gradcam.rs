@@ -17,15 +17,15 @@ use std::process::ExitCode;
 use burn_gradcam::Backend;
 use burn_gradcam::data::Normalization;
 use burn_gradcam::explain::{
-    AnyCam, AnyPixel, Attribution, Cam, CamSettings, CamTimes, Combination, ImageAttribution,
-    Interpolation, Map, MultiLayerCam, Objective, OutputLayer, Preset, Score, ScoreGradient,
-    Targets, normalize,
+    AnyCam, AnyPixel, Attribution, Cam, CamSettings, CamTimes, Combination,
+    DeepFeatureFactorization, Explainable, ImageAttribution, Input, Interpolation, Map,
+    MultiLayerCam, Objective, OutputLayer, Preset, Score, ScoreGradient, Targets, normalize,
 };
 use burn_gradcam::maps_file::{MapsFile, Provenance};
 use burn_gradcam::networks::LabelledImages;
 use burn_gradcam::output::{ensure_dir, exit_code, write_atomic};
 use burn_gradcam::viz::{
-    Colormap, Column, Figure, MapRef, SignedStyle, heatmap, panel_png, signed,
+    Colormap, Column, FactorizationFigure, Figure, MapRef, SignedStyle, heatmap, panel_png, signed,
 };
 use clap::Parser;
 use network::NetworkArgs;
@@ -121,6 +121,11 @@ struct Args {
     /// Also write one PNG per image and map under `<out>/panels/`.
     #[arg(long)]
     panels: bool,
+    /// Also factorise the explained layer's activations of all the images into this many
+    /// concepts (Deep Feature Factorisation, as pytorch-grad-cam's) and draw where each lies,
+    /// with its likeliest classes: `<out>/factorization.png` and `.svg`.
+    #[arg(long)]
+    factorize: Option<NonZeroUsize>,
     /// Backend to run on.
     #[arg(long, default_value_t = Backend::default())]
     backend: Backend,
@@ -276,11 +281,26 @@ fn run(args: &Args) -> Result {
     } else {
         Vec::new()
     };
+    let factorization = match args.factorize {
+        Some(components) => {
+            let input = Input::new(net, inputs.images.to_tensor(normalization, &device))?;
+            factorization(
+                net,
+                &input,
+                &inputs,
+                components.get(),
+                network.layer(),
+                args,
+            )?
+        }
+        None => Vec::new(),
+    };
 
-    for (name, bytes) in [
-        ("guided_gradcam.png", png.as_slice()),
-        ("guided_gradcam.svg", svg.as_bytes()),
-    ] {
+    let written = [
+        ("guided_gradcam.png", png),
+        ("guided_gradcam.svg", svg.into_bytes()),
+    ];
+    for (name, bytes) in written.iter().chain(&factorization) {
         let path = args.out.join(name);
         write_atomic(&path, bytes)?;
         println!("wrote {}", path.display());
@@ -337,10 +357,7 @@ fn figure<'a>(
         .colormap(args.colormap)
         .signed_style(style)
         .scale(scale);
-    let class = |c: usize| match args.network.model.class_names() {
-        Some(names) => names[c % names.len()].to_owned(),
-        None => c.to_string(),
-    };
+    let class = |c: usize| class_name(args, c);
     let shown = results.len().min(args.figure_columns.max(1));
     for (i, (result, cam)) in results.iter().zip(shown_cams).take(shown).enumerate() {
         let raw = MapRef::planar(
@@ -367,6 +384,75 @@ fn figure<'a>(
         figure.push_column(column);
     }
     Ok(figure)
+}
+
+/// The name of class `c` (its index where the network has no names).
+fn class_name(args: &Args, c: usize) -> String {
+    match args.network.model.class_names() {
+        Some(names) => names[c % names.len()].to_owned(),
+        None => c.to_string(),
+    }
+}
+
+/// Deep Feature Factorisation of every image at the explained layer, drawn as
+/// pytorch-grad-cam's `show_factorization_on_image` with each concept's two likeliest classes:
+/// `factorization.png` and `factorization.svg`.
+fn factorization(
+    net: &dyn Explainable,
+    input: &Input,
+    inputs: &LabelledImages,
+    components: usize,
+    layer: &str,
+    args: &Args,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let found = DeepFeatureFactorization::new()
+        .with_components(components)
+        .factorize(net, input)?;
+    let legend: Vec<String> = match found.concept_logits {
+        Some(logits) => {
+            let classes = logits.dims()[1];
+            let probabilities = burn::tensor::activation::softmax(logits, 1);
+            Map::from_batch(probabilities.reshape([components, 1, 1, classes]))?
+                .iter()
+                .enumerate()
+                .map(|(i, concept)| {
+                    let mut order: Vec<usize> = (0..classes).collect();
+                    order.sort_by(|&a, &b| concept.values[b].total_cmp(&concept.values[a]));
+                    let top: Vec<String> = order
+                        .iter()
+                        .take(2)
+                        .map(|&c| format!("{} {:.2}", class_name(args, c), concept.values[c]))
+                        .collect();
+                    format!("concept {i}: {}", top.join(", "))
+                })
+                .collect()
+        }
+        None => (0..components).map(|i| format!("concept {i}")).collect(),
+    };
+    let maps = Map::from_batch(found.maps)?;
+    let [_, channels, height, width] = inputs.images.shape();
+    let scale = (168 / height.max(width).max(1)).max(1) as u32;
+    let title = format!("Deep Feature Factorisation at {layer}: {components} concepts");
+    let plane = height * width;
+    let mut figure = FactorizationFigure::new(title, legend).scale(scale);
+    for (i, map) in maps.iter().enumerate().take(args.figure_columns.max(1)) {
+        let raw = MapRef::planar(
+            inputs.images.image(i).ok_or("image index")?,
+            channels,
+            width,
+            height,
+        )?;
+        let concepts = map
+            .values
+            .chunks_exact(plane)
+            .map(|concept| MapRef::new(concept, width, height))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        figure = figure.image(raw, concepts, format!("image {i}"));
+    }
+    Ok(vec![
+        ("factorization.png", figure.render_png()?),
+        ("factorization.svg", figure.render_svg()?.into_bytes()),
+    ])
 }
 
 /// One PNG per image and map, named `image_<i>_<map>.png`.

@@ -542,3 +542,46 @@ fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
         }
     }
 }
+
+/// `--factorize K`: Deep Feature Factorisation of the images at the explained layer, drawn with
+/// each concept's colour over the images and a legend naming its likeliest classes; zero
+/// concepts are refused before anything runs.
+#[test]
+fn factorize_draws_the_concepts_with_their_classes() {
+    let out = tempfile::tempdir().expect("dir");
+    let dir = out.path().to_str().expect("utf-8");
+    let output = run(&[
+        "--model",
+        "fashion-resnet",
+        "--factorize",
+        "4",
+        "--out",
+        dir,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figure = image::open(out.path().join("factorization.png"))
+        .expect("PNG decodes")
+        .into_rgb8();
+    // Every concept's colour (gist_rainbow at i / 4) appears in its legend swatch.
+    for color in burn_gradcam::viz::concept_colors(4) {
+        assert!(
+            figure.pixels().any(|p| p.0 == color),
+            "no swatch of {color:?}"
+        );
+    }
+    let svg = std::fs::read_to_string(out.path().join("factorization.svg")).expect("SVG");
+    assert_eq!(
+        svg.matches("concept ").count(),
+        4,
+        "one legend line per concept"
+    );
+    assert!(svg.contains("layer4"), "the layer is named");
+
+    let refused = run(&["--factorize", "0", "--out", dir]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--factorize"));
+}

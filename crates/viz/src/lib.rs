@@ -36,6 +36,7 @@
 mod chart;
 mod colormap;
 mod error;
+mod factorization;
 mod figure;
 mod map;
 mod raster;
@@ -52,6 +53,7 @@ mod figure_tests;
 pub use chart::{ChartFigure, LineChart, MAX_SERIES, Series};
 pub use colormap::Colormap;
 pub use error::VizError;
+pub use factorization::{FactorizationFigure, concept_colors, factorization_overlay};
 pub use figure::{Column, Figure, MAX_COLUMNS};
 pub use map::MapRef;
 pub use render::{

@@ -279,7 +279,7 @@ pub(crate) fn check_side(what: &'static str, width: u64, height: u64) -> Result<
 }
 
 /// Draws one colour per map cell as a `scale x scale` block.
-fn paint(
+pub(crate) fn paint(
     map: &MapRef<'_>,
     scale: u32,
     what: &'static str,
@@ -346,7 +346,7 @@ pub fn grayscale(map: MapRef<'_>, scale: u32) -> Result<RgbImage, VizError> {
 
 /// Pixel `i` of an image as RGB in `[0, 1]`-scale values: its three planes, or its one plane
 /// repeated.
-fn pixel(map: &MapRef<'_>, values: &[f32], i: usize) -> [f32; 3] {
+pub(crate) fn pixel(map: &MapRef<'_>, values: &[f32], i: usize) -> [f32; 3] {
     if map.channels() >= 3 {
         let plane = map.width() * map.height();
         [values[i], values[plane + i], values[2 * plane + i]]
