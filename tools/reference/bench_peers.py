@@ -30,6 +30,8 @@ Peers, on the CPU (or the GPU with --device cuda), on the MNIST CNN (data/mnist_
   pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32) on the logits
   pgc_kpcacam             pytorch-grad-cam KPCA_CAM (its defaults: the sigmoid kernel)
   pgc_fullgrad            pytorch-grad-cam FullGrad (every biased Conv2d / BatchNorm2d)
+  pgc_dff                 pytorch-grad-cam DeepFeatureFactorization at the explained layer, 5
+                          concepts (the head on the concepts: a ResNet's fc; none on the MNIST net)
   pgc_gradcam_conv1_conv2 pytorch-grad-cam GradCAM with target_layers=[conv1, conv2]
   pgc_gradcam_guided      pytorch-grad-cam GradCAM (batched, it predicts the
                           target itself) + GuidedBackpropReLUModel (one image
@@ -81,7 +83,8 @@ from deeplift import deeplift_ready  # noqa: E402
 from perturbation import grid_ids  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
-from pytorch_grad_cam import KPCA_CAM, AblationCAM, FullGrad, GradCAM  # noqa: E402
+from pytorch_grad_cam import (KPCA_CAM, AblationCAM, DeepFeatureFactorization, FullGrad,  # noqa: E402
+                             GradCAM)
 from zennit.composites import EpsilonPlus  # noqa: E402
 from lrp import resnet_canonizer  # noqa: E402
 from torchvision.models.resnet import BasicBlock  # noqa: E402
@@ -94,7 +97,7 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
          "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
          "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap",
-         "captum_lime", "torch_rise", "pgc_kpcacam", "pgc_fullgrad"]
+         "captum_lime", "torch_rise", "pgc_kpcacam", "pgc_fullgrad", "pgc_dff"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -167,6 +170,10 @@ class Peers:
                                  reshape_transform=reshape_transform)
         self.pgc_full = FullGrad(model=fresh()[0], target_layers=[],
                                  reshape_transform=reshape_transform)
+        dff_net, dff_layer = fresh()
+        self.pgc_dff_object = DeepFeatureFactorization(
+            model=dff_net, target_layer=dff_layer, reshape_transform=reshape_transform,
+            computation_on_concepts=getattr(dff_net, "fc", None))
         # The MNIST net over two layers (pytorch-grad-cam's list of target layers).
         if layer_name == "conv2":
             two_net, _ = fresh()
@@ -335,6 +342,9 @@ class Peers:
 
     def pgc_kpcacam(self, x, given):
         return self.pgc_kpca(input_tensor=x, targets=self.pgc_targets(given))
+
+    def pgc_dff(self, x, given):
+        return self.pgc_dff_object(input_tensor=x, n_components=5)[1]
 
     def pgc_fullgrad(self, x, given):
         return self.pgc_full(input_tensor=x, targets=self.pgc_targets(given))

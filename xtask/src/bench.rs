@@ -27,9 +27,10 @@ use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
-    AblationCam, AnyCam, AnyPixel, Attribution, DeepLift, GradCam, GradientShap, GuidedGradCam,
-    IntegratedGradients, KpcaCam, LayerConductance, LayerDeepLift, LayerGradientShap, Map,
-    MultiLayerCam, Occlusion, Preset, Rise, Score, ShapleyValueSampling, Targets,
+    AblationCam, AnyCam, AnyPixel, Attribution, DeepFeatureFactorization, DeepLift, GradCam,
+    GradientShap, GuidedGradCam, Input, IntegratedGradients, KpcaCam, LayerConductance,
+    LayerDeepLift, LayerGradientShap, Map, MultiLayerCam, Occlusion, Preset, Rise, Score,
+    ShapleyValueSampling, Targets,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
@@ -161,6 +162,7 @@ impl BenchModel {
                 "kernel-shap",
                 "lime",
                 "full-grad",
+                "deep-feature-factorization",
             ],
             Self::Vgg16
             | Self::Resnet50
@@ -389,7 +391,7 @@ const GIVEN: [&str; 4] = [
 ];
 
 /// Rows beyond the registry's methods: compositions and other settings that have a peer.
-const COMPOSITIONS: [&str; 8] = [
+const COMPOSITIONS: [&str; 9] = [
     "guided-grad-cam",
     // pytorch-grad-cam's GradCAM plain and with each smoothing (min-max, bilinear: its preset).
     "pgc-grad-cam",
@@ -401,6 +403,8 @@ const COMPOSITIONS: [&str; 8] = [
     "layer-deep-lift",
     "layer-gradient-shap",
     "layer-conductance",
+    // Deep Feature Factorisation of the explained layer (5 concepts), one per call.
+    "deep-feature-factorization",
 ];
 
 /// The peer of a method in `tools/reference/bench_peers.py` (`None`: measured on the Rust side
@@ -428,6 +432,7 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "ablation-cam" => "pgc_ablationcam",
         "kpca-cam" => "pgc_kpcacam",
         "full-grad" => "pgc_fullgrad",
+        "deep-feature-factorization" => "pgc_dff",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
         "grad-cam-aug-smooth" => "pgc_gradcam_aug_smooth",
@@ -436,13 +441,31 @@ fn peer_of(method: &str) -> Option<&'static str> {
     })
 }
 
-/// The method a row times (`None`: the forward pass), with its peer's settings: the Captum
-/// preset for the CAMs, pytorch-grad-cam's for its rows.
-fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
+/// What a row times.
+enum Timed {
+    /// The forward pass.
+    Forward,
+    /// A method, with its peer's settings.
+    Method(Box<dyn Attribution>),
+    /// Deep Feature Factorisation (not an attribution: concepts and their maps).
+    Factorization(DeepFeatureFactorization),
+}
+
+/// What a row times, with its peer's settings: the Captum preset for the CAMs,
+/// pytorch-grad-cam's for its rows.
+fn timed(name: &str) -> Result<Timed> {
+    Ok(match name {
+        "forward" => Timed::Forward,
+        "deep-feature-factorization" => Timed::Factorization(DeepFeatureFactorization::new()),
+        name => Timed::Method(method_of(name)?),
+    })
+}
+
+/// The method a row times, with its peer's settings.
+fn method_of(name: &str) -> Result<Box<dyn Attribution>> {
     let captum = Preset::Captum.cam_settings();
     let pgc = Preset::PytorchGradCam.cam_settings();
-    Ok(Some(match name {
-        "forward" => return Ok(None),
+    Ok(match name {
         "guided-grad-cam" => Box::new(GuidedGradCam::guided(captum)),
         "pgc-grad-cam" => Box::new(GradCam::new().with_settings(pgc)),
         "grad-cam-eigen-smooth" => {
@@ -480,7 +503,7 @@ fn method_of(name: &str) -> Result<Option<Box<dyn Attribution>>> {
             Ok(cam) => Box::new(cam.with_settings(captum)),
             Err(_) => Box::new(AnyPixel::from_name(name)?),
         },
-    }))
+    })
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -643,7 +666,7 @@ fn measure(
     } else {
         vec![0]
     };
-    let method = method_of(row.method)?;
+    let timed = timed(row.method)?;
     // Ablation-CAM divides by the clean score: the logit's (the log-probability of a certain
     // prediction is 0, and its map not finite), as the peer's row.
     let predicted = match row.method {
@@ -671,15 +694,20 @@ fn measure(
     let pass = || -> Result {
         for (input, targets) in &calls {
             // Every map is copied to the host, as the peers' are.
-            match &method {
-                None => drop(Map::from_batch(
+            match &timed {
+                Timed::Forward => drop(Map::from_batch(
                     (workload.forward)(input.clone()).unsqueeze_dims::<4>(&[2, 3]),
                 )?),
-                Some(method) => drop(
+                Timed::Method(method) => drop(
                     method
                         .attribute(workload.net.as_ref(), input.clone(), targets)?
                         .to_host()?,
                 ),
+                Timed::Factorization(dff) => {
+                    let net = workload.net.as_ref();
+                    let found = dff.factorize(net, &Input::new(net, input.clone())?)?;
+                    drop(Map::from_batch(found.maps)?);
+                }
             }
         }
         Ok(())

@@ -29,8 +29,8 @@ pub(crate) fn factorize(x: &DMatrix<f32>, settings: NmfSettings) -> (DMatrix<f32
     let scale = (mean / k as f32).sqrt();
     let mut normal = LegacyNormal::new(settings.seed);
     let mut draw = |r: usize, c: usize| {
-        let row_major: Vec<f32> = (0..r * c)
-            .map(|_| (scale * normal.next() as f32).abs())
+        let row_major: Vec<f64> = (0..r * c)
+            .map(|_| f64::from((scale * normal.next() as f32).abs()))
             .collect();
         DMatrix::from_row_slice(r, c, &row_major)
     };
@@ -39,7 +39,8 @@ pub(crate) fn factorize(x: &DMatrix<f32>, settings: NmfSettings) -> (DMatrix<f32
     let mut ht = h.transpose();
 
     // `_fit_coordinate_descent`: W then H each iteration, stopped when the projected gradient's
-    // size falls below `tolerance` of the first iteration's.
+    // size falls below `tolerance` of the first iteration's. The factors hold f32 values (every
+    // update is rounded to f32, as the peer computes) in f64 matrices, the products' type.
     let x64 = x.map(f64::from);
     let xt64 = x64.transpose();
     let mut initial = 0.0_f64;
@@ -52,41 +53,96 @@ pub(crate) fn factorize(x: &DMatrix<f32>, settings: NmfSettings) -> (DMatrix<f32
             break;
         }
     }
-    (w, ht.transpose())
+    (w.map(|v| v as f32), ht.transpose().map(|v| v as f32))
 }
 
 /// One sweep of coordinate descent over `w` (`n × k`) for `x ≈ w·htᵀ` (`x`: `n × m`, `ht`:
 /// `m × k`), components in order, as scikit-learn's `_update_cdnmf_fast` (in `f32`): returns
 /// the sum of the projected gradients' magnitudes.
-fn update(x: &DMatrix<f64>, w: &mut DMatrix<f32>, ht: &DMatrix<f32>) -> f64 {
-    // The two products summed in f64 and rounded: the float32 values the peer's BLAS
-    // approximates. Summed in f32 instead, the two sides' different rounding of these sums over
-    // thousands of cells moved the result by ten times more (3.8e-5 of H's largest value after
-    // 200 sweeps, against 3.6e-6).
-    let ht64 = ht.map(f64::from);
-    let hht = ht64.tr_mul(&ht64).map(|v| v as f32);
-    let xht = (x * &ht64).map(|v| v as f32);
+fn update(x: &DMatrix<f64>, w: &mut DMatrix<f64>, ht: &DMatrix<f64>) -> f64 {
+    // The two products summed in f64 (each product of f32 values exact there) and rounded: the
+    // float32 values the peer's BLAS approximates. Summed in f32 instead, the two sides'
+    // different rounding of these sums over thousands of cells moved the result ten times more
+    // (3.8e-5 of H's largest value after 200 sweeps, against 3.6e-6).
+    let hht = product(ht, true, ht).map(|v| v as f32);
+    let xht = product(x, false, ht).map(|v| v as f32);
     let (n, k) = w.shape();
+    // Column by column: the cells of one component do not depend on each other, so each
+    // column's gradients are taken at once (in the peer's order of terms) before it is updated.
+    let columns = w.as_mut_slice();
+    let mut gradients = vec![0.0_f32; n];
     let mut violation = 0.0_f32;
     for t in 0..k {
         let hess = hht[(t, t)];
-        for i in 0..n {
-            let mut gradient = -xht[(i, t)];
-            for r in 0..k {
-                gradient += hht[(t, r)] * w[(i, r)];
+        for (g, &x) in gradients.iter_mut().zip(xht.column(t).iter()) {
+            *g = -x;
+        }
+        for r in 0..k {
+            let h = hht[(t, r)];
+            for (g, &v) in gradients.iter_mut().zip(&columns[r * n..(r + 1) * n]) {
+                *g += h * v as f32;
             }
-            let projected = if w[(i, t)] == 0.0 {
+        }
+        for (&gradient, value) in gradients.iter().zip(&mut columns[t * n..(t + 1) * n]) {
+            let current = *value as f32;
+            let projected = if current == 0.0 {
                 gradient.min(0.0)
             } else {
                 gradient
             };
             violation += projected.abs();
             if hess != 0.0 {
-                w[(i, t)] = (w[(i, t)] - gradient / hess).max(0.0);
+                *value = f64::from((current - gradient / hess).max(0.0));
             }
         }
     }
     f64::from(violation)
+}
+
+/// `lhs · rhs`, or `lhsᵀ · rhs` when `transpose`, by gemm (vectorised for the CPU at hand;
+/// several threads for a large product).
+fn product(lhs: &DMatrix<f64>, transpose: bool, rhs: &DMatrix<f64>) -> DMatrix<f64> {
+    // Column-major storage: element (i, j) of an `r × c` matrix at `i + j·r`.
+    let (rows, inner, lhs_row, lhs_col) = if transpose {
+        (lhs.ncols(), lhs.nrows(), lhs.nrows(), 1)
+    } else {
+        (lhs.nrows(), lhs.ncols(), 1, lhs.nrows())
+    };
+    assert_eq!(inner, rhs.nrows(), "product of mismatched matrices");
+    let columns = rhs.ncols();
+    let mut out = DMatrix::<f64>::zeros(rows, columns);
+    let parallelism = if rows * columns * inner >= 1 << 18 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `out` is `rows × columns` column-major (row stride 1, column stride `rows`);
+    // `lhs` read through the strides above is `rows × inner` within its `inner · rows`
+    // elements, `rhs` is `inner × columns` column-major; `out` is borrowed mutably alone.
+    unsafe {
+        gemm::gemm(
+            rows,
+            columns,
+            inner,
+            out.as_mut_ptr(),
+            rows as isize,
+            1,
+            false,
+            lhs.as_ptr(),
+            lhs_col as isize,
+            lhs_row as isize,
+            rhs.as_ptr(),
+            rhs.nrows() as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    out
 }
 
 /// numpy's legacy `RandomState(seed).standard_normal()`: MT19937 seeded by `init_genrand`, 53-bit
@@ -150,6 +206,16 @@ mod tests {
     }
 
     /// An exact rank-2 product is recovered (the fit's residual falls to float32 rounding).
+    /// The gemm product equals nalgebra's, plain and transposed.
+    #[test]
+    fn products_are_nalgebras() {
+        let a = DMatrix::from_fn(7, 5, |i, j| (i * 5 + j) as f64 * 0.25 - 3.0);
+        let b = DMatrix::from_fn(5, 3, |i, j| (i + 2 * j) as f64 - 1.5);
+        let c = DMatrix::from_fn(7, 3, |i, j| (i * j) as f64 + 0.5);
+        assert_eq!(product(&a, false, &b), &a * &b);
+        assert_eq!(product(&a, true, &c), a.tr_mul(&c));
+    }
+
     #[test]
     fn recovers_a_non_negative_product() {
         let w = DMatrix::from_row_slice(4, 2, &[1.0, 0.0, 0.5, 2.0, 0.0, 1.0, 3.0, 1.0]);
