@@ -343,9 +343,6 @@ fn figure<'a>(
     args: &Args,
     style: SignedStyle,
 ) -> Result<Figure<'a>> {
-    let [_, channels, height, width] = inputs.images.shape();
-    // Cells of about 168 pixels: a 28×28 digit six times, a 224×224 image once.
-    let scale = (168 / height.max(width).max(1)).max(1) as u32;
     let rows = [
         "Raw image".to_owned(),
         Attribution::label(&method.cam),
@@ -356,16 +353,11 @@ fn figure<'a>(
         .row_titles(rows)
         .colormap(args.colormap)
         .signed_style(style)
-        .scale(scale);
+        .scale(figure_scale(inputs));
     let class = |c: usize| class_name(args, c);
     let shown = results.len().min(args.figure_columns.max(1));
     for (i, (result, cam)) in results.iter().zip(shown_cams).take(shown).enumerate() {
-        let raw = MapRef::planar(
-            inputs.images.image(i).ok_or("image index")?,
-            channels,
-            width,
-            height,
-        )?;
+        let raw = raw_image(inputs, i)?;
         let p = &result.prediction;
         let mut column = Column::new(
             raw,
@@ -384,6 +376,24 @@ fn figure<'a>(
         figure.push_column(column);
     }
     Ok(figure)
+}
+
+/// Image `i` as the figures draw it.
+fn raw_image(inputs: &LabelledImages, i: usize) -> Result<MapRef<'_>> {
+    let [_, channels, height, width] = inputs.images.shape();
+    Ok(MapRef::planar(
+        inputs.images.image(i).ok_or("image index")?,
+        channels,
+        width,
+        height,
+    )?)
+}
+
+/// The figures' magnification: cells of about 168 pixels (a 28×28 digit six times, a 224×224
+/// image once).
+fn figure_scale(inputs: &LabelledImages) -> u32 {
+    let [_, _, height, width] = inputs.images.shape();
+    (168 / height.max(width).max(1)).max(1) as u32
 }
 
 /// The name of class `c` (its index where the network has no names).
@@ -430,18 +440,12 @@ fn factorization(
         None => (0..components).map(|i| format!("concept {i}")).collect(),
     };
     let maps = Map::from_batch(found.maps)?;
-    let [_, channels, height, width] = inputs.images.shape();
-    let scale = (168 / height.max(width).max(1)).max(1) as u32;
+    let [_, _, height, width] = inputs.images.shape();
     let title = format!("Deep Feature Factorisation at {layer}: {components} concepts");
     let plane = height * width;
-    let mut figure = FactorizationFigure::new(title, legend).scale(scale);
+    let mut figure = FactorizationFigure::new(title, legend).scale(figure_scale(inputs));
     for (i, map) in maps.iter().enumerate().take(args.figure_columns.max(1)) {
-        let raw = MapRef::planar(
-            inputs.images.image(i).ok_or("image index")?,
-            channels,
-            width,
-            height,
-        )?;
+        let raw = raw_image(inputs, i)?;
         let concepts = map
             .values
             .chunks_exact(plane)

@@ -1,7 +1,7 @@
 //! FullGrad (Srinivas & Fleuret, "Full-Gradient Representation for Neural Network
 //! Visualization", 2019), as pytorch-grad-cam's `FullGrad` computes it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -99,10 +99,11 @@ struct Probe {
 }
 
 thread_local! {
-    /// The probes of the FullGrad pass running on this thread (`None` outside one). The pass
-    /// rule is a `Copy` value handed through the model's own code, so the probes come back
-    /// this way rather than through the model's signatures.
-    static PROBES: RefCell<Option<Vec<Probe>>> = const { RefCell::new(None) };
+    /// Whether a FullGrad pass is collecting probes on this thread, and the probes so far. The
+    /// pass rule is a `Copy` value handed through the model's own code, so the probes come
+    /// back this way rather than through the model's signatures.
+    static COLLECTING: Cell<bool> = const { Cell::new(false) };
+    static PROBES: RefCell<Vec<Probe>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A FullGrad pass collecting probes on this thread; dropping it (an error on the way) ends the
@@ -111,18 +112,21 @@ struct Collecting;
 
 impl Collecting {
     fn start() -> Self {
-        PROBES.with_borrow_mut(|probes| *probes = Some(Vec::new()));
+        PROBES.with_borrow_mut(Vec::clear);
+        COLLECTING.set(true);
         Self
     }
 
     fn finish(self) -> Vec<Probe> {
-        PROBES.with_borrow_mut(|probes| probes.take().unwrap_or_default())
+        COLLECTING.set(false);
+        PROBES.take()
     }
 }
 
 impl Drop for Collecting {
     fn drop(&mut self) {
-        PROBES.with_borrow_mut(|probes| *probes = None);
+        COLLECTING.set(false);
+        PROBES.with_borrow_mut(Vec::clear);
     }
 }
 
@@ -134,18 +138,18 @@ pub(crate) fn probe<const D: usize>(output: Tensor<D>, bias: Option<Tensor<1>>) 
     else {
         return output;
     };
-    PROBES.with_borrow_mut(|probes| match probes {
-        Some(probes) => {
-            let leaf = Tensor::<4>::zeros([n, c, h, w], &output.device())
-                .autodiff()
-                .require_grad();
-            probes.push(Probe {
-                bias,
-                leaf: leaf.clone(),
-            });
-            let shape = output.shape();
-            output + leaf.reshape(shape)
-        }
-        None => output,
-    })
+    if !COLLECTING.get() {
+        return output;
+    }
+    let leaf = Tensor::<4>::zeros([n, c, h, w], &output.device())
+        .autodiff()
+        .require_grad();
+    PROBES.with_borrow_mut(|probes| {
+        probes.push(Probe {
+            bias,
+            leaf: leaf.clone(),
+        })
+    });
+    let shape = output.shape();
+    output + leaf.reshape(shape)
 }
