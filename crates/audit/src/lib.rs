@@ -28,6 +28,8 @@ pub mod store;
 mod truth;
 
 pub use error::AuditError;
+/// A box of pixels (the truth of a row, a map's box).
+pub use gradcam_metrics::PixelBox;
 pub use plan::MethodSpec;
 pub use prefetch::Failure;
 pub use run::{AuditConfig, Progress, Shard, Summary, TargetClass, audit};
@@ -36,4 +38,4 @@ pub use stats::{MapStats, Region};
 pub use store::{
     Manifest, MapDtype, Merged, Row, StoredMaps, merge, read_index, read_maps, read_rows, read_run,
 };
-pub use truth::{Boxes, Localisation};
+pub use truth::{Boxes, Localisation, map_box};

@@ -174,15 +174,9 @@ pub struct Localisation {
 
 impl Localisation {
     /// The metrics of a `[C, H, W]` map against `truth`, a box of its `H × W` pixels.
-    pub fn of(values: &[f32], [channels, height, width]: [usize; 3], truth: PixelBox) -> Self {
-        let plane = height * width;
-        let relevance: Vec<f32> = if channels == 1 {
-            values.to_vec()
-        } else {
-            (0..plane)
-                .map(|i| (0..channels).map(|c| values[c * plane + i]).sum())
-                .collect()
-        };
+    pub fn of(values: &[f32], shape: [usize; 3], truth: PixelBox) -> Self {
+        let [_, height, width] = shape;
+        let relevance = relevance(values, shape);
         let Ok(mask) = box_mask(truth, [height, width]) else {
             return Self::default();
         };
@@ -191,10 +185,39 @@ impl Localisation {
             energy_pointing_game: energy_pointing_game(&relevance, &mask).ok(),
             relevance_mass: relevance_mass_accuracy(&relevance, &mask).ok(),
             relevance_rank: relevance_rank_accuracy(&relevance, &mask).ok(),
-            wsol_iou: wsol_box(&relevance, [height, width], WSOL_THRESHOLD)
-                .ok()
-                .map(|found| iou(found, truth)),
+            wsol_iou: map_box(values, shape).map(|found| iou(found, truth)),
         }
+    }
+}
+
+/// The Grad-CAM paper's box of a `[C, H, W]` map (its relevance thresholded at 15 % of its
+/// maximum, the box around the largest component), in its `H × W` pixels; `None` for a map
+/// with no positive value.
+///
+/// ```
+/// use gradcam_audit::{PixelBox, map_box};
+///
+/// let mut map = vec![0.0; 16];
+/// map[5] = 1.0;
+/// map[6] = 0.5;
+/// assert_eq!(map_box(&map, [1, 4, 4]), Some(PixelBox::new(1, 1, 2, 3)));
+/// assert_eq!(map_box(&[0.0; 16], [1, 4, 4]), None);
+/// ```
+pub fn map_box(values: &[f32], shape: [usize; 3]) -> Option<PixelBox> {
+    let [_, height, width] = shape;
+    wsol_box(&relevance(values, shape), [height, width], WSOL_THRESHOLD).ok()
+}
+
+/// A `[C, H, W]` map's relevance per pixel: its channels summed (signed: negative evidence is
+/// not evidence for the box).
+fn relevance(values: &[f32], [channels, height, width]: [usize; 3]) -> Vec<f32> {
+    let plane = height * width;
+    if channels == 1 {
+        values.to_vec()
+    } else {
+        (0..plane)
+            .map(|i| (0..channels).map(|c| values[c * plane + i]).sum())
+            .collect()
     }
 }
 

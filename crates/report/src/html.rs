@@ -14,7 +14,7 @@ use gradcam_viz::{escape_markup as escape, panel_png};
 use rayon::prelude::*;
 
 use crate::ReportError;
-use crate::picture::{draw_input, draw_map, input_pixels, outline, stored_map, truth_of};
+use crate::picture::{draw_input, draw_map, input_pixels, outline_boxes, stored_map};
 
 /// The report's name in the run's directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -261,20 +261,13 @@ fn row_tiles<D: Dataset<Record> + ?Sized>(
             })
     };
     let size = [manifest.input[1], manifest.input[2]];
-    let boxed = |mut picture: image::RgbImage| {
-        if let Some(truth) = truth_of(row) {
-            outline(&mut picture, truth, size);
-        }
-        picture
-    };
-    let mut tiles = vec![encode(
-        &boxed(draw_input(&pixels, manifest.input, config.side, row.index)?),
-        "input",
-    )?];
+    let mut input = draw_input(&pixels, manifest.input, config.side, row.index)?;
+    outline_boxes(&mut input, row, size, None);
+    let mut tiles = vec![encode(&input, "input")?];
     let methods = if all { manifest.methods.len() } else { 1 };
     for (m, method) in manifest.methods.iter().enumerate().take(methods) {
         let map = stored_map(maps, row, m, method)?;
-        let picture = draw_map(
+        let mut picture = draw_map(
             &pixels,
             manifest.input,
             map,
@@ -283,7 +276,8 @@ fn row_tiles<D: Dataset<Record> + ?Sized>(
             row.index,
             method,
         )?;
-        tiles.push(encode(&boxed(picture), method)?);
+        outline_boxes(&mut picture, row, size, Some((map, manifest.map_shapes[m])));
+        tiles.push(encode(&picture, method)?);
     }
     Ok(tiles)
 }
@@ -445,7 +439,7 @@ impl Page {
         b.push_str(
             "</table><p>Pictures: the input, then each map over it — a CAM in jet (blue low, red \
              high) over the image, a signed map (guided backpropagation, guided Grad-CAM) in blue \
-             below zero and red above. A red frame marks a misclassified image; a green box, the ground truth.</p>",
+             below zero and red above. A red frame marks a misclassified image; a green box, the ground truth; a magenta box, the map's own (thresholded at 15 % of its maximum, around its largest component: the box whose IoU with the truth the <code>_wsol_iou</code> column gives).</p>",
         );
     }
 

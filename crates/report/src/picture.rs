@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::data::dataset::Dataset;
-use gradcam_audit::{Record, Row, StoredMaps, read_maps, read_run};
+use gradcam_audit::{Record, Row, StoredMaps, map_box, read_maps, read_run};
 use gradcam_data::files::read_input;
 use gradcam_data::output::{ensure_dir, write_atomic};
 use gradcam_viz::{Colormap, MapRef, SignedStyle, grayscale, overlay, panel_png, signed};
@@ -109,12 +109,38 @@ pub(crate) fn draw_map(
 /// The colour of a ground-truth box's outline.
 const BOX_COLOUR: [u8; 3] = [0, 255, 0];
 
+/// The colour of a map's own box (the Grad-CAM paper's, [`map_box`]): magenta, a colour no
+/// colour map of the overlays takes.
+const MAP_BOX_COLOUR: [u8; 3] = [255, 0, 255];
+
+/// Outlines on a picture the image's ground-truth box (green) and, for a map of an image with
+/// one, the map's own box (magenta: the map thresholded at 15 % of its maximum, the box around
+/// its largest component; what the `_wsol_iou` column compares with the truth). `input` is
+/// the image's `[height, width]`, `map` the map's values and `[C, H, W]` shape.
+pub(crate) fn outline_boxes(
+    picture: &mut RgbImage,
+    row: &Row,
+    input: [usize; 2],
+    map: Option<(&[f32], [usize; 3])>,
+) {
+    let Some(truth) = truth_of(row) else {
+        return;
+    };
+    if let Some(found) = map.and_then(|(values, shape)| {
+        map_box(values, shape).map(|b| ([b.y0, b.x0, b.y1, b.x1], [shape[1], shape[2]]))
+    }) {
+        outline(picture, found.0, found.1, MAP_BOX_COLOUR);
+    }
+    outline(picture, truth, input, BOX_COLOUR);
+}
+
 /// Outlines a box of the `[height, width]` input, rows `y0..y1` and columns `x0..x1`, on a
-/// picture of it at any size, one pixel wide, in green.
-pub(crate) fn outline(
+/// picture of it at any size, one pixel wide, in `colour`.
+fn outline(
     picture: &mut RgbImage,
     [y0, x0, y1, x1]: [usize; 4],
     [height, width]: [usize; 2],
+    colour: [u8; 3],
 ) {
     let (w, h) = picture.dimensions();
     if w == 0 || h == 0 || y1 <= y0 || x1 <= x0 {
@@ -127,7 +153,7 @@ pub(crate) fn outline(
         to(y1, height, h).saturating_sub(1).clamp(top, h - 1),
         to(x1, width, w).saturating_sub(1).clamp(left, w - 1),
     );
-    let colour = image::Rgb(BOX_COLOUR);
+    let colour = image::Rgb(colour);
     for x in left..=right {
         picture.put_pixel(x, top, colour);
         picture.put_pixel(x, bottom, colour);
@@ -222,9 +248,12 @@ pub fn write_overlays<D: Dataset<Record> + Sync + ?Sized>(
                         row.index,
                         method,
                     )?;
-                    if let Some(truth) = truth_of(row) {
-                        outline(&mut picture, truth, [manifest.input[1], manifest.input[2]]);
-                    }
+                    outline_boxes(
+                        &mut picture,
+                        row,
+                        [manifest.input[1], manifest.input[2]],
+                        Some((map, manifest.map_shapes[m])),
+                    );
                     let png = panel_png(&picture).map_err(|source| ReportError::Draw {
                         index: row.index,
                         method: method.clone(),
@@ -288,6 +317,37 @@ mod tests {
         assert_eq!(picture.dimensions(), (112, 112));
     }
 
+    /// The truth in green, the map's 15 % box in magenta, only for an image with a truth.
+    #[test]
+    fn the_maps_own_box_is_drawn_beside_the_truth() {
+        let mut map = vec![0.0_f32; 28 * 28];
+        for y in 20..24 {
+            for x in 2..10 {
+                map[y * 28 + x] = 1.0;
+            }
+        }
+        let row = Row {
+            truth: Some(gradcam_audit::PixelBox::new(0, 0, 7, 7)),
+            ..Row::default()
+        };
+        let mut picture = RgbImage::new(112, 112);
+        outline_boxes(&mut picture, &row, [28, 28], Some((&map, [1, 28, 28])));
+        let at = |x, y| picture.get_pixel(x, y).0;
+        // Rows 20..24 and columns 2..10 at 4× magnification.
+        assert_eq!(at(8, 80), MAP_BOX_COLOUR);
+        assert_eq!(at(39, 95), MAP_BOX_COLOUR);
+        assert_eq!(at(20, 88), [0, 0, 0], "the inside is left as it is");
+        assert_eq!(at(0, 0), BOX_COLOUR);
+        let mut unboxed = RgbImage::new(112, 112);
+        outline_boxes(
+            &mut unboxed,
+            &Row::default(),
+            [28, 28],
+            Some((&map, [1, 28, 28])),
+        );
+        assert!(unboxed.pixels().all(|p| p.0 == [0, 0, 0]));
+    }
+
     #[test]
     fn signed_maps_are_drawn_around_zero() {
         let input = [1, 4, 4];
@@ -307,7 +367,7 @@ mod tests {
     fn a_box_is_outlined_where_it_is_at_any_magnification() {
         let mut picture = RgbImage::new(112, 112);
         // Rows 7..14 and columns 0..28 of a 28×28 input, magnified 4×: rows 28..=55.
-        outline(&mut picture, [7, 0, 14, 28], [28, 28]);
+        outline(&mut picture, [7, 0, 14, 28], [28, 28], BOX_COLOUR);
         let green = |x, y| picture.get_pixel(x, y).0 == BOX_COLOUR;
         assert!(green(0, 28) && green(111, 28) && green(50, 55) && green(0, 40));
         assert!(!green(50, 27) && !green(50, 56) && !green(50, 40));
