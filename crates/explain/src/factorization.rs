@@ -127,14 +127,15 @@ impl DeepFeatureFactorization {
 
         // One row per channel over every cell of every image, shifted to be non-negative.
         let cells = h * w;
-        let rows = DMatrix::from_fn(channels, n * cells, |c, j| {
-            activations[((j / cells) * channels + c) * cells + j % cells]
-        });
-        let offsets: Vec<f32> = rows
-            .row_iter()
-            .map(|row| row.iter().copied().fold(f32::INFINITY, f32::min))
+        let at = |c: usize, j: usize| activations[((j / cells) * channels + c) * cells + j % cells];
+        let offsets: Vec<f32> = (0..channels)
+            .map(|c| {
+                (0..n * cells)
+                    .map(|j| at(c, j))
+                    .fold(f32::INFINITY, f32::min)
+            })
             .collect();
-        let shifted = DMatrix::from_fn(channels, n * cells, |c, j| rows[(c, j)] - offsets[c]);
+        let shifted = DMatrix::from_fn(channels, n * cells, |c, j| at(c, j) - offsets[c]);
         let (factor, loadings) = factorize(
             &shifted,
             NmfSettings {
@@ -154,15 +155,10 @@ impl DeepFeatureFactorization {
         let concepts = Tensor::<2>::from_data(TensorData::new(concepts, [channels, k]), &device);
 
         // `[components, N·h·w]` → `[N, components, h, w]`, each map normalised, then resized.
+        let loadings = &loadings;
         let per_image: Vec<f32> = (0..n)
-            .flat_map(|i| (0..k).map(move |t| (i, t)))
-            .flat_map(|(i, t)| {
-                loadings
-                    .row(t)
-                    .columns(i * cells, cells)
-                    .iter()
-                    .copied()
-                    .collect::<Vec<_>>()
+            .flat_map(|i| {
+                (0..k).flat_map(move |t| (0..cells).map(move |p| loadings[(t, i * cells + p)]))
             })
             .collect();
         let maps = Tensor::<4>::from_data(TensorData::new(per_image, [n, k, h, w]), &device);
