@@ -51,6 +51,7 @@ pub enum ModelPart {
 /// | a target reading a class the model lacks ([`crate::ClassSum`], [`crate::FinerWeighted`], `--objective sum:3,12`) / a closure target not scoring one value per image | [`ExplainError::TargetOutput`] naming the target, output and output count / [`ExplainError::TargetShape`] |
 /// | Ablation-CAM inside a [`crate::MultiLayerCam`] at a tapped layer (the head runs only from the explained layer) | [`ExplainError::NoHead`] naming the layer |
 /// | a [`crate::MultiLayerCam`] naming a layer the model does not tap | [`ExplainError::UnknownLayer`] listing the ones it does |
+/// | a region target ([`crate::Region`]) on a model without an output map / a mask of another size than the map | [`ExplainError::NoOutputMap`] naming the target / [`ExplainError::RegionShape`] giving both sizes |
 /// | a model whose halves return tensors of the wrong shape | [`ExplainError::ModelOutput`] |
 /// | weights finite but so large that the forward pass overflows; Ablation-CAM's weights on a clean score of 0 | [`ExplainError::NonFinite`] naming the image and the [`Stage`] (feature maps, logits, gradient, map), before anything is drawn or written |
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -117,6 +118,25 @@ pub enum ExplainError {
         batch: usize,
         /// The shape it returned.
         found: Vec<usize>,
+    },
+    /// A target that reads a dense output map ([`crate::Region`]) met a model without one.
+    #[error(
+        "the target {target:?} reads the model's output map, and this model gives class scores only (a segmentation network gives a map)"
+    )]
+    NoOutputMap {
+        /// The target's name.
+        target: String,
+    },
+    /// A region's mask is not the size of the model's output map.
+    #[error(
+        "the region's mask is {}×{} pixels and the model's output map {}×{}: the mask must cover the map",
+        mask[0], mask[1], map[0], map[1]
+    )]
+    RegionShape {
+        /// The mask's `[height, width]`.
+        mask: [usize; 2],
+        /// The output map's `[height, width]`.
+        map: [usize; 2],
     },
     /// The number of explicit targets differs from the batch size.
     #[error(

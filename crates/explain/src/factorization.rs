@@ -8,7 +8,7 @@ use nalgebra::DMatrix;
 use crate::attribution::Input;
 use crate::checks::Checks;
 use crate::error::{Result, SettingError, Stage};
-use crate::forward::{checked_features, checked_logits};
+use crate::forward::{checked_features, checked_outputs};
 use crate::host::Read;
 use crate::model::{Explainable, ReluMode};
 use crate::nmf::{NmfSettings, factorize};
@@ -173,7 +173,7 @@ impl DeepFeatureFactorization {
                     .transpose()
                     .reshape([k, channels, 1, 1])
                     .expand([k, channels, h, w]);
-                Some(checked_logits(model, filled, ReluMode::Standard, k)?)
+                Some(checked_outputs(model, filled, ReluMode::Standard, k)?.logits())
             }
         };
         Ok(Factorization {

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use crate::error::{ExplainError, ModelPart, Result};
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
-use crate::target::Targets;
+use crate::target::{Outputs, Targets};
 
 /// `model.features(input, relu)`, refused unless it is `[N, K, h, w]` with `K, h, w > 0`.
 pub(crate) fn checked_features(
@@ -31,15 +31,30 @@ pub(crate) fn check_features(batch: usize, features: Tensor<4>) -> Result<Tensor
     Ok(features)
 }
 
-/// `model.logits(features, relu)`, refused unless it is `[batch, classes]` with `classes > 0`.
-pub(crate) fn checked_logits(
+/// The rest of the network from `features`: a classifier's `model.logits`, or a dense-output
+/// model's map and the scores pooled from it ([`Explainable::output_map`]); refused unless the
+/// scores are `[batch, classes]` (and the map `[batch, classes, H, W]`) with `classes > 0`.
+pub(crate) fn checked_outputs(
     model: &dyn Explainable,
     features: Tensor<4>,
     relu: ReluMode,
     batch: usize,
-) -> Result<Tensor<2>> {
-    let logits = model.logits(features, relu);
-    let dims = logits.dims();
+) -> Result<Outputs> {
+    let outputs = match model.output_map(features.clone(), relu) {
+        Some(map) => {
+            let dims = map.dims();
+            if dims[0] != batch || dims[1..].contains(&0) {
+                return Err(ExplainError::ModelOutput {
+                    part: ModelPart::Logits,
+                    batch,
+                    found: dims.to_vec(),
+                });
+            }
+            Outputs::of_map(map, model.output_layer())
+        }
+        None => Outputs::new(model.logits(features, relu), model.output_layer()),
+    };
+    let dims = outputs.dims();
     if dims[0] != batch || dims[1] == 0 {
         return Err(ExplainError::ModelOutput {
             part: ModelPart::Logits,
@@ -47,7 +62,7 @@ pub(crate) fn checked_logits(
             found: dims.to_vec(),
         });
     }
-    Ok(logits)
+    Ok(outputs)
 }
 
 /// A plain batch as a differentiable leaf, on a device whose backend implements `relu`.
@@ -89,14 +104,13 @@ pub(crate) fn head(
     scoring: Scoring<'_>,
 ) -> Result<(Predictions, Tensor<1>)> {
     let batch = features.dims()[0];
-    let logits = checked_logits(model, features, relu, batch)?;
+    let outputs = checked_outputs(model, features, relu, batch)?;
     match scoring {
-        Scoring::Resolve(targets) => Predictions::with_total(model, logits, targets),
+        Scoring::Resolve(targets) => Predictions::with_total(model, outputs, targets),
         Scoring::Resolved(predictions) => {
-            let total =
-                predictions
-                    .targets()
-                    .total(model.output_layer(), logits, predictions.classes())?;
+            let total = predictions
+                .targets()
+                .total(&outputs, predictions.classes())?;
             Ok((predictions.clone(), total))
         }
     }

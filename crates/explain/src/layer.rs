@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::error::Result;
-use crate::forward::{Scoring, checked_features, checked_logits, gradient_of, head};
+use crate::forward::{Scoring, checked_features, checked_outputs, gradient_of, head};
 use crate::model::{Explainable, ReluMode};
 use crate::pixel::{
     DeepLift, DeepLiftShap, GradientShap, GradientShapDraws, IntegratedGradients, Leaf, PathEnds,
@@ -39,8 +39,8 @@ impl Attribution for LayerActivation {
         targets: &Targets,
     ) -> Result<Attributions> {
         let features = checked_features(model, input.tensor().clone(), ReluMode::Standard)?;
-        let logits = checked_logits(model, features.clone(), ReluMode::Standard, input.len())?;
-        let predictions = Predictions::from_logits(model, logits, targets)?;
+        let outputs = checked_outputs(model, features.clone(), ReluMode::Standard, input.len())?;
+        let predictions = Predictions::from_outputs(model, &outputs, targets)?;
         Ok(Attributions::new(features, predictions, input))
     }
 }

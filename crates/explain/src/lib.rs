@@ -129,7 +129,9 @@ pub use layer::{
 pub use lrp::{Affine, AffineKind, Bound, LrpComposite, LrpRule, STABILIZER};
 pub use maps::{ImageAttribution, Map, Prediction};
 pub use method::Method;
-pub use model::{Explainable, OutputLayer, Reinitialize, ReluMode, reinitialize_layers};
+pub use model::{
+    Explainable, OutputLayer, Reinitialize, ReluMode, pooled_scores, reinitialize_layers,
+};
 pub use perturb::{FeatureMask, PerturbationBaseline};
 pub use pixel::*;
 pub use predictions::Predictions;
@@ -138,7 +140,7 @@ pub use resize::normalize;
 pub use settings::{CamSettings, Combination, Interpolation, Preset, Upsampling};
 pub use smooth::{NoiseAggregation, SmoothGrad};
 pub use target::{
-    BinaryOutput, ClassSum, FinerWeighted, Objective, Outputs, RawScores, ReSt, Score,
+    BinaryOutput, ClassSum, FinerWeighted, Objective, Outputs, RawScores, ReSt, Region, Score,
     ScoreGradient, Target, TargetFn, Targets,
 };
 pub use view::{LayerView, TokenGrid};

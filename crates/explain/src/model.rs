@@ -307,6 +307,13 @@ impl OutputLayer {
     }
 }
 
+/// A dense-output model's `[N, classes]` scores: its output map `[N, classes, H, W]` averaged
+/// over the pixels (what the methods resolve "the predicted class" on; see
+/// [`Explainable::output_map`]).
+pub fn pooled_scores(map: Tensor<4>) -> Tensor<2> {
+    map.mean_dims(&[2, 3]).flatten::<2>(1, 3)
+}
+
 /// A CNN split at the layer whose activations Grad-CAM weighs.
 ///
 /// `forward(x) = output_layer(logits(features(x)))`. Every ReLU of both halves must go through
@@ -327,6 +334,39 @@ pub trait Explainable {
     /// Runs the rest of the network, from the explained layer's output to the pre-softmax
     /// class scores `[N, classes]`.
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2>;
+
+    /// For a model with a dense output (a segmentation network): the rest of the network from
+    /// the explained layer's output to its output map `[N, classes, H, W]` (pre-softmax, per
+    /// pixel). `None`, the default, for a classifier.
+    ///
+    /// When it is given, the methods read the model's `[N, classes]` scores as the map's mean
+    /// over its pixels ([`crate::pooled_scores`]; [`Explainable::logits`] should return the
+    /// same), and a target may read the map itself: a class inside a region
+    /// ([`crate::Region`], pytorch-grad-cam's `SemanticSegmentationTarget`).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gradcam_explain::{Explainable, ReluMode, pooled_scores};
+    ///
+    /// /// Two classes per pixel: the feature and its negation.
+    /// struct PerPixel;
+    /// impl Explainable for PerPixel {
+    ///     fn input_shape(&self) -> [usize; 3] { [1, 4, 4] }
+    ///     fn features(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> { relu.apply(x) }
+    ///     fn output_map(&self, a: Tensor<4>, _: ReluMode) -> Option<Tensor<4>> {
+    ///         Some(Tensor::cat(vec![a.clone(), -a], 1))
+    ///     }
+    ///     fn logits(&self, a: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+    ///         pooled_scores(self.output_map(a, relu).expect("a map"))
+    ///     }
+    ///     fn device(&self) -> Device { Device::default() }
+    /// }
+    /// # let _ = PerPixel;
+    /// ```
+    fn output_map(&self, features: Tensor<4>, relu: ReluMode) -> Option<Tensor<4>> {
+        let _ = (features, relu);
+        None
+    }
 
     /// [`Explainable::features`] with `tap(name, x)` called at each of the model's other split
     /// points (a ResNet's earlier stages), the forward continuing from what `tap` returns:

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::Input;
 use crate::error::{Result, SettingError};
-use crate::forward::{checked_features, checked_logits};
+use crate::forward::{checked_features, checked_outputs};
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
 use crate::resize::gaussian_blur;
@@ -334,11 +334,11 @@ impl<'a> Perturbation<'a> {
         let perturbed = x * keep.clone() + b * (keep.neg() + 1.0);
         let perturbed = perturbed.reshape([len * n, c, h, w]);
         let features = checked_features(self.model, perturbed, ReluMode::Standard)?;
-        let logits = checked_logits(self.model, features, ReluMode::Standard, len * n)?;
+        let outputs = checked_outputs(self.model, features, ReluMode::Standard, len * n)?;
         let classes = self.predictions.classes().clone().repeat_dim(0, len);
         Ok(self
             .predictions
-            .scores_of(logits, &classes)?
+            .scores_of(&outputs, &classes)?
             .reshape([len, n]))
     }
 

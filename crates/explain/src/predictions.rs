@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor, activation};
 use crate::attribution::Input;
 use crate::checks::Checks;
 use crate::error::{ExplainError, Result, Stage};
-use crate::forward::{checked_features, checked_logits};
+use crate::forward::{checked_features, checked_outputs};
 use crate::host::Read;
 use crate::maps::Prediction;
 use crate::model::{Explainable, OutputLayer, ReluMode};
@@ -18,6 +18,8 @@ use crate::target::{Outputs, Score, ScoreGradient, Target, Targets, predicted, s
 pub struct Predictions {
     logits: Tensor<2>,
     output_layer: OutputLayer,
+    /// A dense-output model's map `[N, classes, H, W]` (what a region target reads).
+    map: Option<Tensor<4>>,
     classes: Tensor<1, Int>,
     target: Arc<dyn Target>,
     gradient: ScoreGradient,
@@ -34,9 +36,19 @@ impl Predictions {
         logits: Tensor<2>,
         targets: &Targets,
     ) -> Result<Self> {
-        let predictions = Self::resolved(model, &logits, targets)?;
+        Self::from_outputs(model, &Outputs::new(logits, model.output_layer()), targets)
+    }
+
+    /// [`Predictions::from_logits`] of a model's whole outputs (a dense-output model's map
+    /// with its pooled scores).
+    pub fn from_outputs(
+        model: &dyn Explainable,
+        outputs: &Outputs,
+        targets: &Targets,
+    ) -> Result<Self> {
+        let predictions = Self::resolved(model, outputs, targets)?;
         // Once here, so that `scores` cannot meet a target that scores the wrong count.
-        predictions.scores_of(predictions.logits.clone(), &predictions.classes)?;
+        predictions.scores_of(&predictions.outputs(), &predictions.classes)?;
         Ok(predictions)
     }
 
@@ -46,55 +58,59 @@ impl Predictions {
     /// one value per image.
     pub(crate) fn with_total(
         model: &dyn Explainable,
-        logits: Tensor<2>,
+        outputs: Outputs,
         targets: &Targets,
     ) -> Result<(Self, Tensor<1>)> {
-        let predictions = Self::resolved(model, &logits, targets)?;
-        let total = targets.total(model.output_layer(), logits, &predictions.classes)?;
+        let predictions = Self::resolved(model, &outputs, targets)?;
+        let total = targets.total(&outputs, &predictions.classes)?;
         Ok((predictions, total))
     }
 
-    /// The logits detached, the targets resolved, the logits' check recorded.
-    fn resolved(model: &dyn Explainable, logits: &Tensor<2>, targets: &Targets) -> Result<Self> {
-        let logits = logits.clone().detach().without_autodiff();
+    /// The outputs detached, the targets resolved, the logits' check recorded.
+    fn resolved(model: &dyn Explainable, outputs: &Outputs, targets: &Targets) -> Result<Self> {
+        let outputs = outputs.detached();
+        let logits = outputs.logits();
         let classes = targets.resolve(&logits)?;
         Ok(Self {
             checks: Checks::finite(Stage::Logits, &logits, 1),
             logits,
             output_layer: model.output_layer(),
+            map: outputs.map(),
             classes,
             target: targets.target().clone(),
             gradient: targets.gradient(),
         })
     }
 
-    /// The target's scores `[M]` of other logits `[M, classes]` of the same model, image `i`
+    /// The target's scores `[M]` of other outputs `[M, classes]` of the same model, image `i`
     /// scored at `classes[i]` (perturbed or ablated copies of the images).
-    pub(crate) fn scores_of(
-        &self,
-        logits: Tensor<2>,
-        classes: &Tensor<1, Int>,
-    ) -> Result<Tensor<1>> {
-        let outputs = Outputs::new(logits, self.output_layer);
-        scores_of(self.target.as_ref(), &outputs, classes, None)
+    pub(crate) fn scores_of(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Result<Tensor<1>> {
+        scores_of(self.target.as_ref(), outputs, classes, None)
+    }
+
+    /// The pass's outputs as a target reads them.
+    pub fn outputs(&self) -> Outputs {
+        Outputs::from_parts(self.logits.clone(), self.output_layer, self.map.clone())
     }
 
     /// The predictions of a plain forward pass of `model` on a checked batch.
     pub fn of(model: &dyn Explainable, input: &Input, targets: &Targets) -> Result<Self> {
         let features = checked_features(model, input.tensor().clone(), ReluMode::Standard)?;
-        let logits = checked_logits(model, features, ReluMode::Standard, input.len())?;
-        Self::from_logits(model, logits, targets)
+        let outputs = checked_outputs(model, features, ReluMode::Standard, input.len())?;
+        Self::from_outputs(model, &outputs, targets)
     }
 
-    /// The same classes and score for other logits of the same images (a baseline's).
-    pub(crate) fn with_logits(&self, logits: Tensor<2>) -> Self {
-        let logits = logits.detach().without_autodiff();
+    /// The same classes and score for other outputs of the same images (a baseline's).
+    pub(crate) fn with_outputs(&self, outputs: &Outputs) -> Self {
+        let outputs = outputs.detached();
+        let logits = outputs.logits();
         Self {
             checks: self
                 .checks
                 .clone()
                 .and(Checks::finite(Stage::Logits, &logits, 1)),
             logits,
+            map: outputs.map(),
             ..self.clone()
         }
     }
@@ -131,8 +147,12 @@ impl Predictions {
 
     /// Each image's target score, `[N]` (per [`Predictions::target`]).
     pub fn scores(&self) -> Tensor<1> {
-        let outputs = Outputs::new(self.logits.clone(), self.output_layer);
-        self.target.scores(&outputs, &self.classes)
+        self.target.scores(&self.outputs(), &self.classes)
+    }
+
+    /// A dense-output model's map `[N, classes, H, W]` (`None` for a classifier).
+    pub fn map(&self) -> Option<&Tensor<4>> {
+        self.map.as_ref()
     }
 
     /// The target [`Predictions::scores`] gives.

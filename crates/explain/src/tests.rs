@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::resize::upsample;
 use crate::{
     Attribution, CamSettings, CamTimes, Combination, ExplainError, Explainable, GradCam,
-    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, Preset, ReluMode, Stage,
+    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, Preset, Region, ReluMode, Stage,
     Targets, Upsampling,
 };
 
@@ -459,5 +459,106 @@ fn each_target_differentiates_its_own_score() {
         explain(predicted.with_target(margin)),
         [1.0, 0.0, -1.0],
         z[0] - z[2],
+    );
+}
+
+/// [`SumModel`] per pixel: class `c`'s output map is `Σ_k W[c][k] · A_k` (a 1×1 convolution),
+/// its scores the map's means.
+struct PerPixelModel(SumModel);
+
+impl Explainable for PerPixelModel {
+    fn input_shape(&self) -> [usize; 3] {
+        self.0.input_shape()
+    }
+
+    fn features(&self, input: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        self.0.features(input, relu)
+    }
+
+    fn output_map(&self, features: Tensor<4>, _relu: ReluMode) -> Option<Tensor<4>> {
+        let maps = self
+            .0
+            .weights
+            .iter()
+            .map(|w| {
+                features.clone().narrow(1, 0, 1) * w[0] + features.clone().narrow(1, 1, 1) * w[1]
+            })
+            .collect();
+        Some(Tensor::cat(maps, 1))
+    }
+
+    fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+        crate::pooled_scores(self.output_map(features, relu).expect("a map"))
+    }
+
+    fn device(&self) -> Device {
+        Device::default()
+    }
+}
+
+#[test]
+fn a_region_target_differentiates_its_class_inside_the_region() {
+    let model = PerPixelModel(model());
+    // Pixels (0, 0) and (1, 1): ∂/∂A_k is W[c][k] there and 0 elsewhere, so Grad-CAM's
+    // α_k = W[c][k] · 2/4.
+    let region = Region::mask(vec![1.0, 0.0, 0.0, 1.0], [2, 2]).expect("4 weights");
+    for (class, alpha) in [(0, [1.0, -0.5]), (1, [-0.25, 0.5])] {
+        let targets = Targets::class(class).with_target(region.clone());
+        let result = grad_cam(Combination::Signed)
+            .attribute(&model, input(), &targets)
+            .unwrap()
+            .to_host()
+            .unwrap();
+        let [c0, c1] = [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]];
+        let expected: Vec<f32> = (0..4).map(|i| alpha[0] * c0[i] + alpha[1] * c1[i]).collect();
+        assert_eq!(result[0].map.values, expected, "class {class}");
+        // The score: the class's map summed over the region.
+        let w = &model.0.weights[class];
+        let score = (w[0] * c0[0] + w[1] * c1[0]) + (w[0] * c0[3] + w[1] * c1[3]);
+        assert_eq!(result[0].prediction.score, score, "class {class}");
+    }
+
+    // The predicted pixels: class 0's map is 2·c0 − c1 = [−2, 1, 4, 7], class 1's
+    // −0.5·c0 + c1 = [3.5, 2, 0.5, −1]: class 0 wins at pixels 2 and 3, class 1 at 0 and 1.
+    for (class, mask) in [(0, [0.0, 0.0, 1.0, 1.0]), (1, [1.0, 1.0, 0.0, 0.0])] {
+        let predicted = Targets::class(class).with_target(Region::predicted());
+        let given =
+            Targets::class(class).with_target(Region::mask(mask.to_vec(), [2, 2]).unwrap());
+        let run = |targets: &Targets| {
+            grad_cam(Combination::Signed)
+                .attribute(&model, input(), targets)
+                .unwrap()
+                .to_host()
+                .unwrap()
+                .remove(0)
+        };
+        let (a, b) = (run(&predicted), run(&given));
+        assert_eq!(a.map.values, b.map.values, "class {class}");
+        assert_eq!(a.prediction.score, b.prediction.score);
+    }
+}
+
+#[test]
+fn a_region_target_refuses_a_classifier_and_a_mask_of_another_size() {
+    let region = Region::mask(vec![1.0; 9], [3, 3]).expect("9 weights");
+    assert!(Region::mask(vec![1.0; 8], [3, 3]).is_none());
+    let targets = Targets::class(0).with_target(region.clone());
+    let error = grad_cam(Combination::Signed)
+        .attribute(&model(), input(), &targets)
+        .unwrap_err();
+    assert!(matches!(error, ExplainError::NoOutputMap { .. }), "{error}");
+    let error = grad_cam(Combination::Signed)
+        .attribute(&PerPixelModel(model()), input(), &targets)
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ExplainError::RegionShape {
+            mask: [3, 3],
+            map: [2, 2]
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "the region's mask is 3×3 pixels and the model's output map 2×2: the mask must cover the map"
     );
 }

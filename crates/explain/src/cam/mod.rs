@@ -39,13 +39,13 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
 use crate::error::{ExplainError, Result, Stage};
 use crate::forward::{
-    self, Scoring, check_features, checked_features, checked_logits, gradient_of,
+    self, Scoring, check_features, checked_features, checked_outputs, gradient_of,
 };
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
 use crate::resize::upsample_layers;
 use crate::settings::{CamSettings, Combination};
-use crate::target::Targets;
+use crate::target::{Outputs, Targets};
 
 /// A CAM method: how the explained layer's activations `A` (and the score's gradients
 /// `G = ∂y/∂A`) become per-channel or per-cell weights, or directly a map.
@@ -161,7 +161,7 @@ impl Layer<'_> {
     ) -> Result<Tensor<1>> {
         self.scored(images, classes, batch_size, |images, _, len| {
             let features = checked_features(self.model, images, ReluMode::Standard)?;
-            checked_logits(self.model, features, ReluMode::Standard, len)
+            checked_outputs(self.model, features, ReluMode::Standard, len)
         })
     }
 
@@ -197,28 +197,28 @@ impl Layer<'_> {
                     }
                     None => activations,
                 };
-                checked_logits(self.model, activations, ReluMode::Standard, len)
+                checked_outputs(self.model, activations, ReluMode::Standard, len)
             },
         )
     }
 
-    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `logits` running one pass
+    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `outputs` running one pass
     /// on rows `start..start + len`.
     fn scored(
         &self,
         batch: Tensor<4>,
         classes: Tensor<1, Int>,
         batch_size: usize,
-        logits: impl Fn(Tensor<4>, usize, usize) -> Result<Tensor<2>>,
+        outputs: impl Fn(Tensor<4>, usize, usize) -> Result<Outputs>,
     ) -> Result<Tensor<1>> {
         let m = batch.dims()[0];
         let per_pass = batch_size.max(1);
         let mut scores = Vec::with_capacity(m.div_ceil(per_pass));
         for start in (0..m).step_by(per_pass) {
             let len = per_pass.min(m - start);
-            let logits = logits(batch.clone().narrow(0, start, len), start, len)?;
+            let outputs = outputs(batch.clone().narrow(0, start, len), start, len)?;
             let classes = classes.clone().narrow(0, start, len);
-            scores.push(self.predictions.scores_of(logits, &classes)?);
+            scores.push(self.predictions.scores_of(&outputs, &classes)?);
         }
         Ok(Tensor::cat(scores, 0))
     }

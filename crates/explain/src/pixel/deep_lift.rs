@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
 use crate::error::{Result, SettingError, Stage};
-use crate::forward::{check_features, checked_features, checked_logits, differentiable, gradient_of};
+use crate::forward::{check_features, checked_features, checked_outputs, differentiable, gradient_of};
 use crate::model::{Explainable, ReluMode};
 use crate::pixel::pair_predictions;
 use crate::target::Targets;
@@ -143,13 +143,12 @@ impl DeepLift {
         checks: Checks,
     ) -> Result<Attributions> {
         let n = input.len();
-        let logits = checked_logits(model, features, ReluMode::Rescale, 2 * n)?;
-        let (predictions, start) = pair_predictions(model, logits.clone(), targets)?;
-        let total = predictions.targets().tile(2).total(
-            model.output_layer(),
-            logits,
-            &predictions.classes().clone().repeat_dim(0, 2),
-        )?;
+        let outputs = checked_outputs(model, features, ReluMode::Rescale, 2 * n)?;
+        let (predictions, start) = pair_predictions(model, &outputs, targets)?;
+        let total = predictions
+            .targets()
+            .tile(2)
+            .total(&outputs, &predictions.classes().clone().repeat_dim(0, 2))?;
         let multipliers = gradient_of(leaf, total).narrow(0, 0, n);
         let checks = checks.and(Checks::finite(Stage::Gradient, &multipliers, 1));
         let map = if self.multiply_by_inputs {

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::attribution::{Attribution, Attributions, Input};
 use crate::predictions::Predictions;
 use crate::error::{Result, SettingError};
-use crate::forward::{checked_features, checked_logits};
+use crate::forward::{checked_features, checked_outputs};
 use crate::model::{Explainable, ReluMode};
 use crate::pixel::GradientRule;
-use crate::target::Targets;
+use crate::target::{Outputs, Targets};
 
 /// How the path integral from the baseline to the input is approximated (Captum's `method`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -212,20 +212,20 @@ pub(crate) fn path_ends(
     targets: &Targets,
 ) -> Result<(Predictions, Predictions)> {
     let n = features.dims()[0] / 2;
-    let logits = checked_logits(model, features, ReluMode::Standard, 2 * n)?;
-    pair_predictions(model, logits, targets)
+    let outputs = checked_outputs(model, features, ReluMode::Standard, 2 * n)?;
+    pair_predictions(model, &outputs, targets)
 }
 
-/// The predictions of a pair batch's logits `[2N, classes]` (the inputs, then their baselines):
-/// the inputs' (targets resolved) and the baselines' (the same classes).
+/// The predictions of a pair batch's outputs `[2N, classes]` (the inputs, then their
+/// baselines): the inputs' (targets resolved) and the baselines' (the same classes).
 pub(crate) fn pair_predictions(
     model: &dyn Explainable,
-    logits: Tensor<2>,
+    outputs: &Outputs,
     targets: &Targets,
 ) -> Result<(Predictions, Predictions)> {
-    let n = logits.dims()[0] / 2;
-    let predictions = Predictions::from_logits(model, logits.clone().narrow(0, 0, n), targets)?;
-    let start = predictions.with_logits(logits.narrow(0, n, n));
+    let n = outputs.dims()[0] / 2;
+    let predictions = Predictions::from_outputs(model, &outputs.narrow(0, n), targets)?;
+    let start = predictions.with_outputs(&outputs.narrow(n, n));
     Ok((predictions, start))
 }
 

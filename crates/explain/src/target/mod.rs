@@ -5,6 +5,7 @@
 
 mod builtin;
 mod objective;
+mod region;
 mod score;
 mod targets;
 
@@ -17,25 +18,76 @@ use crate::model::OutputLayer;
 
 pub use builtin::{BinaryOutput, ClassSum, FinerWeighted, RawScores, ReSt, TargetFn};
 pub use objective::Objective;
+pub use region::Region;
 pub(crate) use score::one_hot_mask;
 pub use score::{Score, ScoreGradient};
 pub use targets::Targets;
 pub(crate) use targets::predicted;
 
-/// The model's output for a batch, as a [`Target`] reads it: the logits `[N, K]` and the
-/// output layer the model applies to them.
+/// The model's output for a batch, as a [`Target`] reads it: the logits `[N, K]`, the output
+/// layer the model applies to them, and a dense-output model's map `[N, K, H, W]`
+/// ([`crate::Explainable::output_map`]).
 #[derive(Clone, Debug)]
 pub struct Outputs {
     logits: Tensor<2>,
     output_layer: OutputLayer,
+    map: Option<Tensor<4>>,
 }
 
 impl Outputs {
-    /// The outputs of logits `[N, K]` under `output_layer`.
+    /// The outputs of logits `[N, K]` under `output_layer` (a classifier's: no map).
     pub fn new(logits: Tensor<2>, output_layer: OutputLayer) -> Self {
         Self {
             logits,
             output_layer,
+            map: None,
+        }
+    }
+
+    /// A dense-output model's outputs: its map `[N, K, H, W]` and the `[N, K]` scores pooled
+    /// from it ([`crate::pooled_scores`]).
+    pub fn of_map(map: Tensor<4>, output_layer: OutputLayer) -> Self {
+        Self {
+            logits: crate::model::pooled_scores(map.clone()),
+            output_layer,
+            map: Some(map),
+        }
+    }
+
+    /// Outputs already computed (the map's scores pooled from it).
+    pub(crate) fn from_parts(
+        logits: Tensor<2>,
+        output_layer: OutputLayer,
+        map: Option<Tensor<4>>,
+    ) -> Self {
+        Self {
+            logits,
+            output_layer,
+            map,
+        }
+    }
+
+    /// The output map `[N, K, H, W]` of a dense-output model (`None` for a classifier).
+    pub fn map(&self) -> Option<Tensor<4>> {
+        self.map.clone()
+    }
+
+    /// The same outputs detached from any graph (what a pass keeps once it has differentiated).
+    pub(crate) fn detached(&self) -> Self {
+        let plain = |t: Tensor<4>| t.detach().without_autodiff();
+        Self {
+            logits: self.logits.clone().detach().without_autodiff(),
+            output_layer: self.output_layer,
+            map: self.map.clone().map(plain),
+        }
+    }
+
+    /// Images `start..start + len` of the batch.
+    pub(crate) fn narrow(&self, start: usize, len: usize) -> Self {
+        Self {
+            logits: self.logits.clone().narrow(0, start, len),
+            output_layer: self.output_layer,
+            map: self.map.clone().map(|m| m.narrow(0, start, len)),
         }
     }
 
@@ -114,6 +166,14 @@ pub trait Target: fmt::Debug + Send + Sync {
         Ok(())
     }
 
+    /// Checks the target against the shape of the model's output map (`None`: the model has
+    /// none) before it scores: a target that reads the map ([`Region`]) refuses a classifier,
+    /// or a map of another size than its region's.
+    fn check_map(&self, map: Option<[usize; 4]>) -> Result<()> {
+        let _ = map;
+        Ok(())
+    }
+
     /// A short name for captions and reports ("logit", "sum of classes 3, 8").
     fn label(&self) -> String;
 }
@@ -126,6 +186,7 @@ pub(crate) fn scores_of(
     classes: &Tensor<1, Int>,
     gradient: Option<ScoreGradient>,
 ) -> Result<Tensor<1>> {
+    target.check_map(outputs.map.as_ref().map(Tensor::dims))?;
     let scores = match gradient {
         Some(gradient) => target.differentiable(outputs, classes, gradient),
         None => target.scores(outputs, classes),

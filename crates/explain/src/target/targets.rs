@@ -7,7 +7,6 @@ use burn::tensor::{Int, Tensor, TensorData, activation};
 
 use super::{Outputs, Score, ScoreGradient, Target, scores_of};
 use crate::error::{ExplainError, Result};
-use crate::model::OutputLayer;
 
 /// The class each image is explained for, and the [`Target`] differentiated: a [`Score`] of
 /// that class (the default, [`Score::ModelOutput`]) or any other score of the model's output.
@@ -124,14 +123,8 @@ impl Targets {
 
     /// The summed score of every image, to differentiate: one backward pass gives every image
     /// the gradient of its own score.
-    pub(crate) fn total(
-        &self,
-        output_layer: OutputLayer,
-        logits: Tensor<2>,
-        classes: &Tensor<1, Int>,
-    ) -> Result<Tensor<1>> {
-        let outputs = Outputs::new(logits, output_layer);
-        Ok(scores_of(self.target.as_ref(), &outputs, classes, Some(self.gradient))?.sum())
+    pub(crate) fn total(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Result<Tensor<1>> {
+        Ok(scores_of(self.target.as_ref(), outputs, classes, Some(self.gradient))?.sum())
     }
 
     /// The targets of images `start..start + len` of the batch these targets are for (a list
