@@ -102,7 +102,9 @@ struct Args {
     /// Explain another score than the target class's: `sum:3,8` (multi-label: the --score of
     /// each listed class, summed), `binary:positive` or `binary:negative` (a one-output model's
     /// output or its negation), `raw-scores` (the sum of the outputs), `rest` (logit plus
-    /// log-probability) or `finer:3,5,8` (Finer-CAM against those classes, alpha 1).
+    /// log-probability), `finer:3,5,8` (Finer-CAM against those classes, alpha 1) or `region`
+    /// (a segmentation network's class over the pixels it predicts as that class: the default
+    /// for those networks).
     #[arg(long)]
     objective: Option<Objective>,
     /// Images per forward/backward pass.
@@ -192,7 +194,15 @@ fn run(args: &Args) -> Result {
         )
         .into());
     }
-    if let Some(objective) = &args.objective {
+    // A segmentation network explains a class where it sees it (pytorch-grad-cam's tutorial)
+    // unless another objective is asked for.
+    let objective = args.objective.clone().or_else(|| {
+        args.network
+            .model
+            .is_segmentation()
+            .then_some(Objective::PredictedRegion)
+    });
+    if let Some(objective) = &objective {
         targets = targets.with_shared_target(objective.target(score));
     }
     // Check the output location before computing anything.
@@ -204,6 +214,7 @@ fn run(args: &Args) -> Result {
     let batch_size = args.batch_size.get();
     let progress = (count > batch_size).then(|| indicatif::ProgressBar::new(count as u64));
     let (mut results, mut shown_cams) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let mut labels = Vec::new();
     for start in (0..count).step_by(batch_size) {
         let batch = inputs
             .images
@@ -214,6 +225,9 @@ fn run(args: &Args) -> Result {
         let cams = attributions.cam().ok_or("a product has a CAM")?.clone();
         shown_cams.extend(Map::from_batch(normalize(cams))?);
         results.extend(attributions.to_host()?);
+        if let Some(map) = attributions.predictions().map() {
+            labels.extend(predicted_labels(map)?);
+        }
         if let Some(bar) = &progress {
             bar.inc(batch.len() as u64);
         }
@@ -296,11 +310,17 @@ fn run(args: &Args) -> Result {
         None => Vec::new(),
     };
 
+    let segmentation = if labels.is_empty() {
+        Vec::new()
+    } else {
+        segmentation_figure(&inputs, &labels, args)?
+    };
+
     let written = [
         ("guided_gradcam.png", png),
         ("guided_gradcam.svg", svg.into_bytes()),
     ];
-    for (name, bytes) in written.iter().chain(&factorization) {
+    for (name, bytes) in written.iter().chain(&factorization).chain(&segmentation) {
         let path = args.out.join(name);
         write_atomic(&path, bytes)?;
         println!("wrote {}", path.display());
@@ -456,6 +476,79 @@ fn factorization(
     Ok(vec![
         ("factorization.png", figure.render_png()?),
         ("factorization.svg", figure.render_svg()?.into_bytes()),
+    ])
+}
+
+/// Each image's predicted class per pixel, from a segmentation network's output map
+/// `[N, classes, H, W]`.
+fn predicted_labels(map: &burn::tensor::Tensor<4>) -> Result<Vec<Vec<usize>>> {
+    let [n, _, height, width] = map.dims();
+    let labels = map
+        .clone()
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .map_err(|e| format!("predicted labels: {e:?}"))?;
+    Ok(labels
+        .chunks_exact(height * width)
+        .take(n)
+        .map(|image| image.iter().map(|&c| c as usize).collect())
+        .collect())
+}
+
+/// A segmentation network's predicted labels over the first `--figure-columns` images, one
+/// colour per class present (the legend names them and their share of the pixels):
+/// `segmentation.png` and `segmentation.svg`.
+fn segmentation_figure(
+    inputs: &LabelledImages,
+    labels: &[Vec<usize>],
+    args: &Args,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let shown = &labels[..labels.len().min(args.figure_columns.max(1))];
+    let mut counts = std::collections::BTreeMap::<usize, usize>::new();
+    for &class in shown.iter().flatten() {
+        *counts.entry(class).or_default() += 1;
+    }
+    let mut present: Vec<(usize, usize)> = counts.into_iter().collect();
+    present.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let total: usize = shown.iter().map(Vec::len).sum();
+    let legend = present
+        .iter()
+        .map(|&(class, pixels)| {
+            let share = 100.0 * pixels as f64 / total.max(1) as f64;
+            format!("{} ({share:.1} % of the pixels)", class_name(args, class))
+        })
+        .collect();
+    // One plane per class present, 1 where the image is labelled with it.
+    let planes: Vec<Vec<Vec<f32>>> = shown
+        .iter()
+        .map(|image| {
+            present
+                .iter()
+                .map(|&(class, _)| {
+                    image
+                        .iter()
+                        .map(|&c| f32::from(u8::from(c == class)))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let [_, _, height, width] = inputs.images.shape();
+    let title = format!("Predicted classes ({})", args.network.model);
+    let mut figure = FactorizationFigure::new(title, legend).scale(figure_scale(inputs));
+    for (i, image) in planes.iter().enumerate() {
+        let raw = raw_image(inputs, i)?;
+        let classes = image
+            .iter()
+            .map(|plane| MapRef::new(plane, width, height))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        figure = figure.image(raw, classes, format!("image {i}"));
+    }
+    Ok(vec![
+        ("segmentation.png", figure.render_png()?),
+        ("segmentation.svg", figure.render_svg()?.into_bytes()),
     ])
 }
 

@@ -1,8 +1,8 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
 //! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7, DenseNet-121,
-//! -161, -169, -201 and ConvNeXt tiny … large — each with its weights, its images and its input
-//! normalisation.
+//! -161, -169, -201, ConvNeXt tiny … large and the segmentation networks FCN and DeepLabV3 on
+//! ResNet-50 — each with its weights, its images and its input normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
 use crate::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig,
     MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, MobileNetV3Size, ResNet,
-    ResNetConfig, Vgg, VggConfig,
+    ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig,
 };
 
 /// A network the programs can explain, by the name the command line gives it.
@@ -89,7 +89,37 @@ pub enum NetworkName {
     ConvnextBase,
     /// torchvision's `convnext_large()`.
     ConvnextLarge,
+    /// torchvision's `fcn_resnet50()` (semantic segmentation).
+    FcnResnet50,
+    /// torchvision's `deeplabv3_resnet50()` (semantic segmentation).
+    Deeplabv3Resnet50,
 }
+
+/// Pascal VOC's classes as torchvision's segmentation networks number them (0 is the
+/// background).
+pub const VOC_CLASSES: [&str; 21] = [
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+];
 
 /// Fashion-MNIST's classes, in label order.
 pub const FASHION_CLASSES: [&str; 10] = [
@@ -98,7 +128,7 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 33] = [
+    pub const ALL: [NetworkName; 35] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
@@ -132,6 +162,8 @@ impl NetworkName {
         Self::ConvnextSmall,
         Self::ConvnextBase,
         Self::ConvnextLarge,
+        Self::FcnResnet50,
+        Self::Deeplabv3Resnet50,
     ];
 
     /// The name the command line uses.
@@ -170,6 +202,8 @@ impl NetworkName {
             Self::ConvnextSmall => "convnext_small",
             Self::ConvnextBase => "convnext_base",
             Self::ConvnextLarge => "convnext_large",
+            Self::FcnResnet50 => "fcn_resnet50",
+            Self::Deeplabv3Resnet50 => "deeplabv3_resnet50",
         }
     }
 
@@ -231,13 +265,36 @@ impl NetworkName {
             Self::ConvnextSmall => convnext(ConvNextConfig::convnext_small()),
             Self::ConvnextBase => convnext(ConvNextConfig::convnext_base()),
             Self::ConvnextLarge => convnext(ConvNextConfig::convnext_large()),
+            Self::FcnResnet50 => {
+                Architecture::Segmentation(SegmentationConfig::fcn_resnet50().with_classes(classes))
+            }
+            Self::Deeplabv3Resnet50 => Architecture::Segmentation(
+                SegmentationConfig::deeplabv3_resnet50().with_classes(classes),
+            ),
         }
+    }
+
+    /// The number of classes of the network's released torchvision weights: 1000 (ImageNet)
+    /// for a classifier, 21 (Pascal VOC's 20 and the background) for a segmentation network;
+    /// the bundled networks' own.
+    pub fn default_classes(self) -> usize {
+        match self {
+            Self::Mnist | Self::FashionResnet | Self::FashionCanvas => 10,
+            Self::FcnResnet50 | Self::Deeplabv3Resnet50 => 21,
+            _ => 1000,
+        }
+    }
+
+    /// Whether the network labels every pixel (its output is a map of class scores).
+    pub fn is_segmentation(self) -> bool {
+        matches!(self, Self::FcnResnet50 | Self::Deeplabv3Resnet50)
     }
 
     /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
     /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
     /// recommendations), the last `features.<i>` of the inverted residual networks and of
-    /// ConvNeXt (its last stage), a DenseNet's `features.norm5`.
+    /// ConvNeXt (its last stage), a DenseNet's `features.norm5`, a segmentation network's
+    /// `backbone.layer4`.
     pub fn default_layer(self) -> &'static str {
         match self.architecture(1) {
             Architecture::Mnist => "conv2",
@@ -251,6 +308,7 @@ impl NetworkName {
             Architecture::EfficientNet(_) => "features.8",
             Architecture::DenseNet(_) => "features.norm5",
             Architecture::ConvNext(_) => "features.7",
+            Architecture::Segmentation(_) => "backbone.layer4",
         }
     }
 
@@ -283,9 +341,14 @@ impl NetworkName {
         }
     }
 
-    /// The names of the classes, where the network has them (Fashion-MNIST's).
+    /// The names of the classes, where the network has them (Fashion-MNIST's; Pascal VOC's
+    /// for a segmentation network).
     pub fn class_names(self) -> Option<&'static [&'static str]> {
-        matches!(self, Self::FashionResnet | Self::FashionCanvas).then_some(&FASHION_CLASSES[..])
+        match self {
+            Self::FashionResnet | Self::FashionCanvas => Some(&FASHION_CLASSES[..]),
+            Self::FcnResnet50 | Self::Deeplabv3Resnet50 => Some(&VOC_CLASSES[..]),
+            _ => None,
+        }
     }
 
     /// Loads the network from `weights` (its bundled weights when `None`), a torchvision network
@@ -345,6 +408,11 @@ impl NetworkName {
                 let net = net.explained_at(layer)?;
                 (NetworkKind::ConvNext(Box::new(net)), report)
             }
+            Architecture::Segmentation(config) => {
+                let (net, report) = Segmentation::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::Segmentation(Box::new(net)), report)
+            }
         };
         let (net, report) = net;
         Ok((Network::new(self, net, path), report))
@@ -361,6 +429,7 @@ enum Architecture {
     EfficientNet(EfficientNetConfig),
     DenseNet(DenseNetConfig),
     ConvNext(ConvNextConfig),
+    Segmentation(SegmentationConfig),
 }
 
 impl fmt::Display for NetworkName {
@@ -409,6 +478,7 @@ enum NetworkKind {
     EfficientNet(Box<EfficientNet>),
     DenseNet(Box<DenseNet>),
     ConvNext(Box<ConvNext>),
+    Segmentation(Box<Segmentation>),
 }
 
 impl Network {
@@ -437,6 +507,7 @@ impl Network {
             NetworkKind::EfficientNet(net) => net.as_ref(),
             NetworkKind::DenseNet(net) => net.as_ref(),
             NetworkKind::ConvNext(net) => net.as_ref(),
+            NetworkKind::Segmentation(net) => net.as_ref(),
         }
     }
 
@@ -451,6 +522,7 @@ impl Network {
             NetworkKind::EfficientNet(net) => net.explained_layer(),
             NetworkKind::DenseNet(net) => net.explained_layer(),
             NetworkKind::ConvNext(net) => net.explained_layer(),
+            NetworkKind::Segmentation(net) => net.explained_layer(),
         }
     }
 

@@ -22,6 +22,7 @@ mod metrics_properties;
 mod model_parity;
 mod perturbation_parity;
 mod robustness;
+mod segmentation_parity;
 mod shap_parity;
 mod stability;
 mod teeth;

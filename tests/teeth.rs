@@ -8,11 +8,11 @@ use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
     backend_parity, deeplift_parity, explain_parity, factorization_parity, families_parity,
     layer_parity, lrp_parity, methods_parity, metrics_parity, model_parity, perturbation_parity,
-    shap_parity, stability, vit_parity, zoo_parity,
+    segmentation_parity, shap_parity, stability, vit_parity, zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 16] = [
+const SUITES: [Suite; 17] = [
     explain_parity::SUITE,
     factorization_parity::SUITE,
     families_parity::SUITE,
@@ -28,6 +28,7 @@ const SUITES: [Suite; 16] = [
     deeplift_parity::SUITE,
     lrp_parity::SUITE,
     perturbation_parity::SUITE,
+    segmentation_parity::SUITE,
     backend_parity::SYNTHETIC,
 ];
 

@@ -14,20 +14,23 @@ pub struct NetworkArgs {
     /// a torchvision resnet18, resnet34, resnet50, vgg11, vgg13, vgg16, vgg19 (and their `_bn`
     /// variants), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0 …
     /// efficientnet_b7, densenet121, densenet161, densenet169, densenet201, convnext_tiny,
-    /// convnext_small, convnext_base or convnext_large (give its `--weights`).
+    /// convnext_small, convnext_base or convnext_large, or the segmentation networks
+    /// fcn_resnet50 and deeplabv3_resnet50 (give its `--weights`).
     #[arg(long, default_value = "mnist")]
     pub model: NetworkName,
     /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
     /// weights of mnist, fashion-resnet and fashion-canvas.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Classes of a torchvision network's final layer.
-    #[arg(long, default_value_t = 1000)]
-    pub classes: usize,
+    /// Classes of a torchvision network's final layer (default: its released weights', 1000 for a
+    /// classifier, 21 for a segmentation network).
+    #[arg(long)]
+    pub classes: Option<usize>,
     /// The layer the CAMs are taken at: a ResNet's stage (layer1…layer4; default layer4); a
     /// VGG's, MobileNet's, EfficientNet's or ConvNeXt's torchvision module (features.<i>;
     /// default features[-1]); a DenseNet's (features.denseblock<b>, features.transition<b>, …;
-    /// default features.norm5).
+    /// default features.norm5); a segmentation network's backbone stage (backbone.layer1…
+    /// backbone.layer4; default backbone.layer4).
     #[arg(long)]
     pub layer: Option<String>,
 }
@@ -37,7 +40,7 @@ impl NetworkArgs {
     pub fn load(&self, device: &Device) -> Result<(Network, WeightsReport), NetworkError> {
         self.model.load(
             self.weights.as_deref(),
-            self.classes,
+            self.classes.unwrap_or(self.model.default_classes()),
             self.layer.as_deref(),
             device,
         )

@@ -149,6 +149,16 @@ impl Fixture {
             .collect()
     }
 
+    /// A `u8` tensor: its shape and values.
+    pub fn u8(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
+        let tensors = self.tensors();
+        let view = tensors
+            .tensor(name)
+            .unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
+        assert_eq!(view.dtype(), Dtype::U8, "{name} is u8");
+        (view.shape().to_vec(), view.data().to_vec())
+    }
+
     /// An `i64` tensor's values as class indices.
     pub fn classes(&self, name: &str) -> Vec<usize> {
         let tensors = self.tensors();

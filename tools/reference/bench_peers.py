@@ -381,6 +381,9 @@ def time_pass(bench: "Peers", fn, x: torch.Tensor, given, batch: int, n_images: 
     return secs if bench.estimated_secs is None else bench.estimated_secs
 
 
+SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50")
+
+
 def loadavg() -> str:
     try:
         with open("/proc/loadavg") as f:
@@ -392,12 +395,16 @@ def loadavg() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "resnet50", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
-                                                  "efficientnet_b0", "densenet121", "convnext_tiny", "vit"],
+                                                  "efficientnet_b0", "densenet121", "convnext_tiny", "fcn_resnet50",
+                                                  "deeplabv3_resnet50", "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
                          "(the generator's seed-18 weights, eval mode, explained at layer4) or "
                          "vgg16 (seed 18, He's bound) or mobilenet_v2, mobilenet_v3_large, efficientnet_b0, "
                          "densenet121, convnext_tiny, resnet50 (seed 18), explained at "
-                         "features[-1], on "
+                         "features[-1], or fcn_resnet50, deeplabv3_resnet50 (seed 18, 21 "
+                         "classes, each class summed over its predicted pixels as Captum's "
+                         "segmentation tutorial wraps the model, explained at "
+                         "backbone.layer4), on "
                          "the committed 224x224 images, repeated to the batch size, or the "
                          "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
                          "blocks[0] with its reshape_transform) on the generator's 32x32 "
@@ -456,6 +463,12 @@ def main() -> None:
         elif args.model == "densenet121":
             net, layer = torchvision.models.densenet121(), "features.norm5"
             net.load_state_dict(seeded_state_dict(net, 18))
+        elif args.model in SEGMENTATION:
+            from segmentation import PredictedPixels
+            seg = getattr(torchvision.models.segmentation, args.model)(
+                weights=None, weights_backbone=None, num_classes=21)
+            seg.load_state_dict(seeded_state_dict(seg, 18))
+            net, layer = PredictedPixels(seg), "model.backbone.layer4"
         else:
             net, layer = getattr(torchvision.models, args.model)(), "layer4"
             net.load_state_dict(seeded_state_dict(net, 18))
@@ -465,8 +478,12 @@ def main() -> None:
         x_all = x.repeat((need + len(x) - 1) // len(x), 1, 1, 1)[:need].contiguous()
         bench = Peers(net.to(device), layer, 224, args.pgc_gbp_images)
     x_all = x_all.to(device)
+    # A segmentation network's class scores are its output map's pixel means (the Rust side's
+    # pooled_scores); its peers explain each class over its predicted pixels.
+    scores = ((lambda x: bench.net.model(x)["out"].mean(dim=(2, 3)))
+              if args.model in SEGMENTATION else bench.net)
     with torch.no_grad():  # the given-class rows' targets, before any clock starts
-        predictions = torch.cat([bench.net(x_all[i:i + 100]).argmax(dim=1)
+        predictions = torch.cat([scores(x_all[i:i + 100]).argmax(dim=1)
                                  for i in range(0, len(x_all), 100)])
     results = []
     load_start = loadavg()

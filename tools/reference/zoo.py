@@ -29,9 +29,10 @@ FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
 class ZooResNet(nn.Module):
     def __init__(self, block, layers, widths=(64, 128, 256, 512), in_channels=3,
-                 num_classes=1000, stem="imagenet"):
+                 num_classes=1000, stem="imagenet", replace_stride_with_dilation=(False,) * 3):
         super().__init__()
         self.inplanes = widths[0]
+        self.dilation = 1
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False)
             self.maxpool = nn.MaxPool2d(3, 2, 1)
@@ -41,20 +42,29 @@ class ZooResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
         self.layer1 = self._make_layer(block, widths[0], layers[0], 1)
-        self.layer2 = self._make_layer(block, widths[1], layers[1], 2)
-        self.layer3 = self._make_layer(block, widths[2], layers[2], 2)
-        self.layer4 = self._make_layer(block, widths[3], layers[3], 2)
+        dilate = replace_stride_with_dilation
+        self.layer2 = self._make_layer(block, widths[1], layers[1], 2, dilate[0])
+        self.layer3 = self._make_layer(block, widths[2], layers[2], 2, dilate[1])
+        self.layer4 = self._make_layer(block, widths[3], layers[3], 2, dilate[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(widths[3] * block.expansion, num_classes)
 
-    def _make_layer(self, block, planes, blocks, stride):
+    def _make_layer(self, block, planes, blocks, stride, dilate=False):
+        # torchvision's rule: a dilated stage keeps its resolution; its first block keeps the
+        # previous dilation, the later ones take the new one.
+        previous = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
                                        nn.BatchNorm2d(planes * block.expansion))
-        layers = [block(self.inplanes, planes, stride, downsample)]
+        extra = {} if self.dilation == 1 else {"dilation": previous}
+        layers = [block(self.inplanes, planes, stride, downsample, **extra)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        extra = {} if self.dilation == 1 else {"dilation": self.dilation}
+        layers += [block(self.inplanes, planes, **extra) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):

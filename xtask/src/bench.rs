@@ -29,14 +29,14 @@ use burn_gradcam::explain::Explainable;
 use burn_gradcam::explain::{
     AblationCam, AnyCam, AnyPixel, Attribution, DeepFeatureFactorization, DeepLift, GradCam,
     GradientShap, GuidedGradCam, Input, IntegratedGradients, KpcaCam, LayerConductance,
-    LayerDeepLift, LayerGradientShap, Map, MultiLayerCam, Occlusion, Preset, Rise, Score,
-    ShapleyValueSampling, Targets,
+    LayerDeepLift, LayerGradientShap, Map, MultiLayerCam, Occlusion, Preset, Region, Rise, Score,
+    ShapleyValueSampling, Targets, pooled_scores,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily,
-    InvertedResidualNet, MobileNetV2Config, MobileNetV3Config, ResNet, ResNetConfig, Vgg,
-    VggConfig, VisionTransformer, VitConfig,
+    InvertedResidualNet, MobileNetV2Config, MobileNetV3Config, ResNet, ResNetConfig, Segmentation,
+    SegmentationConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +49,9 @@ pub(crate) mod seeded;
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// The network: mnist (the seed's CNN), resnet18, resnet50, vgg16, mobilenet_v2,
-    /// mobilenet_v3_large, efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB) or vit
-    /// (the tests' ViT).
+    /// mobilenet_v3_large, efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB), the
+    /// segmentation networks fcn_resnet50 and deeplabv3_resnet50 (each image's class over its
+    /// predicted pixels) or vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -104,6 +105,10 @@ pub enum BenchModel {
     Densenet121,
     #[value(name = "convnext_tiny")]
     ConvnextTiny,
+    #[value(name = "fcn_resnet50")]
+    FcnResnet50,
+    #[value(name = "deeplabv3_resnet50")]
+    Deeplabv3Resnet50,
     Vit,
 }
 
@@ -119,6 +124,8 @@ impl BenchModel {
             Self::EfficientnetB0 => "efficientnet_b0",
             Self::Densenet121 => "densenet121",
             Self::ConvnextTiny => "convnext_tiny",
+            Self::FcnResnet50 => "fcn_resnet50",
+            Self::Deeplabv3Resnet50 => "deeplabv3_resnet50",
             Self::Vit => "vit",
         }
     }
@@ -172,7 +179,9 @@ impl BenchModel {
             | Self::MobilenetV3Large
             | Self::EfficientnetB0
             | Self::Densenet121
-            | Self::ConvnextTiny => {
+            | Self::ConvnextTiny
+            | Self::FcnResnet50
+            | Self::Deeplabv3Resnet50 => {
                 vec![
                     "forward",
                     "grad-cam",
@@ -234,6 +243,8 @@ struct Workload {
     input: Tensor<4>,
     /// The predicted class of each image (the given-class rows' targets).
     predictions: Vec<usize>,
+    /// A segmentation network: each image's class is explained over its predicted pixels.
+    segmentation: bool,
     device: Device,
 }
 
@@ -293,6 +304,12 @@ impl Workload {
                 let (net, _) = ConvNext::load(config, weights.path(), &device)?;
                 on_committed_images(net, count, &device, |net, x| net.forward(x))?
             }
+            BenchModel::FcnResnet50 => {
+                segmentation(SegmentationConfig::fcn_resnet50(), count, &device)?
+            }
+            BenchModel::Deeplabv3Resnet50 => {
+                segmentation(SegmentationConfig::deeplabv3_resnet50(), count, &device)?
+            }
             BenchModel::Vit => {
                 let (net, _) = VisionTransformer::load(
                     VIT,
@@ -324,8 +341,21 @@ impl Workload {
             forward,
             input,
             predictions,
+            segmentation: matches!(
+                model,
+                BenchModel::FcnResnet50 | BenchModel::Deeplabv3Resnet50
+            ),
             device,
         })
+    }
+
+    /// `targets` as this network's rows explain them.
+    fn targets(&self, targets: Targets) -> Targets {
+        if self.segmentation {
+            targets.with_target(Region::predicted())
+        } else {
+            targets
+        }
     }
 }
 
@@ -343,6 +373,14 @@ fn inverted<F: InvertedFamily>(config: F, count: usize, device: &Device) -> Resu
     let weights = seeded::seeded_safetensors(&keys, 18);
     let (net, _) = InvertedResidualNet::load(config, weights.path(), device)?;
     on_committed_images(net, count, device, |net, x| net.forward(x))
+}
+
+/// A segmentation network with the generator's seed-18 weights (the peer draws the same), its
+/// forward the output map's pixel means.
+fn segmentation(config: SegmentationConfig, count: usize, device: &Device) -> Result<Parts> {
+    let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+    let (net, _) = Segmentation::load(config, weights.path(), device)?;
+    on_committed_images(net, count, device, |net, x| pooled_scores(net.forward(x)))
 }
 
 /// `net`, its `forward`, and `count` committed images.
@@ -679,11 +717,11 @@ fn measure(
     let calls: Vec<(Tensor<4>, Targets)> = starts
         .iter()
         .map(|&start| {
-            let targets = if row.given {
+            let targets = workload.targets(if row.given {
                 Targets::classes(&workload.predictions[start..start + batch])
             } else {
                 predicted.clone()
-            };
+            });
             (workload.input.clone().narrow(0, start, batch), targets)
         })
         .collect();
@@ -784,8 +822,9 @@ fn peak_rss_of_child(model: BenchModel, backend: Backend, batch: usize) -> Resul
 /// The body of `xtask bench-rss`: one batch Guided Grad-CAM, then this process's peak RSS.
 pub fn rss_child(model: BenchModel, backend: Backend, batch: usize) -> Result {
     let workload = Workload::new(model, backend, batch)?;
+    let targets = workload.targets(Targets::predicted());
     let images = GuidedGradCam::guided(Preset::Captum.cam_settings())
-        .attribute(workload.net.as_ref(), workload.input, &Targets::predicted())?
+        .attribute(workload.net.as_ref(), workload.input, &targets)?
         .to_host()?;
     assert_eq!(images.len(), batch);
     println!(

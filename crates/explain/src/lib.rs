@@ -136,7 +136,7 @@ pub use perturb::{FeatureMask, PerturbationBaseline};
 pub use pixel::*;
 pub use predictions::Predictions;
 pub use product::{CamTimes, GuidedGradCam};
-pub use resize::normalize;
+pub use resize::{bilinear, normalize};
 pub use settings::{CamSettings, Combination, Interpolation, Preset, Upsampling};
 pub use smooth::{NoiseAggregation, SmoothGrad};
 pub use target::{

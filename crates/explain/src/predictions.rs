@@ -84,7 +84,11 @@ impl Predictions {
 
     /// The target's scores `[M]` of other outputs `[M, classes]` of the same model, image `i`
     /// scored at `classes[i]` (perturbed or ablated copies of the images).
-    pub(crate) fn scores_of(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Result<Tensor<1>> {
+    pub(crate) fn scores_of(
+        &self,
+        outputs: &Outputs,
+        classes: &Tensor<1, Int>,
+    ) -> Result<Tensor<1>> {
         scores_of(self.target.as_ref(), outputs, classes, None)
     }
 

@@ -41,8 +41,19 @@ pub(crate) fn pytorch_grad_cam_scale_channels(maps: Tensor<4>) -> Tensor<4> {
 }
 
 /// Every map of `[N, C, h, w]` resized to `size` bilinearly with half-pixel centres (OpenCV's
-/// `resize`, PyTorch's `align_corners=False`).
-pub(crate) fn bilinear(maps: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+/// `resize`, PyTorch's `F.interpolate(…, mode="bilinear", align_corners=False)`), on every
+/// backend with PyTorch's border rule, and differentiable (two matrix products): the one
+/// resampler, also inside a model (a segmentation network's output brought to the input's
+/// size).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor, TensorData};
+/// use gradcam_explain::bilinear;
+/// let x = Tensor::<4>::from_data(TensorData::new(vec![0.0_f32, 1.0], [1, 1, 1, 2]), &Device::default());
+/// let y = bilinear(x, [1, 4]).into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(y, [0.0, 0.25, 0.75, 1.0]);
+/// ```
+pub fn bilinear(maps: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     resample(
         maps,
         size,

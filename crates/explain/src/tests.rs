@@ -5,8 +5,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::resize::upsample;
 use crate::{
     Attribution, CamSettings, CamTimes, Combination, ExplainError, Explainable, GradCam,
-    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, Preset, Region, ReluMode, Stage,
-    Targets, Upsampling,
+    GuidedBackprop, GuidedGradCam, Interpolation, Map, OutputLayer, Preset, Region, ReluMode,
+    Stage, Targets, Upsampling,
 };
 
 /// Features are the input itself (`K` channels of `h × w`); class `c`'s logit is
@@ -510,7 +510,9 @@ fn a_region_target_differentiates_its_class_inside_the_region() {
             .to_host()
             .unwrap();
         let [c0, c1] = [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]];
-        let expected: Vec<f32> = (0..4).map(|i| alpha[0] * c0[i] + alpha[1] * c1[i]).collect();
+        let expected: Vec<f32> = (0..4)
+            .map(|i| alpha[0] * c0[i] + alpha[1] * c1[i])
+            .collect();
         assert_eq!(result[0].map.values, expected, "class {class}");
         // The score: the class's map summed over the region.
         let w = &model.0.weights[class];
@@ -522,8 +524,7 @@ fn a_region_target_differentiates_its_class_inside_the_region() {
     // −0.5·c0 + c1 = [3.5, 2, 0.5, −1]: class 0 wins at pixels 2 and 3, class 1 at 0 and 1.
     for (class, mask) in [(0, [0.0, 0.0, 1.0, 1.0]), (1, [1.0, 1.0, 0.0, 0.0])] {
         let predicted = Targets::class(class).with_target(Region::predicted());
-        let given =
-            Targets::class(class).with_target(Region::mask(mask.to_vec(), [2, 2]).unwrap());
+        let given = Targets::class(class).with_target(Region::mask(mask.to_vec(), [2, 2]).unwrap());
         let run = |targets: &Targets| {
             grad_cam(Combination::Signed)
                 .attribute(&model, input(), targets)

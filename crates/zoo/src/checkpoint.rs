@@ -11,7 +11,7 @@ use gradcam_explain::{Affine, AffineKind, ReluMode};
 
 use gradcam_ops::SquareConv2d;
 
-use crate::resnet::{Block, BlockKind, ResNet, ResNetConfig, Stem};
+use crate::resnet::{Block, BlockConv, BlockKind, ResNet, ResNetConfig, Stem, Trunk};
 
 /// A square convolution padded to keep its input's size at stride 1 (torchvision's `conv3x3` /
 /// `conv1x1` / stem: no bias; VGG's: with one).
@@ -28,6 +28,25 @@ pub(crate) fn conv(
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
         .with_bias(bias)
+        .init(device)
+}
+
+/// A 3×3 convolution without bias dilated by `dilation`, padded to keep its input's size at
+/// stride 1 (torchvision's `conv3x3(…, dilation)`).
+pub(crate) fn dilated_conv(
+    inputs: usize,
+    outputs: usize,
+    stride: usize,
+    dilation: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([inputs, outputs], [3, 3])
+        .with_stride([stride, stride])
+        .with_dilation([dilation, dilation])
+        .with_padding(PaddingConfig2d::Explicit(
+            dilation, dilation, dilation, dilation,
+        ))
+        .with_bias(false)
         .init(device)
 }
 
@@ -71,21 +90,32 @@ pub(crate) struct TorchResNet {
     layer2: Vec<TorchBlock>,
     layer3: Vec<TorchBlock>,
     layer4: Vec<TorchBlock>,
-    fc: Linear,
+    /// Absent in a segmentation network's backbone.
+    fc: Option<Linear>,
 }
 
 impl TorchResNet {
     /// A freshly initialised network of `config`'s shape (its parameters are then loaded).
     pub fn init(config: &ResNetConfig, device: &Device) -> Self {
+        let mut net = Self::backbone(config, device);
+        net.fc = Some(LinearConfig::new(config.out_channels(), config.classes).init(device));
+        net
+    }
+
+    /// The same without its final linear layer (torchvision's `IntermediateLayerGetter` of a
+    /// segmentation network keeps everything up to `layer4`).
+    pub fn backbone(config: &ResNetConfig, device: &Device) -> Self {
         let widths = config.widths;
         let (stem_kernel, stem_stride) = match config.stem {
             Stem::ImageNet => (7, 2),
             Stem::Small => (3, 1),
         };
         let mut inplanes = widths[0];
+        let strides = config.strides_and_dilations();
         let [layer1, layer2, layer3, layer4] = std::array::from_fn(|stage| {
             let (blocks, planes) = (config.blocks[stage], widths[stage]);
-            let stride = if stage == 0 { 1 } else { 2 };
+            let (stride, dilations) = &strides[stage];
+            let stride = *stride;
             let out = planes * config.kind.expansion();
             let mut layer = Vec::with_capacity(blocks);
             for index in 0..blocks {
@@ -108,7 +138,7 @@ impl TorchResNet {
                     BlockKind::Bottleneck => TorchBlock {
                         conv1: conv(inplanes, planes, 1, 1, false, device),
                         bn1: norm(planes, device),
-                        conv2: conv(planes, planes, 3, stride, false, device),
+                        conv2: dilated_conv(planes, planes, stride, dilations[index], device),
                         bn2: norm(planes, device),
                         conv3: Some(conv(planes, out, 1, 1, false, device)),
                         bn3: Some(norm(out, device)),
@@ -133,7 +163,7 @@ impl TorchResNet {
             layer2,
             layer3,
             layer4,
-            fc: LinearConfig::new(inplanes, config.classes).init(device),
+            fc: None,
         }
     }
 
@@ -141,18 +171,29 @@ impl TorchResNet {
     /// convolution before it — `w' = w·γ/√(σ² + ε)`, `b' = β − μ·γ/√(σ² + ε)` — exact up to
     /// float rounding, and one operation fewer per convolution.
     pub fn fold(self, config: ResNetConfig) -> ResNet {
+        let (trunk, fc) = self.fold_trunk(&config);
+        ResNet::from_parts(config, trunk, fc.expect("a classifier's linear layer"))
+    }
+
+    /// The folded stem and stages, and the linear layer if there is one.
+    pub fn fold_trunk(self, config: &ResNetConfig) -> (Trunk, Option<Linear>) {
         let stages = [self.layer1, self.layer2, self.layer3, self.layer4].map(|layer| {
             layer
                 .into_iter()
                 .map(|b| Block {
                     conv1: fold(b.conv1, &b.bn1),
-                    conv2: fold(b.conv2, &b.bn2),
+                    conv2: if b.conv2.dilation[0] > 1 {
+                        BlockConv::Dilated(fold_grouped(b.conv2, &b.bn2))
+                    } else {
+                        BlockConv::Square(fold(b.conv2, &b.bn2))
+                    },
                     conv3: b.conv3.zip(b.bn3).map(|(c, n)| fold(c, &n)),
                     downsample: b.downsample.map(|d| fold(d.conv, &d.bn)),
                 })
                 .collect()
         });
-        ResNet::from_parts(config, fold(self.conv1, &self.bn1), stages, self.fc)
+        let stem = fold(self.conv1, &self.bn1);
+        (Trunk::new(config.stem, stem, stages), self.fc)
     }
 }
 

@@ -7,8 +7,10 @@
 //! [`MobileNetV3`] small and large, [`EfficientNet`] B0 … B7), explained at any of their
 //! `features.<i>` blocks; [`DenseNet`] (`densenet121` … `densenet201`), explained at any of its
 //! dense blocks, transitions or `norm5`; [`ConvNext`] (`convnext_tiny` … `convnext_large`),
-//! explained at any of its `features.<i>`; and a vision transformer ([`VisionTransformer`]) explained at a block's
-//! output through pytorch-grad-cam's token reshape.
+//! explained at any of its `features.<i>`; a vision transformer ([`VisionTransformer`]) explained at a block's
+//! output through pytorch-grad-cam's token reshape; and the segmentation networks FCN and
+//! DeepLabV3 on a dilated ResNet-50 ([`Segmentation`]), explained at a backbone stage for a
+//! class inside a region of their output map.
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Tensor};
@@ -33,6 +35,7 @@ mod efficientnet;
 mod inverted;
 mod mobilenet;
 mod resnet;
+mod segmentation;
 mod staged;
 mod vgg;
 mod vit;
@@ -43,6 +46,7 @@ pub use efficientnet::EfficientNetConfig;
 pub use inverted::{EfficientNet, InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV3};
 pub use mobilenet::{MobileNetV2Config, MobileNetV3Config, MobileNetV3Size};
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
+pub use segmentation::{SEGMENTATION_LAYERS, Segmentation, SegmentationConfig, SegmentationHead};
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};
 

@@ -16,7 +16,7 @@ use gradcam_explain::{
 use gradcam_ops::{SquareConv2d, square_conv2d_with};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::TorchResNet;
+use crate::checkpoint::{GroupedConv2d, TorchResNet};
 
 /// torchvision's two residual blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,6 +65,11 @@ pub struct ResNetConfig {
     pub input_size: [usize; 2],
     /// Classes of the final linear layer.
     pub classes: usize,
+    /// torchvision's `replace_stride_with_dilation` for `layer2`…`layer4`: a stage marked
+    /// keeps its input's resolution and dilates its 3×3 convolutions instead of striding (the
+    /// segmentation networks' backbones: `[false, true, true]`, output stride 8).
+    #[serde(default)]
+    pub replace_stride_with_dilation: [bool; 3],
 }
 
 impl ResNetConfig {
@@ -76,6 +81,7 @@ impl ResNetConfig {
         in_channels: 3,
         input_size: [224, 224],
         classes: 1000,
+        replace_stride_with_dilation: [false; 3],
     };
 
     /// torchvision's `resnet18()`: ImageNet, 1000 classes, 224×224 RGB.
@@ -123,6 +129,34 @@ impl ResNetConfig {
         Self { input_size, ..self }
     }
 
+    /// The same network with `layer2`…`layer4`'s strides replaced by dilation where marked
+    /// (torchvision's `replace_stride_with_dilation`).
+    pub fn with_dilation(self, replace_stride_with_dilation: [bool; 3]) -> Self {
+        Self {
+            replace_stride_with_dilation,
+            ..self
+        }
+    }
+
+    /// Each stage's first-block stride, and the dilation of each block's 3×3 convolution, as
+    /// torchvision's `_make_layer` sets them: a dilated stage's first block keeps the previous
+    /// dilation, its later blocks take the new one.
+    pub(crate) fn strides_and_dilations(&self) -> [(usize, Vec<usize>); 4] {
+        let mut dilation = 1;
+        std::array::from_fn(|stage| {
+            let previous = dilation;
+            let mut stride = if stage == 0 { 1 } else { 2 };
+            if stage > 0 && self.replace_stride_with_dilation[stage - 1] {
+                dilation *= stride;
+                stride = 1;
+            }
+            let blocks = (0..self.blocks[stage])
+                .map(|i| if i == 0 { previous } else { dilation })
+                .collect();
+            (stride, blocks)
+        })
+    }
+
     /// The torchvision name of a standard depth (`resnet18`…`resnet152`), if it is one.
     pub fn depth_name(kind: BlockKind, blocks: [usize; 4]) -> Option<&'static str> {
         Some(match (kind, blocks) {
@@ -154,6 +188,7 @@ impl ResNetConfig {
         ));
         bn(&mut keys, "bn1", w[0]);
         let mut inplanes = w[0];
+        let strides = self.strides_and_dilations();
         for (stage, (&planes, &blocks)) in w.iter().zip(&self.blocks).enumerate() {
             let out = planes * self.kind.expansion();
             for index in 0..blocks {
@@ -174,7 +209,7 @@ impl ResNetConfig {
                     keys.push((format!("{prefix}.{conv}.weight"), shape));
                     bn(&mut keys, &format!("{prefix}.bn{}", n + 1), channels);
                 }
-                let stride = if stage > 0 && index == 0 { 2 } else { 1 };
+                let stride = if index == 0 { strides[stage].0 } else { 1 };
                 if index == 0 && (stride != 1 || inplanes != out) {
                     keys.push((
                         format!("{prefix}.downsample.0.weight"),
@@ -189,16 +224,42 @@ impl ResNetConfig {
         keys.push(("fc.bias".into(), vec![self.classes]));
         keys
     }
+
+    /// Output channels of `layer4`.
+    pub fn out_channels(&self) -> usize {
+        self.widths[3] * self.kind.expansion()
+    }
 }
 
 /// The ResNet stages a CAM can be taken at, input to output.
 pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
+/// A block's 3×3 convolution: the crate's kernel, or Burn's `conv2d` where it is dilated.
+#[derive(Module, Debug)]
+pub(crate) enum BlockConv {
+    Square(SquareConv2d),
+    Dilated(GroupedConv2d),
+}
+
+impl BlockConv {
+    #[cfg(test)]
+    fn is_winograd(&self) -> bool {
+        matches!(self, Self::Square(conv) if conv.is_winograd())
+    }
+
+    fn routed(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Square(conv) => routed_conv(relu, conv, x, false),
+            Self::Dilated(conv) => conv.routed(relu, x),
+        }
+    }
+}
+
 /// One residual block, its BatchNorms folded into its convolutions.
 #[derive(Module, Debug)]
 pub(crate) struct Block {
     pub conv1: SquareConv2d,
-    pub conv2: SquareConv2d,
+    pub conv2: BlockConv,
     pub conv3: Option<SquareConv2d>,
     pub downsample: Option<SquareConv2d>,
 }
@@ -212,7 +273,7 @@ impl Block {
             None => x.clone(),
         };
         let out = relu.apply(routed_conv(relu, &self.conv1, x, false));
-        let out = routed_conv(relu, &self.conv2, out, false);
+        let out = self.conv2.routed(relu, out);
         let out = match &self.conv3 {
             None => out,
             Some(conv3) => routed_conv(relu, conv3, relu.apply(out), false),
@@ -260,24 +321,86 @@ pub(crate) fn routed_conv(
 pub struct ResNet {
     #[module(skip)]
     config: ResNetConfig,
-    stem: SquareConv2d,
-    stages: [Vec<Block>; 4],
+    trunk: Trunk,
     fc: Linear,
     /// Index into [`LAYERS`] of the explained stage.
     explained: usize,
 }
 
-impl ResNet {
-    pub(crate) fn from_parts(
-        config: ResNetConfig,
-        stem: SquareConv2d,
-        stages: [Vec<Block>; 4],
-        fc: Linear,
-    ) -> Self {
+/// A ResNet's convolutional part, the stem and the four stages (a classifier's, or a
+/// segmentation network's backbone).
+#[derive(Module, Debug)]
+pub(crate) struct Trunk {
+    #[module(skip)]
+    stem_kind: Stem,
+    stem: SquareConv2d,
+    stages: [Vec<Block>; 4],
+}
+
+impl Trunk {
+    pub(crate) fn new(stem_kind: Stem, stem: SquareConv2d, stages: [Vec<Block>; 4]) -> Self {
         Self {
-            config,
+            stem_kind,
             stem,
             stages,
+        }
+    }
+
+    fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        let x = relu.apply(routed_conv(relu, &self.stem, x, true));
+        match self.stem_kind {
+            Stem::ImageNet => relu.max_pool(x, |x| {
+                max_pool2d(
+                    x,
+                    MaxPoolOptions::new([3, 3])
+                        .with_stride([2, 2])
+                        .with_padding([1, 1]),
+                )
+            }),
+            Stem::Small => x,
+        }
+    }
+
+    /// Stages `range` (0 is `layer1`) from their input.
+    pub(crate) fn stages(
+        &self,
+        mut x: Tensor<4>,
+        range: std::ops::Range<usize>,
+        relu: ReluMode,
+    ) -> Tensor<4> {
+        for stage in &self.stages[range] {
+            for block in stage {
+                x = block.forward(x, relu);
+            }
+        }
+        x
+    }
+
+    /// The input through the stem and the stages up to `explained` (included), each earlier
+    /// stage's output tapped by its name in [`LAYERS`] with `prefix` before it.
+    pub(crate) fn tapped(
+        &self,
+        input: Tensor<4>,
+        relu: ReluMode,
+        explained: usize,
+        (prefix, tap): (&str, &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>),
+    ) -> Tensor<4> {
+        let mut x = self.stem(input, relu);
+        for (stage, name) in LAYERS.iter().enumerate().take(explained) {
+            x = tap(
+                &format!("{prefix}{name}"),
+                self.stages(x, stage..stage + 1, relu),
+            );
+        }
+        self.stages(x, explained..explained + 1, relu)
+    }
+}
+
+impl ResNet {
+    pub(crate) fn from_parts(config: ResNetConfig, trunk: Trunk, fc: Linear) -> Self {
+        Self {
+            config,
+            trunk,
             fc,
             explained: 3,
         }
@@ -329,30 +452,6 @@ impl ResNet {
         LAYERS[self.explained]
     }
 
-    fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let x = relu.apply(routed_conv(relu, &self.stem, x, true));
-        match self.config.stem {
-            Stem::ImageNet => relu.max_pool(x, |x| {
-                max_pool2d(
-                    x,
-                    MaxPoolOptions::new([3, 3])
-                        .with_stride([2, 2])
-                        .with_padding([1, 1]),
-                )
-            }),
-            Stem::Small => x,
-        }
-    }
-
-    fn stages(&self, mut x: Tensor<4>, range: std::ops::Range<usize>, relu: ReluMode) -> Tensor<4> {
-        for stage in &self.stages[range] {
-            for block in stage {
-                x = block.forward(x, relu);
-            }
-        }
-        x
-    }
-
     /// Input → logits `[N, classes]`, as torchvision's `forward`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         let features = Explainable::features(self, input, ReluMode::Standard);
@@ -377,15 +476,11 @@ impl Explainable for ResNet {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        let mut x = self.stem(input, relu);
-        for (stage, name) in LAYERS.iter().enumerate().take(self.explained) {
-            x = tap(name, self.stages(x, stage..stage + 1, relu));
-        }
-        self.stages(x, self.explained..self.explained + 1, relu)
+        self.trunk.tapped(input, relu, self.explained, ("", tap))
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {
-        let x = self.stages(features, self.explained + 1..4, relu);
+        let x = self.trunk.stages(features, self.explained + 1..4, relu);
         let pooled = relu.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));
         relu.linear(&self.fc, pooled.flatten::<2>(1, 3), false)
     }
@@ -408,11 +503,11 @@ impl Explainable for ResNet {
 /// The layers [`Reinitialize`] names, input to output (torchvision's names), and their paths in
 /// the module.
 const PARAMETER_LAYERS: [(&str, &str); 6] = [
-    ("conv1", "stem"),
-    ("layer1", "stages.0"),
-    ("layer2", "stages.1"),
-    ("layer3", "stages.2"),
-    ("layer4", "stages.3"),
+    ("conv1", "trunk.stem"),
+    ("layer1", "trunk.stages.0"),
+    ("layer2", "trunk.stages.1"),
+    ("layer3", "trunk.stages.2"),
+    ("layer4", "trunk.stages.3"),
     ("fc", "fc"),
 ];
 
@@ -529,16 +624,16 @@ mod tests {
         let config = ResNetConfig::fashion();
         let flex = ResNet::init(config, &Device::flex());
         assert!(
-            flex.stages[1][1].conv2.is_winograd(),
+            flex.trunk.stages[1][1].conv2.is_winograd(),
             "32 channels: Winograd on flex"
         );
         let ndarray = flex.clone().to_device(&Device::ndarray());
         assert!(
-            !ndarray.stages[1][1].conv2.is_winograd(),
+            !ndarray.trunk.stages[1][1].conv2.is_winograd(),
             "Burn's conv2d elsewhere"
         );
         let back = ndarray.clone().to_device(&Device::flex());
-        assert!(back.stages[1][1].conv2.is_winograd());
+        assert!(back.trunk.stages[1][1].conv2.is_winograd());
         let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &Device::flex());
         let (ours, theirs) = (
             logits(&flex, &x),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::{BinaryOutput, ClassSum, FinerWeighted, RawScores, ReSt, Score, Target};
+use super::{BinaryOutput, ClassSum, FinerWeighted, RawScores, ReSt, Region, Score, Target};
 use crate::error::ParseTargetError;
 
 /// A target other than a class's score, as text names it:
@@ -16,6 +16,7 @@ use crate::error::ParseTargetError;
 /// | `binary:positive`, `binary:negative` | [`BinaryOutput`]: a one-output model's output or its negation |
 /// | `raw-scores` | [`RawScores`]: the sum of the outputs |
 /// | `rest` | [`ReSt`]: the logit plus the log-probability |
+/// | `region` | [`Region::predicted`]: a segmentation network's class over the pixels it predicts as that class |
 ///
 /// ```
 /// use gradcam_explain::{Objective, Score, Targets};
@@ -39,6 +40,8 @@ pub enum Objective {
     RawScores,
     /// `rest`.
     ReSt,
+    /// `region`.
+    PredictedRegion,
 }
 
 impl Objective {
@@ -52,6 +55,7 @@ impl Objective {
             }),
             Self::RawScores => Arc::new(RawScores),
             Self::ReSt => Arc::new(ReSt),
+            Self::PredictedRegion => Arc::new(Region::predicted()),
         }
     }
 }
@@ -80,11 +84,12 @@ impl FromStr for Objective {
             ("binary", "negative") => Self::Binary(false),
             ("raw-scores", "") => Self::RawScores,
             ("rest", "") => Self::ReSt,
+            ("region", "") => Self::PredictedRegion,
             _ => {
                 return Err(ParseTargetError {
                     text: text.to_owned(),
                     reason: "expected sum:<classes>, finer:<classes>, binary:positive, \
-                             binary:negative, raw-scores or rest"
+                             binary:negative, raw-scores, rest or region"
                         .to_owned(),
                 });
             }
@@ -108,6 +113,7 @@ impl fmt::Display for Objective {
             Self::Binary(false) => f.write_str("binary:negative"),
             Self::RawScores => f.write_str("raw-scores"),
             Self::ReSt => f.write_str("rest"),
+            Self::PredictedRegion => f.write_str("region"),
         }
     }
 }

@@ -12,7 +12,10 @@ use crate::error::{ExplainError, Result};
 #[derive(Clone, Debug, PartialEq)]
 enum Pixels {
     /// A weight per pixel of the map, row-major (`1.0` inside, `0.0` outside for a plain mask).
-    Mask { weights: Arc<[f32]>, size: [usize; 2] },
+    Mask {
+        weights: Arc<[f32]>,
+        size: [usize; 2],
+    },
     /// The pixels whose arg-max class is the image's class, found on the map itself.
     Predicted,
 }
