@@ -543,6 +543,61 @@ fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
     }
 }
 
+/// A segmentation network through the main job: `--model fcn_resnet50` with torchvision-layout
+/// weights (21 classes, the auxiliary classifier's keys beside them) explains each image's class
+/// over its predicted pixels at `backbone.layer4`, draws the predicted classes
+/// (`segmentation.png`, a legend of Pascal VOC's names) and takes `--layer backbone.layer3`;
+/// `--objective region` on a classifier is refused, naming the target.
+#[test]
+fn a_segmentation_network_runs_through_the_main_job_with_its_predicted_classes() {
+    use burn_gradcam::zoo::SegmentationConfig;
+    let config = SegmentationConfig::fcn_resnet50();
+    let mut keys = config.state_dict_keys();
+    keys.extend(crate::segmentation_parity::aux_keys(&config));
+    let weights = common::seeded::seeded_safetensors(&keys, 21);
+    let weights = weights.path().to_str().expect("utf-8");
+    let out = tempfile::tempdir().expect("dir");
+    let dir = out.path().to_str().expect("utf-8");
+    let common_args = ["--out", dir, "--model", "fcn_resnet50", "--weights", weights];
+    for (layer, side) in [(None, 28), (Some("backbone.layer3"), 28)] {
+        let layer_args = layer.map(|l| ["--layer", l]);
+        let args: Vec<&str> = common_args
+            .iter()
+            .copied()
+            .chain(layer_args.iter().flatten().copied())
+            .chain(["--target", "5"])
+            .collect();
+        let output = run(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let file: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.path().join("maps.json")).expect("maps.json"),
+        )
+        .expect("parses");
+        assert_eq!(file["layer"], layer.unwrap_or("backbone.layer4"));
+        assert_eq!(
+            file["images"][0]["cam_layer"]["shape"],
+            serde_json::json!([1, side, side])
+        );
+        assert_eq!(file["images"][0]["prediction"]["target"], 5);
+        let figure = image::open(out.path().join("segmentation.png")).expect("a PNG");
+        assert!(figure.width() > 224 * 3, "{}", figure.width());
+        let svg = std::fs::read_to_string(out.path().join("segmentation.svg")).expect("svg");
+        assert!(svg.contains("background") && svg.contains("% of the pixels"), "{svg:.300}");
+    }
+
+    let output = run(&["--model", "fashion-resnet", "--objective", "region", "--out", dir]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("reads the model's output map") && stderr.contains("predicted pixels"),
+        "{stderr}"
+    );
+}
+
 /// `--factorize K`: Deep Feature Factorisation of the images at the explained layer, drawn with
 /// each concept's colour over the images and a legend naming its likeliest classes; zero
 /// concepts are refused before anything runs.

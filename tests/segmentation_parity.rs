@@ -66,7 +66,7 @@ const MAP_STEP: usize = 8;
 
 /// The state-dict keys of torchvision's auxiliary classifier on `layer3` (an `FCNHead`), which
 /// the released weights carry and the loader ignores.
-fn aux_keys(config: &SegmentationConfig) -> Vec<(String, Vec<usize>)> {
+pub(crate) fn aux_keys(config: &SegmentationConfig) -> Vec<(String, Vec<usize>)> {
     let inputs = config.backbone.out_channels() / 2;
     let inter = inputs / 4;
     let mut keys = vec![(
