@@ -558,7 +558,14 @@ fn a_segmentation_network_runs_through_the_main_job_with_its_predicted_classes()
     let weights = weights.path().to_str().expect("utf-8");
     let out = tempfile::tempdir().expect("dir");
     let dir = out.path().to_str().expect("utf-8");
-    let common_args = ["--out", dir, "--model", "fcn_resnet50", "--weights", weights];
+    let common_args = [
+        "--out",
+        dir,
+        "--model",
+        "fcn_resnet50",
+        "--weights",
+        weights,
+    ];
     for (layer, side) in [(None, 28), (Some("backbone.layer3"), 28)] {
         let layer_args = layer.map(|l| ["--layer", l]);
         let args: Vec<&str> = common_args
@@ -586,10 +593,20 @@ fn a_segmentation_network_runs_through_the_main_job_with_its_predicted_classes()
         let figure = image::open(out.path().join("segmentation.png")).expect("a PNG");
         assert!(figure.width() > 224 * 3, "{}", figure.width());
         let svg = std::fs::read_to_string(out.path().join("segmentation.svg")).expect("svg");
-        assert!(svg.contains("background") && svg.contains("% of the pixels"), "{svg:.300}");
+        assert!(
+            svg.contains("background") && svg.contains("% of the pixels"),
+            "{svg:.300}"
+        );
     }
 
-    let output = run(&["--model", "fashion-resnet", "--objective", "region", "--out", dir]);
+    let output = run(&[
+        "--model",
+        "fashion-resnet",
+        "--objective",
+        "region",
+        "--out",
+        dir,
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

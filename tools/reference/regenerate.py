@@ -33,6 +33,7 @@ SCRIPTS = [
     ("resnet.py", []),
     ("factorization.py", []),
     ("families.py", []),
+    ("segmentation.py", []),
     ("vit.py", []),
     ("metrics.py", []),
     ("shap.py", []),

@@ -118,7 +118,7 @@ impl TorchResNet {
             let stride = *stride;
             let out = planes * config.kind.expansion();
             let mut layer = Vec::with_capacity(blocks);
-            for index in 0..blocks {
+            for (index, &dilation) in dilations.iter().enumerate() {
                 let stride = if index == 0 { stride } else { 1 };
                 let downsample =
                     (index == 0 && (stride != 1 || inplanes != out)).then(|| Downsample {
@@ -138,7 +138,7 @@ impl TorchResNet {
                     BlockKind::Bottleneck => TorchBlock {
                         conv1: conv(inplanes, planes, 1, 1, false, device),
                         bn1: norm(planes, device),
-                        conv2: dilated_conv(planes, planes, stride, dilations[index], device),
+                        conv2: dilated_conv(planes, planes, stride, dilation, device),
                         bn2: norm(planes, device),
                         conv3: Some(conv(planes, out, 1, 1, false, device)),
                         bn3: Some(norm(out, device)),

@@ -235,6 +235,9 @@ impl ResNetConfig {
 pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
 /// A block's 3×3 convolution: the crate's kernel, or Burn's `conv2d` where it is dilated.
+// One per block, built once and never moved on a hot path: boxing buys nothing (and Burn's
+// `Module` has no impl for `Box`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub(crate) enum BlockConv {
     Square(SquareConv2d),
@@ -383,7 +386,8 @@ impl Trunk {
         input: Tensor<4>,
         relu: ReluMode,
         explained: usize,
-        (prefix, tap): (&str, &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>),
+        prefix: &str,
+        tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
         let mut x = self.stem(input, relu);
         for (stage, name) in LAYERS.iter().enumerate().take(explained) {
@@ -476,7 +480,7 @@ impl Explainable for ResNet {
         relu: ReluMode,
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
-        self.trunk.tapped(input, relu, self.explained, ("", tap))
+        self.trunk.tapped(input, relu, self.explained, "", tap)
     }
 
     fn logits(&self, features: Tensor<4>, relu: ReluMode) -> Tensor<2> {

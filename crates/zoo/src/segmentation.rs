@@ -330,6 +330,8 @@ struct DeepLabHead {
 }
 
 /// A segmentation head.
+// One per network, built once: boxing buys nothing (and Burn's `Module` has no impl for `Box`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 enum Head {
     Fcn(FcnHead),
@@ -485,7 +487,7 @@ impl Explainable for Segmentation {
         tap: &mut dyn FnMut(&str, Tensor<4>) -> Tensor<4>,
     ) -> Tensor<4> {
         self.trunk
-            .tapped(input, relu, self.explained, ("backbone.", tap))
+            .tapped(input, relu, self.explained, "backbone.", tap)
     }
 
     fn output_map(&self, features: Tensor<4>, relu: ReluMode) -> Option<Tensor<4>> {
@@ -540,7 +542,7 @@ impl Reinitialize for Segmentation {
 /// Which segmentation head a state dict's keys describe, when it is not the one asked for.
 fn describe_file(keys: &[&str]) -> String {
     let aspp = keys.iter().any(|k| k.starts_with("classifier.0.convs."));
-    let fcn = keys.iter().any(|k| *k == "classifier.0.weight");
+    let fcn = keys.contains(&"classifier.0.weight");
     match (aspp, fcn) {
         (true, _) => "the file holds a DeepLabV3 (its classifier is an ASPP)".to_owned(),
         (_, true) => "the file holds an FCN (its classifier is FCNHead)".to_owned(),
