@@ -6,12 +6,13 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use gradcam_explain::{Affine, AffineKind, ReluMode};
 
 use gradcam_ops::SquareConv2d;
 
-use crate::resnet::{Block, BlockConv, BlockKind, ResNet, ResNetConfig, Stem, Trunk};
+use crate::resnet::{Block, BlockConv, BlockKind, ResNet, ResNetConfig, Stem, Trunk, routed_conv};
 
 /// A square convolution padded to keep its input's size at stride 1 (torchvision's `conv3x3` /
 /// `conv1x1` / stem: no bias; VGG's: with one).
@@ -183,7 +184,7 @@ impl TorchResNet {
                 .map(|b| Block {
                     conv1: fold(b.conv1, &b.bn1),
                     conv2: if b.conv2.dilation[0] > 1 {
-                        BlockConv::Dilated(fold_grouped(b.conv2, &b.bn2))
+                        BlockConv::Dilated(fold_dilated(b.conv2, &b.bn2))
                     } else {
                         BlockConv::Square(fold(b.conv2, &b.bn2))
                     },
@@ -207,6 +208,15 @@ pub(crate) fn fold(conv: Conv2d, bn: &BatchNorm) -> SquareConv2d {
 pub(crate) fn fold_grouped(conv: Conv2d, bn: &BatchNorm) -> GroupedConv2d {
     let (weight, bias) = folded(&conv, bn);
     grouped(&conv, weight, bias)
+}
+
+/// A dilated 3×3 `conv` (stride 1, padded by its dilation) followed by the eval-mode `bn`.
+pub(crate) fn fold_dilated(conv: Conv2d, bn: &BatchNorm) -> DilatedConv2d {
+    let (weight, bias) = folded(&conv, bn);
+    DilatedConv2d {
+        conv: SquareConv2d::new(weight, bias, 1, 1),
+        dilation: conv.dilation[0],
+    }
 }
 
 /// A grouped `conv` as it is (ConvNeXt's depthwise convolution, with its own bias).
@@ -336,6 +346,99 @@ impl GroupedConv2d {
     }
 }
 
+/// A 3×3 convolution dilated by `dilation` at stride 1, padded by the dilation (torchvision's
+/// atrous convolutions: a dilated ResNet stage, DeepLabV3's pyramid), run on the crate's square
+/// kernel. A `d`-dilated convolution of an `H × W` map is `d²` plain 3×3 convolutions of its
+/// subgrids (every `d`th row and column, from each of the `d²` offsets: space to batch), so where
+/// the map divides into subgrids without much padding they run as one batch through the kernel
+/// (Winograd's on Flex where it fits); where the dilation reaches past the map on every side each
+/// off-centre tap reads only padding and the centre tap alone is a 1×1 convolution; in between,
+/// and for FullGrad's bias probes (which must sit on the output as it is laid out), Burn's
+/// dilated `conv2d`. The three give the same values.
+#[derive(Module, Debug)]
+pub(crate) struct DilatedConv2d {
+    /// The same kernel undilated (padding 1): what each subgrid runs.
+    conv: SquareConv2d,
+    dilation: usize,
+}
+
+impl DilatedConv2d {
+    /// The convolution through the pass ([`ReluMode::affine`]).
+    pub fn routed(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+        let d = self.dilation;
+        let [n, c, h, w] = x.dims();
+        let (rows, cols) = (h.div_ceil(d), w.div_ceil(d));
+        if rows == 1 && cols == 1 {
+            return self.centre(relu, x);
+        }
+        // Padding the map up to whole subgrids costs work: beyond a quarter more, run it dilated.
+        let (height, width) = (rows * d, cols * d);
+        if height * width * 4 > h * w * 5 || matches!(relu, ReluMode::BiasProbes) {
+            return self.dilated(relu, x);
+        }
+        let x = if (height, width) == (h, w) {
+            x
+        } else {
+            x.pad((0, width - w, 0, height - h), PadMode::Constant(0.0))
+        };
+        let subgrids = x
+            .reshape([n, c, rows, d, cols, d])
+            .permute([0, 3, 5, 1, 2, 4])
+            .reshape([n * d * d, c, rows, cols]);
+        let y = routed_conv(relu, &self.conv, subgrids, false);
+        let k = y.dims()[1];
+        let y = y
+            .reshape([n, d, d, k, rows, cols])
+            .permute([0, 3, 4, 1, 5, 2])
+            .reshape([n, k, height, width]);
+        if (height, width) == (h, w) {
+            y
+        } else {
+            y.slice([0..n, 0..k, 0..h, 0..w])
+        }
+    }
+
+    /// The centre tap alone, a 1×1 convolution (every other tap reads padding).
+    fn centre(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+        let [outputs, inputs, _, _] = self.conv.weight().dims();
+        let weight = self
+            .conv
+            .weight()
+            .slice([0..outputs, 0..inputs, 1..2, 1..2]);
+        self.through(relu, x, weight, [1, 0, 1])
+    }
+
+    /// Burn's dilated `conv2d`.
+    fn dilated(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+        let d = self.dilation;
+        self.through(relu, x, self.conv.weight(), [d, d, 1])
+    }
+
+    /// `x` through `weight` (the bias is the layer's) at `[dilation, padding, groups]`, routed.
+    fn through(
+        &self,
+        relu: ReluMode,
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        [dilation, padding, groups]: [usize; 3],
+    ) -> Tensor<4> {
+        let options = ConvOptions::new([1, 1], [padding, padding], [dilation, dilation], groups);
+        let apply = |x, weight, bias| conv2d(x, weight, bias, options.clone());
+        let bias = self.conv.bias();
+        relu.affine(
+            x,
+            Affine {
+                kind: AffineKind::Convolution,
+                first: false,
+                weight: weight.clone(),
+                bias: Some(bias.clone()),
+                forward: &|x| apply(x, weight.clone(), Some(bias.clone())),
+                apply: &apply,
+            },
+        )
+    }
+}
+
 /// A depthwise convolution of `channels` (`groups = channels`) without bias, padded as
 /// torchvision's `Conv2dNormActivation` pads it: `(kernel − 1) / 2 · dilation`.
 pub(crate) fn grouped_conv(
@@ -392,5 +495,60 @@ pub(crate) fn describe_depths(
         [] => format!("the file holds a {family} with {shape}"),
         [one] => format!("the file holds a {one} ({shape})"),
         many => format!("the file holds one of {} ({shape})", many.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Device, Distribution, Tensor};
+    use gradcam_explain::ReluMode;
+    use gradcam_ops::SquareConv2d;
+
+    use super::DilatedConv2d;
+
+    /// Each way a dilated convolution runs — subgrids through the square kernel (whole, or
+    /// padded up to whole subgrids), the centre tap alone, Burn's dilated `conv2d` — gives Burn's
+    /// dilated `conv2d`'s values, and the same input gradient.
+    #[test]
+    fn a_dilated_convolution_equals_burn_s_every_way_it_runs() {
+        let device = Device::default();
+        // (dilation, side): whole subgrids, padded subgrids, dilated (too much padding), centre.
+        for (d, side) in [(2, 28), (4, 12), (3, 11), (12, 28), (36, 28)] {
+            let x = Tensor::<4>::random([2, 32, side, side], Distribution::Default, &device);
+            let weight = Tensor::<4>::random([32, 32, 3, 3], Distribution::Default, &device);
+            let bias = Tensor::<1>::random([32], Distribution::Default, &device);
+            let conv = DilatedConv2d {
+                conv: SquareConv2d::new(weight.clone(), bias.clone(), 1, 1),
+                dilation: d,
+            };
+            let options = ConvOptions::new([1, 1], [d, d], [d, d], 1);
+            let leaf = |x: &Tensor<4>| x.clone().autodiff().require_grad();
+            let (ours, theirs) = (leaf(&x), leaf(&x));
+            let y = conv.routed(ReluMode::Standard, ours.clone());
+            let expected = conv2d(theirs.clone(), weight, Some(bias), options);
+            let r = Tensor::<4>::random(expected.dims(), Distribution::Default, &device);
+            let close = |a: Tensor<4>, b: Tensor<4>, what: &str| {
+                let scale: f32 = b.clone().abs().max().into_scalar();
+                let worst: f32 = (a - b).abs().max().into_scalar();
+                assert!(
+                    worst <= 1e-5 * scale,
+                    "dilation {d}, side {side}: {what} {worst:e} of {scale:e}"
+                );
+            };
+            close(
+                y.clone().without_autodiff(),
+                expected.clone().without_autodiff(),
+                "output",
+            );
+            let g = ours
+                .grad(&(y * r.clone()).sum().backward())
+                .expect("a gradient");
+            let h = theirs
+                .grad(&(expected * r).sum().backward())
+                .expect("a gradient");
+            close(g, h, "input gradient");
+        }
     }
 }

@@ -16,7 +16,7 @@ use gradcam_explain::{
 use gradcam_ops::{SquareConv2d, square_conv2d_with};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{GroupedConv2d, TorchResNet};
+use crate::checkpoint::{DilatedConv2d, TorchResNet};
 
 /// torchvision's two residual blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -234,14 +234,14 @@ impl ResNetConfig {
 /// The ResNet stages a CAM can be taken at, input to output.
 pub const LAYERS: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
-/// A block's 3×3 convolution: the crate's kernel, or Burn's `conv2d` where it is dilated.
+/// A block's 3×3 convolution, plain or dilated.
 // One per block, built once and never moved on a hot path: boxing buys nothing (and Burn's
 // `Module` has no impl for `Box`).
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub(crate) enum BlockConv {
     Square(SquareConv2d),
-    Dilated(GroupedConv2d),
+    Dilated(DilatedConv2d),
 }
 
 impl BlockConv {

@@ -19,7 +19,7 @@ use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{
-    GroupedConv2d, TorchResNet, conv, dilated_conv, fold, fold_grouped, norm, unfolded,
+    DilatedConv2d, TorchResNet, conv, dilated_conv, fold, fold_dilated, norm, unfolded,
 };
 use crate::resnet::{LAYERS, ResNetConfig, Trunk, routed_conv};
 
@@ -293,7 +293,7 @@ impl TorchSegmentation {
                 let first = branches.next().map(fold_pair).expect("the 1×1 branch");
                 Head::DeepLab(DeepLabHead {
                     first,
-                    dilated: branches.map(|p| fold_grouped(p.conv, &p.bn)).collect(),
+                    dilated: branches.map(|p| fold_dilated(p.conv, &p.bn)).collect(),
                     pool: fold_pair(h.pool),
                     project: fold_pair(h.project),
                     conv: fold_pair(h.conv),
@@ -322,7 +322,7 @@ struct FcnHead {
 #[derive(Module, Debug)]
 struct DeepLabHead {
     first: SquareConv2d,
-    dilated: Vec<GroupedConv2d>,
+    dilated: Vec<DilatedConv2d>,
     pool: SquareConv2d,
     project: SquareConv2d,
     conv: SquareConv2d,
