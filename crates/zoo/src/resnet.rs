@@ -518,21 +518,34 @@ const PARAMETER_LAYERS: [(&str, &str); 6] = [
 impl Reinitialize for ResNet {
     /// The stem, the four stages and the final linear layer, as torchvision names them.
     fn layer_names(&self) -> Vec<String> {
-        PARAMETER_LAYERS
-            .iter()
-            .map(|(name, _)| (*name).to_owned())
-            .collect()
+        table_names(&PARAMETER_LAYERS)
     }
 
     /// Fresh parameters, uniform in `±1/√fan_in`, for every convolution (BatchNorm folded) of
     /// the chosen layers ([`reinitialize_layers`]).
     fn reinitialized(&self, layers: &[usize], seed: u64) -> Self {
-        let paths: Vec<&str> = layers
-            .iter()
-            .filter_map(|&i| PARAMETER_LAYERS.get(i).map(|(_, path)| *path))
-            .collect();
-        reinitialize_layers(self.clone(), &paths, seed)
+        reinitialize_table(self.clone(), &PARAMETER_LAYERS, layers, seed)
     }
+}
+
+/// The names of a table of `(torchvision name, module path)` layers, in its order.
+pub(crate) fn table_names(table: &[(&str, &str)]) -> Vec<String> {
+    table.iter().map(|(name, _)| (*name).to_owned()).collect()
+}
+
+/// `module` with the table's layers at `layers` drawn afresh ([`reinitialize_layers`]); an
+/// index past the table names nothing.
+pub(crate) fn reinitialize_table<M: Module>(
+    module: M,
+    table: &[(&str, &str)],
+    layers: &[usize],
+    seed: u64,
+) -> M {
+    let paths: Vec<&str> = layers
+        .iter()
+        .filter_map(|&i| table.get(i).map(|(_, path)| *path))
+        .collect();
+    reinitialize_layers(module, &paths, seed)
 }
 
 /// Which ResNet a state dict's keys describe: "the file holds a resnet34 ([3, 4, 6, 3] basic

@@ -13,7 +13,6 @@ use burn::tensor::{Device, Tensor};
 use gradcam_data::{LoadError, StateDictSpec, WeightsReport, load_state_dict};
 use gradcam_explain::{
     Explainable, OutputLayer, Reinitialize, ReluMode, UnknownName, bilinear, pooled_scores,
-    reinitialize_layers,
 };
 use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{
     DilatedConv2d, TorchResNet, conv, dilated_conv, fold, fold_dilated, norm, unfolded,
 };
-use crate::resnet::{LAYERS, ResNetConfig, Trunk, routed_conv};
+use crate::resnet::{LAYERS, ResNetConfig, Trunk, reinitialize_table, routed_conv, table_names};
 
 /// The head that turns the backbone's `layer4` into class scores per pixel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -524,18 +523,11 @@ const PARAMETER_LAYERS: [(&str, &str); 6] = [
 impl Reinitialize for Segmentation {
     /// The backbone's stem and stages and the head, as torchvision names them.
     fn layer_names(&self) -> Vec<String> {
-        PARAMETER_LAYERS
-            .iter()
-            .map(|(name, _)| (*name).to_owned())
-            .collect()
+        table_names(&PARAMETER_LAYERS)
     }
 
     fn reinitialized(&self, layers: &[usize], seed: u64) -> Self {
-        let paths: Vec<&str> = layers
-            .iter()
-            .filter_map(|&i| PARAMETER_LAYERS.get(i).map(|(_, path)| *path))
-            .collect();
-        reinitialize_layers(self.clone(), &paths, seed)
+        reinitialize_table(self.clone(), &PARAMETER_LAYERS, layers, seed)
     }
 }
 
