@@ -553,7 +553,7 @@ fn a_segmentation_network_runs_through_the_main_job_with_its_predicted_classes()
     use burn_gradcam::zoo::SegmentationConfig;
     let config = SegmentationConfig::fcn_resnet50();
     let mut keys = config.state_dict_keys();
-    keys.extend(crate::segmentation_parity::aux_keys(&config));
+    keys.extend(config.aux_state_dict_keys());
     let weights = common::seeded::seeded_safetensors(&keys, 21);
     let weights = weights.path().to_str().expect("utf-8");
     let out = tempfile::tempdir().expect("dir");

@@ -64,26 +64,6 @@ const SEED: u64 = 21;
 /// The fixture keeps every 8th row and column of the output map.
 const MAP_STEP: usize = 8;
 
-/// The state-dict keys of torchvision's auxiliary classifier on `layer3` (an `FCNHead`), which
-/// the released weights carry and the loader ignores.
-pub(crate) fn aux_keys(config: &SegmentationConfig) -> Vec<(String, Vec<usize>)> {
-    let inputs = config.backbone.out_channels() / 2;
-    let inter = inputs / 4;
-    let mut keys = vec![(
-        "aux_classifier.0.weight".to_owned(),
-        vec![inter, inputs, 3, 3],
-    )];
-    for part in ["weight", "bias", "running_mean", "running_var"] {
-        keys.push((format!("aux_classifier.1.{part}"), vec![inter]));
-    }
-    keys.push((
-        "aux_classifier.4.weight".to_owned(),
-        vec![config.classes, inter, 1, 1],
-    ));
-    keys.push(("aux_classifier.4.bias".to_owned(), vec![config.classes]));
-    keys
-}
-
 /// A network of `config`'s shape with the fixture's seeded weights, loaded from a
 /// `.safetensors` file (with the auxiliary classifier's keys when `aux`).
 pub(crate) fn seeded_segmentation(
@@ -93,7 +73,7 @@ pub(crate) fn seeded_segmentation(
 ) -> Segmentation {
     let mut keys = config.state_dict_keys();
     if aux {
-        keys.extend(aux_keys(&config));
+        keys.extend(config.aux_state_dict_keys());
     }
     let weights = seeded_safetensors(&keys, SEED);
     Segmentation::load(config, weights.path(), device)

@@ -51,6 +51,13 @@ pub(crate) fn dilated_conv(
         .init(device)
 }
 
+/// The state-dict keys of a BatchNorm of `channels` stored at `name`.
+pub(crate) fn push_norm_keys(keys: &mut Vec<(String, Vec<usize>)>, name: &str, channels: usize) {
+    for part in ["weight", "bias", "running_mean", "running_var"] {
+        keys.push((format!("{name}.{part}"), vec![channels]));
+    }
+}
+
 pub(crate) fn norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }

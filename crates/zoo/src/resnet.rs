@@ -16,7 +16,7 @@ use gradcam_explain::{
 use gradcam_ops::{SquareConv2d, square_conv2d_with};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{DilatedConv2d, TorchResNet};
+use crate::checkpoint::{DilatedConv2d, TorchResNet, push_norm_keys};
 
 /// torchvision's two residual blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -172,11 +172,7 @@ impl ResNetConfig {
     /// Every state-dict key torchvision gives this network, with its shape.
     pub fn state_dict_keys(&self) -> Vec<(String, Vec<usize>)> {
         let mut keys = Vec::new();
-        let bn = |keys: &mut Vec<(String, Vec<usize>)>, name: &str, channels: usize| {
-            for part in ["weight", "bias", "running_mean", "running_var"] {
-                keys.push((format!("{name}.{part}"), vec![channels]));
-            }
-        };
+        let bn = push_norm_keys;
         let stem_kernel = match self.stem {
             Stem::ImageNet => 7,
             Stem::Small => 3,

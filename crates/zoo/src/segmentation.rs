@@ -18,7 +18,8 @@ use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{
-    DilatedConv2d, TorchResNet, conv, dilated_conv, fold, fold_dilated, norm, unfolded,
+    DilatedConv2d, TorchResNet, conv, dilated_conv, fold, fold_dilated, norm, push_norm_keys,
+    unfolded,
 };
 use crate::resnet::{LAYERS, ResNetConfig, Trunk, reinitialize_table, routed_conv, table_names};
 
@@ -110,8 +111,8 @@ impl SegmentationConfig {
     }
 
     /// Every state-dict key torchvision gives this network (`backbone.*`, `classifier.*`),
-    /// with its shape; the auxiliary classifier's keys (`aux_classifier.*`, a training head)
-    /// are accepted and not used.
+    /// with its shape; the auxiliary classifier's keys ([`Self::aux_state_dict_keys`]) are
+    /// accepted and not used.
     pub fn state_dict_keys(&self) -> Vec<(String, Vec<usize>)> {
         let mut keys: Vec<(String, Vec<usize>)> = self
             .backbone
@@ -120,20 +121,11 @@ impl SegmentationConfig {
             .filter(|(key, _)| !key.starts_with("fc."))
             .map(|(key, shape)| (format!("backbone.{key}"), shape))
             .collect();
-        let bn = |keys: &mut Vec<(String, Vec<usize>)>, name: &str, channels: usize| {
-            for part in ["weight", "bias", "running_mean", "running_var"] {
-                keys.push((format!("{name}.{part}"), vec![channels]));
-            }
-        };
+        let bn = push_norm_keys;
         let inputs = self.backbone.out_channels();
         let k = self.classes;
-        let last = match self.head {
-            SegmentationHead::Fcn => {
-                let inter = inputs / 4;
-                keys.push(("classifier.0.weight".into(), vec![inter, inputs, 3, 3]));
-                bn(&mut keys, "classifier.1", inter);
-                inter
-            }
+        match self.head {
+            SegmentationHead::Fcn => fcn_head_keys(&mut keys, "classifier", inputs, k),
             SegmentationHead::DeepLabV3 => {
                 let a = self.head_channels;
                 let p = "classifier.0";
@@ -152,11 +144,19 @@ impl SegmentationConfig {
                 bn(&mut keys, &format!("{p}.project.1"), a);
                 keys.push(("classifier.1.weight".into(), vec![a, a, 3, 3]));
                 bn(&mut keys, "classifier.2", a);
-                a
+                keys.push(("classifier.4.weight".into(), vec![k, a, 1, 1]));
+                keys.push(("classifier.4.bias".into(), vec![k]));
             }
-        };
-        keys.push(("classifier.4.weight".into(), vec![k, last, 1, 1]));
-        keys.push(("classifier.4.bias".into(), vec![k]));
+        }
+        keys
+    }
+
+    /// The keys of the auxiliary classifier torchvision's released weights carry beside the
+    /// network (`aux_classifier.*`: an `FCNHead` on `layer3`, a training head), with their shapes.
+    pub fn aux_state_dict_keys(&self) -> Vec<(String, Vec<usize>)> {
+        let mut keys = Vec::new();
+        let inputs = self.backbone.out_channels() / 2;
+        fcn_head_keys(&mut keys, "aux_classifier", inputs, self.classes);
         keys
     }
 
@@ -195,6 +195,21 @@ impl SegmentationConfig {
         .map(|(from, to)| ((*from).to_owned(), (*to).to_owned()))
         .collect()
     }
+}
+
+/// The keys of torchvision's `FCNHead(inputs, classes)` at `prefix`: a 3×3 convolution to a
+/// quarter of the channels (`.0`), its BatchNorm (`.1`), the 1×1 classifier (`.4`).
+fn fcn_head_keys(
+    keys: &mut Vec<(String, Vec<usize>)>,
+    prefix: &str,
+    inputs: usize,
+    classes: usize,
+) {
+    let inter = inputs / 4;
+    keys.push((format!("{prefix}.0.weight"), vec![inter, inputs, 3, 3]));
+    push_norm_keys(keys, &format!("{prefix}.1"), inter);
+    keys.push((format!("{prefix}.4.weight"), vec![classes, inter, 1, 1]));
+    keys.push((format!("{prefix}.4.bias"), vec![classes]));
 }
 
 /// A convolution and the BatchNorm after it, as torchvision stores them.

@@ -77,33 +77,21 @@ impl Attribution for Lrp {
         let predictions = Predictions::from_outputs(model, &outputs, targets)?;
         let classes = predictions.classes().clone();
         let layer = model.output_layer();
-        // The relevance at the output (a dense model's map, else the logits): its values times
-        // the score's gradient there — zero in the forward, that product in the backward.
-        let (scaled, at_output, start) = match outputs.map() {
+        let targets = predictions.targets();
+        // The relevance starts at the output (a dense model's map, else the logits).
+        let (scaled, start) = match outputs.map() {
             Some(map) => {
-                let (plain, leaf) = output_leaf(map.clone());
-                let scaled = Outputs::of_map(scaled_by_value(map, plain.clone()), layer);
-                let at_output = Outputs::of_map(leaf.clone(), layer);
-                (scaled, at_output, Start::Map(plain, leaf))
+                output_relevance(map, |m| Outputs::of_map(m, layer), &targets, &classes, n)?
             }
-            None => {
-                let logits = outputs.logits();
-                let (plain, leaf) = output_leaf(logits.clone());
-                let scaled = Outputs::new(scaled_by_value(logits, plain.clone()), layer);
-                let at_output = Outputs::new(leaf.clone(), layer);
-                (scaled, at_output, Start::Logits(plain, leaf))
-            }
+            None => output_relevance(
+                outputs.logits(),
+                |l| Outputs::new(l, layer),
+                &targets,
+                &classes,
+                n,
+            )?,
         };
-        let relevance = gradient_of(&leaf, predictions.targets().total(&scaled, &classes)?);
-        // The same at a leaf of the output: the relevance the output starts with.
-        let gradients = predictions
-            .targets()
-            .total(&at_output, &classes)?
-            .backward();
-        let start = match start {
-            Start::Map(plain, leaf) => relevance_at(&leaf, plain, &gradients, n),
-            Start::Logits(plain, leaf) => relevance_at(&leaf, plain, &gradients, n),
-        };
+        let relevance = gradient_of(&leaf, targets.total(&scaled, &classes)?);
         let checks = checks.and(Checks::finite(Stage::Gradient, &relevance, 1));
         let delta = relevance.clone().sum_dims(&[1, 2, 3]).reshape([n]) - start;
         Ok(
@@ -113,34 +101,24 @@ impl Attribution for Lrp {
     }
 }
 
-/// The output LRP starts from, as a plain tensor and a fresh leaf of it.
-enum Start {
-    Map(Tensor<4>, Tensor<4>),
-    Logits(Tensor<2>, Tensor<2>),
-}
-
-/// An output's detached values and a differentiable leaf holding them.
-fn output_leaf<const D: usize>(output: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
-    let plain = output.detach();
-    let leaf = plain.clone().without_autodiff().autodiff().require_grad();
-    (plain, leaf)
-}
-
-/// `output` in the forward, its gradient times its value in the backward.
-fn scaled_by_value<const D: usize>(output: Tensor<D>, plain: Tensor<D>) -> Tensor<D> {
-    plain.clone() + (output - plain.clone()) * plain
-}
-
-/// `Σ value · ∂score/∂value` per image, the output's own relevance.
-fn relevance_at<const D: usize>(
-    leaf: &Tensor<D>,
-    plain: Tensor<D>,
-    gradients: &burn::tensor::Gradients,
+/// The relevance at a model's output `output` (`wrap` makes it the model's outputs): the
+/// output that is itself in the forward and its gradient times its value in the backward, and
+/// each image's starting relevance `Σ value · ∂score/∂value`, from a leaf of its values.
+fn output_relevance<const D: usize>(
+    output: Tensor<D>,
+    wrap: impl Fn(Tensor<D>) -> Outputs,
+    targets: &Targets,
+    classes: &burn::tensor::Tensor<1, burn::tensor::Int>,
     n: usize,
-) -> Tensor<1> {
-    let plain = plain.without_autodiff();
+) -> crate::error::Result<(Outputs, Tensor<1>)> {
+    let plain = output.clone().detach();
+    let scaled = plain.clone() + (output - plain.clone()) * plain.clone();
+    let values = plain.without_autodiff();
+    let leaf = values.clone().autodiff().require_grad();
+    let gradients = targets.total(&wrap(leaf.clone()), classes)?.backward();
     let gradient = leaf
-        .grad(gradients)
-        .unwrap_or_else(|| plain.zeros_like());
-    (gradient * plain).reshape([n as i64, -1]).sum_dim(1).reshape([n])
+        .grad(&gradients)
+        .unwrap_or_else(|| values.zeros_like());
+    let start = (gradient * values).reshape([n as i64, -1]).sum_dim(1).reshape([n]);
+    Ok((wrap(scaled), start))
 }
