@@ -2,7 +2,8 @@
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
 //! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7, DenseNet-121,
 //! -161, -169, -201, ConvNeXt tiny … large and the segmentation networks FCN and DeepLabV3 on
-//! ResNet-50 — each with its weights, its images and its input normalisation.
+//! ResNet-50 and LR-ASPP on MobileNetV3-Large — each with its weights, its images and its input
+//! normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,9 +15,9 @@ use crate::data::{DataError, Images, LoadError, Normalization, WeightsReport};
 use crate::explain::{Explainable, UnknownName};
 use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
 use crate::zoo::{
-    ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig,
-    MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, MobileNetV3Size, ResNet,
-    ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig,
+    ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig, LrAspp,
+    LrAsppConfig, MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, MobileNetV3Size,
+    ResNet, ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig,
 };
 
 /// A network the programs can explain, by the name the command line gives it.
@@ -93,6 +94,8 @@ pub enum NetworkName {
     FcnResnet50,
     /// torchvision's `deeplabv3_resnet50()` (semantic segmentation).
     Deeplabv3Resnet50,
+    /// torchvision's `lraspp_mobilenet_v3_large()` (semantic segmentation).
+    LrasppMobilenetV3Large,
 }
 
 /// Pascal VOC's classes as torchvision's segmentation networks number them (0 is the
@@ -128,7 +131,7 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 35] = [
+    pub const ALL: [NetworkName; 36] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
@@ -164,6 +167,7 @@ impl NetworkName {
         Self::ConvnextLarge,
         Self::FcnResnet50,
         Self::Deeplabv3Resnet50,
+        Self::LrasppMobilenetV3Large,
     ];
 
     /// The name the command line uses.
@@ -204,6 +208,7 @@ impl NetworkName {
             Self::ConvnextLarge => "convnext_large",
             Self::FcnResnet50 => "fcn_resnet50",
             Self::Deeplabv3Resnet50 => "deeplabv3_resnet50",
+            Self::LrasppMobilenetV3Large => "lraspp_mobilenet_v3_large",
         }
     }
 
@@ -271,6 +276,9 @@ impl NetworkName {
             Self::Deeplabv3Resnet50 => Architecture::Segmentation(
                 SegmentationConfig::deeplabv3_resnet50().with_classes(classes),
             ),
+            Self::LrasppMobilenetV3Large => Architecture::LrAspp(
+                LrAsppConfig::lraspp_mobilenet_v3_large().with_classes(classes),
+            ),
         }
     }
 
@@ -280,21 +288,24 @@ impl NetworkName {
     pub fn default_classes(self) -> usize {
         match self {
             Self::Mnist | Self::FashionResnet | Self::FashionCanvas => 10,
-            Self::FcnResnet50 | Self::Deeplabv3Resnet50 => 21,
+            Self::FcnResnet50 | Self::Deeplabv3Resnet50 | Self::LrasppMobilenetV3Large => 21,
             _ => 1000,
         }
     }
 
     /// Whether the network labels every pixel (its output is a map of class scores).
     pub fn is_segmentation(self) -> bool {
-        matches!(self, Self::FcnResnet50 | Self::Deeplabv3Resnet50)
+        matches!(
+            self,
+            Self::FcnResnet50 | Self::Deeplabv3Resnet50 | Self::LrasppMobilenetV3Large
+        )
     }
 
     /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
     /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
     /// recommendations), the last `features.<i>` of the inverted residual networks and of
     /// ConvNeXt (its last stage), a DenseNet's `features.norm5`, a segmentation network's
-    /// `backbone.layer4`.
+    /// `backbone.layer4` (LR-ASPP's `backbone.16`).
     pub fn default_layer(self) -> &'static str {
         match self.architecture(1) {
             Architecture::Mnist => "conv2",
@@ -309,6 +320,7 @@ impl NetworkName {
             Architecture::DenseNet(_) => "features.norm5",
             Architecture::ConvNext(_) => "features.7",
             Architecture::Segmentation(_) => "backbone.layer4",
+            Architecture::LrAspp(_) => "backbone.16",
         }
     }
 
@@ -346,7 +358,9 @@ impl NetworkName {
     pub fn class_names(self) -> Option<&'static [&'static str]> {
         match self {
             Self::FashionResnet | Self::FashionCanvas => Some(&FASHION_CLASSES[..]),
-            Self::FcnResnet50 | Self::Deeplabv3Resnet50 => Some(&VOC_CLASSES[..]),
+            Self::FcnResnet50 | Self::Deeplabv3Resnet50 | Self::LrasppMobilenetV3Large => {
+                Some(&VOC_CLASSES[..])
+            }
             _ => None,
         }
     }
@@ -413,6 +427,11 @@ impl NetworkName {
                 let net = net.explained_at(layer)?;
                 (NetworkKind::Segmentation(Box::new(net)), report)
             }
+            Architecture::LrAspp(config) => {
+                let (net, report) = LrAspp::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::LrAspp(Box::new(net)), report)
+            }
         };
         let (net, report) = net;
         Ok((Network::new(self, net, path), report))
@@ -430,6 +449,7 @@ enum Architecture {
     DenseNet(DenseNetConfig),
     ConvNext(ConvNextConfig),
     Segmentation(SegmentationConfig),
+    LrAspp(LrAsppConfig),
 }
 
 impl fmt::Display for NetworkName {
@@ -479,6 +499,7 @@ enum NetworkKind {
     DenseNet(Box<DenseNet>),
     ConvNext(Box<ConvNext>),
     Segmentation(Box<Segmentation>),
+    LrAspp(Box<LrAspp>),
 }
 
 impl Network {
@@ -508,6 +529,7 @@ impl Network {
             NetworkKind::DenseNet(net) => net.as_ref(),
             NetworkKind::ConvNext(net) => net.as_ref(),
             NetworkKind::Segmentation(net) => net.as_ref(),
+            NetworkKind::LrAspp(net) => net.as_ref(),
         }
     }
 
@@ -523,6 +545,7 @@ impl Network {
             NetworkKind::DenseNet(net) => net.explained_layer(),
             NetworkKind::ConvNext(net) => net.explained_layer(),
             NetworkKind::Segmentation(net) => net.explained_layer(),
+            NetworkKind::LrAspp(net) => net.explained_layer(),
         }
     }
 

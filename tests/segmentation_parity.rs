@@ -1,8 +1,8 @@
 //! The zoo's segmentation networks equal torchvision, pytorch-grad-cam and Captum (fixtures:
-//! `tools/reference/segmentation.py`): FCN and DeepLabV3 on a dilated ResNet-50, seeded
-//! weights and BatchNorm statistics, the committed 224×224 photographs, each image explained
-//! for the class covering most of its predicted pixels, inside those pixels, at
-//! `backbone.layer4`:
+//! `tools/reference/segmentation.py`): FCN and DeepLabV3 on a dilated ResNet-50, LR-ASPP on a
+//! dilated MobileNetV3-Large, seeded weights and BatchNorm statistics, the committed 224×224
+//! photographs, each image explained for the class covering most of its predicted pixels,
+//! inside those pixels, at `backbone.layer4` (LR-ASPP: `backbone.16`):
 //!
 //! - at a quarter of ResNet-50's width (`narrowed(4)`), the first two photographs, on every
 //!   backend (off flex, the first): the output map (its pixel means and every 8th row and
@@ -10,6 +10,9 @@
 //!   ([`Region::mask`] from the fixture's mask, and [`Region::predicted`], which finds the same
 //!   pixels on the device), Captum's `LayerGradCam` of its segmentation tutorial's wrapper
 //!   (each class summed over its predicted pixels: [`Region::predicted`]);
+//! - torchvision's `lraspp_mobilenet_v3_large()` at full size (a small network), the same
+//!   checks at `backbone.16` (the "high" features; its head also reads `backbone.4`, which the
+//!   explained features carry around the split) and the CAMs at `backbone.2`, on every backend;
 //! - torchvision's `fcn_resnet50()` and `deeplabv3_resnet50()` at full size on the first
 //!   photograph, flex only, ignored in CI (`cargo test --release --test suite -- --ignored
 //!   full_size`).
@@ -27,7 +30,8 @@ use burn::tensor::Device;
 use burn_gradcam::Backend;
 use burn_gradcam::data::Normalization;
 use burn_gradcam::explain::{Combination, GradCam, Map, Preset, Region, Targets};
-use burn_gradcam::zoo::{Segmentation, SegmentationConfig};
+use burn_gradcam::explain::{Explainable, ReluMode};
+use burn_gradcam::zoo::{LrAspp, LrAsppConfig, Segmentation, SegmentationConfig};
 use common::seeded::seeded_safetensors;
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
 
@@ -46,6 +50,16 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("deeplabv3_narrow_map", 5e-6), // 9.2e-7 / 1.0e-6 / 9.1e-7
         Check::new("deeplabv3_narrow_pgc_gradcam", 1e-5), // 1.9e-6 / 1.6e-6 / 1.3e-6
         Check::new("deeplabv3_narrow_captum_layer_gradcam", 5e-6), // 1.3e-6 / 1.2e-6 / 9.8e-7
+        Check::new("lraspp_mobilenet_v3_large_scores", 2e-6), // 1.8e-7 / 1.2e-7 / 2.0e-7
+        Check::new("lraspp_mobilenet_v3_large_map", 5e-6), // 4.8e-7 / 5.6e-7 / 4.8e-7
+        // At backbone.16 (960 channels of a 14×14 map): 7.7e-6 / 1.2e-5 / 1.4e-5.
+        Check::new("lraspp_mobilenet_v3_large_pgc_gradcam", 1e-4),
+        Check::new("lraspp_mobilenet_v3_large_captum_layer_gradcam", 1e-4), // 7.9e-6 / 1.2e-5 / 1.4e-5
+        Check::new("lraspp_mobilenet_v3_large_pgc_gradcam_backbone2", 5e-6), // 6.2e-7 / 4.2e-7 / 3.9e-7
+        Check::new(
+            "lraspp_mobilenet_v3_large_captum_layer_gradcam_backbone2",
+            5e-6,
+        ), // 8.6e-7 / 5.8e-7 / 5.8e-7
         // Full size, flex only (outside CI).
         Check::new("fcn_resnet50_scores", 2e-6), // 2.1e-7
         Check::new("fcn_resnet50_map", 1e-5),    // 1.8e-6
@@ -98,11 +112,26 @@ fn regions(fixture: &Fixture, key: &str, n: usize, size: [usize; 2]) -> Vec<Regi
 }
 
 /// Every check of network `name` (the fixture's prefix) on the first `n` of the fixture's
-/// `of` images, on `device`.
+/// `of` images, on `device`: its output map and its CAMs at its explained layer (the fixture's
+/// keys with `suffix`).
 fn check_network(
     fixture: &Fixture,
     name: &str,
-    net: &Segmentation,
+    net: &dyn Explainable,
+    (n, of): (usize, usize),
+    backend: Backend,
+    device: &Device,
+) {
+    check_outputs(fixture, name, net, (n, of), backend, device);
+    check_cams(fixture, name, "", net, (n, of), backend, device);
+}
+
+/// The network's output map: its pixel means (the scores the methods resolve classes on) and
+/// a grid of its pixels.
+fn check_outputs(
+    fixture: &Fixture,
+    name: &str,
+    net: &dyn Explainable,
     (n, of): (usize, usize),
     backend: Backend,
     device: &Device,
@@ -111,17 +140,16 @@ fn check_network(
         .slice(0..n)
         .expect("committed images")
         .to_tensor(Normalization::ImageNet, device);
-    let classes = fixture.classes(&format!("{name}_target"))[..n].to_vec();
     let check = |method: &str, actual: &[f32]| {
         let key = format!("{name}_{method}");
         let expected = first_images(fixture, &key, of, n);
         let what = format!("{backend}: {key}");
         assert_close_per_image(&what, actual, &expected, n, SUITE.tolerance(&key));
     };
-
-    // The output map: its pixel means (the scores the methods resolve classes on) and a grid
-    // of its pixels.
-    let map = net.forward(input.clone());
+    let features = net.features(input, ReluMode::Standard);
+    let map = net
+        .output_map(features, ReluMode::Standard)
+        .expect("a segmentation network's map");
     let [_, k, h, w] = map.dims();
     let scores = burn_gradcam::explain::pooled_scores(map.clone());
     check(
@@ -140,6 +168,31 @@ fn check_network(
         })
         .collect();
     check("map", &grid);
+}
+
+/// pytorch-grad-cam's `GradCAM` and Captum's `LayerGradCam` at the network's explained layer
+/// (the fixture's `<name>_pgc_gradcam<suffix>`, `<name>_captum_layer_gradcam<suffix>`).
+fn check_cams(
+    fixture: &Fixture,
+    name: &str,
+    suffix: &str,
+    net: &dyn Explainable,
+    (n, of): (usize, usize),
+    backend: Backend,
+    device: &Device,
+) {
+    let input = images()
+        .slice(0..n)
+        .expect("committed images")
+        .to_tensor(Normalization::ImageNet, device);
+    let classes = fixture.classes(&format!("{name}_target"))[..n].to_vec();
+    let check = |method: &str, actual: &[f32]| {
+        let key = format!("{name}_{method}{suffix}");
+        let expected = first_images(fixture, &key, of, n);
+        let what = format!("{backend}: {key}");
+        assert_close_per_image(&what, actual, &expected, n, SUITE.tolerance(&key));
+    };
+    let [_, h, w] = net.input_shape();
 
     // pytorch-grad-cam: one target object per image, each with its own mask.
     let pgc = GradCam::new().with_settings(Preset::PytorchGradCam.cam_settings());
@@ -192,6 +245,38 @@ fn narrow_fcn_and_deeplabv3_equal_torchvision_pytorch_grad_cam_and_captum() {
             let net = seeded_segmentation(config.narrowed(4), aux, &device);
             check_network(&fixture, name, &net, (n, 2), backend, &device);
         }
+    }
+}
+
+/// torchvision's `lraspp_mobilenet_v3_large()` with the fixture's seeded weights.
+pub(crate) fn seeded_lraspp(device: &Device) -> LrAspp {
+    let config = LrAsppConfig::lraspp_mobilenet_v3_large();
+    let weights = seeded_safetensors(&config.state_dict_keys(), SEED);
+    LrAspp::load(config, weights.path(), device)
+        .expect("seeded weights load")
+        .0
+}
+
+/// LR-ASPP at full size: explained at `backbone.16` (its head also reads `backbone.4`, which
+/// the explained features carry around the split) and at `backbone.2` (before it).
+#[test]
+fn lraspp_mobilenet_v3_large_equals_torchvision_pytorch_grad_cam_and_captum() {
+    let fixture = SUITE.fixture();
+    let name = "lraspp_mobilenet_v3_large";
+    for (backend, device) in devices() {
+        let n = if backend == Backend::Flex { 2 } else { 1 };
+        let net = seeded_lraspp(&device);
+        check_network(&fixture, name, &net, (n, 2), backend, &device);
+        let early = net.explained_at("backbone.2").expect("a backbone module");
+        check_cams(
+            &fixture,
+            name,
+            "_backbone2",
+            &early,
+            (n, 2),
+            backend,
+            &device,
+        );
     }
 }
 

@@ -15,7 +15,7 @@ pub struct NetworkArgs {
     /// variants), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0 …
     /// efficientnet_b7, densenet121, densenet161, densenet169, densenet201, convnext_tiny,
     /// convnext_small, convnext_base or convnext_large, or the segmentation networks
-    /// fcn_resnet50 and deeplabv3_resnet50 (give its `--weights`).
+    /// fcn_resnet50, deeplabv3_resnet50 and lraspp_mobilenet_v3_large (give its `--weights`).
     #[arg(long, default_value = "mnist")]
     pub model: NetworkName,
     /// PyTorch state dict (`.pth`, or the same tensors as `.safetensors`); default: the bundled
@@ -30,7 +30,8 @@ pub struct NetworkArgs {
     /// VGG's, MobileNet's, EfficientNet's or ConvNeXt's torchvision module (features.<i>;
     /// default features[-1]); a DenseNet's (features.denseblock<b>, features.transition<b>, …;
     /// default features.norm5); a segmentation network's backbone stage (backbone.layer1…
-    /// backbone.layer4; default backbone.layer4).
+    /// backbone.layer4; default backbone.layer4; LR-ASPP's backbone.0…backbone.16, default
+    /// backbone.16).
     #[arg(long)]
     pub layer: Option<String>,
 }

@@ -381,7 +381,7 @@ def time_pass(bench: "Peers", fn, x: torch.Tensor, given, batch: int, n_images: 
     return secs if bench.estimated_secs is None else bench.estimated_secs
 
 
-SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50")
+SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large")
 
 
 def loadavg() -> str:
@@ -396,15 +396,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "resnet50", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
                                                   "efficientnet_b0", "densenet121", "convnext_tiny", "fcn_resnet50",
-                                                  "deeplabv3_resnet50", "vit"],
+                                                  "deeplabv3_resnet50", "lraspp_mobilenet_v3_large", "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
                          "(the generator's seed-18 weights, eval mode, explained at layer4) or "
                          "vgg16 (seed 18, He's bound) or mobilenet_v2, mobilenet_v3_large, efficientnet_b0, "
                          "densenet121, convnext_tiny, resnet50 (seed 18), explained at "
-                         "features[-1], or fcn_resnet50, deeplabv3_resnet50 (seed 18, 21 "
+                         "features[-1], or fcn_resnet50, deeplabv3_resnet50, "
+                         "lraspp_mobilenet_v3_large (seed 18, 21 "
                          "classes, each class summed over its predicted pixels as Captum's "
                          "segmentation tutorial wraps the model, explained at "
-                         "backbone.layer4), on "
+                         "backbone.layer4, LR-ASPP at backbone['16']), on "
                          "the committed 224x224 images, repeated to the batch size, or the "
                          "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
                          "blocks[0] with its reshape_transform) on the generator's 32x32 "
@@ -468,7 +469,8 @@ def main() -> None:
             seg = getattr(torchvision.models.segmentation, args.model)(
                 weights=None, weights_backbone=None, num_classes=21)
             seg.load_state_dict(seeded_state_dict(seg, 18))
-            net, layer = PredictedPixels(seg), "model.backbone.layer4"
+            high = "16" if args.model.startswith("lraspp") else "layer4"
+            net, layer = PredictedPixels(seg), f"model.backbone.{high}"
         else:
             net, layer = getattr(torchvision.models, args.model)(), "layer4"
             net.load_state_dict(seeded_state_dict(net, 18))

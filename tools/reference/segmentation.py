@@ -1,11 +1,14 @@
 """Parity fixtures for the zoo's segmentation networks: tests/fixtures/segmentation.safetensors.
 
 torchvision's FCN and DeepLabV3 on a dilated ResNet-50 (``replace_stride_with_dilation =
-[False, True, True]``, output stride 8), with the seeded weights and BatchNorm statistics of
-``zoo.seeded_state_dict`` (regenerated bit for bit by the Rust tests), in eval mode, on the
-committed 224x224 RGB images (ImageNet normalisation). Each image is explained for the class
-that covers most of its predicted pixels (``<net>_target``), inside the pixels predicted as that
-class, at ``backbone.layer4`` (pytorch-grad-cam's tutorial's layer). Per network ``<net>``:
+[False, True, True]``, output stride 8) and LR-ASPP on a dilated MobileNetV3-Large, with the
+seeded weights and BatchNorm statistics of ``zoo.seeded_state_dict`` (regenerated bit for bit
+by the Rust tests), in eval mode, on the committed 224x224 RGB images (ImageNet normalisation).
+Each image is explained for the class that covers most of its predicted pixels
+(``<net>_target``), inside the pixels predicted as that class, at ``backbone.layer4``
+(pytorch-grad-cam's tutorial's layer; LR-ASPP: at ``backbone["16"]``, the "high" features its
+head joins with ``backbone["4"]``, and with the suffix ``_backbone2`` at ``backbone["2"]``).
+Per network ``<net>``:
 
     <net>_scores                  the output map's mean over the pixels [N, 21]
     <net>_map                     the output map, every 8th row and column [N, 21, 28, 28]
@@ -31,6 +34,9 @@ gates' dilated neighbourhoods). The networks:
                         with its auxiliary classifier (the Rust loader accepts and ignores it),
                         first two images
     deeplabv3_narrow    DeepLabV3 at the same width, its pyramid 64 wide, first two images
+    lraspp_mobilenet_v3_large
+                        torchvision's ``lraspp_mobilenet_v3_large()`` at full size (a small
+                        network), first two images
     fcn_resnet50, deeplabv3_resnet50
                         torchvision's ``fcn_resnet50()`` and ``deeplabv3_resnet50()`` at full
                         size (with ``aux_loss=True``, as the released weights), first image: the
@@ -83,13 +89,24 @@ def deeplabv3_narrow() -> nn.Module:
     return DeepLabV3(narrow_backbone(False), head, None)
 
 
+RESNET_LAYER = (("", lambda m: m.backbone.layer4),)
+# LR-ASPP at its "high" features (a split the low features skip around), and at a module
+# before its "low" ones (no skip).
+LRASPP_LAYERS = (("", lambda m: m.backbone["16"]), ("_backbone2", lambda m: m.backbone["2"]))
+
 NETWORKS = {
-    "fcn_narrow": (fcn_narrow, 2),
-    "deeplabv3_narrow": (deeplabv3_narrow, 2),
+    "fcn_narrow": (fcn_narrow, 2, RESNET_LAYER),
+    "deeplabv3_narrow": (deeplabv3_narrow, 2, RESNET_LAYER),
+    "lraspp_mobilenet_v3_large": (lambda: torchvision.models.segmentation
+                                  .lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
+                                                             num_classes=CLASSES),
+                                  2, LRASPP_LAYERS),
     "fcn_resnet50": (lambda: torchvision.models.segmentation.fcn_resnet50(
-        weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True), 1),
+        weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True), 1,
+        RESNET_LAYER),
     "deeplabv3_resnet50": (lambda: torchvision.models.segmentation.deeplabv3_resnet50(
-        weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True), 1),
+        weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True), 1,
+        RESNET_LAYER),
 }
 
 
@@ -118,7 +135,7 @@ class PredictedPixels(nn.Module):
         return (out * selected).sum(dim=(2, 3))
 
 
-def fixtures(name: str, build, count: int, x: torch.Tensor) -> dict:
+def fixtures(name: str, build, count: int, layers, x: torch.Tensor) -> dict:
     model = build()
     model.load_state_dict(seeded_state_dict(model, SEED, numerator=3.0))
     model = no_inplace_relus(model.eval())
@@ -138,15 +155,16 @@ def fixtures(name: str, build, count: int, x: torch.Tensor) -> dict:
     t[f"{name}_mask"] = np.packbits(masks.numpy().astype(np.uint8).reshape(count, -1), axis=1)
     print(f"  classes {target.tolist()}, region pixels {masks.sum((1, 2)).tolist()}", flush=True)
 
-    pgc_model = Out(copy.deepcopy(model))
-    with GradCAM(model=pgc_model, target_layers=[pgc_model.model.backbone.layer4]) as cam:
-        targets = [SemanticSegmentationTarget(int(c), m.numpy()) for c, m in zip(target, masks)]
-        t[f"{name}_pgc_gradcam"] = sample(torch.from_numpy(cam(input_tensor=x.clone(),
-                                                               targets=targets)))
-    wrapped = PredictedPixels(model)
-    layer = model.backbone.layer4
-    t[f"{name}_captum_layer_gradcam"] = LayerGradCam(wrapped, layer).attribute(
-        x.clone(), target=target, relu_attributions=True)
+    for suffix, layer_of in layers:
+        pgc_model = Out(copy.deepcopy(model))
+        with GradCAM(model=pgc_model, target_layers=[layer_of(pgc_model.model)]) as cam:
+            targets = [SemanticSegmentationTarget(int(c), m.numpy())
+                       for c, m in zip(target, masks)]
+            t[f"{name}_pgc_gradcam{suffix}"] = sample(torch.from_numpy(
+                cam(input_tensor=x.clone(), targets=targets)))
+        wrapped = PredictedPixels(model)
+        t[f"{name}_captum_layer_gradcam{suffix}"] = LayerGradCam(wrapped, layer_of(model)).attribute(
+            x.clone(), target=target, relu_attributions=True)
     return t
 
 
@@ -162,9 +180,9 @@ def main() -> None:
     _, pixels = reference_images()
     x = torch.from_numpy(imagenet_normalize(pixels))
     t = {}
-    for name, (build, count) in NETWORKS.items():
+    for name, (build, count, layers) in NETWORKS.items():
         print(name, flush=True)
-        t.update(fixtures(name, build, count, x))
+        t.update(fixtures(name, build, count, layers, x))
     out = {}
     for k, v in t.items():
         v = np.ascontiguousarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)

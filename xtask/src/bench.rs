@@ -35,8 +35,8 @@ use burn_gradcam::explain::{
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily,
-    InvertedResidualNet, MobileNetV2Config, MobileNetV3Config, ResNet, ResNetConfig, Segmentation,
-    SegmentationConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
+    InvertedResidualNet, LrAspp, LrAsppConfig, MobileNetV2Config, MobileNetV3Config, ResNet,
+    ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +50,8 @@ pub(crate) mod seeded;
 pub struct BenchArgs {
     /// The network: mnist (the seed's CNN), resnet18, resnet50, vgg16, mobilenet_v2,
     /// mobilenet_v3_large, efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB), the
-    /// segmentation networks fcn_resnet50 and deeplabv3_resnet50 (each image's class over its
-    /// predicted pixels) or vit (the tests' ViT).
+    /// segmentation networks fcn_resnet50, deeplabv3_resnet50 and lraspp_mobilenet_v3_large
+    /// (each image's class over its predicted pixels) or vit (the tests' ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -109,6 +109,8 @@ pub enum BenchModel {
     FcnResnet50,
     #[value(name = "deeplabv3_resnet50")]
     Deeplabv3Resnet50,
+    #[value(name = "lraspp_mobilenet_v3_large")]
+    LrasppMobilenetV3Large,
     Vit,
 }
 
@@ -126,6 +128,7 @@ impl BenchModel {
             Self::ConvnextTiny => "convnext_tiny",
             Self::FcnResnet50 => "fcn_resnet50",
             Self::Deeplabv3Resnet50 => "deeplabv3_resnet50",
+            Self::LrasppMobilenetV3Large => "lraspp_mobilenet_v3_large",
             Self::Vit => "vit",
         }
     }
@@ -181,7 +184,8 @@ impl BenchModel {
             | Self::Densenet121
             | Self::ConvnextTiny
             | Self::FcnResnet50
-            | Self::Deeplabv3Resnet50 => {
+            | Self::Deeplabv3Resnet50
+            | Self::LrasppMobilenetV3Large => {
                 vec![
                     "forward",
                     "grad-cam",
@@ -310,6 +314,12 @@ impl Workload {
             BenchModel::Deeplabv3Resnet50 => {
                 segmentation(SegmentationConfig::deeplabv3_resnet50(), count, &device)?
             }
+            BenchModel::LrasppMobilenetV3Large => {
+                let config = LrAsppConfig::lraspp_mobilenet_v3_large();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = LrAspp::load(config, weights.path(), &device)?;
+                on_committed_images(net, count, &device, |net, x| pooled_scores(net.forward(x)))?
+            }
             BenchModel::Vit => {
                 let (net, _) = VisionTransformer::load(
                     VIT,
@@ -343,7 +353,9 @@ impl Workload {
             predictions,
             segmentation: matches!(
                 model,
-                BenchModel::FcnResnet50 | BenchModel::Deeplabv3Resnet50
+                BenchModel::FcnResnet50
+                    | BenchModel::Deeplabv3Resnet50
+                    | BenchModel::LrasppMobilenetV3Large
             ),
             device,
         })

@@ -76,3 +76,89 @@ impl LayerView for TokenGrid {
         Self::carry(Tensor::cat(vec![prefix, patches], 1))
     }
 }
+
+/// The explained layer's map carried beside what a skip connection takes around the split: a
+/// network whose rest also reads an earlier layer's output (LR-ASPP's head reads its backbone's
+/// low-level features beside the explained high-level ones) returns both from
+/// [`crate::Explainable::features`], packed as `[N, K·h·w + …, 1, 1]` ([`WithSkips::carry`]),
+/// and splits them again in [`crate::Explainable::logits`] ([`WithSkips::split`]). The view is
+/// the map; the skips are carried unchanged, so a CAM weighs only the map, while the gradient of
+/// the input still flows through both paths.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gradcam_explain::{LayerView, WithSkips};
+///
+/// let device = Device::default();
+/// let map = Tensor::<4>::ones([2, 8, 3, 3], &device);
+/// let low = Tensor::<4>::zeros([2, 4, 6, 6], &device);
+/// let features = WithSkips::carry(map, vec![low]);
+/// assert_eq!(features.dims(), [2, 8 * 3 * 3 + 4 * 6 * 6, 1, 1]);
+/// let view = WithSkips { map: [8, 3, 3] };
+/// assert_eq!(view.view(features.clone()).dims(), [2, 8, 3, 3]);
+/// // An ablation method changes the map and keeps the skips.
+/// let changed = view.unview(view.view(features.clone()) * 0.0, features.clone());
+/// assert_eq!(changed.clone().sum().into_scalar::<f32>(), 0.0);
+/// let (map, skips) = view.split(features, &[[4, 6, 6]]);
+/// assert_eq!((map.dims(), skips[0].dims()), ([2, 8, 3, 3], [2, 4, 6, 6]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WithSkips {
+    /// The explained map's `[channels, height, width]`.
+    pub map: [usize; 3],
+}
+
+impl WithSkips {
+    /// The map `[N, K, h, w]` and the skips (each `[N, C, H, W]`) as one feature tensor
+    /// `[N, K·h·w + Σ C·H·W, 1, 1]`.
+    pub fn carry(map: Tensor<4>, skips: Vec<Tensor<4>>) -> Tensor<4> {
+        let parts: Vec<Tensor<2>> = std::iter::once(map)
+            .chain(skips)
+            .map(|part| part.flatten::<2>(1, 3))
+            .collect();
+        Tensor::cat(parts, 1).unsqueeze_dims(&[2, 3])
+    }
+
+    /// The map and the skips of the given `[channels, height, width]` back from
+    /// [`WithSkips::carry`]'s features.
+    pub fn split(&self, features: Tensor<4>, skips: &[[usize; 3]]) -> (Tensor<4>, Vec<Tensor<4>>) {
+        let n = features.dims()[0];
+        let flat = features.flatten::<2>(1, 3);
+        let mut start = self.map.iter().product::<usize>();
+        let map = self.view(flat.clone().unsqueeze_dims(&[2, 3]));
+        let skips = skips
+            .iter()
+            .map(|&[c, h, w]| {
+                let part = flat
+                    .clone()
+                    .narrow(1, start, c * h * w)
+                    .reshape([n, c, h, w]);
+                start += c * h * w;
+                part
+            })
+            .collect();
+        (map, skips)
+    }
+}
+
+impl LayerView for WithSkips {
+    fn view(&self, features: Tensor<4>) -> Tensor<4> {
+        let [k, h, w] = self.map;
+        let n = features.dims()[0];
+        features
+            .flatten::<2>(1, 3)
+            .narrow(1, 0, k * h * w)
+            .reshape([n, k, h, w])
+    }
+
+    fn unview(&self, view: Tensor<4>, features: Tensor<4>) -> Tensor<4> {
+        let length = self.map.iter().product::<usize>();
+        let flat = features.flatten::<2>(1, 3);
+        let rest = flat.dims()[1] - length;
+        let mut parts = vec![view.flatten::<2>(1, 3)];
+        if rest > 0 {
+            parts.push(flat.narrow(1, length, rest));
+        }
+        Tensor::cat(parts, 1).unsqueeze_dims(&[2, 3])
+    }
+}

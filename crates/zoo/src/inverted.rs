@@ -255,9 +255,24 @@ fn parts<F: InvertedFamily>(config: &F) -> Vec<Part> {
 
 /// Every state-dict key torchvision gives the network, with its shape.
 pub(crate) fn state_dict_keys<F: InvertedFamily>(config: &F) -> Vec<(String, Vec<usize>)> {
+    let mut keys = backbone_keys(config, "features.");
+    for (name, inputs, outputs) in config.classifier().0 {
+        keys.push((format!("{name}.weight"), vec![outputs, inputs]));
+        keys.push((format!("{name}.bias"), vec![outputs]));
+    }
+    keys
+}
+
+/// The keys of the trunk alone (`features.<i>`, the stem to the head convolution), each
+/// `features.` renamed `prefix` (a segmentation network's `backbone.`), with their shapes.
+pub(crate) fn backbone_keys<F: InvertedFamily>(
+    config: &F,
+    prefix: &str,
+) -> Vec<(String, Vec<usize>)> {
     let mut keys = Vec::new();
     for part in parts(config) {
-        let key = |name: &str| format!("{}.{name}", part.torch);
+        let torch = part.torch.replacen("features.", prefix, 1);
+        let key = |name: &str| format!("{torch}.{name}");
         match part.kind {
             PartKind::Conv(shape) => keys.push((key("weight"), shape.to_vec())),
             PartKind::Fc([outputs, inputs]) => {
@@ -271,11 +286,27 @@ pub(crate) fn state_dict_keys<F: InvertedFamily>(config: &F) -> Vec<(String, Vec
             }
         }
     }
-    for (name, inputs, outputs) in config.classifier().0 {
-        keys.push((format!("{name}.weight"), vec![outputs, inputs]));
-        keys.push((format!("{name}.bias"), vec![outputs]));
-    }
     keys
+}
+
+/// From the trunk's keys, each `features.` renamed `prefix`, to the paths of a [`TorchTrunk`]
+/// at module path `field` (`""` for the network itself).
+pub(crate) fn backbone_remaps<F: InvertedFamily>(
+    config: &F,
+    prefix: &str,
+    field: &str,
+) -> Vec<(String, String)> {
+    let escape = |path: &str| path.replace('.', r"\.");
+    parts(config)
+        .into_iter()
+        .map(|p| {
+            let torch = p.torch.replacen("features.", prefix, 1);
+            (
+                format!("^{}\\.", escape(&torch)),
+                format!("{field}{}.", p.field),
+            )
+        })
+        .collect()
 }
 
 /// A convolution and its BatchNorm, as torchvision stores them (remapped to these names).
@@ -303,7 +334,7 @@ struct TorchInverted {
 
 /// The trunk and classifier as torchvision stores them: the module its keys name.
 #[derive(Module, Debug)]
-struct TorchTrunk {
+pub(crate) struct TorchTrunk {
     stem: ConvBn,
     stages: Vec<Vec<TorchInverted>>,
     head: ConvBn,
@@ -311,7 +342,7 @@ struct TorchTrunk {
 }
 
 impl TorchTrunk {
-    fn init<F: InvertedFamily>(config: &F, device: &Device) -> Self {
+    pub(crate) fn init<F: InvertedFamily>(config: &F, device: &Device) -> Self {
         let shape = config.trunk();
         let conv_bn = |conv: Conv2d| ConvBn {
             bn: norm_eps(conv.weight.dims()[0], shape.epsilon, device),
@@ -351,7 +382,15 @@ impl TorchTrunk {
         }
     }
 
-    fn fold<F: InvertedFamily>(self, config: F) -> InvertedResidualNet<F> {
+    /// The trunk alone, as a segmentation network's backbone ([`backbone_keys`]).
+    pub(crate) fn without_classifier(self) -> Self {
+        Self {
+            classifier: Vec::new(),
+            ..self
+        }
+    }
+
+    pub(crate) fn fold<F: InvertedFamily>(self, config: F) -> InvertedResidualNet<F> {
         let shape = config.trunk();
         let stages = self
             .stages
@@ -483,10 +522,7 @@ impl<F: InvertedFamily> InvertedResidualNet<F> {
         device: &Device,
     ) -> Result<(Self, WeightsReport), LoadError> {
         let escape = |path: &str| path.replace('.', r"\.");
-        let mut remaps: Vec<(String, String)> = parts(&config)
-            .into_iter()
-            .map(|p| (format!("^{}\\.", escape(&p.torch)), format!("{}.", p.field)))
-            .collect();
+        let mut remaps = backbone_remaps(&config, "features.", "");
         let (linears, _) = config.classifier();
         for (i, (name, _, _)) in linears.iter().enumerate() {
             remaps.push((format!("^{}\\.", escape(name)), format!("classifier.{i}.")));

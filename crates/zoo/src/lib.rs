@@ -9,8 +9,9 @@
 //! dense blocks, transitions or `norm5`; [`ConvNext`] (`convnext_tiny` … `convnext_large`),
 //! explained at any of its `features.<i>`; a vision transformer ([`VisionTransformer`]) explained at a block's
 //! output through pytorch-grad-cam's token reshape; and the segmentation networks FCN and
-//! DeepLabV3 on a dilated ResNet-50 ([`Segmentation`]), explained at a backbone stage for a
-//! class inside a region of their output map.
+//! DeepLabV3 on a dilated ResNet-50 ([`Segmentation`]) and LR-ASPP on a dilated
+//! MobileNetV3-Large ([`LrAspp`]), explained at a backbone stage for a class inside a region of
+//! their output map.
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Tensor};
@@ -33,6 +34,7 @@ mod convnext;
 mod densenet;
 mod efficientnet;
 mod inverted;
+mod lraspp;
 mod mobilenet;
 mod resnet;
 mod segmentation;
@@ -44,6 +46,7 @@ pub use convnext::{ConvNext, ConvNextConfig};
 pub use densenet::{DenseNet, DenseNetConfig};
 pub use efficientnet::EfficientNetConfig;
 pub use inverted::{EfficientNet, InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV3};
+pub use lraspp::{LrAspp, LrAsppConfig};
 pub use mobilenet::{MobileNetV2Config, MobileNetV3Config, MobileNetV3Size};
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
 pub use segmentation::{SEGMENTATION_LAYERS, Segmentation, SegmentationConfig, SegmentationHead};

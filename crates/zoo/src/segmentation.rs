@@ -547,7 +547,7 @@ impl Reinitialize for Segmentation {
 }
 
 /// Which segmentation head a state dict's keys describe, when it is not the one asked for.
-fn describe_file(keys: &[&str]) -> String {
+pub(crate) fn describe_file(keys: &[&str]) -> String {
     let aspp = keys.iter().any(|k| k.starts_with("classifier.0.convs."));
     let fcn = keys.contains(&"classifier.0.weight");
     match (aspp, fcn) {
