@@ -53,12 +53,14 @@ pub use segmentation::{SEGMENTATION_LAYERS, Segmentation, SegmentationConfig, Se
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};
 
+/// torchvision's names of a `Sequential`'s numbered children: `prefix` and each index.
+macro_rules! numbered_names {
+    ($prefix:literal; $($i:literal)*) => { [$(concat!($prefix, $i)),*] };
+}
+pub(crate) use numbered_names;
 /// `"features.0"` … `"features.52"` (torchvision's `features.<i>`; vgg19_bn has 53 modules
 /// there): the names a layer is chosen by, as `'static` strings.
-macro_rules! feature_names {
-    ($($i:literal)*) => { [$(concat!("features.", $i)),*] };
-}
-pub(crate) const FEATURE_NAMES: [&str; 53] = feature_names!(
+pub(crate) const FEATURE_NAMES: [&str; 53] = numbered_names!("features.";
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33
     34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52
 );

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{conv, fold, norm, push_norm_keys, unfolded};
 use crate::inverted::{Activation, TorchTrunk, backbone_keys, backbone_remaps, family::Family};
 use crate::resnet::routed_conv;
-use crate::staged::Staged;
+use crate::staged::{self, Staged};
 use crate::{MobileNetV3, MobileNetV3Config};
 
 /// The shape of an LR-ASPP network.
@@ -248,11 +248,8 @@ pub struct LrAspp {
 }
 
 /// The names of the backbone's modules, as torchvision's `IntermediateLayerGetter` keeps them.
-macro_rules! backbone_names {
-    ($($i:literal)*) => { [$(concat!("backbone.", $i)),*] };
-}
 const BACKBONE_NAMES: [&str; 21] =
-    backbone_names!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20);
+    crate::numbered_names!("backbone."; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20);
 
 impl LrAspp {
     /// A network of `config`'s shape with freshly initialised parameters.
@@ -297,14 +294,12 @@ impl LrAspp {
     /// The names of the modules the network can be explained at, input to output:
     /// `backbone.0` … `backbone.16`.
     pub fn explainable_layers(&self) -> Vec<&'static str> {
-        BACKBONE_NAMES[..self.backbone.stage_names().len()].to_vec()
+        self.stage_names().to_vec()
     }
 
     /// The same network, explained at `layer` (one of [`LrAspp::explainable_layers`]).
     pub fn explained_at(mut self, layer: &str) -> Result<Self, UnknownName> {
-        let names = self.explainable_layers();
-        let indices: Vec<usize> = (0..names.len()).collect();
-        self.explained = UnknownName::find(layer, &indices, |&i| names[i], "LR-ASPP layer")?;
+        self.explained = staged::find(&self, layer, "LR-ASPP layer")?;
         Ok(self.with_view())
     }
 
@@ -340,8 +335,8 @@ impl LrAspp {
         if self.explained == self.low {
             low = Some(x.clone());
         }
-        for i in self.explained + 1..self.backbone.stage_names().len() {
-            x = self.backbone.run_stage(i, x, relu);
+        for i in self.explained + 1..self.stage_names().len() {
+            x = self.run_stage(i, x, relu);
             if i == self.low {
                 low = Some(x.clone());
             }
@@ -349,6 +344,21 @@ impl LrAspp {
         let low = low.expect("the low features are before the last module");
         let scores = self.head.forward(low, x, relu);
         bilinear(scores, self.config.backbone.input_size)
+    }
+}
+
+impl Staged for LrAspp {
+    fn stage_names(&self) -> &[&'static str] {
+        &BACKBONE_NAMES[..self.backbone.stage_names().len()]
+    }
+
+    fn explained_stage(&self) -> usize {
+        self.explained
+    }
+
+    /// Runs the backbone's module `index` (the MobileNetV3's `features.<index>`).
+    fn run_stage(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
+        self.backbone.run_stage(index, x, relu)
     }
 }
 
@@ -371,8 +381,13 @@ impl Explainable for LrAspp {
     ) -> Tensor<4> {
         let mut x = input;
         let mut low = None;
-        for (i, name) in BACKBONE_NAMES.iter().enumerate().take(self.explained + 1) {
-            x = self.backbone.run_stage(i, x, relu);
+        for (i, name) in self
+            .stage_names()
+            .iter()
+            .enumerate()
+            .take(self.explained + 1)
+        {
+            x = self.run_stage(i, x, relu);
             if i < self.explained {
                 x = tap(name, x);
             }
@@ -420,7 +435,7 @@ impl Reinitialize for LrAspp {
     }
 
     fn reinitialized(&self, layers: &[usize], seed: u64) -> Self {
-        let modules = self.backbone.stage_names().len();
+        let modules = self.stage_names().len();
         let last = modules - 1;
         let paths: Vec<String> = layers
             .iter()
