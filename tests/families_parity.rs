@@ -12,8 +12,12 @@
 //!   for vgg16, at `features.29` (the last ReLU);
 //! - torchvision `densenet121()` and `convnext_tiny()` at full size, seeded the same way, the
 //!   first two photographs, at `features[-1]`;
-//! - full-size `vgg16()` on the first image: [`full_size_vgg16_equals_torchvision`], ignored in
-//!   CI (`cargo test --release --test suite -- --ignored full_size`).
+//! - torchvision's `VisionTransformer` of `vit_b_16()`'s shape at a quarter of its width and
+//!   four blocks, the first two photographs, at the last block's `ln_1` (pytorch-grad-cam's
+//!   ViT layer, with its `reshape_transform`);
+//! - full-size `vgg16()` and `vit_b_16()` on the first image: [`full_size_vgg16_equals_torchvision`],
+//!   [`full_size_vit_b_16_equals_torchvision`], ignored in CI (`cargo test --release --test
+//!   suite -- --ignored full_size`).
 //!
 //! Errors are relative to each image's reference map's largest magnitude; each tolerance is the
 //! 1-2-5 step at or above four times the worst error measured on flex, ndarray and wgpu, never
@@ -32,7 +36,7 @@ use burn_gradcam::explain::{
 use burn_gradcam::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig,
     InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV2Config, MobileNetV3,
-    MobileNetV3Config, Vgg, VggConfig,
+    MobileNetV3Config, Vgg, VggConfig, VisionTransformer, VitConfig,
 };
 use common::seeded::seeded_safetensors_with;
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
@@ -85,10 +89,20 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("convnext_tiny_captum_guided_backprop", 1e-5), // 1.4e-6 / 1.1e-6 / 9.1e-7
         Check::new("convnext_tiny_captum_guided_gradcam", 2e-5), // 2.9e-6 / 1.8e-6 / 2.2e-6
         Check::new("convnext_tiny_pgc_gradcam", 2e-5),           // 2.5e-6 / 2.4e-6 / 2.0e-6
+        Check::new("vit_b_16_narrow_logits", 5e-6),              // 6.5e-7 / 5.7e-7 / 6.8e-7
+        Check::new("vit_b_16_narrow_captum_layer_gradcam", 1e-5), // 1.6e-6 / 1.2e-6 / 1.4e-6
+        Check::new("vit_b_16_narrow_captum_guided_backprop", 2e-5), // 2.5e-6 / 1.7e-6 / 1.8e-6
+        Check::new("vit_b_16_narrow_captum_guided_gradcam", 2e-5), // 1.5e-6 / 2.9e-6 / 1.3e-6
+        Check::new("vit_b_16_narrow_pgc_gradcam", 1e-5),         // 1.5e-6 / 1.2e-6 / 1.2e-6
         // Full size, flex only (outside CI).
-        Check::new("vgg16_logits", 2e-5),               // 3.2e-6
+        Check::new("vit_b_16_logits", 5e-6), // 1.2e-6
+        Check::new("vit_b_16_captum_layer_gradcam", 1e-5), // 1.9e-6
+        Check::new("vit_b_16_captum_guided_backprop", 1e-5), // 1.9e-6
+        Check::new("vit_b_16_captum_guided_gradcam", 1e-5), // 2.5e-6
+        Check::new("vit_b_16_pgc_gradcam", 1e-5), // 1.5e-6
+        Check::new("vgg16_logits", 2e-5),    // 3.2e-6
         Check::new("vgg16_captum_layer_gradcam", 1e-5), // 1.6e-6
-        Check::new("vgg16_pgc_gradcam", 2e-5),          // 2.6e-6
+        Check::new("vgg16_pgc_gradcam", 2e-5), // 2.6e-6
     ],
 };
 
@@ -500,4 +514,62 @@ fn convnext_tiny_equals_torchvision_captum_and_pytorch_grad_cam() {
         message.contains("the file holds one of convnext_small, convnext_base, convnext_large"),
         "{message}"
     );
+}
+
+/// torchvision's `VisionTransformer` of `vit_b_16()`'s shape at a quarter of its width and four
+/// blocks, explained at the last block's `ln_1` (pytorch-grad-cam's ViT layer, its patch tokens
+/// as a 14×14 grid; the features carry the block's input around the split): its attention's
+/// packed `in_proj` split into Burn's query, key and value projections, LayerNorm's ε 1e-6.
+/// Captum's guided backprop is taken with a marker after every GELU; its layer methods at an
+/// identity module that sees the same grid. A file of another depth says what it holds.
+#[test]
+fn vit_b_16_equals_torchvision_captum_and_pytorch_grad_cam() {
+    let fixture = SUITE.fixture();
+    let config = VitConfig::vit_b_16().narrowed(4, 4);
+    let load = |path: &Path, device: &Device| {
+        let net = VisionTransformer::load(config, path, device)
+            .expect("loads")
+            .0;
+        assert_eq!(net.explained_layer(), "encoder.layers.encoder_layer_3.ln_1");
+        net
+    };
+    let keys = config.state_dict_keys();
+    let forward = |net: &VisionTransformer, x| net.forward(x);
+    check_full_size(
+        &fixture,
+        "vit_b_16_narrow",
+        &keys,
+        load,
+        forward,
+        Guided::Strict,
+    );
+
+    let deeper = VitConfig::vit_b_16().narrowed(4, 5);
+    let weights = seeded_safetensors_with(&deeper.state_dict_keys(), SEED, BATCH_NORM);
+    let error =
+        VisionTransformer::load(config, weights.path(), &Device::default()).expect_err("5 blocks");
+    let message = error.to_string();
+    assert!(
+        message.contains("the file holds a torchvision ViT of 5 blocks"),
+        "{message}"
+    );
+}
+
+/// Full-size `vit_b_16()` (86 M parameters, 17.6 billion multiply-adds a pass) on flex: outside
+/// CI.
+#[test]
+#[ignore = "full-size vit_b_16: a minute on two cores; run with --ignored full_size"]
+fn full_size_vit_b_16_equals_torchvision() {
+    let fixture = SUITE.fixture();
+    let device = Backend::Flex.device().expect("flex");
+    let config = VitConfig::vit_b_16();
+    let weights = seeded_safetensors_with(&config.state_dict_keys(), SEED, BATCH_NORM);
+    let (net, _) = VisionTransformer::load(config, weights.path(), &device).expect("loads");
+    let network = Network {
+        net: &net,
+        forward: &|x| net.forward(x),
+        other_layers: Vec::new(),
+    };
+    let rule = (Backend::Flex, Guided::Strict);
+    check_network(&fixture, "vit_b_16", &network, (1, 1), rule, &device);
 }

@@ -14,7 +14,7 @@ use burn_gradcam::explain::{
     STABILIZER, Score, Targets,
 };
 use burn_gradcam::mnist::{MNIST_MEAN, MNIST_STD, preprocess};
-use burn_gradcam::zoo::{VisionTransformer, VitConfig};
+use burn_gradcam::zoo::{VisionTransformer, VitConfig, VitLayout};
 
 use crate::zoo_parity::{images, resnet18, sampled};
 use common::{Check, Suite, devices, explain, net, repo_path};
@@ -170,6 +170,7 @@ fn lrp_refuses_a_model_that_does_not_route_its_layers() {
         mlp_width: 16,
         blocks: 1,
         classes: 3,
+        layout: VitLayout::Twin,
     };
     let vit = VisionTransformer::init(config, &device);
     let error = Lrp::default()

@@ -19,7 +19,7 @@ use burn_gradcam::explain::{
     AnyCam, Attribution, CamTimes, Deconvolution, Explainable, FinerWeighted, GuidedBackprop,
     Preset, ReluMode, Score, ScoreGradient, Targets, gelu,
 };
-use burn_gradcam::zoo::{VisionTransformer, VitConfig};
+use burn_gradcam::zoo::{VisionTransformer, VitConfig, VitLayout};
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
 
 /// The suite's checks (worst relative error measured: flex / ndarray / wgpu).
@@ -55,6 +55,7 @@ const CONFIG: VitConfig = VitConfig {
     mlp_width: 64,
     blocks: 2,
     classes: 10,
+    layout: VitLayout::Twin,
 };
 
 fn fixture() -> Fixture {

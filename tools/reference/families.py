@@ -38,6 +38,15 @@ them.) The networks:
     convnext_tiny   torchvision's ``convnext_tiny()`` at full size (layer scales drawn as
                     weights of fan-in 1), at ``features[-1]``, first two images; a
                     ``GuideMarker`` after every GELU
+    vit_b_16_narrow torchvision's ``VisionTransformer`` of ``vit_b_16()``'s shape at a quarter
+                    of its width (192 wide, 3 heads, MLP 768) and 4 blocks, at the last block's
+                    ``ln_1`` (pytorch-grad-cam's ViT tutorial's layer), first two images; a
+                    ``GuideMarker`` after every GELU. pytorch-grad-cam takes it with its
+                    ``reshape_transform`` (the patch tokens as a 14x14 grid, the class token
+                    dropped); Captum's layer methods have no reshape, so they are taken at an
+                    identity module after ``ln_1`` that sees the same grid (``PatchGrid``)
+    vit_b_16        torchvision's ``vit_b_16()`` at full size, first image: the check outside
+                    CI (an ignored test)
 
 and ``tests/fixtures/weights/vgg11_bn_tiny.pth`` (``torch.save`` of a ``vgg11_bn`` at 1/64 of its
 width, 10 classes, seeded) with ``vgg11_bn_tiny_logits``, its logits on the first image: the
@@ -134,6 +143,56 @@ def densenet(growth_rate: int, block_config: tuple, num_init_features: int) -> n
     return ModuleReluDenseNet(growth_rate, block_config, num_init_features)
 
 
+class PatchGrid(nn.Module):
+    """A LayerNorm over a ViT's tokens followed by an identity module (``grid``) that sees the
+    patch tokens as the ``[N, D, side, side]`` grid pytorch-grad-cam's ``reshape_transform``
+    makes (the class token passes beside it): where Captum's layer methods, which have no
+    reshape, take a ViT's map. The computation is the LayerNorm's."""
+
+    def __init__(self, norm: nn.Module, side: int):
+        super().__init__()
+        self.norm = norm
+        self.grid = nn.Identity()
+        self.side = side
+
+    def forward(self, x):
+        y = self.norm(x)
+        n, t, d = y.shape
+        grid = self.grid(y[:, 1:].reshape(n, self.side, self.side, d).permute(0, 3, 1, 2))
+        return torch.cat([y[:, :1], grid.permute(0, 2, 3, 1).reshape(n, t - 1, d)], 1)
+
+
+def vit_reshape(tensor: torch.Tensor, side: int = 14) -> torch.Tensor:
+    """pytorch-grad-cam's ViT tutorial's ``reshape_transform``: the class token dropped, the
+    patch tokens as a grid, channels first."""
+    result = tensor[:, 1:, :].reshape(tensor.size(0), side, side, tensor.size(2))
+    return result.transpose(2, 3).transpose(1, 2)
+
+
+def vit_last_norm_grid(model: nn.Module) -> nn.Module:
+    """The last block's ``ln_1`` wrapped in a ``PatchGrid`` (after the weights are loaded: the
+    wrapper renames its keys), and the grid module Captum hooks."""
+    last = model.encoder.layers[-1]
+    last.ln_1 = PatchGrid(last.ln_1, model.image_size // model.patch_size)
+    return last.ln_1.grid
+
+
+def vit(divisor: int = 1, layers: int = 12) -> nn.Module:
+    """torchvision's ``vit_b_16()`` shape, its widths divided by ``divisor`` and ``layers``
+    blocks; ``vit(1, 12)`` is ``torchvision.models.vit_b_16()`` exactly."""
+    model = torchvision.models.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=layers, num_heads=12 // divisor,
+        hidden_dim=768 // divisor, mlp_dim=3072 // divisor)
+    return guide_every_activation(model)
+
+
+# pytorch-grad-cam's layer and reshape where they are not Captum's layer.
+PGC_LAYERS = {
+    "vit_b_16_narrow": (lambda m: m.encoder.layers[-1].ln_1, vit_reshape),
+    "vit_b_16": (lambda m: m.encoder.layers[-1].ln_1, vit_reshape),
+}
+
+
 def guided_relu6(model: nn.Module) -> nn.Module:
     for parent in model.modules():
         for name, child in parent.named_children():
@@ -160,6 +219,8 @@ NETWORKS = {
     "densenet121": (lambda: densenet(32, (6, 12, 24, 16), 64), lambda m: m.features[-1], 2, 3.0),
     "convnext_tiny": (lambda: guide_every_activation(torchvision.models.convnext_tiny()),
                       lambda m: m.features[-1], 2, 3.0),
+    "vit_b_16_narrow": (lambda: vit(4, 4), vit_last_norm_grid, 2, 3.0),
+    "vit_b_16": (lambda: vit(1, 12), vit_last_norm_grid, 1, 3.0),
 }
 
 
@@ -171,6 +232,7 @@ def seeded(model: nn.Module, numerator: float = 6.0) -> nn.Module:
 def fixtures(name: str, build, layer_of, count: int, numerator: float, x: torch.Tensor) -> dict:
     model = seeded(build(), numerator)
     x = x[:count]
+    pgc_model = copy.deepcopy(model)  # before layer_of, which may wrap a module
     layer = layer_of(model)
     sample = lambda m: m[..., ::STEP, ::STEP]  # noqa: E731
     t = {}
@@ -186,8 +248,9 @@ def fixtures(name: str, build, layer_of, count: int, numerator: float, x: torch.
         GuidedBackprop(model).attribute(x.clone(), target=target))
     t[f"{name}_captum_guided_gradcam"] = sample(
         GuidedGradCam(model, layer).attribute(x.clone(), target=target))
-    pgc_model = copy.deepcopy(model)
-    with GradCAM(model=pgc_model, target_layers=[layer_of(pgc_model)]) as cam:
+    pgc_layer_of, reshape = PGC_LAYERS.get(name, (layer_of, None))
+    with GradCAM(model=pgc_model, target_layers=[pgc_layer_of(pgc_model)],
+                 reshape_transform=reshape) as cam:
         t[f"{name}_pgc_gradcam"] = sample(torch.from_numpy(cam(
             input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(c)) for c in target])))
     if name == "vgg16_narrow":

@@ -37,6 +37,7 @@ use burn_gradcam::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily,
     InvertedResidualNet, LrAspp, LrAsppConfig, MobileNetV2Config, MobileNetV3Config, ResNet,
     ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
+    VitLayout,
 };
 use serde::{Deserialize, Serialize};
 
@@ -432,6 +433,7 @@ const VIT: VitConfig = VitConfig {
     mlp_width: 64,
     blocks: 2,
     classes: 10,
+    layout: VitLayout::Twin,
 };
 
 /// The rows that also run with classes given in advance.

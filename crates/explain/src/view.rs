@@ -162,3 +162,42 @@ impl LayerView for WithSkips {
         Tensor::cat(parts, 1).unsqueeze_dims(&[2, 3])
     }
 }
+
+/// One view seen through another: `inner` applied to what `outer` shows (a transformer explained
+/// at a block's first LayerNorm carries the block's input beside the normalised tokens,
+/// [`WithSkips`], and the tokens are seen as a grid, [`TokenGrid`]).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gradcam_explain::{LayerView, Nested, TokenGrid, WithSkips};
+///
+/// let device = Device::default();
+/// let normed = Tensor::<3>::ones([2, 1 + 2 * 3, 8], &device);
+/// let residual = Tensor::<3>::zeros([2, 1 + 2 * 3, 8], &device);
+/// let features = WithSkips::carry(TokenGrid::carry(normed), vec![TokenGrid::carry(residual)]);
+/// let view = Nested {
+///     outer: WithSkips { map: [7, 8, 1] },
+///     inner: TokenGrid { prefix: 1, height: 2, width: 3 },
+/// };
+/// let grid = view.view(features.clone());
+/// assert_eq!(grid.dims(), [2, 8, 2, 3]);
+/// assert_eq!(view.unview(grid, features.clone()).dims(), features.dims());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nested<A, B> {
+    /// The view of the features.
+    pub outer: A,
+    /// The view of what `outer` shows.
+    pub inner: B,
+}
+
+impl<A: LayerView, B: LayerView> LayerView for Nested<A, B> {
+    fn view(&self, features: Tensor<4>) -> Tensor<4> {
+        self.inner.view(self.outer.view(features))
+    }
+
+    fn unview(&self, view: Tensor<4>, features: Tensor<4>) -> Tensor<4> {
+        let shown = self.outer.view(features.clone());
+        self.outer.unview(self.inner.unview(view, shown), features)
+    }
+}

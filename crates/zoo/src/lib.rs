@@ -51,11 +51,13 @@ pub use mobilenet::{MobileNetV2Config, MobileNetV3Config, MobileNetV3Size};
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
 pub use segmentation::{SEGMENTATION_LAYERS, Segmentation, SegmentationConfig, SegmentationHead};
 pub use vgg::{Vgg, VggConfig};
-pub use vit::{VisionTransformer, VitConfig};
+pub use vit::{VisionTransformer, VitConfig, VitLayout};
 
-/// torchvision's names of a `Sequential`'s numbered children: `prefix` and each index.
+/// torchvision's names of a `Sequential`'s numbered children: `prefix`, each index, and
+/// `suffix` if given (a child's own module).
 macro_rules! numbered_names {
     ($prefix:literal; $($i:literal)*) => { [$(concat!($prefix, $i)),*] };
+    ($prefix:literal; $($i:literal)*; $suffix:literal) => { [$(concat!($prefix, $i, $suffix)),*] };
 }
 pub(crate) use numbered_names;
 /// `"features.0"` … `"features.52"` (torchvision's `features.<i>`; vgg19_bn has 53 modules
