@@ -1,9 +1,10 @@
 //! The networks the programs explain, chosen by name in one place: the seed's MNIST CNN, the
 //! bundled Fashion-MNIST ResNets (28×28 items, and items on a 64×64 canvas), torchvision's
 //! ResNet-18, -34 and -50, its VGGs, MobileNetV2, MobileNetV3, EfficientNet-B0 … B7, DenseNet-121,
-//! -161, -169, -201, ConvNeXt tiny … large and the segmentation networks FCN and DeepLabV3 on
-//! ResNet-50 and LR-ASPP on MobileNetV3-Large — each with its weights, its images and its input
-//! normalisation.
+//! -161, -169, -201, ConvNeXt tiny … large, the vision transformers ViT-B/16 … ViT-H/14 and
+//! Swin-T, -S, -B, and the
+//! segmentation networks FCN and DeepLabV3 on ResNet-50 and LR-ASPP on MobileNetV3-Large — each
+//! with its weights, its images and its input normalisation.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use crate::mnist::{Digits, DigitsError, MnistNet, load_weights};
 use crate::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig, LrAspp,
     LrAsppConfig, MobileNetV2, MobileNetV2Config, MobileNetV3, MobileNetV3Config, MobileNetV3Size,
-    ResNet, ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig,
+    ResNet, ResNetConfig, Segmentation, SegmentationConfig, Swin, SwinConfig, Vgg, VggConfig,
+    VisionTransformer, VitConfig,
 };
 
 /// A network the programs can explain, by the name the command line gives it.
@@ -90,6 +92,22 @@ pub enum NetworkName {
     ConvnextBase,
     /// torchvision's `convnext_large()`.
     ConvnextLarge,
+    /// torchvision's `vit_b_16()`.
+    VitB16,
+    /// torchvision's `vit_b_32()`.
+    VitB32,
+    /// torchvision's `vit_l_16()`.
+    VitL16,
+    /// torchvision's `vit_l_32()`.
+    VitL32,
+    /// torchvision's `vit_h_14()`.
+    VitH14,
+    /// torchvision's `swin_t()`.
+    SwinT,
+    /// torchvision's `swin_s()`.
+    SwinS,
+    /// torchvision's `swin_b()`.
+    SwinB,
     /// torchvision's `fcn_resnet50()` (semantic segmentation).
     FcnResnet50,
     /// torchvision's `deeplabv3_resnet50()` (semantic segmentation).
@@ -131,7 +149,7 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 impl NetworkName {
     /// Every network, in documentation order.
-    pub const ALL: [NetworkName; 36] = [
+    pub const ALL: [NetworkName; 44] = [
         Self::Mnist,
         Self::FashionResnet,
         Self::FashionCanvas,
@@ -165,6 +183,14 @@ impl NetworkName {
         Self::ConvnextSmall,
         Self::ConvnextBase,
         Self::ConvnextLarge,
+        Self::VitB16,
+        Self::VitB32,
+        Self::VitL16,
+        Self::VitL32,
+        Self::VitH14,
+        Self::SwinT,
+        Self::SwinS,
+        Self::SwinB,
         Self::FcnResnet50,
         Self::Deeplabv3Resnet50,
         Self::LrasppMobilenetV3Large,
@@ -206,6 +232,14 @@ impl NetworkName {
             Self::ConvnextSmall => "convnext_small",
             Self::ConvnextBase => "convnext_base",
             Self::ConvnextLarge => "convnext_large",
+            Self::VitB16 => "vit_b_16",
+            Self::VitB32 => "vit_b_32",
+            Self::VitL16 => "vit_l_16",
+            Self::VitL32 => "vit_l_32",
+            Self::VitH14 => "vit_h_14",
+            Self::SwinT => "swin_t",
+            Self::SwinS => "swin_s",
+            Self::SwinB => "swin_b",
             Self::FcnResnet50 => "fcn_resnet50",
             Self::Deeplabv3Resnet50 => "deeplabv3_resnet50",
             Self::LrasppMobilenetV3Large => "lraspp_mobilenet_v3_large",
@@ -220,6 +254,8 @@ impl NetworkName {
             |config: DenseNetConfig| Architecture::DenseNet(config.with_classes(classes));
         let convnext =
             |config: ConvNextConfig| Architecture::ConvNext(config.with_classes(classes));
+        let vit = |config: VitConfig| Architecture::Vit(config.with_classes(classes));
+        let swin = |config: SwinConfig| Architecture::Swin(config.with_classes(classes));
         match self {
             Self::Mnist => Architecture::Mnist,
             Self::FashionResnet => Architecture::ResNet(ResNetConfig::fashion()),
@@ -270,6 +306,14 @@ impl NetworkName {
             Self::ConvnextSmall => convnext(ConvNextConfig::convnext_small()),
             Self::ConvnextBase => convnext(ConvNextConfig::convnext_base()),
             Self::ConvnextLarge => convnext(ConvNextConfig::convnext_large()),
+            Self::VitB16 => vit(VitConfig::vit_b_16()),
+            Self::VitB32 => vit(VitConfig::vit_b_32()),
+            Self::VitL16 => vit(VitConfig::vit_l_16()),
+            Self::VitL32 => vit(VitConfig::vit_l_32()),
+            Self::VitH14 => vit(VitConfig::vit_h_14()),
+            Self::SwinT => swin(SwinConfig::swin_t()),
+            Self::SwinS => swin(SwinConfig::swin_s()),
+            Self::SwinB => swin(SwinConfig::swin_b()),
             Self::FcnResnet50 => {
                 Architecture::Segmentation(SegmentationConfig::fcn_resnet50().with_classes(classes))
             }
@@ -304,8 +348,9 @@ impl NetworkName {
     /// The layer the CAMs are taken at unless one is chosen: the MNIST net's `conv2`, a
     /// ResNet's `layer4`, a VGG's `features[-1]` (`features.30` for vgg16; pytorch-grad-cam's
     /// recommendations), the last `features.<i>` of the inverted residual networks and of
-    /// ConvNeXt (its last stage), a DenseNet's `features.norm5`, a segmentation network's
-    /// `backbone.layer4` (LR-ASPP's `backbone.16`).
+    /// ConvNeXt (its last stage), a DenseNet's `features.norm5`, a ViT's last block's `ln_1`
+    /// and a Swin's last block's `norm1` (pytorch-grad-cam's transformer layers), a segmentation network's `backbone.layer4` (LR-ASPP's
+    /// `backbone.16`).
     pub fn default_layer(self) -> &'static str {
         match self.architecture(1) {
             Architecture::Mnist => "conv2",
@@ -319,6 +364,8 @@ impl NetworkName {
             Architecture::EfficientNet(_) => "features.8",
             Architecture::DenseNet(_) => "features.norm5",
             Architecture::ConvNext(_) => "features.7",
+            Architecture::Vit(config) => VisionTransformer::default_layer(&config),
+            Architecture::Swin(config) => Swin::default_layer(&config),
             Architecture::Segmentation(_) => "backbone.layer4",
             Architecture::LrAspp(_) => "backbone.16",
         }
@@ -422,6 +469,16 @@ impl NetworkName {
                 let net = net.explained_at(layer)?;
                 (NetworkKind::ConvNext(Box::new(net)), report)
             }
+            Architecture::Vit(config) => {
+                let (net, report) = VisionTransformer::load(config, &path, device)?;
+                let net = net.explained_at_layer(layer)?;
+                (NetworkKind::Vit(Box::new(net)), report)
+            }
+            Architecture::Swin(config) => {
+                let (net, report) = Swin::load(config, &path, device)?;
+                let net = net.explained_at(layer)?;
+                (NetworkKind::Swin(Box::new(net)), report)
+            }
             Architecture::Segmentation(config) => {
                 let (net, report) = Segmentation::load(config, &path, device)?;
                 let net = net.explained_at(layer)?;
@@ -448,6 +505,8 @@ enum Architecture {
     EfficientNet(EfficientNetConfig),
     DenseNet(DenseNetConfig),
     ConvNext(ConvNextConfig),
+    Vit(VitConfig),
+    Swin(SwinConfig),
     Segmentation(SegmentationConfig),
     LrAspp(LrAsppConfig),
 }
@@ -498,6 +557,8 @@ enum NetworkKind {
     EfficientNet(Box<EfficientNet>),
     DenseNet(Box<DenseNet>),
     ConvNext(Box<ConvNext>),
+    Vit(Box<VisionTransformer>),
+    Swin(Box<Swin>),
     Segmentation(Box<Segmentation>),
     LrAspp(Box<LrAspp>),
 }
@@ -528,6 +589,8 @@ impl Network {
             NetworkKind::EfficientNet(net) => net.as_ref(),
             NetworkKind::DenseNet(net) => net.as_ref(),
             NetworkKind::ConvNext(net) => net.as_ref(),
+            NetworkKind::Vit(net) => net.as_ref(),
+            NetworkKind::Swin(net) => net.as_ref(),
             NetworkKind::Segmentation(net) => net.as_ref(),
             NetworkKind::LrAspp(net) => net.as_ref(),
         }
@@ -544,6 +607,8 @@ impl Network {
             NetworkKind::EfficientNet(net) => net.explained_layer(),
             NetworkKind::DenseNet(net) => net.explained_layer(),
             NetworkKind::ConvNext(net) => net.explained_layer(),
+            NetworkKind::Vit(net) => net.explained_layer(),
+            NetworkKind::Swin(net) => net.explained_layer(),
             NetworkKind::Segmentation(net) => net.explained_layer(),
             NetworkKind::LrAspp(net) => net.explained_layer(),
         }

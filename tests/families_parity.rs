@@ -15,6 +15,8 @@
 //! - torchvision's `VisionTransformer` of `vit_b_16()`'s shape at a quarter of its width and
 //!   four blocks, the first two photographs, at the last block's `ln_1` (pytorch-grad-cam's
 //!   ViT layer, with its `reshape_transform`);
+//! - torchvision's `swin_t()` at full size, the first two photographs, at the last block's
+//!   `norm1` (pytorch-grad-cam's Swin layer, its channels-last map seen channels first);
 //! - full-size `vgg16()` and `vit_b_16()` on the first image: [`full_size_vgg16_equals_torchvision`],
 //!   [`full_size_vit_b_16_equals_torchvision`], ignored in CI (`cargo test --release --test
 //!   suite -- --ignored full_size`).
@@ -36,7 +38,7 @@ use burn_gradcam::explain::{
 use burn_gradcam::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNet, EfficientNetConfig,
     InvertedFamily, InvertedResidualNet, MobileNetV2, MobileNetV2Config, MobileNetV3,
-    MobileNetV3Config, Vgg, VggConfig, VisionTransformer, VitConfig,
+    MobileNetV3Config, Swin, SwinConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
 };
 use common::seeded::seeded_safetensors_with;
 use common::{Check, Fixture, Suite, assert_close_per_image, devices, explain};
@@ -94,6 +96,11 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("vit_b_16_narrow_captum_guided_backprop", 2e-5), // 2.5e-6 / 1.7e-6 / 1.8e-6
         Check::new("vit_b_16_narrow_captum_guided_gradcam", 2e-5), // 1.5e-6 / 2.9e-6 / 1.3e-6
         Check::new("vit_b_16_narrow_pgc_gradcam", 1e-5),         // 1.5e-6 / 1.2e-6 / 1.2e-6
+        Check::new("swin_t_logits", 5e-6),                       // 6.0e-7 / 6.0e-7 / 1.1e-6
+        Check::new("swin_t_captum_layer_gradcam", 5e-5),         // 7.0e-6 / 3.7e-6 / 7.6e-6
+        Check::new("swin_t_captum_guided_backprop", 1e-5),       // 2.3e-6 / 1.8e-6 / 1.5e-6
+        Check::new("swin_t_captum_guided_gradcam", 5e-5),        // 4.4e-6 / 3.1e-6 / 8.7e-6
+        Check::new("swin_t_pgc_gradcam", 5e-5),                  // 7.1e-6 / 3.1e-6 / 8.9e-6
         // Full size, flex only (outside CI).
         Check::new("vit_b_16_logits", 5e-6), // 1.2e-6
         Check::new("vit_b_16_captum_layer_gradcam", 1e-5), // 1.9e-6
@@ -572,4 +579,35 @@ fn full_size_vit_b_16_equals_torchvision() {
     };
     let rule = (Backend::Flex, Guided::Strict);
     check_network(&fixture, "vit_b_16", &network, (1, 1), rule, &device);
+}
+
+/// torchvision's `swin_t()` at full size (28 M parameters, 4.5 billion multiply-adds a pass):
+/// windowed attention with a relative position bias, every second block's windows shifted (the
+/// last stage's 7×7 map is one window, so not there), patch merging, channels-last maps;
+/// explained at the last block's `norm1` (the features carry the block's input around the
+/// split). Captum's guided backprop is taken with a marker after every GELU; its layer methods
+/// at an identity module that sees the map channels first. swin_s's weights offered as
+/// swin_t's say what the file holds.
+#[test]
+fn swin_t_equals_torchvision_captum_and_pytorch_grad_cam() {
+    let fixture = SUITE.fixture();
+    let config = SwinConfig::swin_t();
+    let load = |path: &Path, device: &Device| {
+        let net = Swin::load(config, path, device).expect("loads").0;
+        assert_eq!(net.explained_layer(), "features.7.1.norm1");
+        net
+    };
+    let keys = config.state_dict_keys();
+    let forward = |net: &Swin, x| net.forward(x);
+    check_full_size(&fixture, "swin_t", &keys, load, forward, Guided::Strict);
+
+    let small = SwinConfig::swin_s().narrowed(8);
+    let weights = seeded_safetensors_with(&small.state_dict_keys(), SEED, BATCH_NORM);
+    let error =
+        Swin::load(config.narrowed(8), weights.path(), &Device::default()).expect_err("swin_s");
+    let message = error.to_string();
+    assert!(
+        message.contains("the file holds a swin_s or swin_b (blocks [2, 2, 18, 2])"),
+        "{message}"
+    );
 }

@@ -396,7 +396,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mnist", choices=["mnist", "resnet18", "resnet50", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
                                                   "efficientnet_b0", "densenet121", "convnext_tiny", "fcn_resnet50",
-                                                  "deeplabv3_resnet50", "lraspp_mobilenet_v3_large", "vit"],
+                                                  "deeplabv3_resnet50", "lraspp_mobilenet_v3_large", "vit_b_16",
+                                                  "swin_t",
+                                                  "vit"],
                     help="the seed's MNIST CNN on the evaluation digits, torchvision's resnet18 "
                          "(the generator's seed-18 weights, eval mode, explained at layer4) or "
                          "vgg16 (seed 18, He's bound) or mobilenet_v2, mobilenet_v3_large, efficientnet_b0, "
@@ -405,7 +407,11 @@ def main() -> None:
                          "lraspp_mobilenet_v3_large (seed 18, 21 "
                          "classes, each class summed over its predicted pixels as Captum's "
                          "segmentation tutorial wraps the model, explained at "
-                         "backbone.layer4, LR-ASPP at backbone['16']), on "
+                         "backbone.layer4, LR-ASPP at backbone['16']), or vit_b_16 (seed 18, at "
+                         "its last block's ln_1, the patch tokens seen as a 14x14 grid by "
+                         "families.PatchGrid: pytorch-grad-cam's reshape_transform, where Captum "
+                         "can take it too), or swin_t (seed 18, at its last block's norm1, "
+                         "seen channels first by families.ChannelsFirst), on "
                          "the committed 224x224 images, repeated to the batch size, or the "
                          "tests' small ViT (tests/fixtures/vit_weights.safetensors, explained at "
                          "blocks[0] with its reshape_transform) on the generator's 32x32 "
@@ -464,6 +470,18 @@ def main() -> None:
         elif args.model == "densenet121":
             net, layer = torchvision.models.densenet121(), "features.norm5"
             net.load_state_dict(seeded_state_dict(net, 18))
+        elif args.model == "vit_b_16":
+            from families import vit_last_norm_grid
+            net = torchvision.models.vit_b_16()
+            net.load_state_dict(seeded_state_dict(net, 18))
+            vit_last_norm_grid(net)
+            layer = f"encoder.layers.encoder_layer_{len(net.encoder.layers) - 1}.ln_1.grid"
+        elif args.model == "swin_t":
+            from families import swin_last_norm_grid
+            net = torchvision.models.swin_t()
+            net.load_state_dict(seeded_state_dict(net, 18))
+            swin_last_norm_grid(net)
+            layer = f"features.7.{len(net.features[7]) - 1}.norm1.grid"
         elif args.model in SEGMENTATION:
             from segmentation import PredictedPixels
             seg = getattr(torchvision.models.segmentation, args.model)(

@@ -47,6 +47,11 @@ them.) The networks:
                     identity module after ``ln_1`` that sees the same grid (``PatchGrid``)
     vit_b_16        torchvision's ``vit_b_16()`` at full size, first image: the check outside
                     CI (an ignored test)
+    swin_t          torchvision's ``swin_t()`` at full size, at the last block's ``norm1``
+                    (pytorch-grad-cam's Swin layer), first two images; a ``GuideMarker`` after
+                    every GELU. pytorch-grad-cam takes it with its Swin ``reshape_transform``
+                    (the channels-last map channels first); Captum's layer methods at an
+                    identity module after ``norm1`` that sees the same map (``ChannelsFirst``)
 
 and ``tests/fixtures/weights/vgg11_bn_tiny.pth`` (``torch.save`` of a ``vgg11_bn`` at 1/64 of its
 width, 10 classes, seeded) with ``vgg11_bn_tiny_logits``, its logits on the first image: the
@@ -162,6 +167,33 @@ class PatchGrid(nn.Module):
         return torch.cat([y[:, :1], grid.permute(0, 2, 3, 1).reshape(n, t - 1, d)], 1)
 
 
+class ChannelsFirst(nn.Module):
+    """A LayerNorm over a channels-last map ``[N, H, W, C]`` (a Swin block's ``norm1``) followed
+    by an identity module (``grid``) that sees its output channels first, as pytorch-grad-cam's
+    Swin ``reshape_transform`` does: where Captum's layer methods take a Swin's map."""
+
+    def __init__(self, norm: nn.Module):
+        super().__init__()
+        self.norm = norm
+        self.grid = nn.Identity()
+
+    def forward(self, x):
+        return self.grid(self.norm(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+def swin_last_norm_grid(model: nn.Module) -> nn.Module:
+    """The last block's ``norm1`` wrapped in a ``ChannelsFirst`` (after the weights are loaded),
+    and the grid module Captum hooks."""
+    last = model.features[-1][-1]
+    last.norm1 = ChannelsFirst(last.norm1)
+    return last.norm1.grid
+
+
+def swin_reshape(tensor: torch.Tensor) -> torch.Tensor:
+    """pytorch-grad-cam's Swin ``reshape_transform`` for torchvision's channels-last layers."""
+    return tensor.permute(0, 3, 1, 2)
+
+
 def vit_reshape(tensor: torch.Tensor, side: int = 14) -> torch.Tensor:
     """pytorch-grad-cam's ViT tutorial's ``reshape_transform``: the class token dropped, the
     patch tokens as a grid, channels first."""
@@ -190,6 +222,7 @@ def vit(divisor: int = 1, layers: int = 12) -> nn.Module:
 PGC_LAYERS = {
     "vit_b_16_narrow": (lambda m: m.encoder.layers[-1].ln_1, vit_reshape),
     "vit_b_16": (lambda m: m.encoder.layers[-1].ln_1, vit_reshape),
+    "swin_t": (lambda m: m.features[-1][-1].norm1, swin_reshape),
 }
 
 
@@ -221,6 +254,8 @@ NETWORKS = {
                       lambda m: m.features[-1], 2, 3.0),
     "vit_b_16_narrow": (lambda: vit(4, 4), vit_last_norm_grid, 2, 3.0),
     "vit_b_16": (lambda: vit(1, 12), vit_last_norm_grid, 1, 3.0),
+    "swin_t": (lambda: guide_every_activation(torchvision.models.swin_t()), swin_last_norm_grid,
+               2, 3.0),
 }
 
 

@@ -149,11 +149,12 @@ def seeded_state_dict(model: nn.Module, seed: int, numerator: float = 3.0) -> di
     uniform in +-sqrt(numerator / fan_in) (3: unit variance preserving with BatchNorm after them;
     6: He's, variance preserving through ReLUs without BatchNorm, as VGG needs), biases
     +-0.1, BatchNorm gamma in [0.5, 1.5), beta +-0.1, running mean +-0.2 and running variance in
-    [0.5, 1.5) (non-trivial statistics)."""
+    [0.5, 1.5) (non-trivial statistics). Integer buffers (BatchNorm's ``num_batches_tracked``, a
+    Swin attention's ``relative_position_index``) are kept as the model has them."""
     out = {}
     for key, value in model.state_dict().items():
         n = value.numel()
-        if key.endswith("num_batches_tracked"):
+        if not value.is_floating_point():
             out[key] = value.clone()
             continue
         if value.dim() > 1:

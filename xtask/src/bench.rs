@@ -36,8 +36,8 @@ use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
     ConvNext, ConvNextConfig, DenseNet, DenseNetConfig, EfficientNetConfig, InvertedFamily,
     InvertedResidualNet, LrAspp, LrAsppConfig, MobileNetV2Config, MobileNetV3Config, ResNet,
-    ResNetConfig, Segmentation, SegmentationConfig, Vgg, VggConfig, VisionTransformer, VitConfig,
-    VitLayout,
+    ResNetConfig, Segmentation, SegmentationConfig, Swin, SwinConfig, Vgg, VggConfig,
+    VisionTransformer, VitConfig, VitLayout,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +52,8 @@ pub struct BenchArgs {
     /// The network: mnist (the seed's CNN), resnet18, resnet50, vgg16, mobilenet_v2,
     /// mobilenet_v3_large, efficientnet_b0, densenet121 or convnext_tiny (224×224 RGB), the
     /// segmentation networks fcn_resnet50, deeplabv3_resnet50 and lraspp_mobilenet_v3_large
-    /// (each image's class over its predicted pixels) or vit (the tests' ViT).
+    /// (each image's class over its predicted pixels), torchvision's vit_b_16 (at its last
+    /// block's ln_1) and swin_t (at its last block's norm1), or vit (the tests' small ViT).
     #[arg(long, value_enum, default_value = "mnist")]
     model: BenchModel,
     /// Timed passes per measurement (after one warm-up pass); the median is reported.
@@ -112,6 +113,10 @@ pub enum BenchModel {
     Deeplabv3Resnet50,
     #[value(name = "lraspp_mobilenet_v3_large")]
     LrasppMobilenetV3Large,
+    #[value(name = "vit_b_16")]
+    VitB16,
+    #[value(name = "swin_t")]
+    SwinT,
     Vit,
 }
 
@@ -130,6 +135,8 @@ impl BenchModel {
             Self::FcnResnet50 => "fcn_resnet50",
             Self::Deeplabv3Resnet50 => "deeplabv3_resnet50",
             Self::LrasppMobilenetV3Large => "lraspp_mobilenet_v3_large",
+            Self::VitB16 => "vit_b_16",
+            Self::SwinT => "swin_t",
             Self::Vit => "vit",
         }
     }
@@ -186,7 +193,9 @@ impl BenchModel {
             | Self::ConvnextTiny
             | Self::FcnResnet50
             | Self::Deeplabv3Resnet50
-            | Self::LrasppMobilenetV3Large => {
+            | Self::LrasppMobilenetV3Large
+            | Self::VitB16
+            | Self::SwinT => {
                 vec![
                     "forward",
                     "grad-cam",
@@ -320,6 +329,18 @@ impl Workload {
                 let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
                 let (net, _) = LrAspp::load(config, weights.path(), &device)?;
                 on_committed_images(net, count, &device, |net, x| pooled_scores(net.forward(x)))?
+            }
+            BenchModel::VitB16 => {
+                let config = VitConfig::vit_b_16();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = VisionTransformer::load(config, weights.path(), &device)?;
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
+            }
+            BenchModel::SwinT => {
+                let config = SwinConfig::swin_t();
+                let weights = seeded::seeded_safetensors(&config.state_dict_keys(), 18);
+                let (net, _) = Swin::load(config, weights.path(), &device)?;
+                on_committed_images(net, count, &device, |net, x| net.forward(x))?
             }
             BenchModel::Vit => {
                 let (net, _) = VisionTransformer::load(

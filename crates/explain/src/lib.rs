@@ -143,7 +143,7 @@ pub use target::{
     BinaryOutput, ClassSum, FinerWeighted, Objective, Outputs, RawScores, ReSt, Region, Score,
     ScoreGradient, Target, TargetFn, Targets,
 };
-pub use view::{LayerView, Nested, TokenGrid, WithSkips};
+pub use view::{ChannelsLast, LayerView, Nested, TokenGrid, WithSkips};
 
 #[cfg(test)]
 mod tests;

@@ -201,3 +201,29 @@ impl<A: LayerView, B: LayerView> LayerView for Nested<A, B> {
         self.outer.unview(self.inner.unview(view, shown), features)
     }
 }
+
+/// A channels-last map `[N, H, W, C]` (a Swin transformer's layers, torchvision's layout) seen
+/// as the channels-first `[N, C, H, W]` a CAM weighs: pytorch-grad-cam's Swin
+/// `reshape_transform`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gradcam_explain::{ChannelsLast, LayerView};
+///
+/// let features = Tensor::<4>::ones([2, 7, 7, 96], &Device::default());
+/// let map = ChannelsLast.view(features.clone());
+/// assert_eq!(map.dims(), [2, 96, 7, 7]);
+/// assert_eq!(ChannelsLast.unview(map, features).dims(), [2, 7, 7, 96]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelsLast;
+
+impl LayerView for ChannelsLast {
+    fn view(&self, features: Tensor<4>) -> Tensor<4> {
+        features.permute([0, 3, 1, 2])
+    }
+
+    fn unview(&self, view: Tensor<4>, _features: Tensor<4>) -> Tensor<4> {
+        view.permute([0, 2, 3, 1])
+    }
+}

@@ -7,8 +7,9 @@
 //! [`MobileNetV3`] small and large, [`EfficientNet`] B0 … B7), explained at any of their
 //! `features.<i>` blocks; [`DenseNet`] (`densenet121` … `densenet201`), explained at any of its
 //! dense blocks, transitions or `norm5`; [`ConvNext`] (`convnext_tiny` … `convnext_large`),
-//! explained at any of its `features.<i>`; a vision transformer ([`VisionTransformer`]) explained at a block's
-//! output through pytorch-grad-cam's token reshape; and the segmentation networks FCN and
+//! explained at any of its `features.<i>`; vision transformers ([`VisionTransformer`]: torchvision's
+//! `vit_b_16` … `vit_h_14`, and the repository's torch twin) explained at a block's output or
+//! first LayerNorm through pytorch-grad-cam's token reshape; and the segmentation networks FCN and
 //! DeepLabV3 on a dilated ResNet-50 ([`Segmentation`]) and LR-ASPP on a dilated
 //! MobileNetV3-Large ([`LrAspp`]), explained at a backbone stage for a class inside a region of
 //! their output map.
@@ -39,6 +40,7 @@ mod mobilenet;
 mod resnet;
 mod segmentation;
 mod staged;
+mod swin;
 mod vgg;
 mod vit;
 
@@ -50,6 +52,7 @@ pub use lraspp::{LrAspp, LrAsppConfig};
 pub use mobilenet::{MobileNetV2Config, MobileNetV3Config, MobileNetV3Size};
 pub use resnet::{BlockKind, LAYERS, ResNet, ResNetConfig, Stem};
 pub use segmentation::{SEGMENTATION_LAYERS, Segmentation, SegmentationConfig, SegmentationHead};
+pub use swin::{Swin, SwinConfig};
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig, VitLayout};
 

@@ -41,6 +41,15 @@ impl VitLayout {
         }
     }
 
+    /// The name of block `block`'s first LayerNorm (`normed`) or output (`""` past the names).
+    fn name(self, block: usize, normed: bool) -> &'static str {
+        match self.names(block) {
+            Some((_, norm)) if normed => norm,
+            Some((output, _)) => output,
+            None => "",
+        }
+    }
+
     /// The names of block `i`'s output and of its first LayerNorm.
     fn names(self, block: usize) -> Option<(&'static str, &'static str)> {
         let (outputs, norms) = match self {
@@ -501,6 +510,15 @@ impl VisionTransformer {
         Self::explaining(net, config)
     }
 
+    /// The block and whether its first LayerNorm (else its output) a network of `config`'s
+    /// shape is explained at unless another is chosen.
+    fn default_position(config: &VitConfig) -> (usize, bool) {
+        match config.layout {
+            VitLayout::Twin => (config.blocks.saturating_sub(2), false),
+            VitLayout::Torchvision => (config.blocks.saturating_sub(1), true),
+        }
+    }
+
     /// `net` explained at the layout's default layer.
     fn explaining(net: VitModule, config: VitConfig) -> Self {
         let grid = TokenGrid {
@@ -508,10 +526,7 @@ impl VisionTransformer {
             height: config.grid(),
             width: config.grid(),
         };
-        let (explained, normed) = match config.layout {
-            VitLayout::Twin => (config.blocks.saturating_sub(2), false),
-            VitLayout::Torchvision => (config.blocks.saturating_sub(1), true),
-        };
+        let (explained, normed) = Self::default_position(&config);
         Self {
             net,
             grid,
@@ -592,13 +607,17 @@ impl VisionTransformer {
         Ok(self)
     }
 
+    /// The layer a network of `config`'s shape is explained at unless another is chosen: the
+    /// last block's first LayerNorm in torchvision's layout (pytorch-grad-cam's ViT layer), the
+    /// second-to-last block's output in the twin's.
+    pub fn default_layer(config: &VitConfig) -> &'static str {
+        let (explained, normed) = Self::default_position(config);
+        config.layout.name(explained, normed)
+    }
+
     /// The name of the explained layer.
     pub fn explained_layer(&self) -> &'static str {
-        match self.config.layout.names(self.explained) {
-            Some((_, norm)) if self.normed => norm,
-            Some((output, _)) => output,
-            None => "",
-        }
+        self.config.layout.name(self.explained, self.normed)
     }
 
     /// The explained block.
