@@ -9,7 +9,9 @@
 //! dense blocks, transitions or `norm5`; [`ConvNext`] (`convnext_tiny` … `convnext_large`),
 //! explained at any of its `features.<i>`; vision transformers ([`VisionTransformer`]: torchvision's
 //! `vit_b_16` … `vit_h_14`, and the repository's torch twin) explained at a block's output or
-//! first LayerNorm through pytorch-grad-cam's token reshape; and the segmentation networks FCN and
+//! first LayerNorm through pytorch-grad-cam's token reshape; torchvision's Swin Transformer
+//! ([`Swin`], `swin_t`, `swin_s`, `swin_b`) at any stage or block's first LayerNorm, its
+//! channels-last maps seen channels first; and the segmentation networks FCN and
 //! DeepLabV3 on a dilated ResNet-50 ([`Segmentation`]) and LR-ASPP on a dilated
 //! MobileNetV3-Large ([`LrAspp`]), explained at a backbone stage for a class inside a region of
 //! their output map.
