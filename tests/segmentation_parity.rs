@@ -17,8 +17,9 @@
 //!   photograph, flex only, ignored in CI (`cargo test --release --test suite -- --ignored
 //!   full_size`).
 //!
-//! Guided backpropagation is not compared: through a dense head it follows float32 rounding
-//! (the fixture script's docstring gives the measurement).
+//! Guided backpropagation is compared on LR-ASPP (Captum's `GuidedBackprop` and `GuidedGradCam`
+//! of the tutorial's wrapper), not on the ResNet networks: through their dense head it follows
+//! float32 rounding (the fixture script's docstring gives both measurements).
 //!
 //! Errors are relative to each image's reference map's largest magnitude; each tolerance is the
 //! 1-2-5 step at or above four times the worst error measured on flex, ndarray and wgpu, never
@@ -29,7 +30,7 @@ use crate::common;
 use burn::tensor::Device;
 use burn_gradcam::Backend;
 use burn_gradcam::data::Normalization;
-use burn_gradcam::explain::{Combination, GradCam, Map, Preset, Region, Targets};
+use burn_gradcam::explain::{Combination, GradCam, GuidedGradCam, Map, Preset, Region, Targets};
 use burn_gradcam::explain::{Explainable, ReluMode};
 use burn_gradcam::zoo::{LrAspp, LrAsppConfig, Segmentation, SegmentationConfig};
 use common::seeded::seeded_safetensors;
@@ -56,6 +57,9 @@ pub(crate) const SUITE: Suite = Suite {
         Check::new("lraspp_mobilenet_v3_large_pgc_gradcam", 1e-4),
         Check::new("lraspp_mobilenet_v3_large_captum_layer_gradcam", 1e-4), // 7.9e-6 / 1.2e-5 / 1.4e-5
         Check::new("lraspp_mobilenet_v3_large_pgc_gradcam_backbone2", 5e-6), // 6.2e-7 / 4.2e-7 / 3.9e-7
+        Check::new("lraspp_mobilenet_v3_large_captum_guided_backprop", 2e-6), // 3.1e-7 ×3
+        // The CAM's 1.4e-5 at backbone.16, carried: 1.2e-5 / 1.4e-5 / 2.0e-5.
+        Check::new("lraspp_mobilenet_v3_large_captum_guided_gradcam", 1e-4),
         Check::new(
             "lraspp_mobilenet_v3_large_captum_layer_gradcam_backbone2",
             5e-6,
@@ -229,6 +233,43 @@ fn check_cams(
     check("captum_layer_gradcam", &values);
 }
 
+/// Captum's `GuidedBackprop` and `GuidedGradCam` of its segmentation tutorial's wrapper (each
+/// class summed over its predicted pixels: [`Region::predicted`]) at the explained layer.
+fn check_guided(
+    fixture: &Fixture,
+    name: &str,
+    net: &dyn Explainable,
+    (n, of): (usize, usize),
+    backend: Backend,
+    device: &Device,
+) {
+    let input = images()
+        .slice(0..n)
+        .expect("committed images")
+        .to_tensor(Normalization::ImageNet, device);
+    let classes = fixture.classes(&format!("{name}_target"))[..n].to_vec();
+    let targets = Targets::classes(classes).with_target(Region::predicted());
+    let guided = explain(
+        &GuidedGradCam::guided(Preset::Captum.cam_settings()),
+        net,
+        input,
+        &targets,
+    );
+    let check = |method: &str, maps: &[&Map]| {
+        let key = format!("{name}_{method}");
+        let expected = first_images(fixture, &key, of, n);
+        let what = format!("{backend}: {key}");
+        assert_close_per_image(&what, &sampled(maps), &expected, n, SUITE.tolerance(&key));
+    };
+    let pixel: Vec<&Map> = guided
+        .iter()
+        .map(|g| g.pixel.as_ref().expect("a guided map"))
+        .collect();
+    check("captum_guided_backprop", &pixel);
+    let maps: Vec<&Map> = guided.iter().map(|g| &g.map).collect();
+    check("captum_guided_gradcam", &maps);
+}
+
 #[test]
 fn narrow_fcn_and_deeplabv3_equal_torchvision_pytorch_grad_cam_and_captum() {
     let fixture = SUITE.fixture();
@@ -267,6 +308,7 @@ fn lraspp_mobilenet_v3_large_equals_torchvision_pytorch_grad_cam_and_captum() {
         let n = if backend == Backend::Flex { 2 } else { 1 };
         let net = seeded_lraspp(&device);
         check_network(&fixture, name, &net, (n, 2), backend, &device);
+        check_guided(&fixture, name, &net, (n, 2), backend, &device);
         let early = net.explained_at("backbone.2").expect("a backbone module");
         check_cams(
             &fixture,

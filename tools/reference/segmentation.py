@@ -21,8 +21,16 @@ Per network ``<net>``:
                                   segmentation tutorial's wrapper (each class's scores summed
                                   over the pixels predicted as it) [N, 1, 28, 28]
 
-(* every 4th row and column of the 224x224 map.) No guided backpropagation: through a dense
-head it follows float32 rounding. Each layer4 position's gradient reaches a large part of the
+(* every 4th row and column of the 224x224 map.) LR-ASPP also has
+
+    <net>_captum_guided_backprop  Captum GuidedBackprop of the tutorial's wrapper [N, 3, 56, 56] *
+    <net>_captum_guided_gradcam   Captum GuidedGradCam of the tutorial's wrapper [N, 3, 56, 56] *
+
+with a ``GuideMarker`` after every hard-swish, hard sigmoid and sigmoid, so that Captum guides
+them as the Rust side does (its guided map moves by 4e-7 of its maximum when the input moves by
+3e-7 of itself, and float64 gives the same map to 2.7e-7: no gate resolves within rounding).
+The ResNet networks have no guided backpropagation: through their dense head it follows float32
+rounding. Each layer4 position's gradient reaches a large part of the
 image, and the seeded layer4 has ReLU inputs within 3e-8 of its largest, so one gate that
 closes in torch and opens here (or the reverse) moves much of the guided map. Measured on the
 narrow FCN, first image: 3.8 % of the map's maximum on flex, ndarray and wgpu alike, 5 % of the
@@ -53,7 +61,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torchvision
-from captum.attr import LayerGradCam
+from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 from torchvision.models._utils import IntermediateLayerGetter
@@ -61,6 +69,7 @@ from torchvision.models.resnet import Bottleneck
 from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabV3
 from torchvision.models.segmentation.fcn import FCN, FCNHead
 
+from families import guide_every_activation
 from reference import write_safetensors
 from zoo import REPO_ROOT, ZooResNet, imagenet_normalize, no_inplace_relus, reference_images, \
     seeded_state_dict
@@ -97,10 +106,9 @@ LRASPP_LAYERS = (("", lambda m: m.backbone["16"]), ("_backbone2", lambda m: m.ba
 NETWORKS = {
     "fcn_narrow": (fcn_narrow, 2, RESNET_LAYER),
     "deeplabv3_narrow": (deeplabv3_narrow, 2, RESNET_LAYER),
-    "lraspp_mobilenet_v3_large": (lambda: torchvision.models.segmentation
-                                  .lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
-                                                             num_classes=CLASSES),
-                                  2, LRASPP_LAYERS),
+    "lraspp_mobilenet_v3_large": (lambda: guide_every_activation(
+        torchvision.models.segmentation.lraspp_mobilenet_v3_large(
+            weights=None, weights_backbone=None, num_classes=CLASSES)), 2, LRASPP_LAYERS),
     "fcn_resnet50": (lambda: torchvision.models.segmentation.fcn_resnet50(
         weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True), 1,
         RESNET_LAYER),
@@ -165,6 +173,12 @@ def fixtures(name: str, build, count: int, layers, x: torch.Tensor) -> dict:
         wrapped = PredictedPixels(model)
         t[f"{name}_captum_layer_gradcam{suffix}"] = LayerGradCam(wrapped, layer_of(model)).attribute(
             x.clone(), target=target, relu_attributions=True)
+    if name.startswith("lraspp"):
+        wrapped = PredictedPixels(model)
+        t[f"{name}_captum_guided_backprop"] = sample(
+            GuidedBackprop(wrapped).attribute(x.clone(), target=target))
+        t[f"{name}_captum_guided_gradcam"] = sample(GuidedGradCam(
+            wrapped, layers[0][1](model)).attribute(x.clone(), target=target))
     return t
 
 
