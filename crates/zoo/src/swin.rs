@@ -341,7 +341,7 @@ impl TorchSwin {
                             .permute([2, 0, 1]);
                         SwinBlock {
                             norm1: b.norm1,
-                            qkv: b.qkv,
+                            qkv: scale_queries(b.qkv, heads),
                             proj: b.proj,
                             bias: Param::from_tensor(bias),
                             norm2: b.norm2,
@@ -369,6 +369,24 @@ impl TorchSwin {
             normed_view: None,
         }
         .with_view()
+    }
+}
+
+/// `qkv` with its query projection scaled by `1/√(head width)`: the attention's scaling of the
+/// queries, folded into the layer once instead of a pass over every window's queries.
+fn scale_queries(qkv: Linear, heads: usize) -> Linear {
+    let weight = qkv.weight.val();
+    let [c, outputs] = weight.dims();
+    let scale = (c as f64 / heads as f64).powf(-0.5);
+    let factors: Vec<f32> = (0..outputs)
+        .map(|i| if i < c { scale as f32 } else { 1.0 })
+        .collect();
+    let factors = Tensor::<1>::from_data(TensorData::new(factors, [outputs]), &weight.device());
+    Linear {
+        weight: Param::from_tensor(weight * factors.clone().unsqueeze_dim(0)),
+        bias: qkv
+            .bias
+            .map(|bias| Param::from_tensor(bias.val() * factors)),
     }
 }
 
@@ -465,18 +483,22 @@ impl SwinBlock {
             .reshape([windows, n, 3, heads, d])
             .permute([2, 0, 3, 1, 4]);
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([windows, heads, n, d]);
-        let q = part(0) * (d as f64).powf(-0.5);
-        let mut attn = q.matmul(part(1).swap_dims(2, 3)) + self.bias.val().unsqueeze_dim(0);
-        if shifted {
+        // The queries come scaled by 1/√d (`scale_queries`).
+        let attn = part(0).matmul(part(1).swap_dims(2, 3));
+        let bias = self.bias.val();
+        let attn = if shifted {
+            // The bias and the windows' masks in one addition.
             let mask = shift_mask([hp, wp], side, shifts);
             let mask = Tensor::<3>::from_data(
                 TensorData::new(mask, [rows * columns, n, n]),
-                &attn.device(),
+                &bias.device(),
             );
-            attn = (attn.reshape([b, rows * columns, heads, n, n])
-                + mask.unsqueeze_dims::<5>(&[0, 2]))
-            .reshape([windows, heads, n, n]);
-        }
+            let offsets = bias.unsqueeze_dim::<4>(0) + mask.unsqueeze_dim::<4>(1);
+            (attn.reshape([b, rows * columns, heads, n, n]) + offsets.unsqueeze_dim(0))
+                .reshape([windows, heads, n, n])
+        } else {
+            attn + bias.unsqueeze_dim(0)
+        };
         let attn = activation::softmax(attn, 3);
         let out = attn
             .matmul(part(2))
