@@ -27,7 +27,7 @@
 
 use crate::common;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::data::Normalization;
 use burn_gradcam::explain::{Combination, GradCam, GuidedGradCam, Map, Preset, Region, Targets};
@@ -99,6 +99,28 @@ pub(crate) fn seeded_segmentation(
         .0
 }
 
+/// The first `n` committed photographs, ImageNet-normalised, on `device`.
+fn photographs(n: usize, device: &Device) -> Tensor<4> {
+    images()
+        .slice(0..n)
+        .expect("committed images")
+        .to_tensor(Normalization::ImageNet, device)
+}
+
+/// Asserts that `actual` equals the fixture's `key` on the first `n` of its `of` images, at the
+/// suite's tolerance.
+fn check_key(
+    fixture: &Fixture,
+    key: &str,
+    actual: &[f32],
+    (n, of): (usize, usize),
+    backend: Backend,
+) {
+    let expected = first_images(fixture, key, of, n);
+    let what = format!("{backend}: {key}");
+    assert_close_per_image(&what, actual, &expected, n, SUITE.tolerance(key));
+}
+
 /// The fixture's region of each of the first `n` images (`np.packbits` of the mask, bit order
 /// big), as [`Region::mask`]s of `size`.
 fn regions(fixture: &Fixture, key: &str, n: usize, size: [usize; 2]) -> Vec<Region> {
@@ -140,15 +162,15 @@ fn check_outputs(
     backend: Backend,
     device: &Device,
 ) {
-    let input = images()
-        .slice(0..n)
-        .expect("committed images")
-        .to_tensor(Normalization::ImageNet, device);
+    let input = photographs(n, device);
     let check = |method: &str, actual: &[f32]| {
-        let key = format!("{name}_{method}");
-        let expected = first_images(fixture, &key, of, n);
-        let what = format!("{backend}: {key}");
-        assert_close_per_image(&what, actual, &expected, n, SUITE.tolerance(&key));
+        check_key(
+            fixture,
+            &format!("{name}_{method}"),
+            actual,
+            (n, of),
+            backend,
+        );
     };
     let features = net.features(input, ReluMode::Standard);
     let map = net
@@ -185,16 +207,16 @@ fn check_cams(
     backend: Backend,
     device: &Device,
 ) {
-    let input = images()
-        .slice(0..n)
-        .expect("committed images")
-        .to_tensor(Normalization::ImageNet, device);
+    let input = photographs(n, device);
     let classes = fixture.classes(&format!("{name}_target"))[..n].to_vec();
     let check = |method: &str, actual: &[f32]| {
-        let key = format!("{name}_{method}{suffix}");
-        let expected = first_images(fixture, &key, of, n);
-        let what = format!("{backend}: {key}");
-        assert_close_per_image(&what, actual, &expected, n, SUITE.tolerance(&key));
+        check_key(
+            fixture,
+            &format!("{name}_{method}{suffix}"),
+            actual,
+            (n, of),
+            backend,
+        );
     };
     let [_, h, w] = net.input_shape();
 
@@ -243,10 +265,7 @@ fn check_guided(
     backend: Backend,
     device: &Device,
 ) {
-    let input = images()
-        .slice(0..n)
-        .expect("committed images")
-        .to_tensor(Normalization::ImageNet, device);
+    let input = photographs(n, device);
     let classes = fixture.classes(&format!("{name}_target"))[..n].to_vec();
     let targets = Targets::classes(classes).with_target(Region::predicted());
     let guided = explain(
@@ -256,10 +275,13 @@ fn check_guided(
         &targets,
     );
     let check = |method: &str, maps: &[&Map]| {
-        let key = format!("{name}_{method}");
-        let expected = first_images(fixture, &key, of, n);
-        let what = format!("{backend}: {key}");
-        assert_close_per_image(&what, &sampled(maps), &expected, n, SUITE.tolerance(&key));
+        check_key(
+            fixture,
+            &format!("{name}_{method}"),
+            &sampled(maps),
+            (n, of),
+            backend,
+        );
     };
     let pixel: Vec<&Map> = guided
         .iter()
