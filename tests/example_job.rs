@@ -458,16 +458,17 @@ fn a_torchvision_resnet_explains_rgb_images_in_colour() {
     assert!(colourful > 10_000, "{colourful}");
 }
 
-/// The inverted residual networks, DenseNet, ConvNeXt and Swin through the main job: `--model
-/// mobilenet_v2` (and `mobilenet_v3_small`, `efficientnet_b0`, `densenet121`, `convnext_tiny`,
-/// `swin_t`) with torchvision-layout weights, explained at pytorch-grad-cam's recommended layer
-/// (`features[-1]`; Swin's last block's `norm1`) unless `--layer` says otherwise; a layer it does
-/// not have is an error naming the ones it has.
+/// The inverted residual networks, DenseNet, ConvNeXt, Swin and ViT through the main job:
+/// `--model mobilenet_v2` (and `mobilenet_v3_small`, `efficientnet_b0`, `densenet121`,
+/// `convnext_tiny`, `swin_t`, `vit_b_16`) with torchvision-layout weights, explained at
+/// pytorch-grad-cam's recommended layer (`features[-1]`; the transformers' last block's first
+/// LayerNorm) unless `--layer` says otherwise; a layer it does not have is an error naming the
+/// ones it has.
 #[test]
 fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
     use burn_gradcam::zoo::{
         ConvNextConfig, DenseNetConfig, EfficientNetConfig, MobileNetV2Config, MobileNetV3Config,
-        SwinConfig,
+        SwinConfig, VitConfig,
     };
     let networks = [
         (
@@ -508,6 +509,11 @@ fn torchvision_families_run_through_the_main_job_at_their_recommended_layer() {
                 (None, "features.7.1.norm1", 7),
                 (Some("features.5"), "features.5", 14),
             ],
+        ),
+        (
+            "vit_b_16",
+            VitConfig::vit_b_16().state_dict_keys(),
+            vec![(None, "encoder.layers.encoder_layer_11.ln_1", 14)],
         ),
     ];
     for (model, keys, layers) in networks {
