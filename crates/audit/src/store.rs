@@ -15,7 +15,7 @@ use arrow_array::{
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
-use gradcam_data::output::{OutputError, ensure_dir, write_atomic};
+use gradcam_data::output::{OutputError, ensure_dir, write_atomic, write_atomic_with};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -237,8 +237,7 @@ impl RunDir {
     ) -> Result<(), AuditError> {
         let maps_name = Self::maps_name(chunk);
         let maps_path = self.dir.join(&maps_name);
-        let bytes = maps.encode(&self.manifest, &maps_path)?;
-        write_atomic(&maps_path, &bytes)?;
+        maps.write(&self.manifest, &maps_path)?;
         let index_path = self.index_path(chunk);
         let batch =
             index_batch(&self.manifest, rows, &maps_name).map_err(|source| AuditError::Index {
@@ -323,10 +322,12 @@ impl ChunkMaps {
         }
     }
 
-    fn encode(&self, manifest: &Manifest, path: &Path) -> Result<Vec<u8>, AuditError> {
+    /// Writes the chunk's maps file (atomically) at `path`.
+    fn write(&self, manifest: &Manifest, path: &Path) -> Result<(), AuditError> {
         let rows = self.indices.len();
-        // Little-endian values are the format's bytes as they lie in memory: no copy until
-        // safetensors writes its buffer.
+        // Little-endian values are the format's bytes as they lie in memory, and safetensors
+        // streams them to the file: no copy of the chunk (which would make memory peak higher
+        // whenever a write meets the largest step of a backward pass).
         // f16 keeps each map to three significant digits of its own largest value: maps are
         // divided by it (stored as `<method>.scale`), since gradients of 1e-5 and below would
         // otherwise fall among half precision's subnormals.
@@ -404,7 +405,10 @@ impl ChunkMaps {
                     .map_err(failed)?,
             ));
         }
-        safetensors::serialize(views, None).map_err(failed)
+        write_atomic_with(path, |temp| {
+            safetensors::serialize_to_file(views, None, temp).map_err(std::io::Error::other)
+        })?;
+        Ok(())
     }
 }
 

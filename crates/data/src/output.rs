@@ -1,7 +1,6 @@
 //! Output files, whole or not at all: every file the programs and the dataset audit write goes
-//! through [`write_atomic`].
+//! through [`write_atomic`] (or [`write_atomic_with`], for an encoder that streams to a file).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why an output file could not be written. The previous file, if any, is untouched.
@@ -76,6 +75,30 @@ pub fn ensure_dir(dir: &Path) -> Result<(), OutputError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic_with(path, |temp| std::fs::write(temp, bytes))
+}
+
+/// [`write_atomic`] for an encoder that writes a file itself: `fill` writes the whole content to
+/// the temporary file it is given (a path in `path`'s directory), which is then synced and
+/// renamed over `path`. Large outputs stream to disk without a copy of them in memory; if
+/// `fill` fails, `path` is untouched and the temporary file is removed.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("out.txt");
+/// gradcam_data::output::write_atomic_with(&path, |temp| std::fs::write(temp, "streamed"))?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "streamed");
+/// // A failed encoder leaves nothing behind.
+/// let failed = gradcam_data::output::write_atomic_with(&dir.path().join("no.txt"), |_| {
+///     Err(std::io::Error::other("encoder failed"))
+/// });
+/// assert!(failed.is_err() && !dir.path().join("no.txt").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), OutputError> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -99,11 +122,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut temp = tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(".partial-")
         .tempfile_in(dir)
         .map_err(io)?;
-    temp.write_all(bytes).map_err(io)?;
+    fill(temp.path()).map_err(io)?;
     // A temporary file is private (0600); the output is an ordinary file.
     #[cfg(unix)]
     {
