@@ -53,7 +53,7 @@ struct Args {
     preset: Preset,
     /// CAM method of the Grad-CAM row, by its registry name (grad-cam, grad-cam-plus-plus,
     /// xgrad-cam, hires-cam, layer-cam, score-cam, eigen-cam, eigen-grad-cam,
-    /// grad-cam-element-wise, ablation-cam, fem, kpca-cam).
+    /// grad-cam-element-wise, ablation-cam, fem, kpca-cam, shapley-cam).
     #[arg(long, default_value = "grad-cam")]
     cam_method: AnyCam,
     /// Pixel method of the third row (the fourth is its product with the CAM), by its registry

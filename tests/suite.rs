@@ -24,6 +24,7 @@ mod perturbation_parity;
 mod robustness;
 mod segmentation_parity;
 mod shap_parity;
+mod shapley_parity;
 mod stability;
 mod teeth;
 mod vit_parity;

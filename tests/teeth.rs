@@ -8,11 +8,11 @@ use crate::common::{Suite, ZERO, relative_errors};
 use crate::{
     backend_parity, deeplift_parity, explain_parity, factorization_parity, families_parity,
     layer_parity, lrp_parity, methods_parity, metrics_parity, model_parity, perturbation_parity,
-    segmentation_parity, shap_parity, stability, vit_parity, zoo_parity,
+    segmentation_parity, shap_parity, shapley_parity, stability, vit_parity, zoo_parity,
 };
 
 /// Every fixture-based parity suite.
-const SUITES: [Suite; 17] = [
+const SUITES: [Suite; 18] = [
     explain_parity::SUITE,
     factorization_parity::SUITE,
     families_parity::SUITE,
@@ -24,6 +24,7 @@ const SUITES: [Suite; 17] = [
     stability::SUITE,
     metrics_parity::SUITE,
     shap_parity::SUITE,
+    shapley_parity::SUITE,
     layer_parity::SUITE,
     deeplift_parity::SUITE,
     lrp_parity::SUITE,

@@ -30,6 +30,8 @@ Peers, on the CPU (or the GPU with --device cuda), on the MNIST CNN (data/mnist_
   pgc_ablationcam         pytorch-grad-cam AblationCAM (batch_size 32) on the logits
   pgc_kpcacam             pytorch-grad-cam KPCA_CAM (its defaults: the sigmoid kernel)
   pgc_fullgrad            pytorch-grad-cam FullGrad (every biased Conv2d / BatchNorm2d)
+  pgc_shapleycam          pytorch-grad-cam ShapleyCAM (its Hessian-vector product by a second
+                          autograd pass; the predicted class, the model's output as the score)
   pgc_dff                 pytorch-grad-cam DeepFeatureFactorization at the explained layer, 5
                           concepts (the head on the concepts: a ResNet's fc; none on the MNIST net)
   pgc_gradcam_conv1_conv2 pytorch-grad-cam GradCAM with target_layers=[conv1, conv2]
@@ -84,7 +86,7 @@ from perturbation import grid_ids  # noqa: E402
 from zoo import (imagenet_normalize, no_inplace_relus, reference_images,  # noqa: E402
                  seeded_state_dict, seeded_uniform)
 from pytorch_grad_cam import (KPCA_CAM, AblationCAM, DeepFeatureFactorization, FullGrad,  # noqa: E402
-                             GradCAM)
+                             GradCAM, ShapleyCAM)
 from zennit.composites import EpsilonPlus  # noqa: E402
 from lrp import resnet_canonizer  # noqa: E402
 from torchvision.models.resnet import BasicBlock  # noqa: E402
@@ -97,7 +99,7 @@ PEERS = ["forward", "captum_guided_gradcam", "captum_layer_gradcam", "captum_gui
          "captum_gradient_shap", "captum_deep_lift", "captum_deep_lift_shap", "zennit_lrp",
          "captum_layer_deep_lift", "captum_layer_gradient_shap", "captum_layer_conductance",
          "captum_feature_ablation", "captum_shapley_value_sampling", "captum_kernel_shap",
-         "captum_lime", "torch_rise", "pgc_kpcacam", "pgc_fullgrad", "pgc_dff"]
+         "captum_lime", "torch_rise", "pgc_kpcacam", "pgc_fullgrad", "pgc_shapleycam", "pgc_dff"]
 # The peers that also run on classes given in advance, as "<peer>_given".
 GIVEN = ["captum_guided_gradcam", "captum_layer_gradcam", "captum_guided_backprop", "pgc_gradcam"]
 VIT_IMAGES = "bench_vit_images"
@@ -170,6 +172,9 @@ class Peers:
                                  reshape_transform=reshape_transform)
         self.pgc_full = FullGrad(model=fresh()[0], target_layers=[],
                                  reshape_transform=reshape_transform)
+        shapley_net, shapley_layer = fresh()
+        self.pgc_shapley = ShapleyCAM(model=shapley_net, target_layers=[shapley_layer],
+                                      reshape_transform=reshape_transform)
         dff_net, dff_layer = fresh()
         self.pgc_dff_object = DeepFeatureFactorization(
             model=dff_net, target_layer=dff_layer, reshape_transform=reshape_transform,
@@ -348,6 +353,9 @@ class Peers:
 
     def pgc_fullgrad(self, x, given):
         return self.pgc_full(input_tensor=x, targets=self.pgc_targets(given))
+
+    def pgc_shapleycam(self, x, given):
+        return self.pgc_shapley(input_tensor=x, targets=self.pgc_targets(given))
 
     def pgc_gradcam_guided(self, x, given):
         """Returns the maps; sets self.estimated_secs when only a subset was run."""

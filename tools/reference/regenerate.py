@@ -32,6 +32,7 @@ SCRIPTS = [
     ("float64.py", []),
     ("resnet.py", []),
     ("factorization.py", []),
+    ("shapley_cam.py", []),
     ("families.py", []),
     ("segmentation.py", []),
     ("vit.py", []),

@@ -30,7 +30,7 @@ use burn_gradcam::explain::{
     AblationCam, AnyCam, AnyPixel, Attribution, DeepFeatureFactorization, DeepLift, GradCam,
     GradientShap, GuidedGradCam, Input, IntegratedGradients, KpcaCam, LayerConductance,
     LayerDeepLift, LayerGradientShap, Map, MultiLayerCam, Occlusion, Preset, Region, Rise, Score,
-    ShapleyValueSampling, Targets, pooled_scores,
+    ShapleyCam, ShapleyValueSampling, Targets, pooled_scores,
 };
 use burn_gradcam::mnist::{Digits, MnistNet, load_weights, preprocess};
 use burn_gradcam::zoo::{
@@ -182,6 +182,7 @@ impl BenchModel {
                 "lime",
                 "rise",
                 "full-grad",
+                "shapley-cam",
                 "deep-feature-factorization",
             ],
             Self::Vgg16
@@ -507,6 +508,7 @@ fn peer_of(method: &str) -> Option<&'static str> {
         "ablation-cam" => "pgc_ablationcam",
         "kpca-cam" => "pgc_kpcacam",
         "full-grad" => "pgc_fullgrad",
+        "shapley-cam" => "pgc_shapleycam",
         "deep-feature-factorization" => "pgc_dff",
         "pgc-grad-cam" => "pgc_gradcam",
         "grad-cam-eigen-smooth" => "pgc_gradcam_eigen_smooth",
@@ -554,6 +556,7 @@ fn method_of(name: &str) -> Result<Box<dyn Attribution>> {
         // pytorch-grad-cam's settings and ablation batch, as the peer.
         "ablation-cam" => Box::new(AblationCam::new().with_settings(pgc)),
         "kpca-cam" => Box::new(KpcaCam::new().with_settings(pgc)),
+        "shapley-cam" => Box::new(ShapleyCam::new().with_settings(pgc)),
         // 49 windows of 4×4, at most 256 occluded images per pass (the peer's bound too).
         "occlusion" => Box::new(
             Occlusion::new()

@@ -50,6 +50,7 @@ pub enum ModelPart {
 /// | a target class out of range / neither one class nor one per image | [`ExplainError::TargetOutOfRange`] / [`ExplainError::TargetCount`] giving both counts (one class is applied to every image) |
 /// | a target reading a class the model lacks ([`crate::ClassSum`], [`crate::FinerWeighted`], `--objective sum:3,12`) / a closure target not scoring one value per image | [`ExplainError::TargetOutput`] naming the target, output and output count / [`ExplainError::TargetShape`] |
 /// | Ablation-CAM inside a [`crate::MultiLayerCam`] at a tapped layer (the head runs only from the explained layer) | [`ExplainError::NoHead`] naming the layer |
+/// | ShapleyCAM where the network after the layer is not piecewise linear or not routed ([`crate::Explainable::routes_head_nonlinearities`]), at a tapped or viewed layer, on a dense output, or for a target without a second derivative ([`crate::Target::hessian_product`]) | [`ExplainError::NoHessian`] saying which |
 /// | a [`crate::MultiLayerCam`] naming a layer the model does not tap | [`ExplainError::UnknownLayer`] listing the ones it does |
 /// | a region target ([`crate::Region`]) on a model without an output map / a mask of another size than the map | [`ExplainError::NoOutputMap`] naming the target / [`ExplainError::RegionShape`] giving both sizes |
 /// | a model whose halves return tensors of the wrong shape | [`ExplainError::ModelOutput`] |
@@ -187,6 +188,17 @@ pub enum ExplainError {
     Unrouted {
         /// The method.
         method: &'static str,
+    },
+    /// The score's Hessian-vector product at the explained layer ([`crate::ShapleyCam`]) cannot
+    /// be taken exactly for this model, layer or target.
+    #[error(
+        "{method} needs the score's Hessian at the explained layer, which it cannot take here: {reason}"
+    )]
+    NoHessian {
+        /// The method.
+        method: &'static str,
+        /// Why: what the model, the layer or the target does not give.
+        reason: String,
     },
     /// The guided ReLU has no implementation for the tensors' backend.
     #[error(

@@ -93,6 +93,7 @@ mod forward;
 mod host;
 mod lasso;
 mod layer;
+mod linearise;
 mod lrp;
 mod maps;
 mod method;

@@ -5,6 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use gradcam_ops::{deconvolution_relu, guided_relu, positive_gradient, positive_gradient_to};
 
+use crate::linearise;
 use crate::lrp::{self, Affine, AffineKind, LrpComposite};
 use crate::noise;
 use crate::rescale;
@@ -47,6 +48,18 @@ pub enum ReluMode {
     /// through [`ReluMode::affine`] also gets a zero-valued differentiable probe on its output
     /// while a [`crate::FullGrad`] pass runs, whose gradient is the score's gradient there.
     BiasProbes,
+    /// The network linearised at the first half of the pass's batch: the batch holds `N` points
+    /// and then `N` more, and the second half goes through every ReLU and max pooling with the
+    /// first half's gates (a ReLU passes `x₂` where `x₁ > 0`, a max pooling takes `x₂` where
+    /// `x₁` has its maximum). Affine layers, sums and average poolings act on both halves
+    /// alike, so for a network whose nonlinearities are all routed ReLUs and max poolings the
+    /// second half's output minus the first's is exactly `J · (x₂ − x₁)`, the Jacobian of the
+    /// first half's output times the difference (a forward-mode derivative; what
+    /// [`crate::ShapleyCam`]'s Hessian-vector product needs). A nonlinearity it cannot
+    /// linearise exactly — a routed activation other than a ReLU, a gate, a max pooling whose
+    /// windows overlap another's maximum — makes the second half non-finite, so the caller
+    /// knows. The forward of the first half is the network's own; its backward is not used.
+    Linearised,
 }
 
 impl ReluMode {
@@ -63,6 +76,7 @@ impl ReluMode {
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Self::Standard | Self::BiasProbes => activation::relu(x),
+            Self::Linearised => linearise::relu(x),
             Self::Guided => guided_relu(x),
             Self::Deconvolution => deconvolution_relu(x),
             Self::Rescale => rescale::nonlinearity(x, activation::relu),
@@ -129,6 +143,7 @@ impl ReluMode {
     pub fn max_pool(self, x: Tensor<4>, pool: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
         match self {
             Self::Rescale => rescale::max_pool(x, pool),
+            Self::Linearised => linearise::max_pool(x, pool),
             _ => pool(x),
         }
     }
@@ -161,7 +176,9 @@ impl ReluMode {
     /// [`ReluMode::Lrp`], where the gate is a constant and all the relevance flows through `x`
     /// (the "signal-take-all" rule LRP uses for multiplicative gates, Arras et al. 2017). A
     /// model that multiplies with `*` instead splits the relevance's gradient between both
-    /// factors.
+    /// factors. Under [`ReluMode::Linearised`] a gate curves the network, so the second half
+    /// comes out NaN (a model that multiplies with `*` there must not claim
+    /// [`Explainable::routes_head_nonlinearities`]).
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -176,6 +193,7 @@ impl ReluMode {
     pub fn gate<const D: usize>(self, x: Tensor<D>, scale: Tensor<D>) -> Tensor<D> {
         match self {
             Self::Lrp(_) => x * scale.detach(),
+            Self::Linearised => linearise::curved(x * scale),
             _ => x * scale,
         }
     }
@@ -245,6 +263,8 @@ impl ReluMode {
     ///   applies it only to the activation modules it lists (ReLU, ELU, leaky ReLU, sigmoid,
     ///   tanh, softplus) and gives a GELU or SiLU its plain gradient; here every routed
     ///   activation takes it, as DeepLIFT defines the rule.
+    /// - `Linearised`: `f(x)`, the batch's second half NaN: an activation other than a ReLU
+    ///   curves the network, which a linearisation cannot follow exactly.
     ///
     /// Captum's `GuidedBackprop` and `Deconvolution` override only `nn.ReLU` modules (a SiLU or
     /// GELU keeps its plain gradient there), as does pytorch-grad-cam's
@@ -270,6 +290,7 @@ impl ReluMode {
     ) -> Tensor<D> {
         match self {
             Self::Standard | Self::BiasProbes => f(x),
+            Self::Linearised => linearise::curved(f(x)),
             Self::Guided => positive_gradient(f(x)),
             Self::Deconvolution => {
                 let y = f(x.clone()).detach();
@@ -428,6 +449,17 @@ pub trait Explainable {
     /// pooling through [`ReluMode::add`] and [`ReluMode::avg_pool`], as LRP needs (false by
     /// default: LRP then refuses the model with [`crate::ExplainError::Unrouted`]).
     fn routes_affine_layers(&self) -> bool {
+        false
+    }
+
+    /// Whether every nonlinearity of [`Explainable::logits`] (the network after the explained
+    /// layer) goes through the pass rule: each ReLU through [`ReluMode::apply`], each max
+    /// pooling through [`ReluMode::max_pool`], any other activation through
+    /// [`ReluMode::activation`] and a multiplicative gate through [`ReluMode::gate`] — no
+    /// unrouted LayerNorm, softmax or product of activations there. [`ReluMode::Linearised`]
+    /// is then exact, or says it is not; [`crate::ShapleyCam`] needs it (false by default: it
+    /// then refuses the model with [`crate::ExplainError::NoHessian`]).
+    fn routes_head_nonlinearities(&self) -> bool {
         false
     }
 

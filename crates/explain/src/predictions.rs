@@ -92,6 +92,18 @@ impl Predictions {
         scores_of(self.target.as_ref(), outputs, classes, None)
     }
 
+    /// The target's Hessian with respect to the logits times `direction` `[N, K]`, at these
+    /// predictions' outputs and classes ([`crate::Target::hessian_product`]); the target's label
+    /// when it gives none.
+    pub(crate) fn hessian_product(
+        &self,
+        direction: Tensor<2>,
+    ) -> std::result::Result<Tensor<2>, String> {
+        self.target
+            .hessian_product(&self.outputs(), &self.classes, direction)
+            .ok_or_else(|| self.target.label())
+    }
+
     /// The pass's outputs as a target reads them.
     pub fn outputs(&self) -> Outputs {
         Outputs::from_parts(self.logits.clone(), self.output_layer, self.map.clone())

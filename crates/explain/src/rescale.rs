@@ -15,7 +15,7 @@ const EPS: f32 = 1e-10;
 
 /// `(inputs, references)`: the two halves of a pass's batch, or `None` for an odd batch (no
 /// pairs: the plain gradient is used).
-fn halves<const D: usize>(x: Tensor<D>) -> Option<(Tensor<D>, Tensor<D>)> {
+pub(crate) fn halves<const D: usize>(x: Tensor<D>) -> Option<(Tensor<D>, Tensor<D>)> {
     let rows = x.dims()[0];
     (rows.is_multiple_of(2) && rows > 0).then(|| {
         let n = rows / 2;

@@ -146,6 +146,11 @@ impl Explainable for MnistNet {
         true
     }
 
+    /// Its ReLUs and max pooling go through the pass.
+    fn routes_head_nonlinearities(&self) -> bool {
+        true
+    }
+
     fn device(&self) -> Device {
         self.conv1.weight.device()
     }

@@ -508,6 +508,11 @@ impl Explainable for DenseNet {
         relu.linear(&self.classifier, pooled.flatten::<2>(1, 3), false)
     }
 
+    /// Every ReLU goes through the pass; the unfolded BatchNorms are per-channel affine maps.
+    fn routes_head_nonlinearities(&self) -> bool {
+        true
+    }
+
     fn device(&self) -> Device {
         self.classifier.weight.device()
     }

@@ -631,6 +631,12 @@ impl<F: InvertedFamily> Explainable for InvertedResidualNet<F> {
         true
     }
 
+    /// Every activation and gate goes through the pass (those other than a ReLU curve the
+    /// rest, which ShapleyCAM then refuses; after the last stage the rest is affine).
+    fn routes_head_nonlinearities(&self) -> bool {
+        true
+    }
+
     fn device(&self) -> Device {
         self.head.weight().device()
     }

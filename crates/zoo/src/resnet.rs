@@ -495,6 +495,11 @@ impl Explainable for ResNet {
         true
     }
 
+    /// Every ReLU after any stage goes through the pass (the rest is piecewise linear).
+    fn routes_head_nonlinearities(&self) -> bool {
+        true
+    }
+
     fn device(&self) -> Device {
         self.fc.weight.device()
     }

@@ -458,6 +458,12 @@ impl Explainable for Vgg {
         true
     }
 
+    /// Every ReLU and max pooling (2×2, stride 2: windows that do not overlap) goes through
+    /// the pass.
+    fn routes_head_nonlinearities(&self) -> bool {
+        true
+    }
+
     fn device(&self) -> Device {
         self.classifier[0].weight.device()
     }

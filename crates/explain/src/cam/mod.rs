@@ -27,6 +27,7 @@ registry! {
         ablation_cam::AblationCam => "ablation-cam",
         fem::Fem => "fem",
         kpca_cam::KpcaCam => "kpca-cam",
+        shapley_cam::ShapleyCam => "shapley-cam",
     }
     /// [`MultiLayerCam`]: a CAM at the explained layer and at earlier ones, averaged.
     wrapper MultiLayer(MultiLayerCam<AnyCam>) => "multi-layer";
@@ -41,6 +42,7 @@ use crate::error::{ExplainError, Result, Stage};
 use crate::forward::{
     self, Scoring, check_features, checked_features, checked_outputs, gradient_of,
 };
+use crate::host::Read;
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
 use crate::resize::upsample_layers;
@@ -204,6 +206,74 @@ impl Layer<'_> {
 
     /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `outputs` running one pass
     /// on rows `start..start + len`.
+    /// The Hessian of the score with respect to the explained layer's output, times
+    /// `direction` (a tensor of the layer's shape), image by image: `H · v = Jᵀ ∇²s (J · v)`,
+    /// where `J` is the Jacobian of the logits with respect to the layer's output and `∇²s` the
+    /// score's Hessian with respect to the logits. It is exact where the network after the
+    /// layer is piecewise linear (its own second derivative is then zero): `J · v` comes from
+    /// one pass of the rest linearised at the activations ([`ReluMode::Linearised`] on the
+    /// batch `[A; A + v]`, the second half's logits minus the first's), `∇²s · (J · v)` from the
+    /// target ([`crate::Target::hessian_product`]) and `Jᵀ` from one backward. pytorch-grad-cam's
+    /// ShapleyCAM differentiates its gradient a second time for the same product.
+    ///
+    /// Errors with [`ExplainError::NoHessian`] (naming `method`) at a tapped or viewed layer, on
+    /// a model with a dense output map, on a model that does not route every nonlinearity after
+    /// the layer ([`Explainable::routes_head_nonlinearities`]) or whose rest is not piecewise
+    /// linear there (a curved activation, a gate, overlapping max poolings), and for a target
+    /// without a second derivative.
+    pub fn hessian_product(&self, direction: Tensor<4>, method: &'static str) -> Result<Tensor<4>> {
+        let refuse = |reason: String| ExplainError::NoHessian { method, reason };
+        let features = match &self.source {
+            Source::Explained(features) => features.as_ref().clone(),
+            Source::Tapped(layer) => {
+                return Err(refuse(format!(
+                    "{layer:?} is a tapped layer; the rest of the network runs from the explained layer only"
+                )));
+            }
+        };
+        if self.model.layer_view().is_some() {
+            return Err(refuse(
+                "the explained layer is seen through a view (tokens as a grid, or a map beside skipped tensors)".to_owned(),
+            ));
+        }
+        if self.predictions.outputs().map().is_some() {
+            return Err(refuse("the model has a dense output map".to_owned()));
+        }
+        if !self.model.routes_head_nonlinearities() {
+            return Err(refuse(
+                "the model does not say that every nonlinearity after the explained layer goes through the pass rule (Explainable::routes_head_nonlinearities)".to_owned(),
+            ));
+        }
+        let n = features.dims()[0];
+        let pair = Tensor::cat(vec![features.clone(), features.clone() + direction], 0);
+        let logits = self.model.logits(pair, ReluMode::Linearised);
+        let [rows, _] = logits.dims();
+        if rows != 2 * n {
+            return Err(ExplainError::ModelOutput {
+                part: crate::error::ModelPart::Logits,
+                batch: 2 * n,
+                found: logits.dims().to_vec(),
+            });
+        }
+        let along = logits.clone().narrow(0, n, n) - logits.narrow(0, 0, n);
+        let finite = along.clone().is_finite().all().int();
+        let linear = Read::default().int(finite).execute()?.indices()?;
+        if linear.first() != Some(&1) {
+            return Err(refuse(
+                "the network after the layer is not piecewise linear (an activation other than a ReLU, a gate, or max poolings whose windows overlap), so its own curvature would be missing".to_owned(),
+            ));
+        }
+        let curvature = self.predictions.hessian_product(along).map_err(|target| {
+            refuse(format!(
+                "the target {target} gives no second derivative (Target::hessian_product)"
+            ))
+        })?;
+        let leaf = features.autodiff().require_grad();
+        let logits = self.model.logits(leaf.clone(), ReluMode::Standard);
+        let total = (logits * curvature.autodiff()).sum();
+        Ok(gradient_of(&leaf, total))
+    }
+
     fn scored(
         &self,
         batch: Tensor<4>,

@@ -81,6 +81,24 @@ impl Target for ClassSum {
         })
     }
 
+    fn hessian_product(
+        &self,
+        outputs: &Outputs,
+        _: &Tensor<1, Int>,
+        direction: Tensor<2>,
+    ) -> Option<Tensor<2>> {
+        let mut total = direction.zeros_like();
+        for &class in &self.classes {
+            total = total
+                + self.score.hessian_product(
+                    outputs,
+                    &fixed_class(class, outputs),
+                    direction.clone(),
+                )?;
+        }
+        Some(total)
+    }
+
     fn check(&self, outputs: usize) -> Result<()> {
         check_classes(&self.label(), &self.classes, outputs)
     }
@@ -143,6 +161,19 @@ impl Target for ReSt {
         let [n, _] = outputs.dims();
         let both = outputs.logits() + activation::log_softmax(outputs.logits(), 1);
         both.gather(1, classes.clone().reshape([n, 1])).reshape([n])
+    }
+
+    fn hessian_product(
+        &self,
+        outputs: &Outputs,
+        _: &Tensor<1, Int>,
+        direction: Tensor<2>,
+    ) -> Option<Tensor<2>> {
+        // The logit is linear; log p_c curves as −(diag p − p pᵀ).
+        Some(-super::score::softmax_curvature(
+            outputs.probabilities(),
+            direction,
+        ))
     }
 
     fn label(&self) -> String {

@@ -174,6 +174,36 @@ pub trait Target: fmt::Debug + Send + Sync {
         Ok(())
     }
 
+    /// The Hessian of each image's score with respect to its logits, times `direction`
+    /// `[N, K]` (row by row): how the score's logit gradient changes along `direction`, what
+    /// [`crate::ShapleyCam`]'s Hessian-vector product needs. `None`, the default, for a target
+    /// that does not give it; the class scores of [`Score`], [`ReSt`] and [`ClassSum`] do.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Int, Tensor};
+    /// use gradcam_explain::{OutputLayer, Outputs, Score, Target};
+    ///
+    /// let device = Device::default();
+    /// let outputs = Outputs::new(Tensor::<2>::from_floats([[0.0, 0.0]], &device), OutputLayer::Identity);
+    /// let class = Tensor::<1, Int>::from_ints([0], &device);
+    /// let along = Tensor::<2>::from_floats([[1.0, 0.0]], &device);
+    /// // A logit is linear in the logits; log p₀ = z₀ − logsumexp(z) curves by −(diag p − p pᵀ).
+    /// let logit = Score::Logit.hessian_product(&outputs, &class, along.clone()).unwrap();
+    /// assert_eq!(logit.into_data().to_vec::<f32>().unwrap(), [0.0, 0.0]);
+    /// let log_p = Score::ModelOutput.hessian_product(
+    ///     &Outputs::new(outputs.logits(), OutputLayer::LogSoftmax), &class, along).unwrap();
+    /// assert_eq!(log_p.into_data().to_vec::<f32>().unwrap(), [-0.25, 0.25]);
+    /// ```
+    fn hessian_product(
+        &self,
+        outputs: &Outputs,
+        classes: &Tensor<1, Int>,
+        direction: Tensor<2>,
+    ) -> Option<Tensor<2>> {
+        let _ = (outputs, classes, direction);
+        None
+    }
+
     /// A short name for captions and reports ("logit", "sum of classes 3, 8").
     fn label(&self) -> String;
 }

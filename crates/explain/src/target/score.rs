@@ -153,9 +153,44 @@ fn stable_log_probability(logits: Tensor<2>, classes: &Tensor<1, Int>) -> Tensor
     (zero * gradient).sum_dim(1).reshape([n]) + value.reshape([n])
 }
 
+/// `(diag(p) − p pᵀ) u` row by row, with `p` the softmax probabilities: the Hessian of
+/// `logsumexp` at the logits times `u`.
+pub(crate) fn softmax_curvature(probabilities: Tensor<2>, u: Tensor<2>) -> Tensor<2> {
+    let [n, k] = probabilities.dims();
+    let mean = (probabilities.clone() * u.clone())
+        .sum_dim(1)
+        .expand([n, k]);
+    probabilities * (u - mean)
+}
+
 impl Target for Score {
     fn scores(&self, outputs: &Outputs, classes: &Tensor<1, Int>) -> Tensor<1> {
         self.of(outputs.output_layer, outputs.logits(), classes)
+    }
+
+    fn hessian_product(
+        &self,
+        outputs: &Outputs,
+        classes: &Tensor<1, Int>,
+        direction: Tensor<2>,
+    ) -> Option<Tensor<2>> {
+        let p = outputs.probabilities();
+        Some(match (self, outputs.output_layer) {
+            (Self::Logit, _) | (Self::ModelOutput, OutputLayer::Identity) => direction.zeros_like(),
+            // log p_c = z_c − logsumexp(z).
+            (Self::ModelOutput, OutputLayer::LogSoftmax) => -softmax_curvature(p, direction),
+            // p_c = exp(log p_c): p_c (g gᵀ − (diag p − p pᵀ)) with g = e_c − p.
+            (Self::Probability, _) | (Self::ModelOutput, OutputLayer::Softmax) => {
+                let [n, k] = p.dims();
+                let own = p
+                    .clone()
+                    .gather(1, classes.clone().reshape([n, 1]))
+                    .expand([n, k]);
+                let g = one_hot_mask(classes.clone(), k).float() - p.clone();
+                let along = (g.clone() * direction.clone()).sum_dim(1).expand([n, k]);
+                (g * along - softmax_curvature(p, direction)) * own
+            }
+        })
     }
 
     fn differentiable(
