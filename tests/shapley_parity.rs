@@ -17,7 +17,7 @@ use burn_gradcam::Backend;
 use burn_gradcam::data::Normalization;
 use burn_gradcam::explain::{
     Attribution, ExplainError, Explainable, FinerWeighted, GradCam, Map, Preset, ReSt, ReluMode,
-    ScoreGradient, ShapleyCam, Targets,
+    ScoreGradient, ShapleyCam, Stage, Targets,
 };
 use burn_gradcam::mnist::preprocess;
 use common::{Check, Suite, devices, explain, net, relative_errors};
@@ -193,11 +193,26 @@ fn shapley_cam_refuses_what_it_cannot_take_exactly() {
         routed: false,
     };
     assert!(refusal(&unrouted, &targets).contains("routes_head_nonlinearities"));
+    // Found on the device, so reported with the first read, at its own stage.
     let curved = Head {
         curved: true,
         routed: true,
     };
-    assert!(refusal(&curved, &targets).contains("not piecewise linear"));
+    let found = ShapleyCam::new()
+        .attribute(&curved, input.clone(), &targets)
+        .and_then(|a| a.to_host());
+    assert!(
+        matches!(
+            found,
+            Err(ExplainError::NonFinite {
+                stage: Stage::Hessian,
+                ..
+            })
+        ),
+        "{found:?}"
+    );
+    let message = found.unwrap_err().to_string();
+    assert!(message.contains("not piecewise linear"), "{message}");
     let finer = Targets::predicted().with_shared_target(Arc::new(FinerWeighted::new(vec![1], 0.6)));
     assert!(refusal(&piecewise, &finer).contains("no second derivative"));
 }

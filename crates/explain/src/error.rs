@@ -16,6 +16,10 @@ pub enum Stage {
     Logits,
     /// The score's gradient (at the explained layer, or at the input).
     Gradient,
+    /// The network after the explained layer linearised at the activations (ShapleyCAM's
+    /// Hessian-vector product, [`crate::ReluMode::Linearised`]): not finite where that network
+    /// is not piecewise linear.
+    Hessian,
     /// The method's map.
     Map,
 }
@@ -27,6 +31,9 @@ impl std::fmt::Display for Stage {
             Self::Features => "feature maps",
             Self::Logits => "logits",
             Self::Gradient => "gradient",
+            Self::Hessian => {
+                "Hessian-vector product (the network after the explained layer is not piecewise linear there: an activation other than a ReLU, a gate, or max poolings whose windows overlap)"
+            }
             Self::Map => "map",
         })
     }
@@ -50,7 +57,7 @@ pub enum ModelPart {
 /// | a target class out of range / neither one class nor one per image | [`ExplainError::TargetOutOfRange`] / [`ExplainError::TargetCount`] giving both counts (one class is applied to every image) |
 /// | a target reading a class the model lacks ([`crate::ClassSum`], [`crate::FinerWeighted`], `--objective sum:3,12`) / a closure target not scoring one value per image | [`ExplainError::TargetOutput`] naming the target, output and output count / [`ExplainError::TargetShape`] |
 /// | Ablation-CAM inside a [`crate::MultiLayerCam`] at a tapped layer (the head runs only from the explained layer) | [`ExplainError::NoHead`] naming the layer |
-/// | ShapleyCAM where the network after the layer is not piecewise linear or not routed ([`crate::Explainable::routes_head_nonlinearities`]), at a tapped or viewed layer, on a dense output, or for a target without a second derivative ([`crate::Target::hessian_product`]) | [`ExplainError::NoHessian`] saying which |
+/// | ShapleyCAM on a model that does not route the nonlinearities after the layer ([`crate::Explainable::routes_head_nonlinearities`]), at a tapped or viewed layer, on a dense output, or for a target without a second derivative ([`crate::Target::hessian_product`]) / where the network after the layer is not piecewise linear | [`ExplainError::NoHessian`] saying which / [`ExplainError::NonFinite`] at [`Stage::Hessian`] (found on the device, reported with the first read) |
 /// | a [`crate::MultiLayerCam`] naming a layer the model does not tap | [`ExplainError::UnknownLayer`] listing the ones it does |
 /// | a region target ([`crate::Region`]) on a model without an output map / a mask of another size than the map | [`ExplainError::NoOutputMap`] naming the target / [`ExplainError::RegionShape`] giving both sizes |
 /// | a model whose halves return tensors of the wrong shape | [`ExplainError::ModelOutput`] |

@@ -42,7 +42,6 @@ use crate::error::{ExplainError, Result, Stage};
 use crate::forward::{
     self, Scoring, check_features, checked_features, checked_outputs, gradient_of,
 };
-use crate::host::Read;
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
 use crate::resize::upsample_layers;
@@ -126,6 +125,8 @@ pub struct Layer<'a> {
     model: &'a dyn Explainable,
     input: &'a Tensor<4>,
     predictions: &'a Predictions,
+    /// Checks of values a weighting computed on the way (read with the map).
+    checks: std::cell::RefCell<Checks>,
 }
 
 impl Layer<'_> {
@@ -218,9 +219,11 @@ impl Layer<'_> {
     ///
     /// Errors with [`ExplainError::NoHessian`] (naming `method`) at a tapped or viewed layer, on
     /// a model with a dense output map, on a model that does not route every nonlinearity after
-    /// the layer ([`Explainable::routes_head_nonlinearities`]) or whose rest is not piecewise
-    /// linear there (a curved activation, a gate, overlapping max poolings), and for a target
-    /// without a second derivative.
+    /// the layer ([`Explainable::routes_head_nonlinearities`]), and for a target without a
+    /// second derivative. Where the rest is not piecewise linear (a curved activation, a gate,
+    /// overlapping max poolings) the linearised pass is not finite, which the explanation's
+    /// checks report with its first read: [`ExplainError::NonFinite`] at [`Stage::Hessian`]
+    /// (nothing is read from the device here).
     pub fn hessian_product(&self, direction: Tensor<4>, method: &'static str) -> Result<Tensor<4>> {
         let refuse = |reason: String| ExplainError::NoHessian { method, reason };
         let features = match &self.source {
@@ -256,13 +259,11 @@ impl Layer<'_> {
             });
         }
         let along = logits.clone().narrow(0, n, n) - logits.narrow(0, 0, n);
-        let finite = along.clone().is_finite().all().int();
-        let linear = Read::default().int(finite).execute()?.indices()?;
-        if linear.first() != Some(&1) {
-            return Err(refuse(
-                "the network after the layer is not piecewise linear (an activation other than a ReLU, a gate, or max poolings whose windows overlap), so its own curvature would be missing".to_owned(),
-            ));
-        }
+        // Not finite where the linearisation met a nonlinearity it cannot follow: checked on
+        // the device with the results, never read here.
+        self.checks.replace_with(|checks| {
+            std::mem::take(checks).and(Checks::finite(Stage::Hessian, &along, 1))
+        });
         let curvature = self.predictions.hessian_product(along).map_err(|target| {
             refuse(format!(
                 "the target {target} gives no second derivative (Target::hessian_product)"
@@ -396,9 +397,12 @@ fn layer_map<C: Cam + ?Sized>(
         model,
         input,
         predictions,
+        checks: Default::default(),
     };
     let settings = cam.settings();
-    let map = match cam.weights(&layer)? {
+    let weights = cam.weights(&layer)?;
+    let checks = checks.and(layer.checks.take());
+    let map = match weights {
         CamWeights::PerChannel(alpha) => combine(layer.activations * alpha, settings),
         CamWeights::Weighted(weighted) => combine(weighted, settings),
         CamWeights::Map(map) => relu_of(settings.combination, map),
