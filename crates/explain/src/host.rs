@@ -91,3 +91,13 @@ fn failed(error: impl std::fmt::Display) -> ExplainError {
         reason: error.to_string(),
     }
 }
+
+/// A tensor's values on the host, for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn floats_of<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
+    Read::default()
+        .float(tensor)
+        .execute()
+        .and_then(|mut values| values.floats())
+        .expect("reads the tensor")
+}

@@ -63,16 +63,7 @@ mod tests {
     use burn::tensor::{Device, Tensor};
 
     use super::*;
-    use crate::host::Read;
-
-    fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-        Read::default()
-            .float(tensor)
-            .execute()
-            .unwrap()
-            .floats()
-            .unwrap()
-    }
+    use crate::host::floats_of as host;
 
     #[test]
     fn relu_passes_the_second_half_through_the_first_halfs_gates() {

@@ -93,17 +93,8 @@ pub(crate) fn max_pool(x: Tensor<4>, pool: impl Fn(Tensor<4>) -> Tensor<4>) -> T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Read;
+    use crate::host::floats_of as host;
     use burn::tensor::Device;
-
-    fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-        Read::default()
-            .float(tensor)
-            .execute()
-            .unwrap()
-            .floats()
-            .unwrap()
-    }
 
     fn gradient(x: &Tensor<2>, y: Tensor<2>, upstream: [[f32; 2]; 2]) -> Vec<f32> {
         let upstream = Tensor::<2>::from_floats(upstream, &x.device());

@@ -12,7 +12,7 @@ use crate::text::{Anchor, Label, text_width};
 
 /// Most distinct series (legend entries) a [`ChartFigure`] accepts: one per
 /// colour of [`ChartFigure::PALETTE`], each with its own marker shape.
-pub const MAX_SERIES: usize = 12;
+pub const MAX_SERIES: usize = 16;
 
 // Layout, in pixels. Text sizes are line heights (see the `text` module).
 pub(crate) const PANEL_TITLE_SIZE: u32 = 20;
@@ -186,7 +186,7 @@ pub struct ChartFigure {
 
 impl ChartFigure {
     /// Series colours, in legend order: Tableau 10 (matplotlib's `tab10`)
-    /// followed by black and maroon.
+    /// followed by black, maroon, navy, teal, dark goldenrod and dark magenta.
     pub const PALETTE: [[u8; 3]; MAX_SERIES] = [
         [0x1f, 0x77, 0xb4], // blue
         [0xff, 0x7f, 0x0e], // orange
@@ -200,6 +200,10 @@ impl ChartFigure {
         [0x17, 0xbe, 0xcf], // cyan
         [0x00, 0x00, 0x00], // black
         [0x80, 0x00, 0x00], // maroon
+        [0x00, 0x00, 0x80], // navy
+        [0x00, 0x80, 0x80], // teal
+        [0xb8, 0x86, 0x0b], // dark goldenrod
+        [0x8b, 0x00, 0x8b], // dark magenta
     ];
 
     /// Columns used by [`new`](Self::new): a 2x2 grid for four charts.
@@ -669,6 +673,10 @@ pub(crate) enum Marker {
     Hexagon,
     TriangleLeft,
     TriangleRight,
+    Octagon,
+    Heptagon,
+    FourPointStar,
+    SixPointStar,
 }
 
 pub(crate) const MARKERS: [Marker; MAX_SERIES] = [
@@ -684,6 +692,10 @@ pub(crate) const MARKERS: [Marker; MAX_SERIES] = [
     Marker::Hexagon,
     Marker::TriangleLeft,
     Marker::TriangleRight,
+    Marker::Octagon,
+    Marker::Heptagon,
+    Marker::FourPointStar,
+    Marker::SixPointStar,
 ];
 
 /// Dash patterns (on, off, ...), cycled over the series: solid, dashed,
@@ -709,12 +721,11 @@ impl Marker {
                 .collect(),
             Marker::Pentagon => regular(5, 1.2, -90.0),
             Marker::Hexagon => regular(6, 1.15, 0.0),
-            Marker::Star => (0..10)
-                .map(|i| {
-                    let radius = if i % 2 == 0 { 1.45 } else { 0.6 };
-                    polar(radius, -90.0 + 36.0 * f64::from(i))
-                })
-                .collect(),
+            Marker::Octagon => regular(8, 1.15, 22.5),
+            Marker::Heptagon => regular(7, 1.2, -90.0),
+            Marker::Star => star(5, 1.45, 0.6),
+            Marker::FourPointStar => star(4, 1.5, 0.5),
+            Marker::SixPointStar => star(6, 1.4, 0.75),
             Marker::Plus => plus(0.0),
             Marker::Cross => plus(45.0),
         }
@@ -726,6 +737,16 @@ impl Marker {
 fn regular(n: u32, radius: f64, start: f64) -> Vec<Point> {
     (0..n)
         .map(|i| polar(radius, start + 360.0 * f64::from(i) / f64::from(n)))
+        .collect()
+}
+
+/// A star of `points` points reaching `outer`, its inner corners at `inner`, the first point up.
+fn star(points: u32, outer: f64, inner: f64) -> Vec<Point> {
+    (0..2 * points)
+        .map(|i| {
+            let radius = if i % 2 == 0 { outer } else { inner };
+            polar(radius, -90.0 + 180.0 * f64::from(i) / f64::from(points))
+        })
         .collect()
 }
 
