@@ -82,7 +82,7 @@ fn update(x: &DMatrix<f64>, w: &mut DMatrix<f64>, ht: &DMatrix<f64>) -> f64 {
     let columns = w.as_mut_slice();
     let xht = xht.as_slice();
     let mut gradients = vec![0.0_f32; BLOCK.min(n)];
-    // Each component's projected gradients summed over the rows in order.
+    // Each component's projected gradients' magnitudes, summed block by block.
     let mut violations = vec![0.0_f32; k];
     for start in (0..n).step_by(BLOCK) {
         let rows = start..(start + BLOCK).min(n);

@@ -205,8 +205,6 @@ impl Layer<'_> {
         )
     }
 
-    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `outputs` running one pass
-    /// on rows `start..start + len`.
     /// The Hessian of the score with respect to the explained layer's output, times
     /// `direction` (a tensor of the layer's shape), image by image: `H · v = Jᵀ ∇²s (J · v)`,
     /// where `J` is the Jacobian of the logits with respect to the layer's output and `∇²s` the
@@ -275,6 +273,8 @@ impl Layer<'_> {
         Ok(gradient_of(&leaf, total))
     }
 
+    /// Scores of `batch` `[M, …]` in passes of at most `batch_size`, `outputs` running one pass
+    /// on rows `start..start + len`.
     fn scored(
         &self,
         batch: Tensor<4>,
