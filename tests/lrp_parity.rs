@@ -6,17 +6,20 @@
 
 use crate::common;
 
+use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 use burn_gradcam::Backend;
 use burn_gradcam::data::{Images, Normalization};
 use burn_gradcam::explain::{
-    Attribution, Bound, ExplainError, ImageAttribution, Lrp, LrpComposite, LrpRule, Map,
-    STABILIZER, Score, Targets,
+    Affine, AffineKind, Attribution, Bound, ExplainError, Explainable, ImageAttribution, Lrp,
+    LrpComposite, LrpRule, Map, ReluMode, STABILIZER, Score, Stage, Targets,
 };
 use burn_gradcam::mnist::{MNIST_MEAN, MNIST_STD, preprocess};
-use burn_gradcam::zoo::{VisionTransformer, VitConfig, VitLayout};
+use burn_gradcam::zoo::{ResNet, ResNetConfig, VggConfig, VisionTransformer, VitConfig, VitLayout};
 
+use crate::families_parity::seeded_vgg;
 use crate::zoo_parity::{images, resnet18, sampled};
+use common::seeded::seeded_safetensors_with;
 use common::{Check, Suite, devices, explain, net, repo_path};
 
 /// The suite's checks (worst relative error measured: flex / ndarray / wgpu).
@@ -294,4 +297,164 @@ fn lrp_refuses_per_channel_bounds_for_other_channels() {
         message.contains("3 values for 1 input channels"),
         "{message}"
     );
+}
+
+/// A model of one fully connected layer on the input's four pixels, the layer's input declared
+/// non-negative (`declared`) or not.
+struct Declared {
+    declared: bool,
+}
+
+impl Explainable for Declared {
+    fn input_shape(&self) -> [usize; 3] {
+        [1, 2, 2]
+    }
+
+    fn features(&self, x: Tensor<4>, _: ReluMode) -> Tensor<4> {
+        x
+    }
+
+    fn logits(&self, a: Tensor<4>, relu: ReluMode) -> Tensor<2> {
+        let x = a.flatten::<2>(1, 3);
+        let weight = Tensor::<2>::from_floats(
+            [[1.0, -2.0], [0.5, 3.0], [-1.5, 1.0], [2.0, 0.25]],
+            &x.device(),
+        );
+        let bias = Tensor::<1>::from_floats([0.5, -0.25], &x.device());
+        let layer = Affine {
+            kind: AffineKind::Dense,
+            first: false,
+            nonnegative_input: self.declared,
+            weight: weight.clone(),
+            bias: Some(bias.clone()),
+            forward: &|x| linear(x, weight.clone(), Some(bias.clone())),
+            apply: &|x, w, b| linear(x, w, b),
+        };
+        relu.affine(x, layer)
+    }
+
+    fn routes_affine_layers(&self) -> bool {
+        true
+    }
+
+    fn device(&self) -> Device {
+        Device::default()
+    }
+}
+
+/// A layer whose input is declared non-negative skips the rules' negative-part terms: the same
+/// relevance where the promise holds, and where it does not, a NaN relevance for that image,
+/// reported at its own stage with the first read — never a wrong map.
+#[test]
+fn lrp_checks_a_declared_nonnegative_input() {
+    let device = Device::default();
+    let stabilizer = STABILIZER;
+    let rules = [
+        LrpRule::ZPlus { stabilizer },
+        LrpRule::AlphaBeta {
+            alpha: 2.0,
+            beta: 1.0,
+            stabilizer,
+        },
+        LrpRule::Gamma {
+            gamma: 0.25,
+            stabilizer,
+        },
+    ];
+    let batch = |values: [[f32; 4]; 2]| Tensor::<1>::from_floats(values.as_flattened(), &device);
+    let nonnegative = batch([[1.0, 0.0, 2.0, 0.5], [0.25, 3.0, 0.0, 1.0]]).reshape([2, 1, 2, 2]);
+    let mixed = batch([[1.0, 0.0, 2.0, 0.5], [0.25, -3.0, 0.0, 1.0]]).reshape([2, 1, 2, 2]);
+    let targets = Targets::predicted();
+    for rule in rules {
+        let lrp = Lrp::new(LrpComposite {
+            convolution: rule,
+            dense: rule,
+            first: None,
+        });
+        let [skipped, full] = [true, false]
+            .map(|declared| explain(&lrp, &Declared { declared }, nonnegative.clone(), &targets));
+        for (a, b) in skipped.iter().zip(&full) {
+            assert_eq!(a.map.values, b.map.values, "{rule:?}: the same relevance");
+            assert!(
+                a.map.values.iter().any(|&v| v != 0.0),
+                "{rule:?}: relevance"
+            );
+        }
+        let undeclared = explain(&lrp, &Declared { declared: false }, mixed.clone(), &targets);
+        assert!(undeclared[1].map.values.iter().all(|v| v.is_finite()));
+        let broken = lrp
+            .attribute(&Declared { declared: true }, mixed.clone(), &targets)
+            .and_then(|a| a.to_host());
+        assert!(
+            matches!(
+                broken,
+                Err(ExplainError::NonFinite {
+                    stage: Stage::Relevance,
+                    index: 1,
+                    ..
+                })
+            ),
+            "{rule:?}: {broken:?}"
+        );
+        let message = broken.unwrap_err().to_string();
+        assert!(message.contains("non-negative input"), "{message}");
+    }
+}
+
+/// The zoo's networks that route their affine layers declare which of them take a ReLU's output
+/// ([`Affine::nonnegative_input`]): under the rules that skip the negative part (z⁺ in
+/// `EpsilonPlus`, αβ, γ) every declaration holds on real images (a wrong one is a
+/// `Stage::Relevance` error, which `explain` would raise), and the relevance is finite and not
+/// zero. Narrow VGGs (with and without BatchNorm) on two photographs, full-size ResNet-50's
+/// bottlenecks on one; ResNet-18 and the Fashion ResNet are the parity tests above.
+#[test]
+fn lrp_runs_through_every_routed_zoo_family() {
+    let device = Device::default();
+    let photographs = |n: usize| {
+        images()
+            .slice(0..n)
+            .expect("committed photographs")
+            .to_tensor(Normalization::ImageNet, &device)
+    };
+    let vgg16 = seeded_vgg(VggConfig::vgg16().narrowed(8), &device);
+    let vgg11_bn = seeded_vgg(VggConfig::vgg11().with_batch_norm().narrowed(8), &device);
+    let config = ResNetConfig::resnet50();
+    let weights = seeded_safetensors_with(&config.state_dict_keys(), 18, 3.0);
+    let resnet50 = ResNet::load(config, weights.path(), &device)
+        .expect("seeded weights load")
+        .0;
+    let networks: [(&str, &dyn Explainable, usize); 3] = [
+        ("vgg16", &vgg16, 2),
+        ("vgg11_bn", &vgg11_bn, 2),
+        ("resnet50", &resnet50, 1),
+    ];
+    let composites = [
+        LrpComposite::epsilon_plus(),
+        LrpComposite::epsilon_alpha2_beta1(),
+        LrpComposite {
+            convolution: LrpRule::Gamma {
+                gamma: 0.25,
+                stabilizer: STABILIZER,
+            },
+            ..LrpComposite::epsilon_plus()
+        },
+    ];
+    for (name, net, n) in networks {
+        let input = photographs(n);
+        for composite in composites {
+            let result = explain(
+                &Lrp::new(composite),
+                net,
+                input.clone(),
+                &Targets::predicted(),
+            );
+            for image in &result {
+                let values = &image.map.values;
+                assert!(
+                    values.iter().all(|v| v.is_finite()) && values.iter().any(|&v| v != 0.0),
+                    "{name} under {composite:?}: a finite, non-zero relevance"
+                );
+            }
+        }
+    }
 }

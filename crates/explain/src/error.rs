@@ -16,6 +16,10 @@ pub enum Stage {
     Logits,
     /// The score's gradient (at the explained layer, or at the input).
     Gradient,
+    /// LRP's relevance at the input: not finite where a layer declared to take a non-negative
+    /// input ([`crate::Affine::nonnegative_input`]) got a negative value, or where a rule
+    /// without a stabiliser (LRP-0) divided by a zero output.
+    Relevance,
     /// The network after the explained layer linearised at the activations (ShapleyCAM's
     /// Hessian-vector product, [`crate::ReluMode::Linearised`]): not finite where that network
     /// is not piecewise linear.
@@ -31,6 +35,9 @@ impl std::fmt::Display for Stage {
             Self::Features => "feature maps",
             Self::Logits => "logits",
             Self::Gradient => "gradient",
+            Self::Relevance => {
+                "relevance (a layer declared to take a non-negative input got a negative value, or a rule without a stabiliser divided by a zero output)"
+            }
             Self::Hessian => {
                 "Hessian-vector product (the network after the explained layer is not piecewise linear there: an activation other than a ReLU, a gate, or max poolings whose windows overlap)"
             }

@@ -13,7 +13,12 @@
 //! forward and that backward in the backward — no custom autodiff node, so every backend runs
 //! it, and the forward values are the layer's own.
 
+use std::cell::{Cell, RefCell};
+
 use burn::tensor::{Bool, Tensor};
+
+use crate::checks::Checks;
+use crate::error::Stage;
 
 /// Whether an affine layer is a convolution or a fully connected layer (composites pick their
 /// rule by it).
@@ -33,6 +38,14 @@ pub struct Affine<'a, const D: usize, const W: usize> {
     pub kind: AffineKind,
     /// Whether it is the first layer the input meets (composites may give it its own rule).
     pub first: bool,
+    /// Whether the layer's input is never negative (it is a ReLU's output, or pooled or
+    /// concatenated from such outputs). The rules that split the input into its positive and
+    /// negative parts (z⁺, αβ, γ) then skip the negative part's terms, which are zero: half of
+    /// their convolutions. The promise is checked on the device (under [`crate::Lrp`]), without
+    /// a read: an image whose input to such a layer is negative somewhere is reported, with the
+    /// first read of its map, as [`crate::ExplainError::NonFinite`] at
+    /// [`crate::Stage::Relevance`] — never a wrong map.
+    pub nonnegative_input: bool,
     /// The weight.
     pub weight: Tensor<W>,
     /// The bias, if any.
@@ -133,9 +146,23 @@ impl LrpRule {
         let negative = |t: Tensor<W>| t.clamp_max(0.0);
         let positive_bias = bias.clone().map(|b| b.clamp_min(0.0));
         let negative_bias = bias.clone().map(|b| b.clamp_max(0.0));
-        let x_plus = plain.clone().clamp_min(0.0);
-        let x_minus = plain.clone().clamp_max(0.0);
         let value = |z: &Tensor<D>| z.clone().detach();
+        // A non-negative input is its own positive part and has no negative part: the terms
+        // of the negative part are skipped, and the promise is checked (`promise_checks`).
+        let nonnegative = layer.nonnegative_input;
+        if nonnegative {
+            record_promise(&plain);
+        }
+        let x_plus = if nonnegative {
+            plain.clone()
+        } else {
+            plain.clone().clamp_min(0.0)
+        };
+        let x_minus = (!nonnegative).then(|| plain.clone().clamp_max(0.0));
+        let sum = |a: &Tensor<D>, b: &Option<Tensor<D>>| match b {
+            Some(b) => value(a) + value(b),
+            None => value(a),
+        };
         // The layer's own output, from its own kernel.
         let own = || (layer.forward)(plain.clone());
         let (y, terms): (Tensor<D>, Vec<Term<D>>) = match self {
@@ -147,13 +174,10 @@ impl LrpRule {
             }
             Self::ZPlus { stabilizer } => {
                 let up = piece(x_plus, positive(weight.clone()), positive_bias);
-                let down = piece(x_minus, negative(weight), None);
-                let scale = stabilize(value(&up) + value(&down), stabilizer).recip();
-                let terms = vec![
-                    Term::new(up, scale.clone(), 1.0),
-                    Term::new(down, scale, 1.0),
-                ];
-                (own(), terms)
+                let down = x_minus.clone().map(|x| piece(x, negative(weight), None));
+                let scale = stabilize(sum(&up, &down), stabilizer).recip();
+                let terms = [(Some(up), scale.clone(), 1.0), (down, scale, 1.0)];
+                (own(), Term::present(terms))
             }
             Self::AlphaBeta {
                 alpha,
@@ -161,18 +185,20 @@ impl LrpRule {
                 stabilizer,
             } => {
                 let up_plus = piece(x_plus.clone(), positive(weight.clone()), positive_bias);
-                let up_minus = piece(x_minus.clone(), negative(weight.clone()), None);
+                let up_minus = x_minus
+                    .clone()
+                    .map(|x| piece(x, negative(weight.clone()), None));
                 let down_plus = piece(x_plus, negative(weight.clone()), negative_bias);
-                let down_minus = piece(x_minus, positive(weight), None);
-                let up = stabilize(value(&up_plus) + value(&up_minus), stabilizer).recip();
-                let down = stabilize(value(&down_plus) + value(&down_minus), stabilizer).recip();
-                let terms = vec![
-                    Term::new(up_plus, up.clone(), alpha),
-                    Term::new(up_minus, up, alpha),
-                    Term::new(down_plus, down.clone(), -beta),
-                    Term::new(down_minus, down, -beta),
+                let down_minus = x_minus.clone().map(|x| piece(x, positive(weight), None));
+                let up = stabilize(sum(&up_plus, &up_minus), stabilizer).recip();
+                let down = stabilize(sum(&down_plus, &down_minus), stabilizer).recip();
+                let terms = [
+                    (Some(up_plus), up.clone(), alpha),
+                    (up_minus, up, alpha),
+                    (Some(down_plus), down.clone(), -beta),
+                    (down_minus, down, -beta),
                 ];
-                (own(), terms)
+                (own(), Term::present(terms))
             }
             Self::Gamma { gamma, stabilizer } => {
                 let boosted_up = weight.clone() + positive(weight.clone()) * gamma;
@@ -180,26 +206,28 @@ impl LrpRule {
                 let bias_up = bias.clone().map(|b| b.clone() + b.clamp_min(0.0) * gamma);
                 let bias_down = bias.map(|b| b.clone() + b.clamp_max(0.0) * gamma);
                 let up_plus = piece(x_plus.clone(), boosted_up.clone(), bias_up);
-                let up_minus = piece(x_minus.clone(), boosted_down.clone(), None);
-                let down_plus = piece(x_plus, boosted_down, bias_down);
-                let down_minus = piece(x_minus, boosted_up, None);
+                let up_minus = x_minus
+                    .clone()
+                    .map(|x| piece(x, boosted_down.clone(), None));
+                let down_plus = piece(x_plus, boosted_down.clone(), bias_down);
+                let down_minus = x_minus.clone().map(|x| piece(x, boosted_up, None));
                 let y = own();
                 // Outputs above zero take the boosted positive part, below zero the negative.
                 let up = masked(
-                    stabilize(value(&up_plus) + value(&up_minus), stabilizer).recip(),
+                    stabilize(sum(&up_plus, &up_minus), stabilizer).recip(),
                     y.clone().lower_equal_elem(0.0),
                 );
                 let down = masked(
-                    stabilize(value(&down_plus) + value(&down_minus), stabilizer).recip(),
+                    stabilize(sum(&down_plus, &down_minus), stabilizer).recip(),
                     y.clone().greater_equal_elem(0.0),
                 );
-                let terms = vec![
-                    Term::new(up_plus, up.clone(), 1.0),
-                    Term::new(up_minus, up, 1.0),
-                    Term::new(down_plus, down.clone(), 1.0),
-                    Term::new(down_minus, down, 1.0),
+                let terms = [
+                    (Some(up_plus), up.clone(), 1.0),
+                    (up_minus, up, 1.0),
+                    (Some(down_plus), down.clone(), 1.0),
+                    (down_minus, down, 1.0),
                 ];
-                (y, terms)
+                (y, Term::present(terms))
             }
             Self::Flat { stabilizer } => {
                 let z = piece(plain.ones_like(), weight.ones_like(), None);
@@ -260,12 +288,56 @@ impl<const D: usize> Term<D> {
         }
     }
 
+    /// The terms whose piece was evaluated (a skipped negative part has none).
+    fn present<const K: usize>(terms: [(Option<Tensor<D>>, Tensor<D>, f32); K]) -> Vec<Self> {
+        terms
+            .into_iter()
+            .filter_map(|(piece, scale, factor)| Some(Self::new(piece?, scale, factor)))
+            .collect()
+    }
+
     /// Zero in the forward (an exact zero, formed before it is added); in the backward
     /// `factor · input ⊙ W'ᵀ(R ⊙ scale)` into `x`.
     fn carrier(self) -> Tensor<D> {
         let through = self.piece * (self.scale.detach() * self.factor);
         through.clone() - through.detach()
     }
+}
+
+thread_local! {
+    /// Whether a pass run by [`promise_checks`] is collecting on this thread.
+    static COLLECTING: Cell<bool> = const { Cell::new(false) };
+    /// The promises of non-negative inputs that pass met: one column per layer, zero for an
+    /// image whose input was nowhere negative, NaN for one whose was.
+    static PROMISES: RefCell<Vec<Tensor<2>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records the check of a layer's input `x` declared non-negative, when a pass is collecting.
+fn record_promise<const D: usize>(x: &Tensor<D>) {
+    if COLLECTING.get() {
+        let lowest = x.clone().reshape([x.dims()[0] as i64, -1]).min_dim(1);
+        let negative = lowest.clone().lower_elem(0.0);
+        let promise = lowest.zeros_like().mask_fill(negative, f32::NAN);
+        PROMISES.with_borrow_mut(|promises| promises.push(promise));
+    }
+}
+
+/// Runs the pass `f` and returns, beside its result, the checks of the non-negative inputs it
+/// met ([`Affine::nonnegative_input`]): non-finite, at [`Stage::Relevance`], for an image whose
+/// input to such a layer was negative somewhere (the rules skipped its negative part, so its
+/// relevance is wrong). Read with the result, like every other check. A pass run inside `f`
+/// collects its own.
+pub(crate) fn promise_checks<T>(f: impl FnOnce() -> T) -> (T, Checks) {
+    let outer = PROMISES.take();
+    let was_collecting = COLLECTING.replace(true);
+    let result = f();
+    let promises = PROMISES.replace(outer);
+    COLLECTING.set(was_collecting);
+    let checks = match promises.is_empty() {
+        true => Checks::default(),
+        false => Checks::finite(Stage::Relevance, &Tensor::cat(promises, 1), 1),
+    };
+    (result, checks)
 }
 
 /// `scale` with zeros where `mask` holds.

@@ -99,6 +99,7 @@ impl ReluMode {
     /// let layer = Affine {
     ///     kind: AffineKind::Dense,
     ///     first: true,
+    ///     nonnegative_input: false,
     ///     weight: weight.clone(),
     ///     bias: None,
     ///     forward: &|x| linear(x, weight.clone(), None),
@@ -239,6 +240,7 @@ impl ReluMode {
             Affine {
                 kind: AffineKind::Dense,
                 first,
+                nonnegative_input: false,
                 weight: layer.weight.val(),
                 bias: layer.bias.as_ref().map(|bias| bias.val()),
                 forward: &|x| layer.forward(x),

@@ -100,6 +100,8 @@ fn conv(relu: ReluMode, layer: &Conv2d, x: Tensor<4>, first: bool) -> Tensor<4> 
         Affine {
             kind: AffineKind::Convolution,
             first,
+            // The second convolution takes the first's pooled ReLU.
+            nonnegative_input: !first,
             weight: weight.clone(),
             bias: bias.clone(),
             forward: &|x| apply(x, weight.clone(), bias.clone()),

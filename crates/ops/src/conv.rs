@@ -824,7 +824,7 @@ mod flex {
             out_h: out(height),
             out_w: out(width),
         };
-        let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+        let (x, weight) = (x.to_contiguous(), contiguous_weight(weight));
         let bias = bias.map(|b| b.to_contiguous());
         let output = run(
             x.storage(),
@@ -837,6 +837,46 @@ mod flex {
             output,
             [batch, geometry.outputs, geometry.out_h, geometry.out_w],
         ))
+    }
+
+    /// A 4-D `f32` weight made contiguous: a view's kernels (a stride-1 input gradient's
+    /// flipped, transposed weights, built afresh for each call where the weights change) are
+    /// copied one `k × k` kernel at a time, where Flex's general copy walks each element's
+    /// index.
+    fn contiguous_weight(weight: FlexTensor) -> FlexTensor {
+        let layout = weight.layout();
+        let shape = layout.shape().to_vec();
+        if layout.is_contiguous() || shape.len() != 4 || weight.dtype() != DType::F32 {
+            return weight.to_contiguous();
+        }
+        let strides = layout.strides().to_vec();
+        let start = layout.start_offset() as isize;
+        let src = weight.storage::<f32>();
+        let mut dst = Vec::with_capacity(shape.iter().product());
+        let taps = shape[2] * shape[3];
+        // Each kernel one block of the storage, in order or reversed (a flipped kernel).
+        let block = strides[3].abs() == 1 && strides[2] == strides[3] * shape[3] as isize;
+        for a in 0..shape[0] as isize {
+            for b in 0..shape[1] as isize {
+                let base = start + a * strides[0] + b * strides[1];
+                if block && strides[3] == 1 {
+                    dst.extend_from_slice(&src[base as usize..base as usize + taps]);
+                    continue;
+                }
+                if block {
+                    let first = base as usize + 1 - taps;
+                    dst.extend(src[first..=base as usize].iter().rev());
+                    continue;
+                }
+                for y in 0..shape[2] as isize {
+                    let row = base + y * strides[2];
+                    dst.extend(
+                        (0..shape[3] as isize).map(|x| src[(row + x * strides[3]) as usize]),
+                    );
+                }
+            }
+        }
+        FlexTensor::from_data(TensorData::new(dst, shape))
     }
 
     /// `conv2d(x, weight) + bias` at stride 1 by Winograd's F(2×2, 3×3) from `winograd`, the
@@ -989,7 +1029,7 @@ mod flex {
             out_h: g_shape[2],
             out_w: g_shape[3],
         };
-        let (grad, weight) = (grad.to_contiguous(), weight.to_contiguous());
+        let (grad, weight) = (grad.to_contiguous(), contiguous_weight(weight));
         let batch = g_shape[0];
         let dx = run_input_grad(grad.storage(), batch, weight.storage(), geometry);
         FlexTensor::from_data(TensorData::new(
@@ -1338,34 +1378,39 @@ mod tests {
     use burn::tensor::module::conv2d;
     use burn::tensor::{Device, Distribution, Tensor};
 
-    use super::{SquareConv2d, options};
+    use super::{SquareConv2d, options, square_conv2d};
 
-    /// The square convolution and its input gradient against Burn's `conv2d` on the same
-    /// device, for every kernel, stride and padding the ResNet family uses and a few more
-    /// (odd sizes, a 1-pixel image, outputs that drop the last row).
+    /// The square convolution (the module, and the function of changing weights) and its input
+    /// gradient against Burn's `conv2d` on the same device, for every kernel, stride and
+    /// padding the ResNet family uses and a few more (odd sizes, a 1-pixel image, outputs that
+    /// drop the last row). Every other shape's weight is a permuted view (the kernels' copy
+    /// by element), the others' contiguous (the flipped kernels' copy by block).
     fn check(device: &Device, shapes: &[([usize; 4], usize, usize, usize, usize)]) {
-        for &(x_shape, outputs, kernel, stride, padding) in shapes {
+        for (index, &(x_shape, outputs, kernel, stride, padding)) in shapes.iter().enumerate() {
             let [_, channels, ..] = x_shape;
-            let weight = Tensor::<4>::random(
-                [outputs, channels, kernel, kernel],
-                Distribution::Normal(0.0, 1.0),
-                device,
-            );
+            let normal = Distribution::Normal(0.0, 1.0);
+            let weight = match index % 2 {
+                0 => Tensor::<4>::random([outputs, channels, kernel, kernel], normal, device),
+                _ => Tensor::<4>::random([kernel, kernel, outputs, channels], normal, device)
+                    .permute([2, 3, 0, 1]),
+            };
             let bias = Tensor::<1>::random([outputs], Distribution::Normal(0.0, 1.0), device);
             let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), device);
             let conv = SquareConv2d::new(weight.clone(), bias.clone(), stride, padding);
 
-            let gradient = |ours: bool| {
+            let gradient = |ours: Option<bool>| {
                 let x = x.clone().autodiff().require_grad();
-                let y = if ours {
-                    conv.forward(x.clone())
-                } else {
-                    conv2d(
+                let y = match ours {
+                    Some(true) => conv.forward(x.clone()),
+                    Some(false) => {
+                        square_conv2d(x.clone(), weight.clone(), bias.clone(), stride, padding)
+                    }
+                    None => conv2d(
                         x.clone(),
                         weight.clone(),
                         Some(bias.clone()),
                         options(stride, padding),
-                    )
+                    ),
                 };
                 // A fixed, non-uniform upstream gradient (a seeded function of the position).
                 let count = y.shape().num_elements();
@@ -1378,19 +1423,24 @@ mod tests {
                     x.grad(&grads).expect("input gradient"),
                 )
             };
-            let (y, dx) = gradient(true);
-            let (y_ref, dx_ref) = gradient(false);
-            let label =
-                format!("x {x_shape:?}, {outputs} outputs, k {kernel}, s {stride}, p {padding}");
-            assert_eq!(y.dims(), y_ref.dims(), "{label}");
-            let scale = |t: &Tensor<4>| t.clone().abs().max().into_scalar::<f32>().max(1.0);
-            let forward = (y - y_ref.clone()).abs().max().into_scalar::<f32>() / scale(&y_ref);
-            let backward = (dx - dx_ref.clone()).abs().max().into_scalar::<f32>() / scale(&dx_ref);
-            assert!(forward < 1e-5, "{label}: forward differs by {forward:e}");
-            assert!(
-                backward < 1e-5,
-                "{label}: input gradient differs by {backward:e}"
-            );
+            let (y_ref, dx_ref) = gradient(None);
+            for module in [true, false] {
+                let (y, dx) = gradient(Some(module));
+                let label = format!(
+                    "x {x_shape:?}, {outputs} outputs, k {kernel}, s {stride}, p {padding}, \
+                     module {module}"
+                );
+                assert_eq!(y.dims(), y_ref.dims(), "{label}");
+                let scale = |t: &Tensor<4>| t.clone().abs().max().into_scalar::<f32>().max(1.0);
+                let forward = (y - y_ref.clone()).abs().max().into_scalar::<f32>() / scale(&y_ref);
+                let backward =
+                    (dx - dx_ref.clone()).abs().max().into_scalar::<f32>() / scale(&dx_ref);
+                assert!(forward < 1e-5, "{label}: forward differs by {forward:e}");
+                assert!(
+                    backward < 1e-5,
+                    "{label}: input gradient differs by {backward:e}"
+                );
+            }
         }
     }
 

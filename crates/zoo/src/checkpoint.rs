@@ -8,11 +8,13 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
-use gradcam_explain::{Affine, AffineKind, ReluMode};
+use gradcam_explain::ReluMode;
 
 use gradcam_ops::SquareConv2d;
 
-use crate::resnet::{Block, BlockConv, BlockKind, ResNet, ResNetConfig, Stem, Trunk, routed_conv};
+use crate::resnet::{
+    Block, BlockConv, BlockKind, ConvInput, ResNet, ResNetConfig, Stem, Trunk, routed_conv,
+};
 
 /// A square convolution padded to keep its input's size at stride 1 (torchvision's `conv3x3` /
 /// `conv1x1` / stem: no bias; VGG's: with one).
@@ -341,14 +343,12 @@ impl GroupedConv2d {
         let apply = |x, weight, bias| conv2d(x, weight, bias, options.clone());
         relu.affine(
             x,
-            Affine {
-                kind: AffineKind::Convolution,
-                first: false,
-                weight: self.weight.val(),
-                bias: Some(self.bias.val()),
-                forward: &|x| apply(x, self.weight.val(), Some(self.bias.val())),
-                apply: &apply,
-            },
+            ConvInput::Any.affine(
+                self.weight.val(),
+                Some(self.bias.val()),
+                &|x| apply(x, self.weight.val(), Some(self.bias.val())),
+                &apply,
+            ),
         )
     }
 }
@@ -370,18 +370,18 @@ pub(crate) struct DilatedConv2d {
 }
 
 impl DilatedConv2d {
-    /// The convolution through the pass ([`ReluMode::affine`]).
-    pub fn routed(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+    /// The convolution of `input` through the pass ([`ReluMode::affine`]).
+    pub fn routed(&self, relu: ReluMode, x: Tensor<4>, input: ConvInput) -> Tensor<4> {
         let d = self.dilation;
         let [n, c, h, w] = x.dims();
         let (rows, cols) = (h.div_ceil(d), w.div_ceil(d));
         if rows == 1 && cols == 1 {
-            return self.centre(relu, x);
+            return self.centre(relu, x, input);
         }
         // Padding the map up to whole subgrids costs work: beyond a quarter more, run it dilated.
         let (height, width) = (rows * d, cols * d);
         if height * width * 4 > h * w * 5 || matches!(relu, ReluMode::BiasProbes) {
-            return self.dilated(relu, x);
+            return self.dilated(relu, x, input);
         }
         let x = if (height, width) == (h, w) {
             x
@@ -392,7 +392,7 @@ impl DilatedConv2d {
             .reshape([n, c, rows, d, cols, d])
             .permute([0, 3, 5, 1, 2, 4])
             .reshape([n * d * d, c, rows, cols]);
-        let y = routed_conv(relu, &self.conv, subgrids, false);
+        let y = routed_conv(relu, &self.conv, subgrids, input);
         let k = y.dims()[1];
         let y = y
             .reshape([n, d, d, k, rows, cols])
@@ -406,19 +406,19 @@ impl DilatedConv2d {
     }
 
     /// The centre tap alone, a 1×1 convolution (every other tap reads padding).
-    fn centre(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+    fn centre(&self, relu: ReluMode, x: Tensor<4>, input: ConvInput) -> Tensor<4> {
         let [outputs, inputs, _, _] = self.conv.weight().dims();
         let weight = self
             .conv
             .weight()
             .slice([0..outputs, 0..inputs, 1..2, 1..2]);
-        self.through(relu, x, weight, [1, 0, 1])
+        self.through(relu, x, input, weight, [1, 0, 1])
     }
 
     /// Burn's dilated `conv2d`.
-    fn dilated(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
+    fn dilated(&self, relu: ReluMode, x: Tensor<4>, input: ConvInput) -> Tensor<4> {
         let d = self.dilation;
-        self.through(relu, x, self.conv.weight(), [d, d, 1])
+        self.through(relu, x, input, self.conv.weight(), [d, d, 1])
     }
 
     /// `x` through `weight` (the bias is the layer's) at `[dilation, padding, groups]`, routed.
@@ -426,6 +426,7 @@ impl DilatedConv2d {
         &self,
         relu: ReluMode,
         x: Tensor<4>,
+        input: ConvInput,
         weight: Tensor<4>,
         [dilation, padding, groups]: [usize; 3],
     ) -> Tensor<4> {
@@ -434,14 +435,12 @@ impl DilatedConv2d {
         let bias = self.conv.bias();
         relu.affine(
             x,
-            Affine {
-                kind: AffineKind::Convolution,
-                first: false,
-                weight: weight.clone(),
-                bias: Some(bias.clone()),
-                forward: &|x| apply(x, weight.clone(), Some(bias.clone())),
-                apply: &apply,
-            },
+            input.affine(
+                weight.clone(),
+                Some(bias.clone()),
+                &|x| apply(x, weight.clone(), Some(bias.clone())),
+                &apply,
+            ),
         )
     }
 }
@@ -533,7 +532,11 @@ mod tests {
             let options = ConvOptions::new([1, 1], [d, d], [d, d], 1);
             let leaf = |x: &Tensor<4>| x.clone().autodiff().require_grad();
             let (ours, theirs) = (leaf(&x), leaf(&x));
-            let y = conv.routed(ReluMode::Standard, ours.clone());
+            let y = conv.routed(
+                ReluMode::Standard,
+                ours.clone(),
+                crate::resnet::ConvInput::Any,
+            );
             let expected = conv2d(theirs.clone(), weight, Some(bias), options);
             let r = Tensor::<4>::random(expected.dims(), Distribution::Default, &device);
             let close = |a: Tensor<4>, b: Tensor<4>, what: &str| {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FEATURE_NAMES;
 use crate::checkpoint::{GroupedConv2d, describe_depths, unfolded, unfolded_grouped};
-use crate::resnet::routed_conv;
+use crate::resnet::{ConvInput, routed_conv};
 use crate::staged::{self, Staged};
 
 /// torchvision's LayerNorm epsilon for ConvNeXt (`partial(nn.LayerNorm, eps=1e-6)`).
@@ -443,13 +443,21 @@ impl Staged for ConvNext {
     /// Runs torchvision's `features[index]`.
     fn run_stage(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         match index {
-            0 => channel_norm(&self.stem_norm, routed_conv(relu, &self.stem, x, true)),
+            0 => channel_norm(
+                &self.stem_norm,
+                routed_conv(relu, &self.stem, x, ConvInput::Image),
+            ),
             i if i % 2 == 1 => self.blocks[i / 2]
                 .iter()
                 .fold(x, |x, block| block.forward(x, relu)),
             i => {
                 let down = &self.downsamples[i / 2 - 1];
-                routed_conv(relu, &down.conv, channel_norm(&down.norm, x), false)
+                routed_conv(
+                    relu,
+                    &down.conv,
+                    channel_norm(&down.norm, x),
+                    ConvInput::Any,
+                )
             }
         }
     }

@@ -16,7 +16,7 @@ use gradcam_ops::SquareConv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{ChannelAffine, conv, describe_depths, fold, norm, unfolded};
-use crate::resnet::routed_conv;
+use crate::resnet::{ConvInput, routed_conv};
 use crate::staged::{self, Staged};
 
 /// The shape of a DenseNet.
@@ -316,8 +316,8 @@ impl DenseLayer {
     /// The `growth_rate` new channels from the block's concatenation so far.
     fn forward(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let h = relu.apply(self.norm1.forward(x));
-        let h = relu.apply(routed_conv(relu, &self.conv1, h, false));
-        routed_conv(relu, &self.conv2, h, false)
+        let h = relu.apply(routed_conv(relu, &self.conv1, h, ConvInput::Rectified));
+        routed_conv(relu, &self.conv2, h, ConvInput::Rectified)
     }
 }
 
@@ -334,7 +334,8 @@ impl Transition {
         // The 1×1 convolution and the average pool are both linear and commute: pooling first
         // is the same map at a quarter of the convolution's cost.
         let pool = |x| avg_pool2d(x, AvgPoolOptions::new([2, 2]));
-        routed_conv(relu, &self.conv, relu.avg_pool(h, pool), false)
+        let h = relu.avg_pool(h, pool);
+        routed_conv(relu, &self.conv, h, ConvInput::Rectified)
     }
 }
 
@@ -459,7 +460,7 @@ impl Staged for DenseNet {
 
     fn run_stage(&self, index: usize, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         match index {
-            0 => routed_conv(relu, &self.stem, x, true),
+            0 => routed_conv(relu, &self.stem, x, ConvInput::Image),
             1 => relu.apply(x),
             2 => relu.max_pool(x, |x| {
                 max_pool2d(

@@ -21,7 +21,7 @@ use crate::FEATURE_NAMES;
 use crate::checkpoint::{
     GroupedConv2d, conv, fold, fold_grouped, grouped_conv, norm_eps, unfolded,
 };
-use crate::resnet::routed_conv;
+use crate::resnet::{ConvInput, routed_conv};
 use crate::staged::{self, Staged};
 
 /// An activation of the family, routed through the pass ([`ReluMode`]): guided backpropagation
@@ -449,20 +449,20 @@ impl Inverted {
         let act = self.shape.activation;
         let mut h = x.clone();
         if let Some(expand) = &self.expand {
-            h = act.apply(relu, routed_conv(relu, expand, h, false));
+            h = act.apply(relu, routed_conv(relu, expand, h, ConvInput::Any));
         }
         h = act.apply(relu, self.depthwise.routed(relu, h));
         if let (Some(fcs), Some(squeeze)) = (&self.squeeze, self.shape.squeeze) {
             let s = relu.avg_pool(h.clone(), |x| adaptive_avg_pool2d(x, [1, 1]));
             let s = squeeze
                 .activation
-                .apply(relu, routed_conv(relu, &fcs.fc1, s, false));
+                .apply(relu, routed_conv(relu, &fcs.fc1, s, ConvInput::Any));
             let s = squeeze
                 .gate
-                .apply(relu, routed_conv(relu, &fcs.fc2, s, false));
+                .apply(relu, routed_conv(relu, &fcs.fc2, s, ConvInput::Any));
             h = relu.gate(h, s);
         }
-        h = routed_conv(relu, &self.project, h, false);
+        h = routed_conv(relu, &self.project, h, ConvInput::Any);
         if self.shape.residual() {
             relu.add(x, h)
         } else {
@@ -582,8 +582,8 @@ impl<F: InvertedFamily> Staged for InvertedResidualNet<F> {
         let act = self.activations[0];
         let last = self.stages.len() + 1;
         match index {
-            0 => act.apply(relu, routed_conv(relu, &self.stem, x, true)),
-            i if i == last => act.apply(relu, routed_conv(relu, &self.head, x, false)),
+            0 => act.apply(relu, routed_conv(relu, &self.stem, x, ConvInput::Image)),
+            i if i == last => act.apply(relu, routed_conv(relu, &self.head, x, ConvInput::Any)),
             i => self.stages[i - 1]
                 .iter()
                 .fold(x, |x, block| block.forward(x, relu)),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{conv, fold, norm, push_norm_keys, unfolded};
 use crate::inverted::{Activation, TorchTrunk, backbone_keys, backbone_remaps, family::Family};
-use crate::resnet::routed_conv;
+use crate::resnet::{ConvInput, routed_conv};
 use crate::staged::{self, Staged};
 use crate::{MobileNetV3, MobileNetV3Config};
 
@@ -191,7 +191,7 @@ impl Head {
     /// the high ones through a 1×1 convolution and ReLU, scaled by a sigmoid gate of their
     /// means, resized to the low ones' size and classified, plus the low ones classified.
     fn forward(&self, low: Tensor<4>, high: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let conv = |layer: &SquareConv2d, x| routed_conv(relu, layer, x, false);
+        let conv = |layer: &SquareConv2d, x| routed_conv(relu, layer, x, ConvInput::Any);
         let x = relu.apply(conv(&self.cbr, high.clone()));
         let pooled = relu.avg_pool(high, |x| adaptive_avg_pool2d(x, [1, 1]));
         let scale = Activation::Sigmoid.apply(relu, conv(&self.scale, pooled));

@@ -248,8 +248,8 @@ impl BlockConv {
 
     fn routed(&self, relu: ReluMode, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Square(conv) => routed_conv(relu, conv, x, false),
-            Self::Dilated(conv) => conv.routed(relu, x),
+            Self::Square(conv) => routed_conv(relu, conv, x, ConvInput::Rectified),
+            Self::Dilated(conv) => conv.routed(relu, x, ConvInput::Rectified),
         }
     }
 }
@@ -265,40 +265,72 @@ pub(crate) struct Block {
 
 impl Block {
     /// `relu(branch(x) + shortcut(x))`, every ReLU through `relu` (torchvision reuses one ReLU
-    /// module twice per block: both uses are routed).
+    /// module twice per block: both uses are routed). Every convolution of a block takes a
+    /// ReLU's output: the block's input is the previous block's (or the stem's pooled) ReLU.
     fn forward(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(layer) => routed_conv(relu, layer, x.clone(), false),
+            Some(layer) => routed_conv(relu, layer, x.clone(), ConvInput::Rectified),
             None => x.clone(),
         };
-        let out = relu.apply(routed_conv(relu, &self.conv1, x, false));
+        let out = relu.apply(routed_conv(relu, &self.conv1, x, ConvInput::Rectified));
         let out = self.conv2.routed(relu, out);
         let out = match &self.conv3 {
             None => out,
-            Some(conv3) => routed_conv(relu, conv3, relu.apply(out), false),
+            Some(conv3) => routed_conv(relu, conv3, relu.apply(out), ConvInput::Rectified),
         };
         relu.apply(relu.add(shortcut, out))
     }
 }
 
-/// A convolution through the pass (`first`: the one the input meets).
+/// What a convolution's input is, as LRP's rules take it ([`Affine::first`],
+/// [`Affine::nonnegative_input`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConvInput {
+    /// The network's input (the first layer).
+    Image,
+    /// A ReLU's output, or pooled or concatenated from such outputs: never negative.
+    Rectified,
+    /// Anything else.
+    Any,
+}
+
+impl ConvInput {
+    /// The affine layer `layer` of the pass with this input.
+    pub(crate) fn affine<'a, const D: usize, const W: usize>(
+        self,
+        weight: Tensor<W>,
+        bias: Option<Tensor<1>>,
+        forward: &'a dyn Fn(Tensor<D>) -> Tensor<D>,
+        apply: &'a dyn Fn(Tensor<D>, Tensor<W>, Option<Tensor<1>>) -> Tensor<D>,
+    ) -> Affine<'a, D, W> {
+        Affine {
+            kind: AffineKind::Convolution,
+            first: self == Self::Image,
+            nonnegative_input: self == Self::Rectified,
+            weight,
+            bias,
+            forward,
+            apply,
+        }
+    }
+}
+
+/// A convolution through the pass.
 pub(crate) fn routed_conv(
     relu: ReluMode,
     layer: &SquareConv2d,
     x: Tensor<4>,
-    first: bool,
+    input: ConvInput,
 ) -> Tensor<4> {
     let [stride, padding] = layer.stride_padding();
     relu.affine(
         x,
-        Affine {
-            kind: AffineKind::Convolution,
-            first,
-            weight: layer.weight(),
-            bias: Some(layer.bias()),
-            forward: &|x| layer.forward(x),
-            apply: &|x, weight, bias| square_conv2d_with(x, weight, bias, stride, padding),
-        },
+        input.affine(
+            layer.weight(),
+            Some(layer.bias()),
+            &|x| layer.forward(x),
+            &|x, weight, bias| square_conv2d_with(x, weight, bias, stride, padding),
+        ),
     )
 }
 
@@ -346,7 +378,7 @@ impl Trunk {
     }
 
     fn stem(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let x = relu.apply(routed_conv(relu, &self.stem, x, true));
+        let x = relu.apply(routed_conv(relu, &self.stem, x, ConvInput::Image));
         match self.stem_kind {
             Stem::ImageNet => relu.max_pool(x, |x| {
                 max_pool2d(

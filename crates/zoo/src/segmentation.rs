@@ -21,7 +21,9 @@ use crate::checkpoint::{
     DilatedConv2d, TorchResNet, conv, dilated_conv, fold, fold_dilated, norm, push_norm_keys,
     unfolded,
 };
-use crate::resnet::{LAYERS, ResNetConfig, Trunk, reinitialize_table, routed_conv, table_names};
+use crate::resnet::{
+    ConvInput, LAYERS, ResNetConfig, Trunk, reinitialize_table, routed_conv, table_names,
+};
 
 /// The head that turns the backbone's `layer4` into class scores per pixel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -356,7 +358,7 @@ impl Head {
     /// `layer4`'s output `[N, C, h, w]` → class scores `[N, classes, h, w]` (dropout is the
     /// identity in eval mode).
     fn forward(&self, x: Tensor<4>, relu: ReluMode) -> Tensor<4> {
-        let conv = |layer: &SquareConv2d, x| routed_conv(relu, layer, x, false);
+        let conv = |layer: &SquareConv2d, x| routed_conv(relu, layer, x, ConvInput::Any);
         match self {
             Self::Fcn(h) => conv(&h.out, relu.apply(conv(&h.conv, x))),
             Self::DeepLab(h) => {
@@ -365,7 +367,7 @@ impl Head {
                 branches.extend(
                     h.dilated
                         .iter()
-                        .map(|d| relu.apply(d.routed(relu, x.clone()))),
+                        .map(|d| relu.apply(d.routed(relu, x.clone(), ConvInput::Any))),
                 );
                 // The image-level branch: bilinear resizing of a 1×1 map is its broadcast.
                 let pooled = relu.avg_pool(x, |x| adaptive_avg_pool2d(x, [1, 1]));

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FEATURE_NAMES;
 use crate::checkpoint::{conv, fold, norm, unfolded};
-use crate::resnet::routed_conv;
+use crate::resnet::{ConvInput, routed_conv};
 
 /// The side of torchvision's `avgpool = AdaptiveAvgPool2d((7, 7))`, before the classifier.
 const POOLED: usize = 7;
@@ -389,7 +389,12 @@ impl Vgg {
 
     fn step(&self, x: Tensor<4>, step: Step, relu: ReluMode) -> Tensor<4> {
         // With BatchNorm, the folded convolution runs at its BatchNorm's index.
-        let conv = |k: usize| routed_conv(relu, &self.convs[k], x.clone(), k == 0);
+        // Every convolution but the first takes a ReLU's (or its max-pool's) output.
+        let input = |k: usize| match k {
+            0 => ConvInput::Image,
+            _ => ConvInput::Rectified,
+        };
+        let conv = |k: usize| routed_conv(relu, &self.convs[k], x.clone(), input(k));
         match step {
             Step::Conv(k) if !self.config.batch_norm => conv(k),
             Step::Norm(k) => conv(k),

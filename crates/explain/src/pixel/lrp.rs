@@ -8,7 +8,7 @@ use crate::attribution::{Attribution, Attributions, Input};
 use crate::checks::Checks;
 use crate::error::{ExplainError, Result, SettingError, Stage};
 use crate::forward::{checked_features, checked_outputs, differentiable, gradient_of};
-use crate::lrp::LrpComposite;
+use crate::lrp::{LrpComposite, promise_checks};
 use crate::model::{Explainable, ReluMode};
 use crate::predictions::Predictions;
 use crate::target::{Outputs, Targets};
@@ -71,9 +71,13 @@ impl Attribution for Lrp {
         let mode = ReluMode::Lrp(self.composite);
         let n = input.len();
         let leaf = differentiable(input.tensor(), mode)?;
-        let features = checked_features(model, leaf.clone(), mode)?;
-        let checks = Checks::finite(Stage::Features, &features, 1);
-        let outputs = checked_outputs(model, features, mode, n)?;
+        let (pass, promises) = promise_checks(|| {
+            let features = checked_features(model, leaf.clone(), mode)?;
+            let checks = Checks::finite(Stage::Features, &features, 1);
+            Ok::<_, ExplainError>((checks, checked_outputs(model, features, mode, n)?))
+        });
+        let (checks, outputs) = pass?;
+        let checks = checks.and(promises);
         let predictions = Predictions::from_outputs(model, &outputs, targets)?;
         let classes = predictions.classes().clone();
         let layer = model.output_layer();
@@ -92,7 +96,7 @@ impl Attribution for Lrp {
             )?,
         };
         let relevance = gradient_of(&leaf, targets.total(&scaled, &classes)?);
-        let checks = checks.and(Checks::finite(Stage::Gradient, &relevance, 1));
+        let checks = checks.and(Checks::finite(Stage::Relevance, &relevance, 1));
         let delta = relevance.clone().sum_dims(&[1, 2, 3]).reshape([n]) - start;
         Ok(
             Attributions::new(relevance, predictions.with_checks(checks), input)
