@@ -91,6 +91,17 @@ pub(crate) fn sampled(maps: &[&Map]) -> Vec<f32> {
     out
 }
 
+/// Every 4th channel of a layer's map (what the layer fixtures keep), row-major.
+pub(crate) fn every_fourth_channel(map: &Map) -> Vec<f32> {
+    let plane = map.shape[1] * map.shape[2];
+    map.values
+        .chunks(plane)
+        .step_by(4)
+        .flatten()
+        .copied()
+        .collect()
+}
+
 /// Asserts the check of `key` per image and returns the worst error.
 fn check(what: &str, actual: &[f32], expected: &[f32], images: usize, key: &str) -> f32 {
     assert_close_per_image(what, actual, expected, images, SUITE.tolerance(key))

@@ -22,7 +22,8 @@ Writes tests/fixtures/layer.safetensors:
                                       (its baseline the black image, normalised)
   fashion_target                      its predicted classes, int64 [10]
   r18_captum_layer_activation, r18_captum_layer_gradient_x_activation,
-  r18_captum_layer_ig_trapezoid_zero (_delta)
+  r18_captum_layer_ig_trapezoid_zero (_delta), r18_captum_layer_conductance_trapezoid_zero
+  (_delta), r18_float64_layer_conductance_trapezoid_zero (the same in float64, stored as float32)
                                       the same at ResNet-18's layer3, every 4th channel
                                       [3, 64, 14, 14] (seeded weights, resnet.py's classes), from
                                       the zero image, 5 trapezoid steps
@@ -72,7 +73,7 @@ def fashion_fixtures() -> dict:
 
 
 def resnet18_fixtures() -> dict:
-    """Activation, gradient x activation and Integrated Gradients at ResNet-18's layer3 (seeded weights, the three committed 224x224 images,
+    """Activation, gradient x activation, Integrated Gradients and conductance at ResNet-18's layer3 (seeded weights, the three committed 224x224 images,
     resnet.py's classes; layer4 is followed by a linear head, where conductance is the gradient
     times the activation's change), from the zero image, with 5 trapezoid steps (the software GPU
     the tests run on computes each step at 224x224); every 4th channel is kept."""
@@ -81,12 +82,18 @@ def resnet18_fixtures() -> dict:
     out = {"r18_captum_layer_activation": LayerActivation(model, layer).attribute(x.clone())}
     out["r18_captum_layer_gradient_x_activation"] = LayerGradientXActivation(
         model, layer).attribute(x.clone(), target=target)
-    # Not LayerConductance: its float32 map of the first image lies 6.8e-4 from float64's.
-    for key, method in (("r18_captum_layer_ig_trapezoid_zero", LayerIntegratedGradients),):
+    # LayerConductance's float32 map of the first image lies 6.8e-4 of its maximum from
+    # float64's (float64.py): the tests hold it to a tolerance set by that rounding.
+    for key, method in (("r18_captum_layer_ig_trapezoid_zero", LayerIntegratedGradients),
+                        ("r18_captum_layer_conductance_trapezoid_zero", LayerConductance)):
         attr, delta = method(model, layer).attribute(
             x.clone(), baselines=0.0, target=target, n_steps=5, method="riemann_trapezoid",
             return_convergence_delta=True)
         out[key], out[f"{key}_delta"] = attr, delta
+    # The same conductance in float64: how far each float32 map is from the exact one.
+    attr = LayerConductance(model.double(), model.layer3).attribute(
+        x.clone().double(), baselines=0.0, target=target, n_steps=5, method="riemann_trapezoid")
+    out["r18_float64_layer_conductance_trapezoid_zero"] = attr
     return {k: v if k.endswith("_delta") else v[:, ::4] for k, v in out.items()}
 
 

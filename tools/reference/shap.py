@@ -24,6 +24,16 @@ regenerate):
   fashion_shap_baseline_indices, fashion_shap_alphas   its draws, [40]
   fashion_target                  the predicted classes, int64 [10]
 
+and for ResNet-18 at 224x224 (seeded weights, the three committed photographs, resnet.py's
+classes) from two random baselines (zoo.seeded_uniform(18, "r18_shap_baselines", ..., -1, 1)),
+no noise, 4 draws per image, every 4th pixel:
+
+  r18_captum_gradient_shap        Captum GradientShap [3,3,56,56]
+  r18_float64_gradient_shap       the same draws in float64 (the transcription on a float64 copy)
+  r18_captum_layer_gradient_shap  Captum LayerGradientShap at layer3 on the same draws, every 4th
+                                  channel [3,64,14,14]
+  r18_shap_baseline_indices, r18_shap_alphas   its draws, [12]
+
 Gradients at GradientShap's path points on a ResNet can put a ReLU or max-pool decision within
 float32 rounding, where the map depends on which side the rounding falls (on ResNet-18 at
 224x224 with the tests' random weights, 7 of 8 draw seeds left torch's float32 map 3e-3 to
@@ -64,6 +74,10 @@ FASHION_SEED, FASHION_SAMPLES, FASHION_BASELINES = 28, 4, 2
 FASHION_BASELINES_KEY = "fashion_shap_baselines"
 # The first NumPy seed from here whose draws are well-conditioned (see the module's docstring).
 FASHION_NUMPY_SEED = 5
+
+R18_SEED, R18_SAMPLES, R18_BASELINES = 18, 4, 2
+R18_BASELINES_KEY = "r18_shap_baselines"
+R18_NUMPY_SEED = 5
 
 
 def draws(batch: int, baselines: int, shape: tuple, samples: int, stdev: float,
@@ -161,6 +175,41 @@ def fashion_fixtures() -> dict:
             "fashion_shap_alphas": alphas.numpy()}
 
 
+def resnet18_fixtures() -> dict:
+    """GradientShap on ResNet-18 at 224x224 (seeded weights, the three committed images,
+    resnet.py's classes) from two random baselines, no noise, R18_SAMPLES draws of NumPy seed
+    R18_NUMPY_SEED; Captum's float32 maps and the same draws' maps in float64 (the plain-torch
+    transcription on a float64 copy of the network), every STEP-th pixel."""
+    from resnet import STEP, seeded_resnet18
+    model, x, target = seeded_resnet18()
+    shape = (R18_BASELINES,) + tuple(x.shape[1:])
+    baselines = torch.from_numpy(seeded_uniform(
+        R18_SEED, R18_BASELINES_KEY, int(np.prod(shape)), -1.0, 1.0).reshape(shape))
+    attr, draws_ = checked_captum("r18_captum_gradient_shap", model, x, target, baselines, True,
+                                  R18_SAMPLES, 0.0, R18_NUMPY_SEED)
+    exact = transcription(copy.deepcopy(model).double(), x.double(), target, baselines.double(),
+                          (draws_[0], draws_[1].double(), draws_[2].double()), True, R18_SAMPLES)
+    scale = exact.abs().amax(dim=(1, 2, 3))
+    apart = (attr.double() - exact).abs().amax(dim=(1, 2, 3)) / scale
+    print("ResNet-18 GradientShap: Captum's float32 maps from float64's, per image:",
+          ", ".join(f"{float(e):.1e}" for e in apart))
+    sample = lambda m: m[..., ::STEP, ::STEP]  # noqa: E731
+    indices, alphas, _ = draws_
+    layer = captum_layer(model, model.layer3, x, target, baselines, R18_SAMPLES, 0.0,
+                         R18_NUMPY_SEED)
+    model64 = copy.deepcopy(model).double()
+    layer64 = captum_layer(model64, model64.layer3, x.double(), target, baselines.double(),
+                           R18_SAMPLES, 0.0, R18_NUMPY_SEED)
+    apart = (layer.double() - layer64).abs().amax(dim=(1, 2, 3)) / layer64.abs().amax(dim=(1, 2, 3))
+    print("ResNet-18 LayerGradientShap at layer3: Captum's float32 maps from float64's:",
+          ", ".join(f"{float(e):.1e}" for e in apart))
+    return {"r18_captum_layer_gradient_shap": layer[:, ::4].numpy(),
+            "r18_captum_gradient_shap": sample(attr).numpy(),
+            "r18_float64_gradient_shap": sample(exact).float().numpy(),
+            "r18_shap_baseline_indices": indices.astype(np.int64),
+            "r18_shap_alphas": alphas.numpy()}
+
+
 def main() -> None:
     args, model, all_images = logits_fixture_start(__doc__)
     x = all_images[:IMAGES].clone()
@@ -183,6 +232,7 @@ def main() -> None:
     out["captum_layer_gradient_shap"] = captum_layer(model, model.net.conv2, x, target, baselines,
                                                      SAMPLES, STDEV).numpy()
     out.update(fashion_fixtures())
+    out.update(resnet18_fixtures())
 
     from importlib.metadata import version
     meta = {"description": "Captum GradientShap with its draws, logit score (MNIST) and logits (ResNet-18)",
