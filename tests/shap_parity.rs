@@ -213,6 +213,45 @@ fn gradient_shap_draws_are_seeded_and_its_constant_baseline_vanishes_on_itself()
     assert_eq!(at_black.label(), "GradientSHAP");
 }
 
+/// Without noise, Layer GradientSHAP takes each image's layer output once for all of its draws
+/// (and each baseline's once), where the path with noise runs every draw's pair. A noise of
+/// 1e-30 moves no normalised pixel (each is ≥ 8e-3 in magnitude, its ulp ≥ 1e-9), so the two
+/// paths see the same images and draws: the maps agree to float32 rounding of the batching.
+#[test]
+fn layer_gradient_shap_without_noise_equals_every_draws_pair() {
+    let digits = common::reference().digits().slice(0..8).expect("8 images");
+    let device = Device::default();
+    let net = net(&device);
+    let black = (0.0 - burn_gradcam::mnist::MNIST_MEAN) / burn_gradcam::mnist::MNIST_STD;
+    let seeded = GradientShap::new()
+        .with_samples(5)
+        .with_seed(11)
+        .with_baselines(vec![black, 0.0, 1.0]);
+    let maps = |method: GradientShap| {
+        explain(
+            &LayerGradientShap(method),
+            &net,
+            preprocess(&digits, &device),
+            &Targets::predicted(),
+        )
+    };
+    let reused = maps(seeded.clone());
+    let every = maps(seeded.with_stdev(1e-30));
+    for (image, (a, b)) in reused.iter().zip(&every).enumerate() {
+        let (a, b) = (&a.map.values, &b.map.values);
+        let largest = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(largest > 0.0, "image {image}: all zero");
+        assert!(
+            worst <= 1e-6 * largest,
+            "image {image}: {worst} of {largest}"
+        );
+    }
+}
+
 /// Bad settings and draws are typed errors naming the field.
 #[test]
 fn gradient_shap_refuses_bad_settings_and_draws() {

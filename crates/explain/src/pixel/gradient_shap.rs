@@ -138,7 +138,8 @@ impl GradientShap {
         let input = Input::new(model, input)?;
         let baselines = checked_images("GradientShap", &input, baselines)?;
         let draws = self.draw(&input, baselines.dims()[0])?;
-        self.run(model, &input, targets, baselines, draws, at)
+        let noise_free = self.stdev == 0.0;
+        self.run(model, &input, targets, baselines, draws, noise_free, at)
     }
 
     /// GradientSHAP with the caller's baseline distribution `[B, C, H, W]` and draws
@@ -211,7 +212,7 @@ impl GradientShap {
             .without_autodiff()
             .to_device(&input.tensor().device());
         let draws = GradientShapDraws { noise, ..draws };
-        self.run(model, &input, targets, baselines, draws, at)
+        self.run(model, &input, targets, baselines, draws, false, at)
     }
 
     /// This call's draws from `seed`, for `count` baselines: three streams of the one seed,
@@ -232,7 +233,9 @@ impl GradientShap {
         })
     }
 
-    /// The expected gradient over the draws, at the input or at the explained layer (`at`).
+    /// The expected gradient over the draws, at the input or at the explained layer (`at`);
+    /// `noise_free` says the draws' noise is zero (each noisy image its clean one).
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         model: &dyn Explainable,
@@ -240,6 +243,7 @@ impl GradientShap {
         targets: &Targets,
         baselines: Tensor<4>,
         draws: GradientShapDraws,
+        noise_free: bool,
         at: Leaf,
     ) -> Result<Attributions> {
         let x = input.tensor();
@@ -256,7 +260,7 @@ impl GradientShap {
             .map(|&i| i as i64)
             .collect::<Vec<_>>();
         let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [rows]), &device);
-        let drawn = baselines.select(0, indices);
+        let drawn = baselines.clone().select(0, indices.clone());
         // Non-finite baselines or noise name the image whose draw took them.
         let drawn_checks = Checks::finite(Stage::Input, &drawn, samples)
             .and(Checks::finite(Stage::Input, &noisy, samples));
@@ -277,9 +281,31 @@ impl GradientShap {
                 // difference of the layer's outputs for the noisy image and the baseline.
                 let features = checked_features(model, points, ReluMode::Standard)?;
                 let (_, gradient) = layer_gradient(model, features, &classes)?;
-                let ends = Tensor::cat(vec![noisy, drawn], 0);
+                // The ends' layer outputs from one pass over the distinct images only: each
+                // clean image once when there is no noise, each baseline once when there are
+                // fewer of them than draws (Captum runs every draw's pair).
+                let starts = if noise_free { x.clone() } else { noisy };
+                let references = if baselines.dims()[0] < rows {
+                    baselines
+                } else {
+                    drawn
+                };
+                let (firsts, seconds) = (starts.dims()[0], references.dims()[0]);
+                let ends = Tensor::cat(vec![starts, references], 0);
                 let ends = checked_features(model, ends, ReluMode::Standard)?;
-                let difference = ends.clone().narrow(0, 0, rows) - ends.narrow(0, rows, rows);
+                let mut starts = ends.clone().narrow(0, 0, firsts);
+                if firsts < rows {
+                    let [_, k, h, w] = starts.dims();
+                    starts = starts
+                        .reshape([n, 1, k, h, w])
+                        .repeat_dim(1, samples)
+                        .reshape([rows, k, h, w]);
+                }
+                let mut references = ends.narrow(0, firsts, seconds);
+                if seconds < rows {
+                    references = references.select(0, indices);
+                }
+                let difference = starts - references;
                 let checks = Checks::finite(Stage::Gradient, &gradient, samples);
                 (gradient, difference, checks)
             }
@@ -308,7 +334,8 @@ impl GradientShap {
     ) -> Result<Attributions> {
         let baselines = constant_images("GradientShap", &self.baselines, input)?;
         let draws = self.draw(input, self.baselines.len())?;
-        self.run(model, input, targets, baselines, draws, at)
+        let noise_free = self.stdev == 0.0;
+        self.run(model, input, targets, baselines, draws, noise_free, at)
     }
 }
 
