@@ -96,25 +96,25 @@ mod tests {
     use crate::host::floats_of as host;
     use burn::tensor::Device;
 
-    fn gradient(x: &Tensor<2>, y: Tensor<2>, upstream: [[f32; 2]; 2]) -> Vec<f32> {
-        let upstream = Tensor::<2>::from_floats(upstream, &x.device());
-        let grads = (y * upstream).sum().backward();
-        host(x.grad(&grads).unwrap())
-    }
-
     #[test]
     fn rescale_multiplies_by_the_secant_slope_and_keeps_the_forward() {
         let device = Device::default().autodiff();
-        // Input (−1, 3) against reference (2, 3): relu's secant (0 − 2)/(−1 − 2) = 2/3; the
-        // second pair coincides, so relu's own slope 1.
-        let x = Tensor::<2>::from_floats([[-1.0, 3.0], [2.0, 3.0]], &device).require_grad();
+        // Input against reference: (−1, 2) has relu's secant (0 − 2)/(−1 − 2) = 2/3; (3, 3)
+        // and (−2, −2) coincide, so relu's own slopes 1 and 0; (5e−11, 0) differ by less than
+        // the threshold, so each half keeps its own slope (1 and 0), as Captum.
+        let x =
+            Tensor::<2>::from_floats([[-1.0, 3.0, -2.0, 5e-11], [2.0, 3.0, -2.0, 0.0]], &device)
+                .require_grad();
         let y = nonlinearity(x.clone(), burn::tensor::activation::relu);
-        let values = host(y.clone());
-        assert_eq!(values, [0.0, 3.0, 2.0, 3.0]);
-        let g = gradient(&x, y, [[1.0, 1.0], [0.5, 1.0]]);
+        assert_eq!(host(y.clone()), [0.0, 3.0, 0.0, 5e-11, 2.0, 3.0, 0.0, 0.0]);
+        let upstream = Tensor::<2>::from_floats([[1.0; 4], [0.5, 1.0, 1.0, 1.0]], &device);
+        let g = host(x.grad(&(y * upstream).sum().backward()).unwrap());
         let third = 2.0 / 3.0;
-        assert!((g[0] - third).abs() < 1e-6 && (g[2] - 0.5 * third).abs() < 1e-6);
-        assert_eq!((g[1], g[3]), (1.0, 1.0));
+        assert!((g[0] - third).abs() < 1e-6 && (g[4] - 0.5 * third).abs() < 1e-6);
+        assert_eq!(
+            [g[1], g[5], g[2], g[6], g[3], g[7]],
+            [1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+        );
     }
 
     #[test]
