@@ -158,7 +158,7 @@ impl BenchModel {
 
     /// The measured rows, each with its peer in `tools/reference/bench_peers.py`: on the MNIST
     /// net every registered method and the compositions with peers; on the ResNet the Grad-CAM
-    /// family's, DeepLIFT's and LRP's; on the ViT Grad-CAM through its token grid; on each the given-class twins of
+    /// family's, DeepLIFT's, GradientSHAP's, the layer attributions' and LRP's; on the ViT Grad-CAM through its token grid; on each the given-class twins of
     /// its rows that have them.
     fn rows(self) -> Vec<Row> {
         let names: Vec<&str> = match self {
@@ -174,7 +174,11 @@ impl BenchModel {
                 "guided-backprop",
                 "guided-grad-cam",
                 "deep-lift",
+                "deep-lift-shap",
+                "gradient-shap",
                 "layer-deep-lift",
+                "layer-gradient-shap",
+                "layer-conductance",
                 "lrp",
                 "feature-ablation",
                 "shapley-value-sampling",
@@ -530,16 +534,28 @@ enum Timed {
 
 /// What a row times, with its peer's settings: the Captum preset for the CAMs,
 /// pytorch-grad-cam's for its rows.
-fn timed(name: &str) -> Result<Timed> {
+fn timed(name: &str, model: BenchModel) -> Result<Timed> {
     Ok(match name {
         "forward" => Timed::Forward,
         "deep-feature-factorization" => Timed::Factorization(DeepFeatureFactorization::new()),
-        name => Timed::Method(method_of(name)?),
+        name => Timed::Method(method_of(name, model)?),
     })
 }
 
+/// The most path points an integrated-gradients pass (and layer conductance's) holds at once,
+/// as the peer's `internal_batch_size`: a thousand digits, or one 224×224 image's fifty (a
+/// thousand ResNet-18 activations with their backward would take tens of GiB on either side).
+fn path_points_per_pass(model: BenchModel) -> usize {
+    match model {
+        // The 224×224 networks; the small ones take 28×28 digits or the tests' small ViT images.
+        BenchModel::Mnist | BenchModel::Vit => 1000,
+        _ => 50,
+    }
+}
+
 /// The method a row times, with its peer's settings.
-fn method_of(name: &str) -> Result<Box<dyn Attribution>> {
+fn method_of(name: &str, model: BenchModel) -> Result<Box<dyn Attribution>> {
+    let path_points = Some(path_points_per_pass(model));
     let captum = Preset::Captum.cam_settings();
     let pgc = Preset::PytorchGradCam.cam_settings();
     Ok(match name {
@@ -567,14 +583,14 @@ fn method_of(name: &str) -> Result<Box<dyn Attribution>> {
         "shapley-value-sampling" => Box::new(ShapleyValueSampling::new().with_samples(2)),
         // 250 masks, as the peer: the default thousand made the batch-1000 row long.
         "rise" => Box::new(Rise::new().with_masks(250)),
-        // Captum runs all path points at once by default; here at most 1,000 images per pass.
+        // Captum runs all path points at once by default; here a bounded number per pass.
         "integrated-gradients" => {
-            Box::new(IntegratedGradients::new().with_internal_batch_size(Some(1000)))
+            Box::new(IntegratedGradients::new().with_internal_batch_size(path_points))
         }
         "layer-deep-lift" => Box::new(LayerDeepLift(DeepLift::new())),
         "layer-gradient-shap" => Box::new(LayerGradientShap(GradientShap::new())),
         "layer-conductance" => Box::new(LayerConductance(
-            IntegratedGradients::new().with_internal_batch_size(Some(1000)),
+            IntegratedGradients::new().with_internal_batch_size(path_points),
         )),
         // Any other registered method, CAMs with the Captum preset.
         name => match AnyCam::from_name(name) {
@@ -744,7 +760,7 @@ fn measure(
     } else {
         vec![0]
     };
-    let timed = timed(row.method)?;
+    let timed = timed(row.method, args.model)?;
     // Ablation-CAM divides by the clean score: the logit's (the log-probability of a certain
     // prediction is 0, and its map not finite), as the peer's row.
     let predicted = match row.method {
