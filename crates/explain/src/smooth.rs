@@ -219,10 +219,14 @@ pub(crate) fn seeded_noise(
 /// Each image of `x` `[N, C, H, W]` repeated `samples` times in a row, plus `noise`
 /// `[N · samples, C, H, W]`.
 pub(crate) fn noisy_copies(x: &Tensor<4>, samples: usize, noise: Tensor<4>) -> Tensor<4> {
+    repeated_copies(x, samples) + noise
+}
+
+/// Each image of `x` `[N, C, H, W]` repeated `samples` times in a row: `[N · samples, C, H, W]`.
+pub(crate) fn repeated_copies(x: &Tensor<4>, samples: usize) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     x.clone()
         .reshape([n, 1, c, h, w])
         .repeat_dim(1, samples)
         .reshape([n * samples, c, h, w])
-        + noise
 }

@@ -14,7 +14,7 @@ use crate::model::ReluMode;
 use crate::pixel::{GradientRule, Leaf};
 use crate::pixel::references::{checked_images, constant_images};
 use crate::predictions::Predictions;
-use crate::smooth::{noisy_copies, seeded_noise};
+use crate::smooth::{noisy_copies, repeated_copies, seeded_noise};
 use crate::target::Targets;
 
 /// GradientSHAP (Captum's `GradientShap`): SHAP values approximated by expected gradients.
@@ -284,27 +284,27 @@ impl GradientShap {
                 // The ends' layer outputs from one pass over the distinct images only: each
                 // clean image once when there is no noise, each baseline once when there are
                 // fewer of them than draws (Captum runs every draw's pair).
+                let distinct_references = baselines.dims()[0] < rows;
                 let starts = if noise_free { x.clone() } else { noisy };
-                let references = if baselines.dims()[0] < rows {
+                let references = if distinct_references {
                     baselines
                 } else {
                     drawn
                 };
-                let (firsts, seconds) = (starts.dims()[0], references.dims()[0]);
+                let firsts = starts.dims()[0];
                 let ends = Tensor::cat(vec![starts, references], 0);
                 let ends = checked_features(model, ends, ReluMode::Standard)?;
-                let mut starts = ends.clone().narrow(0, 0, firsts);
-                if firsts < rows {
-                    let [_, k, h, w] = starts.dims();
-                    starts = starts
-                        .reshape([n, 1, k, h, w])
-                        .repeat_dim(1, samples)
-                        .reshape([rows, k, h, w]);
-                }
-                let mut references = ends.narrow(0, firsts, seconds);
-                if seconds < rows {
-                    references = references.select(0, indices);
-                }
+                let seconds = ends.dims()[0] - firsts;
+                let (starts, references) =
+                    (ends.clone().narrow(0, 0, firsts), ends.narrow(0, firsts, seconds));
+                let starts = match noise_free {
+                    true => repeated_copies(&starts, samples),
+                    false => starts,
+                };
+                let references = match distinct_references {
+                    true => references.select(0, indices),
+                    false => references,
+                };
                 let difference = starts - references;
                 let checks = Checks::finite(Stage::Gradient, &gradient, samples);
                 (gradient, difference, checks)
